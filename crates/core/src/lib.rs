@@ -1,0 +1,20 @@
+//! ProvDesk's domain core: everything that decides what a Grandstream phone receives.
+//!
+//! Invariant: this crate does no network I/O and knows nothing of a GUI. It reads and writes
+//! the desk folder (profiles, build output) and the SQLite inventory; servers and the app sit
+//! on top of it.
+
+pub mod build;
+pub mod desk;
+pub mod diagnostic;
+pub mod error;
+pub mod format;
+pub mod inventory;
+pub mod mac;
+pub mod profile;
+pub mod pvalue;
+
+pub use diagnostic::{Diagnostic, Severity};
+pub use error::{Error, Result};
+pub use mac::Mac;
+pub use pvalue::{PName, Params};
