@@ -1,1 +1,66 @@
-fn main() {}
+//! `provdesk`: the command line over ProvDesk's core. Each subcommand parses its arguments,
+//! calls one core function and prints the result for people or, with `--json`, for scripts.
+//!
+//! Invariant: no domain logic here; JSON output shapes are a stable contract for scripts.
+
+mod commands;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "provdesk", version, about = "Provisioning desk for Grandstream SIP phones")]
+struct Cli {
+    /// The desk folder (profiles, firmware, inventory, build output). Created with a sample
+    /// on first use. Default: the platform data directory, e.g. ~/.local/share/provdesk/default.
+    #[arg(long, global = true, env = "PROVDESK_DESK", value_name = "DIR")]
+    desk: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the desk folder with a sample (existing files are kept).
+    Init,
+    /// Manage the device inventory.
+    #[command(subcommand)]
+    Device(commands::device::DeviceCommand),
+    /// Build every file the phones ask for into DESK/build/.
+    Build(commands::build::BuildArgs),
+    /// Encrypt or decrypt a config file the way Grandstream phones do (OpenSSL AES-256-CBC, MD5 key derivation).
+    #[command(subcommand)]
+    Crypt(commands::formats::CryptCommand),
+    /// Encode or decode the legacy binary cfg<mac> format.
+    #[command(subcommand)]
+    Binary(commands::formats::BinaryCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let desk_path = cli.desk.clone().unwrap_or_else(default_desk);
+    let result = match cli.command {
+        Command::Init => commands::init(&desk_path),
+        Command::Device(command) => commands::device::run(&desk_path, command),
+        Command::Build(args) => commands::build::run(&desk_path, &args),
+        Command::Crypt(command) => commands::formats::crypt(command),
+        Command::Binary(command) => commands::formats::binary(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            output::error(&format!("{error:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn default_desk() -> PathBuf {
+    directories::ProjectDirs::from("", "", "provdesk")
+        .map(|dirs| dirs.data_dir().join("default"))
+        .unwrap_or_else(|| PathBuf::from("provdesk-desk"))
+}

@@ -1,1 +1,1196 @@
-//! TODO
+//! The builder: desk + inventory → every file a phone may ask for, in `DESK/build/`, and a
+//! manifest that maps each request name to its file, content hash and version.
+//!
+//! Invariants:
+//! - Everything is computed in memory first; a build with any error diagnostic writes nothing,
+//!   so the last good artifacts keep serving.
+//! - Every file is written atomically (temp file in `build/.tmp/`, then rename), so a reader
+//!   never sees a half-written file.
+//! - Incremental: an artifact whose input (plaintext and password) is unchanged is not
+//!   rewritten. Encrypted files get a fresh random salt only when their content changed, so
+//!   rebuilding does not churn them.
+//! - No network I/O: the server's address arrives as [`BuildOptions`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::desk::Desk;
+use crate::format::{binary, crypt, xml};
+use crate::inventory::{Device, DeviceState, Inventory};
+use crate::profile::{EffectiveConfig, ProfileSet, Source, Sourced, Target};
+use crate::{Diagnostic, Error, Mac, PName, Result};
+
+pub const MANIFEST_FILE: &str = "manifest.json";
+const TEMP_DIR: &str = ".tmp";
+
+/// Well-known P-values the builder itself reads or fills.
+pub mod pvalues {
+    use crate::PName;
+    const fn p(n: u32) -> PName {
+        match PName::new(n) {
+            Some(p) => p,
+            None => panic!("P-value number out of range"),
+        }
+    }
+    /// Upgrade and provisioning via: 0 TFTP, 1 HTTP, 2 HTTPS.
+    pub const PROVISION_PROTOCOL: PName = p(212);
+    pub const FIRMWARE_SERVER: PName = p(192);
+    pub const CONFIG_SERVER: PName = p(237);
+    pub const FIRMWARE_PREFIX: PName = p(232);
+    pub const FIRMWARE_POSTFIX: PName = p(233);
+    pub const CONFIG_PREFIX: PName = p(234);
+    pub const CONFIG_POSTFIX: PName = p(235);
+    pub const XML_PASSWORD: PName = p(1359);
+    pub const HTTP_USER: PName = p(1360);
+    pub const HTTP_PASSWORD: PName = p(1361);
+
+    /// What the binary file carries when the XML is encrypted: enough to find the server and
+    /// decrypt, never the SIP secrets.
+    pub const BOOTSTRAP: [PName; 10] = [
+        XML_PASSWORD,
+        PROVISION_PROTOCOL,
+        CONFIG_SERVER,
+        FIRMWARE_SERVER,
+        FIRMWARE_PREFIX,
+        FIRMWARE_POSTFIX,
+        CONFIG_PREFIX,
+        CONFIG_POSTFIX,
+        HTTP_USER,
+        HTTP_PASSWORD,
+    ];
+}
+
+/// How phones reach this machine; fills P237/P192/P212 where the profiles leave them empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerAddress {
+    pub scheme: Scheme,
+    pub host: String,
+    pub port: Option<u16>,
+    /// URL path under which files are served, e.g. `/` or `/gs/`.
+    pub base_path: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Tftp,
+    Http,
+    Https,
+}
+
+impl Scheme {
+    /// The P212 value.
+    fn p212(self) -> &'static str {
+        match self {
+            Scheme::Tftp => "0",
+            Scheme::Http => "1",
+            Scheme::Https => "2",
+        }
+    }
+}
+
+impl ServerAddress {
+    /// `host[:port]/path` without scheme, the form P237 and P192 take.
+    pub fn config_path(&self) -> String {
+        let mut text = self.host.clone();
+        if let Some(port) = self.port {
+            text.push_str(&format!(":{port}"));
+        }
+        let path = self.base_path.trim_matches('/');
+        if !path.is_empty() {
+            text.push('/');
+            text.push_str(path);
+        }
+        text
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    pub server: Option<ServerAddress>,
+}
+
+impl BuildOptions {
+    /// Options for a build outside `serve`: the server's address is known only when the desk
+    /// names a `public_host`; the protocol is the first configured of HTTP, HTTPS, TFTP.
+    pub fn from_settings(settings: &crate::desk::DeskSettings) -> BuildOptions {
+        let server = &settings.server;
+        let Some(host) = server.public_host.clone() else {
+            return BuildOptions::default();
+        };
+        let configured = [
+            (Scheme::Http, &server.http),
+            (Scheme::Https, &server.https),
+            (Scheme::Tftp, &server.tftp),
+        ];
+        let Some((scheme, listen)) = configured
+            .into_iter()
+            .find_map(|(scheme, listen)| listen.as_ref().map(|l| (scheme, l)))
+        else {
+            return BuildOptions::default();
+        };
+        let port = listen
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse::<u16>().ok())
+            .filter(|port| *port != default_port(scheme));
+        BuildOptions {
+            server: Some(ServerAddress {
+                scheme,
+                host,
+                port,
+                base_path: match scheme {
+                    Scheme::Tftp => "/".into(),
+                    _ => server.base_path.clone(),
+                },
+            }),
+        }
+    }
+}
+
+fn default_port(scheme: Scheme) -> u16 {
+    match scheme {
+        Scheme::Tftp => 69,
+        Scheme::Http => 80,
+        Scheme::Https => 443,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArtifactKind {
+    /// `cfg<mac>` / `cfg<mac>.bin`.
+    DeviceBinary,
+    /// `cfg<mac>.xml`.
+    DeviceXml,
+    /// `cfg<model>.xml`.
+    ModelXml,
+    /// `cfg.xml`.
+    GenericXml,
+    /// A file of `firmware/`, under its own name or a prefixed/postfixed one.
+    Firmware,
+}
+
+/// One request name the servers answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ManifestEntry {
+    /// The file, relative to the desk root (`build/cfg000b82123456.xml`, `firmware/x.bin`).
+    pub file: String,
+    /// SHA-256 of the bytes served.
+    pub hash: String,
+    /// SHA-256 of what the content is made from (plaintext and password); decides whether
+    /// the artifact changed, since encrypted bytes differ on every encryption.
+    pub input: String,
+    /// The build number in which this content last changed.
+    pub version: u64,
+    pub kind: ArtifactKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<Mac>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub encrypted: bool,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    /// Increments on every build that changed something.
+    pub build: u64,
+    /// Request name (lowercase) → entry.
+    pub entries: BTreeMap<String, ManifestEntry>,
+}
+
+impl Manifest {
+    /// Reads `build/manifest.json`; a missing one is an empty manifest.
+    pub fn load(build_dir: &Path) -> Result<Manifest> {
+        let path = build_dir.join(MANIFEST_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Invalid(format!("{}: unreadable manifest ({e}); delete the build folder and build again", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    pub fn get(&self, request_name: &str) -> Option<&ManifestEntry> {
+        self.entries.get(&request_name.to_ascii_lowercase())
+    }
+}
+
+/// What a build did, for the CLI's output and the app's "rebuilt 42 files in 35 ms".
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct BuildReport {
+    /// Whether the new artifacts were published (false when there were errors).
+    pub published: bool,
+    pub build: u64,
+    pub devices: usize,
+    pub models: usize,
+    /// Request names in the manifest.
+    pub artifacts: usize,
+    /// Request names whose file was (re)written.
+    pub written: Vec<String>,
+    /// Request names that disappeared (device removed, prefix changed).
+    pub removed: Vec<String>,
+    pub unchanged: usize,
+    pub diagnostics: Vec<Diagnostic>,
+    pub elapsed_ms: f64,
+}
+
+impl BuildReport {
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+}
+
+/// An artifact computed in memory, before it is compared with the manifest and written.
+struct Planned {
+    name: String,
+    kind: ArtifactKind,
+    mac: Option<Mac>,
+    model: Option<String>,
+    content: Content,
+}
+
+enum Content {
+    Generated { plaintext: Vec<u8>, password: Option<String> },
+    /// A firmware file, served from where it lies.
+    External { relative: String, size: u64, modified: u128 },
+}
+
+impl Content {
+    fn input_hash(&self, kind: ArtifactKind) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(format!("{kind:?}\0").as_bytes());
+        match self {
+            Content::Generated { plaintext, password } => {
+                hasher.update(plaintext);
+                if let Some(password) = password {
+                    hasher.update(b"\0password\0");
+                    hasher.update(password.as_bytes());
+                }
+            }
+            Content::External { relative, size, modified } => {
+                hasher.update(format!("{relative}\0{size}\0{modified}").as_bytes());
+            }
+        }
+        hex::encode(hasher.finalize())
+    }
+}
+
+/// Keeps the last manifest in memory so repeated builds (the watcher, the app) skip reading it.
+#[derive(Debug)]
+pub struct Builder {
+    desk: Desk,
+    manifest: Option<Manifest>,
+    /// What the last full build in this process was made from; a device-only rebuild is
+    /// valid only while these are unchanged.
+    last_full: Option<FullBuildInputs>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FullBuildInputs {
+    profiles: [u8; 32],
+    server: Option<ServerAddress>,
+    models: BTreeSet<String>,
+    config_affixes: BTreeSet<(String, String)>,
+    firmware_affixes: BTreeSet<(String, String)>,
+}
+
+/// Which part of the manifest a publish replaces.
+enum Scope {
+    All,
+    /// Only the entries of these devices; everything else is carried over as it is.
+    Devices(BTreeSet<Mac>),
+}
+
+impl Builder {
+    pub fn new(desk: Desk) -> Builder {
+        Builder {
+            desk,
+            manifest: None,
+            last_full: None,
+        }
+    }
+
+    pub fn desk(&self) -> &Desk {
+        &self.desk
+    }
+
+    /// The manifest of the last published build (read from disk on first use).
+    pub fn manifest(&mut self) -> Result<&Manifest> {
+        if self.manifest.is_none() {
+            self.manifest = Some(Manifest::load(&self.desk.build_dir())?);
+        }
+        Ok(self.manifest.get_or_insert_with(Manifest::default))
+    }
+
+    /// Builds every artifact of the desk. Errors in technician input come back as
+    /// diagnostics in the report (with `published: false`); `Err` is for I/O failures.
+    pub fn build(&mut self, inventory: &Inventory, options: &BuildOptions) -> Result<BuildReport> {
+        let started = Instant::now();
+        let profiles = ProfileSet::load(self.desk.root());
+        let devices: Vec<Device> = inventory
+            .list_devices()?
+            .into_iter()
+            .filter(|d| d.state == DeviceState::Inventory)
+            .collect();
+        let mut report = BuildReport {
+            devices: devices.len(),
+            diagnostics: profiles.diagnostics().to_vec(),
+            ..BuildReport::default()
+        };
+        let planned = plan(&self.desk, &profiles, &devices, options, &mut report);
+        if report.errors() > 0 {
+            self.last_full = None;
+            report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+            return Ok(report);
+        }
+        let (planned, inputs) = planned?;
+        self.publish(planned, Scope::All, &mut report)?;
+        self.last_full = Some(FullBuildInputs {
+            profiles: profiles.fingerprint(),
+            server: options.server.clone(),
+            ..inputs
+        });
+        report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        Ok(report)
+    }
+
+    /// Rebuilds only the files of these devices (added, edited or removed in the inventory),
+    /// which is what an edit in the app needs. Falls back to a full build whenever the change
+    /// could reach other files: changed profiles or server, a new model, new prefixes.
+    pub fn rebuild_devices(&mut self, inventory: &Inventory, macs: &[Mac], options: &BuildOptions) -> Result<BuildReport> {
+        let started = Instant::now();
+        let profiles = ProfileSet::load(self.desk.root());
+        let Some(last) = self.last_full.clone() else {
+            return self.build(inventory, options);
+        };
+        if last.profiles != profiles.fingerprint() || last.server != options.server {
+            return self.build(inventory, options);
+        }
+        let mut devices = Vec::new();
+        for mac in macs {
+            if let Some(device) = inventory.get_device(*mac)?
+                && device.state == DeviceState::Inventory
+            {
+                devices.push(device);
+            }
+        }
+        let mut report = BuildReport {
+            diagnostics: profiles.diagnostics().to_vec(),
+            ..BuildReport::default()
+        };
+        let mut planned = Vec::new();
+        for device in &devices {
+            if !last.models.contains(&device.model) {
+                return self.build(inventory, options);
+            }
+            let outcome = plan_device(&profiles, device, options);
+            if !last.config_affixes.contains(&outcome.config_affixes)
+                || !last.firmware_affixes.contains(&outcome.firmware_affixes)
+            {
+                return self.build(inventory, options);
+            }
+            report.diagnostics.extend(outcome.diagnostics);
+            planned.extend(outcome.artifacts);
+        }
+        report.devices = devices.len();
+        if report.errors() > 0 {
+            report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+            return Ok(report);
+        }
+        self.publish(planned, Scope::Devices(macs.iter().copied().collect()), &mut report)?;
+        report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        Ok(report)
+    }
+
+    /// Compares the plan with the last manifest, writes what changed, removes what is gone,
+    /// and writes the new manifest last.
+    fn publish(&mut self, planned: Vec<Planned>, scope: Scope, report: &mut BuildReport) -> Result<()> {
+        let build_dir = self.desk.build_dir();
+        let temp_dir = build_dir.join(TEMP_DIR);
+        fs::create_dir_all(&temp_dir).map_err(|e| Error::io(&temp_dir, e))?;
+        let previous = self.manifest()?.clone();
+        let next_build = previous.build + 1;
+        let desk_root = self.desk.root().to_path_buf();
+
+        let outcomes: Vec<Result<(String, ManifestEntry, bool)>> = planned
+            .into_par_iter()
+            .map(|item| {
+                let input = item.content.input_hash(item.kind);
+                if let Some(old) = previous.entries.get(&item.name)
+                    && old.input == input
+                    && desk_root.join(&old.file).is_file()
+                {
+                    return Ok((item.name, old.clone(), false));
+                }
+                let entry = match item.content {
+                    Content::Generated { plaintext, password } => {
+                        let (bytes, encrypted) = match password {
+                            Some(password) => (crypt::encrypt(&plaintext, &password), true),
+                            None => (plaintext, false),
+                        };
+                        let file = format!("{}/{}", crate::desk::BUILD_DIR, item.name);
+                        write_atomically(&temp_dir, &desk_root.join(&file), &bytes)?;
+                        ManifestEntry {
+                            file,
+                            hash: hex::encode(Sha256::digest(&bytes)),
+                            input,
+                            version: next_build,
+                            kind: item.kind,
+                            mac: item.mac,
+                            model: item.model,
+                            encrypted,
+                            size: bytes.len() as u64,
+                        }
+                    }
+                    Content::External { relative, size, .. } => {
+                        let path = desk_root.join(&relative);
+                        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+                        ManifestEntry {
+                            file: relative,
+                            hash: hex::encode(Sha256::digest(&bytes)),
+                            input,
+                            version: next_build,
+                            kind: item.kind,
+                            mac: item.mac,
+                            model: item.model,
+                            encrypted: false,
+                            size,
+                        }
+                    }
+                };
+                Ok((item.name, entry, true))
+            })
+            .collect();
+
+        let mut manifest = Manifest {
+            build: previous.build,
+            entries: BTreeMap::new(),
+        };
+        let replaced = |entry: &ManifestEntry| match &scope {
+            Scope::All => true,
+            Scope::Devices(macs) => entry.mac.is_some_and(|mac| macs.contains(&mac)),
+        };
+        if let Scope::Devices(_) = scope {
+            manifest.entries.extend(
+                previous
+                    .entries
+                    .iter()
+                    .filter(|(_, entry)| !replaced(entry))
+                    .map(|(name, entry)| (name.clone(), entry.clone())),
+            );
+        }
+        for outcome in outcomes {
+            let (name, entry, written) = outcome?;
+            if written {
+                report.written.push(name.clone());
+            } else {
+                report.unchanged += 1;
+            }
+            manifest.entries.insert(name, entry);
+        }
+        let generated_files: BTreeSet<&str> = manifest.entries.values().map(|e| e.file.as_str()).collect();
+        for (name, old) in previous.entries.iter().filter(|(_, old)| replaced(old)) {
+            if !manifest.entries.contains_key(name) {
+                report.removed.push(name.clone());
+                if old.kind != ArtifactKind::Firmware && !generated_files.contains(old.file.as_str()) {
+                    let path = desk_root.join(&old.file);
+                    match fs::remove_file(&path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(Error::io(path, e)),
+                    }
+                }
+            }
+        }
+        report.written.sort();
+        if !report.written.is_empty() || !report.removed.is_empty() || previous.entries.is_empty() {
+            manifest.build = next_build;
+            let json = serde_json::to_vec(&manifest).map_err(|e| Error::Invalid(format!("manifest: {e}")))?;
+            write_atomically(&temp_dir, &build_dir.join(MANIFEST_FILE), &json)?;
+        }
+        report.published = true;
+        report.build = manifest.build;
+        report.artifacts = manifest.entries.len();
+        self.manifest = Some(manifest);
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to a fresh temp file and renames it over `target`: readers see the old
+/// file or the new one, never a part.
+pub fn write_atomically(temp_dir: &Path, target: &Path, bytes: &[u8]) -> Result<()> {
+    let mut temp = tempfile_in(temp_dir)?;
+    temp.1.write_all(bytes).map_err(|e| Error::io(&temp.0, e))?;
+    drop(temp.1);
+    fs::rename(&temp.0, target).map_err(|e| {
+        let _ = fs::remove_file(&temp.0);
+        Error::io(target, e)
+    })
+}
+
+fn tempfile_in(dir: &Path) -> Result<(PathBuf, fs::File)> {
+    for _ in 0..16 {
+        let path = dir.join(format!("{:016x}", rand::random::<u64>()));
+        match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(file) => return Ok((path, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+    Err(Error::Invalid(format!("{}: cannot create a temporary file", dir.display())))
+}
+
+/// The variables a device's values may use.
+pub fn device_vars(device: &Device, options: &BuildOptions) -> BTreeMap<String, String> {
+    let mut vars = device.vars.clone();
+    // The inventory's own columns win over custom variables of the same name.
+    vars.insert("mac".into(), device.mac.to_string());
+    vars.insert("model".into(), device.model.clone());
+    if let Some(name) = &device.name {
+        vars.insert("name".into(), name.clone());
+    }
+    if let Some(profile) = &device.profile {
+        vars.insert("profile".into(), profile.clone());
+    }
+    add_server_vars(&mut vars, options);
+    vars
+}
+
+fn add_server_vars(vars: &mut BTreeMap<String, String>, options: &BuildOptions) {
+    if let Some(server) = &options.server {
+        vars.insert("server_host".into(), server.host.clone());
+        if let Some(port) = server.port {
+            vars.insert("server_port".into(), port.to_string());
+        }
+    }
+}
+
+/// The effective configuration of one inventory device, with the server's address filled in.
+pub fn device_config(
+    profiles: &ProfileSet,
+    device: &Device,
+    options: &BuildOptions,
+) -> (EffectiveConfig, Vec<Diagnostic>) {
+    let target = Target {
+        mac: Some(device.mac),
+        model: Some(&device.model),
+        profile: device.profile.as_deref(),
+        vars: device_vars(device, options),
+        overrides: Some(&device.overrides),
+    };
+    let (mut config, diagnostics) = profiles.effective(&target);
+    fill_server(&mut config, options);
+    (config, diagnostics)
+}
+
+/// Fills P237/P192/P212 from the server's own address where the profiles leave them empty,
+/// so a phone that reads the binary file comes back to this server.
+fn fill_server(config: &mut EffectiveConfig, options: &BuildOptions) {
+    let Some(server) = &options.server else { return };
+    let path = server.config_path();
+    let fill = |config: &mut EffectiveConfig, name: PName, value: &str| {
+        if config.non_empty(name).is_none() {
+            config.params.insert(
+                name,
+                Sourced {
+                    value: value.to_string(),
+                    source: Source::Server,
+                },
+            );
+        }
+    };
+    fill(config, pvalues::CONFIG_SERVER, &path);
+    fill(config, pvalues::FIRMWARE_SERVER, &path);
+    fill(config, pvalues::PROVISION_PROTOCOL, server.scheme.p212());
+}
+
+/// Prefix and postfix of config (P234/P235) or firmware (P232/P233) names.
+fn affixes(config: &EffectiveConfig, prefix: PName, postfix: PName) -> (String, String) {
+    let get = |name| config.get(name).map(str::trim).unwrap_or("").to_ascii_lowercase();
+    (get(prefix), get(postfix))
+}
+
+/// A prefix or postfix becomes part of a file name: it must not be able to leave `build/`.
+fn check_affix(value: &str, name: PName, config: &EffectiveConfig, mac: Option<Mac>) -> Option<Diagnostic> {
+    let bad = value.contains(['/', '\\', '\0']) || value.contains("..") || value.chars().any(char::is_control);
+    bad.then(|| {
+        let mut d = Diagnostic::error(
+            "bad-affix",
+            format!("{name} = {value:?}: a file-name prefix or postfix cannot contain '/', '\\', '..' or control characters"),
+        )
+        .field(name.to_string());
+        if let Some(Sourced {
+            source: Source::File { path, line },
+            ..
+        }) = config.params.get(&name)
+        {
+            d = d.in_file(path).at_line(*line);
+        }
+        if let Some(mac) = mac {
+            d = d.device(mac);
+        }
+        d
+    })
+}
+
+/// XML 1.0 cannot carry most control characters; report them with where they were set.
+fn check_xml_values(config: &EffectiveConfig, mac: Option<Mac>, diagnostics: &mut Vec<Diagnostic>) {
+    for (name, sourced) in &config.params {
+        if let Err(e) = xml::check_value(&sourced.value) {
+            let mut d = Diagnostic::error("bad-value", format!("{name}: {e}")).field(name.to_string());
+            if let Source::File { path, line } = &sourced.source {
+                d = d.in_file(path).at_line(*line);
+            }
+            if let Some(mac) = mac {
+                d = d.device(mac);
+            }
+            diagnostics.push(d);
+        }
+    }
+}
+
+struct DevicePlan {
+    artifacts: Vec<Planned>,
+    diagnostics: Vec<Diagnostic>,
+    config_affixes: (String, String),
+    firmware_affixes: (String, String),
+}
+
+/// One device's artifacts and problems.
+fn plan_device(profiles: &ProfileSet, device: &Device, options: &BuildOptions) -> DevicePlan {
+    let (config, mut diagnostics) = device_config(profiles, device, options);
+    check_xml_values(&config, Some(device.mac), &mut diagnostics);
+    let config_affixes = affixes(&config, pvalues::CONFIG_PREFIX, pvalues::CONFIG_POSTFIX);
+    let firmware_affixes = affixes(&config, pvalues::FIRMWARE_PREFIX, pvalues::FIRMWARE_POSTFIX);
+    for name in [
+        pvalues::CONFIG_PREFIX,
+        pvalues::CONFIG_POSTFIX,
+        pvalues::FIRMWARE_PREFIX,
+        pvalues::FIRMWARE_POSTFIX,
+    ] {
+        if let Some(d) = config.get(name).and_then(|v| check_affix(v, name, &config, Some(device.mac))) {
+            diagnostics.push(d);
+        }
+    }
+    let artifacts = if diagnostics.iter().any(Diagnostic::is_error) {
+        Vec::new()
+    } else {
+        device_artifacts(device, &config, &config_affixes)
+    };
+    DevicePlan {
+        artifacts,
+        diagnostics,
+        config_affixes,
+        firmware_affixes,
+    }
+}
+
+/// Computes every artifact in memory. Adds diagnostics to the report; returns the plan and
+/// what it was made from.
+fn plan(
+    desk: &Desk,
+    profiles: &ProfileSet,
+    devices: &[Device],
+    options: &BuildOptions,
+    report: &mut BuildReport,
+) -> Result<(Vec<Planned>, FullBuildInputs)> {
+    let per_device: Vec<DevicePlan> = devices.par_iter().map(|device| plan_device(profiles, device, options)).collect();
+
+    let mut planned = Vec::new();
+    let mut config_affix_set: BTreeSet<(String, String)> = BTreeSet::from([(String::new(), String::new())]);
+    let mut firmware_affix_set: BTreeSet<(String, String)> = BTreeSet::from([(String::new(), String::new())]);
+    for device_plan in per_device {
+        report.diagnostics.extend(device_plan.diagnostics);
+        planned.extend(device_plan.artifacts);
+        config_affix_set.insert(device_plan.config_affixes);
+        firmware_affix_set.insert(device_plan.firmware_affixes);
+    }
+
+    // Model-wide and generic files: for phones not in the inventory.
+    let mut models: BTreeSet<String> = profiles.model_names().map(str::to_string).collect();
+    models.extend(devices.iter().map(|d| d.model.clone()));
+    report.models = models.len();
+    let mut generic_vars = BTreeMap::new();
+    add_server_vars(&mut generic_vars, options);
+    let shared_files = models
+        .iter()
+        .map(|model| (format!("cfg{model}.xml"), ArtifactKind::ModelXml, Some(model.as_str())))
+        .chain([("cfg.xml".to_string(), ArtifactKind::GenericXml, None)]);
+    for (base_name, kind, model) in shared_files {
+        let mut vars = generic_vars.clone();
+        if let Some(model) = model {
+            vars.insert("model".into(), model.to_string());
+        }
+        let target = Target {
+            model,
+            vars,
+            ..Target::default()
+        };
+        let (mut config, diagnostics) = profiles.effective(&target);
+        fill_server(&mut config, options);
+        for d in diagnostics {
+            // A value that needs a device's own variable (`{{ ext }}`) cannot be in a file
+            // shared by many phones: it is left out, which is worth a warning, not an error.
+            if d.kind == "undefined-variable" {
+                let mut warning = Diagnostic::warning(
+                    "device-only-value",
+                    format!("{} left out of {base_name}: it needs a device variable", d.field.clone().unwrap_or_default()),
+                );
+                warning.file = d.file;
+                warning.line = d.line;
+                warning.column = d.column;
+                warning.field = d.field;
+                report.diagnostics.push(warning);
+            } else {
+                report.diagnostics.push(d);
+            }
+        }
+        check_xml_values(&config, None, &mut report.diagnostics);
+        let values = config.values();
+        let plaintext = xml::write_config(None, &values).into_bytes();
+        let password = config.non_empty(pvalues::XML_PASSWORD).map(str::to_string);
+        for (prefix, postfix) in &config_affix_set {
+            planned.push(Planned {
+                name: format!("{prefix}{base_name}{postfix}"),
+                kind,
+                mac: None,
+                model: model.map(str::to_string),
+                content: Content::Generated {
+                    plaintext: plaintext.clone(),
+                    password: password.clone(),
+                },
+            });
+        }
+    }
+
+    planned.extend(firmware_artifacts(desk, &firmware_affix_set, report)?);
+
+    // Two artifacts must never answer the same request name.
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (index, item) in planned.iter().enumerate() {
+        if let Some(first) = seen.insert(&item.name, index) {
+            let first = &planned[first];
+            let mut d = Diagnostic::error(
+                "name-clash",
+                format!(
+                    "two files would answer the request `{}` ({:?} and {:?}); check the prefixes and postfixes (P232-P235)",
+                    item.name, first.kind, item.kind
+                ),
+            );
+            if let Some(mac) = item.mac.or(first.mac) {
+                d = d.device(mac);
+            }
+            report.diagnostics.push(d);
+        }
+    }
+    let inputs = FullBuildInputs {
+        profiles: profiles.fingerprint(),
+        server: options.server.clone(),
+        models,
+        config_affixes: config_affix_set,
+        firmware_affixes: firmware_affix_set,
+    };
+    Ok((planned, inputs))
+}
+
+/// `cfg<mac>`, `cfg<mac>.bin` and `cfg<mac>.xml`, under the plain and the prefixed names.
+fn device_artifacts(device: &Device, config: &EffectiveConfig, (prefix, postfix): &(String, String)) -> Vec<Planned> {
+    let values = config.values();
+    let password = config.non_empty(pvalues::XML_PASSWORD).map(str::to_string);
+    let binary_params: Vec<(PName, String)> = if password.is_some() {
+        pvalues::BOOTSTRAP
+            .iter()
+            .filter_map(|name| config.non_empty(*name).map(|v| (*name, v.to_string())))
+            .collect()
+    } else {
+        values.iter().map(|(k, v)| (*k, v.clone())).collect()
+    };
+    let binary = binary::encode(device.mac, &binary_params);
+    let xml = xml::write_config(Some(device.mac), &values).into_bytes();
+    let mac = device.mac;
+    let mut names = vec![
+        (format!("cfg{mac}"), ArtifactKind::DeviceBinary),
+        (format!("cfg{mac}.bin"), ArtifactKind::DeviceBinary),
+        (format!("cfg{mac}.xml"), ArtifactKind::DeviceXml),
+    ];
+    if !prefix.is_empty() || !postfix.is_empty() {
+        let prefixed: Vec<_> = names
+            .iter()
+            .map(|(name, kind)| (format!("{prefix}{name}{postfix}"), *kind))
+            .collect();
+        names.extend(prefixed);
+    }
+    names
+        .into_iter()
+        .map(|(name, kind)| Planned {
+            name,
+            kind,
+            mac: Some(mac),
+            model: Some(device.model.clone()),
+            content: match kind {
+                ArtifactKind::DeviceBinary => Content::Generated {
+                    plaintext: binary.clone(),
+                    password: None,
+                },
+                _ => Content::Generated {
+                    plaintext: xml.clone(),
+                    password: password.clone(),
+                },
+            },
+        })
+        .collect()
+}
+
+/// Every file of `firmware/`, under its own name and the prefixed/postfixed names in use.
+fn firmware_artifacts(
+    desk: &Desk,
+    affix_set: &BTreeSet<(String, String)>,
+    report: &mut BuildReport,
+) -> Result<Vec<Planned>> {
+    let dir = desk.firmware_dir();
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    let mut planned = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(&dir, e))?;
+        let Ok(file_name) = entry.file_name().into_string() else {
+            report.diagnostics.push(
+                Diagnostic::warning("firmware-name", "a firmware file name is not UTF-8; it is not served")
+                    .in_file(desk.display_path(&entry.path())),
+            );
+            continue;
+        };
+        let metadata = entry.metadata().map_err(|e| Error::io(entry.path(), e))?;
+        if !metadata.is_file() || file_name.starts_with('.') || file_name.to_ascii_lowercase().starts_with("readme") {
+            continue;
+        }
+        let modified = metadata
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let relative = format!("{}/{file_name}", crate::desk::FIRMWARE_DIR);
+        let lower = file_name.to_ascii_lowercase();
+        let model = lower.strip_suffix("fw.bin").map(str::to_string);
+        for (prefix, postfix) in affix_set {
+            planned.push(Planned {
+                name: format!("{prefix}{lower}{postfix}"),
+                kind: ArtifactKind::Firmware,
+                mac: None,
+                model: model.clone(),
+                content: Content::External {
+                    relative: relative.clone(),
+                    size: metadata.len(),
+                    modified,
+                },
+            });
+        }
+    }
+    Ok(planned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        desk: Desk,
+        inventory: Inventory,
+    }
+
+    fn fixture(profiles: &[(&str, &str)]) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("desk");
+        fs::create_dir_all(root.join("profiles/models")).unwrap();
+        fs::write(root.join(crate::desk::SETTINGS_FILE), "").unwrap();
+        for (path, text) in profiles {
+            fs::write(root.join(path), text).unwrap();
+        }
+        let desk = Desk::init(&root).unwrap();
+        // `init` adds the sample files only where missing; keep the test's own view exact.
+        if !profiles.iter().any(|(p, _)| *p == "profiles/office.toml") {
+            fs::remove_file(root.join("profiles/office.toml")).unwrap();
+        }
+        if !profiles.iter().any(|(p, _)| *p == "profiles/global.toml") {
+            fs::remove_file(root.join("profiles/global.toml")).unwrap();
+        }
+        fs::remove_file(root.join("profiles/models/gxp2170.toml")).unwrap();
+        let inventory = desk.inventory().unwrap();
+        Fixture {
+            _dir: dir,
+            desk,
+            inventory,
+        }
+    }
+
+    fn device(mac: &str, model: &str, profile: &str, vars: &[(&str, &str)]) -> Device {
+        let mut device = Device::new(mac.parse().unwrap(), model);
+        device.profile = Some(profile.to_string());
+        device.vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        device
+    }
+
+    fn p(name: &str) -> PName {
+        name.parse().unwrap()
+    }
+
+    const GLOBAL: &str = "[params]\nP30 = \"pool.ntp.org\"\n";
+    const OFFICE: &str = "[params]\nP47 = \"pbx.example.com\"\nP35 = \"{{ ext }}\"\nP34 = \"{{ secret }}\"\n";
+
+    fn read(f: &Fixture, name: &str) -> Vec<u8> {
+        fs::read(f.desk.build_dir().join(name)).unwrap()
+    }
+
+    #[test]
+    fn plain_device_gets_full_binary_and_xml_and_shared_files_leave_device_values_out() {
+        let f = fixture(&[
+            ("profiles/global.toml", GLOBAL),
+            ("profiles/office.toml", OFFICE),
+            ("profiles/models/gxp2170.toml", "[params]\nP1650 = 0\nP3 = \"{{ name }}\"\n"),
+        ]);
+        f.inventory
+            .upsert_device(&device("000b82000001", "gxp2170", "office", &[("ext", "201"), ("secret", "s1")]))
+            .unwrap();
+        let report = Builder::new(f.desk.clone()).build(&f.inventory, &BuildOptions::default()).unwrap();
+        assert!(report.published, "{:?}", report.diagnostics);
+        assert_eq!(report.devices, 1);
+
+        let binary = binary::decode(&read(&f, "cfg000b82000001")).unwrap();
+        let values: BTreeMap<PName, String> = binary.params.into_iter().collect();
+        assert_eq!(values.get(&p("P34")).map(String::as_str), Some("s1"));
+        assert_eq!(values.get(&p("P30")).map(String::as_str), Some("pool.ntp.org"));
+        assert_eq!(read(&f, "cfg000b82000001"), read(&f, "cfg000b82000001.bin"));
+
+        let xml = xml::read_config(std::str::from_utf8(&read(&f, "cfg000b82000001.xml")).unwrap()).unwrap();
+        assert_eq!(xml.mac, Some("000b82000001".parse().unwrap()));
+        let values: BTreeMap<PName, String> = xml.params.into_iter().collect();
+        assert_eq!(values[&p("P35")], "201");
+        assert_eq!(values[&p("P1650")], "0");
+
+        let model = xml::read_config(std::str::from_utf8(&read(&f, "cfggxp2170.xml")).unwrap()).unwrap();
+        let model_values: BTreeMap<PName, String> = model.params.into_iter().collect();
+        assert_eq!(model.mac, None);
+        assert_eq!(model_values.get(&p("P1650")).map(String::as_str), Some("0"));
+        assert!(!model_values.contains_key(&p("P3")), "device-only value in the model file");
+        assert!(report.diagnostics.iter().any(|d| d.kind == "device-only-value" && !d.is_error()));
+
+        let generic = xml::read_config(std::str::from_utf8(&read(&f, "cfg.xml")).unwrap()).unwrap();
+        let generic_values: BTreeMap<PName, String> = generic.params.into_iter().collect();
+        assert_eq!(generic_values.keys().copied().collect::<Vec<_>>(), [p("P30")]);
+
+        let manifest = Manifest::load(&f.desk.build_dir()).unwrap();
+        let entry = manifest.get("CFG000B82000001.XML").unwrap();
+        assert_eq!(entry.kind, ArtifactKind::DeviceXml);
+        assert_eq!(entry.file, "build/cfg000b82000001.xml");
+        assert_eq!(entry.hash, hex::encode(Sha256::digest(read(&f, "cfg000b82000001.xml"))));
+        assert!(!entry.encrypted);
+    }
+
+    #[test]
+    fn encrypted_device_binary_carries_only_bootstrap_values() {
+        let f = fixture(&[
+            ("profiles/global.toml", GLOBAL),
+            (
+                "profiles/office.toml",
+                "[params]\nP34 = \"{{ secret }}\"\nP1359 = \"{{ pw }}\"\nP237 = \"prov.example/gs\"\nP1360 = \"phone\"\nP1361 = \"httppw\"\n",
+            ),
+        ]);
+        f.inventory
+            .upsert_device(&device("000b82000002", "gxp2170", "office", &[("secret", "sip-secret"), ("pw", "xmlpw")]))
+            .unwrap();
+        let report = Builder::new(f.desk.clone()).build(&f.inventory, &BuildOptions::default()).unwrap();
+        assert!(report.published, "{:?}", report.diagnostics);
+        let binary = binary::decode(&read(&f, "cfg000b82000002")).unwrap();
+        let names: Vec<String> = binary.params.iter().map(|(k, _)| k.to_string()).collect();
+        assert_eq!(names, ["P1359", "P237", "P1360", "P1361"]);
+        let encrypted = read(&f, "cfg000b82000002.xml");
+        assert!(crypt::is_encrypted(&encrypted));
+        let plain = String::from_utf8(crypt::decrypt(&encrypted, "xmlpw").unwrap()).unwrap();
+        assert!(plain.contains("<P34>sip-secret</P34>"), "{plain}");
+        assert!(Manifest::load(&f.desk.build_dir()).unwrap().get("cfg000b82000002.xml").unwrap().encrypted);
+    }
+
+    #[test]
+    fn rebuilds_are_incremental_and_removed_devices_lose_their_files() {
+        let f = fixture(&[("profiles/global.toml", GLOBAL), ("profiles/office.toml", OFFICE)]);
+        let mut a = device("000b82000001", "gxp2170", "office", &[("ext", "201"), ("secret", "a")]);
+        let b = device("000b82000002", "gxp2170", "office", &[("ext", "202"), ("secret", "b")]);
+        f.inventory.upsert_device(&a).unwrap();
+        f.inventory.upsert_device(&b).unwrap();
+        let options = BuildOptions::default();
+        let mut builder = Builder::new(f.desk.clone());
+        let first = builder.build(&f.inventory, &options).unwrap();
+        assert_eq!(first.build, 1);
+        assert_eq!(first.written.len(), first.artifacts);
+
+        let again = Builder::new(f.desk.clone()).build(&f.inventory, &options).unwrap();
+        assert!(again.written.is_empty(), "{:?}", again.written);
+        assert_eq!(again.build, 1);
+
+        a.vars.insert("ext".into(), "301".into());
+        f.inventory.upsert_device(&a).unwrap();
+        let edited = builder.rebuild_devices(&f.inventory, &[a.mac], &options).unwrap();
+        assert_eq!(edited.written, ["cfg000b82000001", "cfg000b82000001.bin", "cfg000b82000001.xml"]);
+        assert_eq!(edited.build, 2);
+        let full = Builder::new(f.desk.clone()).build(&f.inventory, &options).unwrap();
+        assert!(full.written.is_empty(), "targeted rebuild left work for a full build: {:?}", full.written);
+        assert_eq!(Manifest::load(&f.desk.build_dir()).unwrap().get("cfg000b82000001.xml").unwrap().version, 2);
+        assert_eq!(Manifest::load(&f.desk.build_dir()).unwrap().get("cfg000b82000002.xml").unwrap().version, 1);
+
+        f.inventory.remove_device(b.mac).unwrap();
+        let removed = builder.rebuild_devices(&f.inventory, &[b.mac], &options).unwrap();
+        assert_eq!(removed.removed, ["cfg000b82000002", "cfg000b82000002.bin", "cfg000b82000002.xml"]);
+        assert!(!f.desk.build_dir().join("cfg000b82000002.xml").exists());
+        assert!(f.desk.build_dir().join("cfg000b82000001.xml").exists());
+    }
+
+    #[test]
+    fn errors_publish_nothing_and_keep_the_last_good_build() {
+        let f = fixture(&[("profiles/global.toml", GLOBAL), ("profiles/office.toml", OFFICE)]);
+        f.inventory
+            .upsert_device(&device("000b82000001", "gxp2170", "office", &[("ext", "201"), ("secret", "a")]))
+            .unwrap();
+        let options = BuildOptions::default();
+        Builder::new(f.desk.clone()).build(&f.inventory, &options).unwrap();
+        let good = read(&f, "cfg000b82000001.xml");
+        let manifest = Manifest::load(&f.desk.build_dir()).unwrap();
+
+        fs::write(f.desk.profiles_dir().join("global.toml"), "[params]\nP30 = \"changed\"\n").unwrap();
+        f.inventory
+            .upsert_device(&device("000b82000003", "gxp2170", "office", &[("ext", "203")]))
+            .unwrap();
+        let report = Builder::new(f.desk.clone()).build(&f.inventory, &options).unwrap();
+        assert!(!report.published);
+        assert_eq!(report.errors(), 1, "{:?}", report.diagnostics);
+        assert_eq!(report.diagnostics[0].device, Some("000b82000003".parse().unwrap()));
+        assert_eq!(read(&f, "cfg000b82000001.xml"), good);
+        assert!(!f.desk.build_dir().join("cfg000b82000003.xml").exists());
+        assert_eq!(Manifest::load(&f.desk.build_dir()).unwrap(), manifest);
+    }
+
+    #[test]
+    fn prefixes_postfixes_firmware_and_server_address() {
+        let f = fixture(&[
+            ("profiles/global.toml", GLOBAL),
+            ("profiles/office.toml", "[params]\nP234 = \"gs_\"\nP235 = \"_cfg001\"\nP232 = \"fw_\"\n"),
+        ]);
+        fs::write(f.desk.firmware_dir().join("GXP2170fw.bin"), b"firmware bytes").unwrap();
+        f.inventory.upsert_device(&device("000b82000001", "gxp2170", "office", &[])).unwrap();
+        let options = BuildOptions {
+            server: Some(ServerAddress {
+                scheme: Scheme::Http,
+                host: "192.0.2.10".into(),
+                port: Some(8080),
+                base_path: "/gs/".into(),
+            }),
+        };
+        let report = Builder::new(f.desk.clone()).build(&f.inventory, &options).unwrap();
+        assert!(report.published, "{:?}", report.diagnostics);
+        let manifest = Manifest::load(&f.desk.build_dir()).unwrap();
+        for name in [
+            "gs_cfg000b82000001_cfg001",
+            "gs_cfg000b82000001.bin_cfg001",
+            "gs_cfg000b82000001.xml_cfg001",
+            "gs_cfggxp2170.xml_cfg001",
+            "gs_cfg.xml_cfg001",
+            "cfg000b82000001.xml",
+            "gxp2170fw.bin",
+            "fw_gxp2170fw.bin",
+        ] {
+            assert!(manifest.get(name).is_some(), "missing {name}: {:?}", manifest.entries.keys());
+        }
+        let firmware = manifest.get("fw_gxp2170fw.bin").unwrap();
+        assert_eq!(firmware.file, "firmware/GXP2170fw.bin");
+        assert_eq!(firmware.model.as_deref(), Some("gxp2170"));
+        let xml = xml::read_config(std::str::from_utf8(&read(&f, "cfg000b82000001.xml")).unwrap()).unwrap();
+        let values: BTreeMap<PName, String> = xml.params.into_iter().collect();
+        assert_eq!(values[&p("P237")], "192.0.2.10:8080/gs");
+        assert_eq!(values[&p("P192")], "192.0.2.10:8080/gs");
+        assert_eq!(values[&p("P212")], "1");
+    }
+
+    #[test]
+    fn a_prefix_cannot_leave_the_build_folder() {
+        let f = fixture(&[("profiles/office.toml", "[params]\nP234 = \"../../etc/\"\n")]);
+        f.inventory.upsert_device(&device("000b82000001", "gxp2170", "office", &[])).unwrap();
+        let report = Builder::new(f.desk.clone()).build(&f.inventory, &BuildOptions::default()).unwrap();
+        assert!(!report.published);
+        let d = &report.diagnostics[0];
+        assert_eq!((d.kind, d.field.as_deref(), d.line), ("bad-affix", Some("P234"), Some(2)));
+    }
+
+    #[test]
+    fn readers_never_see_a_partial_file_during_1000_rebuilds() {
+        let f = fixture(&[("profiles/office.toml", "[params]\nP3 = \"{{ filler }}\"\n")]);
+        let short = "a".repeat(10);
+        let long = "b".repeat(200_000);
+        let mut phone = device("000b82000001", "gxp2170", "office", &[("filler", &short)]);
+        f.inventory.upsert_device(&phone).unwrap();
+        let options = BuildOptions::default();
+        let mut builder = Builder::new(f.desk.clone());
+        builder.build(&f.inventory, &options).unwrap();
+
+        let path = f.desk.build_dir().join("cfg000b82000001.xml");
+        let expected: Vec<String> = [&short, &long]
+            .iter()
+            .map(|filler| {
+                let params = BTreeMap::from([(p("P3"), filler.to_string())]);
+                xml::write_config(Some(phone.mac), &params)
+            })
+            .collect();
+        let done = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let done = Arc::clone(&done);
+            let path = path.clone();
+            let expected = expected.clone();
+            std::thread::spawn(move || {
+                let mut reads = 0u64;
+                while !done.load(Ordering::Relaxed) {
+                    let text = fs::read_to_string(&path).unwrap();
+                    assert!(expected.contains(&text), "partial file of {} bytes", text.len());
+                    reads += 1;
+                }
+                reads
+            })
+        };
+        for round in 0..1000 {
+            let filler = if round % 2 == 0 { &long } else { &short };
+            phone.vars.insert("filler".into(), filler.clone());
+            f.inventory.upsert_device(&phone).unwrap();
+            let report = builder.rebuild_devices(&f.inventory, &[phone.mac], &options).unwrap();
+            assert_eq!(report.written.len(), 3);
+        }
+        done.store(true, Ordering::Relaxed);
+        let reads = reader.join().unwrap();
+        assert!(reads > 0);
+    }
+
+    #[test]
+    fn config_path_has_no_scheme() {
+        let server = ServerAddress {
+            scheme: Scheme::Tftp,
+            host: "10.0.0.5".into(),
+            port: None,
+            base_path: "/".into(),
+        };
+        assert_eq!(server.config_path(), "10.0.0.5");
+        let settings: crate::desk::DeskSettings =
+            toml::from_str("[server]\nhttp = \"0.0.0.0:8080\"\npublic_host = \"192.0.2.1\"\nbase_path = \"/prov\"\n").unwrap();
+        let options = BuildOptions::from_settings(&settings);
+        let server = options.server.unwrap();
+        assert_eq!((server.scheme, server.config_path()), (Scheme::Http, "192.0.2.1:8080/prov".to_string()));
+        assert!(BuildOptions::from_settings(&crate::desk::DeskSettings::default()).server.is_none());
+    }
+}

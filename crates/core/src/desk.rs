@@ -1,1 +1,241 @@
-//! TODO
+//! The desk: the folder a technician owns (settings, profiles, firmware, inventory, build
+//! output). Knows the layout and the settings file; creates a sample desk on first use.
+//!
+//! Invariant: `init` never overwrites a file the technician already has.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::diagnostic::line_column;
+use crate::{Error, Result};
+
+pub const SETTINGS_FILE: &str = "provdesk.toml";
+pub const PROFILES_DIR: &str = "profiles";
+pub const MODELS_DIR: &str = "profiles/models";
+pub const FIRMWARE_DIR: &str = "firmware";
+pub const BUILD_DIR: &str = "build";
+pub const DATABASE_FILE: &str = "provdesk.db";
+
+/// An opened desk folder with its parsed settings.
+#[derive(Debug, Clone)]
+pub struct Desk {
+    root: PathBuf,
+    settings: DeskSettings,
+}
+
+/// `provdesk.toml`. Every field has a default so an empty file is a valid desk.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeskSettings {
+    pub server: ServerSettings,
+    pub discovery: DiscoverySettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// `ADDR:PORT` for plain HTTP, or absent to not serve it.
+    pub http: Option<String>,
+    pub https: Option<String>,
+    pub tftp: Option<String>,
+    /// The URL path under which the config files are served, e.g. `/` or `/gs/`.
+    pub base_path: String,
+    /// The host name or address phones should use to reach this machine. When set, the
+    /// builder fills P237/P192/P212 where profiles leave them empty.
+    pub public_host: Option<String>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> ServerSettings {
+        ServerSettings {
+            http: Some("0.0.0.0:8080".into()),
+            https: None,
+            tftp: Some("0.0.0.0:69".into()),
+            base_path: "/".into(),
+            public_host: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiscoverySettings {
+    /// Unknown phones are recorded as `discovered`; with a profile named here they are
+    /// enrolled into it on their first request instead.
+    pub auto_enroll_profile: Option<String>,
+    /// How many discovered devices the inventory keeps, so a flood of random MACs cannot
+    /// grow the database without bound.
+    pub max_discovered: u32,
+}
+
+impl Default for DiscoverySettings {
+    fn default() -> DiscoverySettings {
+        DiscoverySettings {
+            auto_enroll_profile: None,
+            max_discovered: 1000,
+        }
+    }
+}
+
+impl Desk {
+    /// Opens an existing desk; a folder without `provdesk.toml` is not a desk.
+    pub fn open(root: &Path) -> Result<Desk> {
+        let settings_path = root.join(SETTINGS_FILE);
+        if !settings_path.is_file() {
+            return Err(Error::Invalid(format!(
+                "{} is not a ProvDesk desk (no {SETTINGS_FILE}); run `provdesk init --desk {}` to create one",
+                root.display(),
+                root.display()
+            )));
+        }
+        let settings = load_settings(&settings_path)?;
+        Ok(Desk {
+            root: root.to_path_buf(),
+            settings,
+        })
+    }
+
+    /// Opens the desk, creating it with the sample content first when it does not exist yet.
+    pub fn open_or_init(root: &Path) -> Result<Desk> {
+        if root.join(SETTINGS_FILE).is_file() {
+            Desk::open(root)
+        } else {
+            Desk::init(root)
+        }
+    }
+
+    /// Creates the desk folders and the sample files that are missing, then opens it.
+    pub fn init(root: &Path) -> Result<Desk> {
+        for dir in [PROFILES_DIR, MODELS_DIR, FIRMWARE_DIR, BUILD_DIR] {
+            let path = root.join(dir);
+            fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+        }
+        for (relative, content) in SAMPLE_FILES {
+            let path = root.join(relative);
+            if !path.exists() {
+                fs::write(&path, content).map_err(|e| Error::io(&path, e))?;
+            }
+        }
+        Desk::open(root)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn settings(&self) -> &DeskSettings {
+        &self.settings
+    }
+
+    pub fn settings_path(&self) -> PathBuf {
+        self.root.join(SETTINGS_FILE)
+    }
+
+    pub fn profiles_dir(&self) -> PathBuf {
+        self.root.join(PROFILES_DIR)
+    }
+
+    pub fn firmware_dir(&self) -> PathBuf {
+        self.root.join(FIRMWARE_DIR)
+    }
+
+    pub fn build_dir(&self) -> PathBuf {
+        self.root.join(BUILD_DIR)
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.root.join(DATABASE_FILE)
+    }
+
+    /// Opens (creating and migrating if needed) the desk's inventory.
+    pub fn inventory(&self) -> Result<crate::inventory::Inventory> {
+        let inventory = crate::inventory::Inventory::open(&self.database_path())?;
+        inventory.set_discovery_cap(self.settings.discovery.max_discovered as usize);
+        Ok(inventory)
+    }
+
+    /// The path shown to the technician for a file inside the desk (relative when possible).
+    pub fn display_path(&self, path: &Path) -> PathBuf {
+        path.strip_prefix(&self.root).unwrap_or(path).to_path_buf()
+    }
+}
+
+fn load_settings(path: &Path) -> Result<DeskSettings> {
+    let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    toml::from_str(&text).map_err(|e| {
+        let position = e
+            .span()
+            .map(|span| {
+                let (line, column) = line_column(&text, span.start);
+                format!(":{line}:{column}")
+            })
+            .unwrap_or_default();
+        Error::Settings {
+            path: PathBuf::from(format!("{}{position}", path.display())),
+            message: e.message().to_string(),
+        }
+    })
+}
+
+/// The sample desk: enough to build and serve something meaningful on first start.
+const SAMPLE_FILES: &[(&str, &str)] = &[
+    (SETTINGS_FILE, include_str!("../../../assets/sample-desk/provdesk.toml")),
+    (
+        "profiles/global.toml",
+        include_str!("../../../assets/sample-desk/profiles/global.toml"),
+    ),
+    (
+        "profiles/office.toml",
+        include_str!("../../../assets/sample-desk/profiles/office.toml"),
+    ),
+    (
+        "profiles/models/gxp2170.toml",
+        include_str!("../../../assets/sample-desk/profiles/models/gxp2170.toml"),
+    ),
+    (
+        "devices-example.csv",
+        include_str!("../../../assets/sample-desk/devices-example.csv"),
+    ),
+    (
+        "firmware/README.txt",
+        include_str!("../../../assets/sample-desk/firmware/README.txt"),
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_creates_the_sample_and_keeps_existing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("desk");
+        let desk = Desk::init(&root).unwrap();
+        assert!(desk.profiles_dir().join("global.toml").is_file());
+        assert!(root.join("profiles/models/gxp2170.toml").is_file());
+        assert!(desk.build_dir().is_dir());
+        assert_eq!(desk.settings().server.base_path, "/");
+
+        fs::write(root.join("profiles/global.toml"), "# mine\n").unwrap();
+        Desk::init(&root).unwrap();
+        assert_eq!(fs::read_to_string(root.join("profiles/global.toml")).unwrap(), "# mine\n");
+    }
+
+    #[test]
+    fn open_refuses_a_folder_that_is_not_a_desk() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Desk::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("provdesk init"), "{err}");
+    }
+
+    #[test]
+    fn settings_errors_name_file_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(SETTINGS_FILE), "[server]\nhttp = \"0.0.0.0:80\"\nhtp = 1\n").unwrap();
+        let err = Desk::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("provdesk.toml:3:1"), "{err}");
+        assert!(err.contains("htp"), "{err}");
+    }
+}

@@ -63,6 +63,7 @@ impl Inventory {
     pub fn open(_path: &Path) -> Result<Inventory, InventoryError> {
         Err(InventoryError::NotImplemented)
     }
+    pub fn set_discovery_cap(&self, _cap: usize) {}
     pub fn list_devices(&self) -> Result<Vec<Device>, InventoryError> {
         Err(InventoryError::NotImplemented)
     }

@@ -22,8 +22,8 @@ impl PName {
     /// The largest number a five-digit name can carry.
     pub const MAX: u32 = 99_999;
 
-    pub fn new(number: u32) -> Option<PName> {
-        (number <= Self::MAX).then_some(PName(number))
+    pub const fn new(number: u32) -> Option<PName> {
+        if number <= Self::MAX { Some(PName(number)) } else { None }
     }
 
     pub const fn number(self) -> u32 {
@@ -74,6 +74,18 @@ impl<'de> serde::Deserialize<'de> for PName {
         text.parse().map_err(serde::de::Error::custom)
     }
 }
+
+/// P-values that hold passwords or keys, which output meant for people shows masked. The
+/// parameter catalogue knows more; this list covers the well-known ones without it.
+pub fn is_well_known_secret(name: PName) -> bool {
+    const SECRETS: &[u32] = &[
+        2, 34, 83, 196, 281, 406, 506, 606, 1359, 1361, 1383, 1706, 1806, 4505, 7903, 8024,
+    ];
+    SECRETS.contains(&name.number())
+}
+
+/// The text shown instead of a secret value.
+pub const MASK: &str = "••••••";
 
 #[cfg(test)]
 mod tests {

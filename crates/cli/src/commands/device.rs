@@ -1,0 +1,317 @@
+//! `provdesk device …`: add, import, list, show and remove inventory devices.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use provdesk_core::build::{BuildOptions, device_config};
+use provdesk_core::inventory::{Device, DeviceState, parse_devices_csv};
+use provdesk_core::profile::{ProfileSet, Source};
+use provdesk_core::pvalue::{MASK, is_well_known_secret};
+use provdesk_core::{Mac, PName};
+
+use super::open_desk;
+use crate::output;
+
+#[derive(Subcommand)]
+pub enum DeviceCommand {
+    /// Add a device to the inventory.
+    Add(AddArgs),
+    /// Import devices from a CSV file with a header row (mac, model, profile, name, and any
+    /// other column as a variable).
+    Import(ImportArgs),
+    /// List the inventory and the discovered devices.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a device's effective configuration, with where each value comes from.
+    Show {
+        mac: String,
+        #[arg(long)]
+        json: bool,
+        /// Show passwords instead of masking them (text output only; JSON always has them).
+        #[arg(long)]
+        show_secrets: bool,
+    },
+    /// Remove a device from the inventory.
+    Remove { mac: String },
+}
+
+#[derive(Args)]
+pub struct AddArgs {
+    mac: String,
+    #[arg(long)]
+    model: String,
+    #[arg(long)]
+    profile: Option<String>,
+    #[arg(long)]
+    name: Option<String>,
+    /// A variable the profiles can use as {{ KEY }}, e.g. --var ext=201.
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    vars: Vec<String>,
+    /// A per-device P-value override, e.g. --set P3="Front desk".
+    #[arg(long = "set", value_name = "PNNN=VALUE")]
+    overrides: Vec<String>,
+    /// Replace the device if the MAC is already in the inventory.
+    #[arg(long)]
+    replace: bool,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    file: PathBuf,
+    /// Check the file and report what would be imported, without importing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Import the good rows even when some rows are bad (default: import nothing then).
+    #[arg(long)]
+    skip_bad: bool,
+}
+
+pub fn run(desk_path: &Path, command: DeviceCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        DeviceCommand::Add(args) => add(desk_path, args),
+        DeviceCommand::Import(args) => import(desk_path, &args),
+        DeviceCommand::List { json } => list(desk_path, json),
+        DeviceCommand::Show { mac, json, show_secrets } => show(desk_path, &mac, json, show_secrets),
+        DeviceCommand::Remove { mac } => remove(desk_path, &mac),
+    }
+}
+
+fn split_pair<'a>(text: &'a str, what: &str) -> anyhow::Result<(&'a str, &'a str)> {
+    text.split_once('=')
+        .with_context(|| format!("{what} {text:?} has no '=': write it as KEY=VALUE"))
+}
+
+fn add(desk_path: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
+    let desk = open_desk(desk_path)?;
+    let mac: Mac = args.mac.parse()?;
+    let model = args.model.trim().to_ascii_lowercase();
+    if !provdesk_core::inventory::is_valid_model(&model) {
+        bail!("model {:?}: use letters, digits, '-' and '_', e.g. GXP2170", args.model);
+    }
+    if let Some(profile) = &args.profile {
+        let profiles = ProfileSet::load(desk.root());
+        if !profiles.profile_exists(profile) {
+            let known: Vec<&str> = profiles.profile_names().collect();
+            bail!("profile {profile:?} does not exist (known: {})", known.join(", "));
+        }
+    }
+    let mut device = Device::new(mac, &model);
+    device.profile = args.profile;
+    device.name = args.name;
+    for pair in &args.vars {
+        let (key, value) = split_pair(pair, "--var")?;
+        if !provdesk_core::inventory::is_valid_variable_name(key) {
+            bail!("--var {key:?}: a variable name uses letters, digits and '_' and starts with a letter");
+        }
+        device.vars.insert(key.to_string(), value.to_string());
+    }
+    for pair in &args.overrides {
+        let (key, value) = split_pair(pair, "--set")?;
+        let name: PName = key.parse()?;
+        device.overrides.insert(name, value.to_string());
+    }
+    let inventory = desk.inventory()?;
+    if let Some(existing) = inventory.get_device(mac)?
+        && existing.state == DeviceState::Inventory
+        && !args.replace
+    {
+        bail!("{mac} is already in the inventory; add --replace to overwrite it");
+    }
+    inventory.upsert_device(&device)?;
+    println!("added {mac} ({model})");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn import(desk_path: &Path, args: &ImportArgs) -> anyhow::Result<ExitCode> {
+    let desk = open_desk(desk_path)?;
+    let text = std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let profiles = ProfileSet::load(desk.root());
+    let (rows, mut diagnostics) = parse_devices_csv(&text, &|name| profiles.profile_exists(name));
+    for d in &mut diagnostics {
+        d.file = Some(args.file.clone());
+    }
+    output::diagnostics(&diagnostics);
+    let bad = diagnostics.iter().filter(|d| d.is_error()).count();
+    let inventory = desk.inventory()?;
+    let existing = inventory
+        .list_devices()?
+        .into_iter()
+        .filter(|d| d.state == DeviceState::Inventory)
+        .map(|d| d.mac)
+        .collect::<std::collections::BTreeSet<_>>();
+    let updates = rows.iter().filter(|(_, d)| existing.contains(&d.mac)).count();
+    let new = rows.len() - updates;
+    if bad > 0 && !args.skip_bad {
+        eprintln!(
+            "{bad} problem(s) in {}: nothing imported (fix the rows, or add --skip-bad to import the {} good row(s))",
+            args.file.display(),
+            rows.len()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    if args.dry_run {
+        println!(
+            "dry run: would import {} device(s) ({new} new, {updates} updated){}",
+            rows.len(),
+            if bad > 0 { format!(", skipping {bad} bad row(s)") } else { String::new() }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let devices: Vec<Device> = rows.into_iter().map(|(_, d)| d).collect();
+    let count = inventory.import_devices(&devices)?;
+    println!(
+        "imported {count} device(s) ({new} new, {updates} updated){}",
+        if bad > 0 { format!(", skipped {bad} bad row(s)") } else { String::new() }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(serde::Serialize)]
+struct DeviceSummary<'a> {
+    mac: Mac,
+    model: &'a str,
+    profile: Option<&'a str>,
+    name: Option<&'a str>,
+    state: DeviceState,
+    first_seen: Option<i64>,
+    last_seen: Option<i64>,
+    last_ip: Option<&'a str>,
+    firmware_version: Option<&'a str>,
+}
+
+fn list(desk_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let desk = open_desk(desk_path)?;
+    let devices = desk.inventory()?.list_devices()?;
+    if json {
+        let summaries: Vec<DeviceSummary> = devices
+            .iter()
+            .map(|d| DeviceSummary {
+                mac: d.mac,
+                model: &d.model,
+                profile: d.profile.as_deref(),
+                name: d.name.as_deref(),
+                state: d.state,
+                first_seen: d.first_seen,
+                last_seen: d.last_seen,
+                last_ip: d.last_ip.as_deref(),
+                firmware_version: d.firmware_version.as_deref(),
+            })
+            .collect();
+        output::json(&summaries)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if devices.is_empty() {
+        println!("no devices yet: add one with `provdesk device add MAC --model MODEL` or import a CSV");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<12}  {:<10}  {:<12}  {:<20}  {:<10}  {}", "MAC", "MODEL", "PROFILE", "NAME", "STATE", "FIRMWARE");
+    for d in &devices {
+        let state = match d.state {
+            DeviceState::Inventory => "inventory",
+            DeviceState::Discovered => "discovered",
+        };
+        println!(
+            "{:<12}  {:<10}  {:<12}  {:<20}  {:<10}  {}",
+            d.mac.to_string(),
+            d.model,
+            d.profile.as_deref().unwrap_or("-"),
+            d.name.as_deref().unwrap_or("-"),
+            state,
+            d.firmware_version.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(serde::Serialize)]
+struct ShownParam {
+    value: String,
+    source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+}
+
+fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::Result<ExitCode> {
+    let desk = open_desk(desk_path)?;
+    let mac: Mac = mac.parse()?;
+    let Some(device) = desk.inventory()?.get_device(mac)? else {
+        bail!("{mac} is not in the inventory (see `provdesk device list`)");
+    };
+    let profiles = ProfileSet::load(desk.root());
+    let options = BuildOptions::from_settings(desk.settings());
+    let (config, mut diagnostics) = device_config(&profiles, &device, &options);
+    diagnostics.extend(profiles.diagnostics().iter().cloned());
+    if json {
+        let params: BTreeMap<String, ShownParam> = config
+            .params
+            .iter()
+            .map(|(name, sourced)| {
+                let line = match &sourced.source {
+                    Source::File { line, .. } => Some(*line),
+                    _ => None,
+                };
+                let shown = ShownParam {
+                    value: sourced.value.clone(),
+                    source: sourced.source.to_string(),
+                    line,
+                };
+                (name.to_string(), shown)
+            })
+            .collect();
+        output::json(&serde_json::json!({
+            "mac": device.mac,
+            "model": device.model,
+            "profile": device.profile,
+            "name": device.name,
+            "state": device.state,
+            "vars": device.vars,
+            "params": params,
+            "diagnostics": diagnostics,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{}  {}  profile {}  {}",
+        device.mac,
+        device.model,
+        device.profile.as_deref().unwrap_or("(none)"),
+        device.name.as_deref().unwrap_or("")
+    );
+    for (key, value) in &device.vars {
+        let masked = !show_secrets && looks_secret(key);
+        println!("  var {key} = {}", if masked { MASK } else { value });
+    }
+    for (name, sourced) in &config.params {
+        let masked = !show_secrets && is_well_known_secret(*name);
+        let value = if masked { MASK } else { sourced.value.as_str() };
+        let source = match &sourced.source {
+            Source::File { path, line } => format!("{}:{line}", path.display()),
+            other => other.to_string(),
+        };
+        println!("  {:<7} {:<40}  {source}", name.to_string(), value);
+    }
+    output::diagnostics(&diagnostics);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Variables named like passwords are masked in output meant for people.
+fn looks_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["secret", "password", "passwd", "pass", "pin", "key"].iter().any(|w| key.contains(w))
+}
+
+fn remove(desk_path: &Path, mac: &str) -> anyhow::Result<ExitCode> {
+    let desk = open_desk(desk_path)?;
+    let mac: Mac = mac.parse()?;
+    if desk.inventory()?.remove_device(mac)? {
+        println!("removed {mac}");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        bail!("{mac} is not in the inventory")
+    }
+}

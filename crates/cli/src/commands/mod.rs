@@ -1,0 +1,22 @@
+//! One module per subcommand group.
+
+pub mod build;
+pub mod device;
+pub mod formats;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use provdesk_core::desk::Desk;
+
+pub fn init(desk_path: &Path) -> anyhow::Result<ExitCode> {
+    let desk = Desk::init(desk_path)?;
+    desk.inventory()?;
+    println!("desk ready at {}", desk.root().display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every command but `init` works on an existing desk, creating the sample on first use.
+pub fn open_desk(desk_path: &Path) -> anyhow::Result<Desk> {
+    Ok(Desk::open_or_init(desk_path)?)
+}
