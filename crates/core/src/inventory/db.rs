@@ -1,0 +1,1226 @@
+//! `Inventory`: the SQLite store shared by the servers, the CLI and the app.
+//!
+//! Invariants: one writer connection behind a mutex, so writes from this process never race
+//! and each API call is exactly one `BEGIN IMMEDIATE` transaction; two reader connections
+//! (`query_only`) so reads never wait for a write in WAL mode; the database file and its
+//! `-wal`/`-shm` companions are mode 0600 because overrides may hold passwords; the
+//! `device_version` counter in `meta` moves in the same transaction as the device change it
+//! announces.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
+
+use super::migrate::{self, MigrateError};
+use super::rows::{DEVICE_COLUMNS, DeviceRow, FETCH_LOG_COLUMNS, FetchLogRow, encode_maps};
+use super::{
+    Device, FetchLogEntry, FetchLogQuery, InventoryError, Sighting, SightingOutcome, UNKNOWN_MODEL,
+    model_problem,
+};
+use crate::Mac;
+
+/// How many `discovered` rows an inventory keeps before it stops adding more, so a broadcast
+/// storm of unknown MACs cannot grow the database without bound.
+pub const DEFAULT_DISCOVERY_CAP: usize = 1000;
+
+/// Read connections per file database: enough for the servers and the UI to read while the
+/// writer commits, small enough to keep file handles few.
+const READERS: usize = 2;
+
+/// How long a connection waits for another process's lock before reporting SQLITE_BUSY.
+const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// A handle on the inventory database. Cheap to clone; all clones share the connections and
+/// the discovery cap.
+#[derive(Clone)]
+pub struct Inventory {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// The database file, or `:memory:`; only used in error messages and `path()`.
+    path: PathBuf,
+    in_memory: bool,
+    writer: Mutex<Connection>,
+    /// Empty for an in-memory database, whose one connection then serves reads too.
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    discovery_cap: AtomicUsize,
+}
+
+impl Inventory {
+    /// Opens (creating if needed, mode 0600) and migrates the database at `path`. The parent
+    /// folder must exist.
+    pub fn open(path: &Path) -> Result<Inventory, InventoryError> {
+        create_private_file(path)?;
+        let open_err = |source| InventoryError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut writer = Connection::open_with_flags(path, flags).map_err(open_err)?;
+        configure(&writer, Role::Writer).map_err(open_err)?;
+        migrate_or_explain(&mut writer, path)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let reader = Connection::open_with_flags(path, flags).map_err(open_err)?;
+                configure(&reader, Role::Reader).map_err(open_err)?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<Result<Vec<_>, InventoryError>>()?;
+        restrict_companions(path)?;
+        Ok(Inventory::from_parts(
+            path.to_path_buf(),
+            false,
+            writer,
+            readers,
+        ))
+    }
+
+    /// A private database that lives as long as its handles; for tests and dry runs.
+    pub fn open_in_memory() -> Result<Inventory, InventoryError> {
+        let path = PathBuf::from(":memory:");
+        let open_err = |source| InventoryError::Open {
+            path: path.clone(),
+            source,
+        };
+        let mut conn = Connection::open_in_memory().map_err(open_err)?;
+        configure(&conn, Role::Writer).map_err(open_err)?;
+        migrate_or_explain(&mut conn, &path)?;
+        Ok(Inventory::from_parts(path, true, conn, Vec::new()))
+    }
+
+    fn from_parts(
+        path: PathBuf,
+        in_memory: bool,
+        writer: Connection,
+        readers: Vec<Mutex<Connection>>,
+    ) -> Inventory {
+        Inventory {
+            shared: Arc::new(Shared {
+                path,
+                in_memory,
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+                discovery_cap: AtomicUsize::new(DEFAULT_DISCOVERY_CAP),
+            }),
+        }
+    }
+
+    /// The database file; `None` for an in-memory inventory.
+    pub fn path(&self) -> Option<&Path> {
+        (!self.shared.in_memory).then_some(self.shared.path.as_path())
+    }
+
+    /// Sets how many `discovered` rows may exist before `record_sighting` stops inserting;
+    /// shared by every clone of this handle.
+    pub fn set_discovery_cap(&self, cap: usize) {
+        self.shared.discovery_cap.store(cap, Ordering::Relaxed);
+    }
+
+    pub fn discovery_cap(&self) -> usize {
+        self.shared.discovery_cap.load(Ordering::Relaxed)
+    }
+
+    /// Inserts the device, or updates the inventory fields (model, profile, name, vars,
+    /// overrides, state) of an existing row while keeping what was seen of it (first/last
+    /// seen, last IP, firmware version, user agent). A new row takes the seen fields given.
+    pub fn upsert_device(&self, device: &Device) -> Result<(), InventoryError> {
+        const OP: &str = "upsert_device";
+        self.write(OP, Some(device.mac), |tx, now| {
+            let changed = upsert(tx, device, now, OP, &self.shared.path)?;
+            if changed {
+                bump_device_version(tx, &self.shared.path)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Upserts every device in one transaction: all are stored or none is. Returns how many
+    /// were given.
+    pub fn import_devices(&self, devices: &[Device]) -> Result<usize, InventoryError> {
+        const OP: &str = "import_devices";
+        self.write(OP, None, |tx, now| {
+            let mut changed = false;
+            for device in devices {
+                changed |= upsert(tx, device, now, OP, &self.shared.path)?;
+            }
+            if changed {
+                bump_device_version(tx, &self.shared.path)?;
+            }
+            Ok(devices.len())
+        })
+    }
+
+    pub fn get_device(&self, mac: Mac) -> Result<Option<Device>, InventoryError> {
+        const OP: &str = "get_device";
+        self.read(OP, Some(mac), |conn| select_device(conn, mac))?
+            .map(|row| row.decode(&self.shared.path))
+            .transpose()
+    }
+
+    /// Every device, inventory and discovered, ordered by MAC.
+    pub fn list_devices(&self) -> Result<Vec<Device>, InventoryError> {
+        const OP: &str = "list_devices";
+        self.read(OP, None, |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices ORDER BY mac"
+            ))?;
+            let rows = stmt
+                .query_map([], DeviceRow::from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })?
+        .into_iter()
+        .map(|row| row.decode(&self.shared.path))
+        .collect()
+    }
+
+    /// Removes the device; its fetch log stays (history outlives the row). Returns whether a
+    /// row was removed.
+    pub fn remove_device(&self, mac: Mac) -> Result<bool, InventoryError> {
+        const OP: &str = "remove_device";
+        self.write(OP, Some(mac), |tx, _| {
+            let removed = tx
+                .prepare_cached("DELETE FROM devices WHERE mac = ?1")
+                .and_then(|mut stmt| stmt.execute([mac.to_string()]))
+                .map_err(sql_err(&self.shared.path, OP, Some(mac)))?
+                > 0;
+            if removed {
+                bump_device_version(tx, &self.shared.path)?;
+            }
+            Ok(removed)
+        })
+    }
+
+    /// Records that a phone was seen. A known MAC gets its seen fields updated (and its model,
+    /// if it had none); an unknown one becomes a `discovered` row unless the cap is reached.
+    /// Fields the sighting leaves `None` keep their stored value, and a sighting older than the
+    /// stored `last_seen` (batches may arrive out of order) only moves `first_seen` back.
+    pub fn record_sighting(&self, sighting: &Sighting) -> Result<SightingOutcome, InventoryError> {
+        const OP: &str = "record_sighting";
+        let mac = sighting.mac;
+        let model = sighting
+            .model
+            .as_deref()
+            .map(|m| m.trim().to_ascii_lowercase())
+            .filter(|m| model_problem(m).is_none());
+        let cap = i64::try_from(self.discovery_cap()).unwrap_or(i64::MAX);
+        self.write(OP, Some(mac), |tx, now| {
+            let path = &self.shared.path;
+            let existing = tx
+                .prepare_cached("SELECT model, first_seen, last_seen FROM devices WHERE mac = ?1")
+                .and_then(|mut stmt| {
+                    stmt.query_row([mac.to_string()], |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, Option<i64>>(1)?,
+                            row.get::<_, Option<i64>>(2)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(sql_err(path, OP, Some(mac)))?;
+            match existing {
+                Some((stored_model, first_seen, last_seen)) => {
+                    let newest = last_seen.is_none_or(|last| sighting.at >= last);
+                    let first_seen = first_seen.map_or(sighting.at, |first| first.min(sighting.at));
+                    let fill_model = model
+                        .as_deref()
+                        .filter(|_| stored_model.is_empty() || stored_model == UNKNOWN_MODEL);
+                    let pick = |value: &Option<String>| if newest { value.clone() } else { None };
+                    tx.prepare_cached(
+                        "UPDATE devices SET first_seen = ?2,
+                             last_seen = max(coalesce(last_seen, ?3), ?3),
+                             last_ip = coalesce(?4, last_ip),
+                             firmware_version = coalesce(?5, firmware_version),
+                             user_agent = coalesce(?6, user_agent),
+                             model = coalesce(?7, model),
+                             updated_at = CASE WHEN ?7 IS NULL THEN updated_at ELSE ?8 END
+                         WHERE mac = ?1",
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![
+                            mac.to_string(),
+                            first_seen,
+                            sighting.at,
+                            pick(&sighting.ip),
+                            pick(&sighting.firmware_version),
+                            pick(&sighting.user_agent),
+                            fill_model,
+                            now,
+                        ])
+                    })
+                    .map_err(sql_err(path, OP, Some(mac)))?;
+                    if fill_model.is_some() {
+                        bump_device_version(tx, &self.shared.path)?;
+                    }
+                    Ok(SightingOutcome::Known)
+                }
+                None => {
+                    let discovered: i64 = tx
+                        .prepare_cached("SELECT count(*) FROM devices WHERE state = 'discovered'")
+                        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+                        .map_err(sql_err(path, OP, Some(mac)))?;
+                    if discovered >= cap {
+                        return Ok(SightingOutcome::CapReached);
+                    }
+                    tx.prepare_cached(
+                        "INSERT INTO devices (mac, model, state, first_seen, last_seen, last_ip,
+                             firmware_version, user_agent, created_at, updated_at)
+                         VALUES (?1, ?2, 'discovered', ?3, ?3, ?4, ?5, ?6, ?7, ?7)",
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![
+                            mac.to_string(),
+                            model.as_deref().unwrap_or(UNKNOWN_MODEL),
+                            sighting.at,
+                            sighting.ip,
+                            sighting.firmware_version,
+                            sighting.user_agent,
+                            now,
+                        ])
+                    })
+                    .map_err(sql_err(path, OP, Some(mac)))?;
+                    bump_device_version(tx, &self.shared.path)?;
+                    Ok(SightingOutcome::Discovered)
+                }
+            }
+        })
+    }
+
+    /// Makes a device an inventory device, assigning `profile` when given (otherwise the
+    /// stored profile stays). Returns the device as stored.
+    pub fn enroll(&self, mac: Mac, profile: Option<&str>) -> Result<Device, InventoryError> {
+        const OP: &str = "enroll";
+        self.write(OP, Some(mac), |tx, now| {
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE devices SET state = 'inventory', profile = coalesce(?2, profile), updated_at = ?3
+                     WHERE mac = ?1 AND (state IS NOT 'inventory' OR profile IS NOT coalesce(?2, profile))",
+                )
+                .and_then(|mut stmt| stmt.execute(params![mac.to_string(), profile, now]))
+                .map_err(sql_err(&self.shared.path, OP, Some(mac)))?
+                > 0;
+            if changed {
+                bump_device_version(tx, &self.shared.path)?;
+            }
+            let row = select_device(tx, mac).map_err(sql_err(&self.shared.path, OP, Some(mac)))?;
+            match row {
+                Some(row) => row.decode(&self.shared.path),
+                None => Err(InventoryError::UnknownDevice { operation: OP, mac }),
+            }
+        })
+    }
+
+    /// Appends a batch of fetches in one transaction. Their `id`s are ignored.
+    pub fn append_fetch_log(&self, entries: &[FetchLogEntry]) -> Result<(), InventoryError> {
+        const OP: &str = "append_fetch_log";
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.write(OP, None, |tx, _| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO fetch_log (ts, protocol, peer, name, mac, user_agent, status,
+                         reason, bytes, duration_ms, artifact_hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .map_err(sql_err(&self.shared.path, OP, None))?;
+            for e in entries {
+                stmt.execute(params![
+                    e.ts,
+                    e.protocol,
+                    e.peer,
+                    e.name,
+                    e.mac.map(|m| m.to_string()),
+                    e.user_agent,
+                    e.status,
+                    e.reason,
+                    e.bytes,
+                    e.duration_ms,
+                    e.artifact_hash,
+                ])
+                .map_err(sql_err(&self.shared.path, OP, e.mac))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Fetch log entries matching `query`, newest first (ties in the order they were logged,
+    /// latest first).
+    pub fn fetch_log(&self, query: &FetchLogQuery) -> Result<Vec<FetchLogEntry>, InventoryError> {
+        const OP: &str = "fetch_log";
+        // Built per filter rather than `?1 IS NULL OR mac = ?1`, so SQLite can use the indexes.
+        let mut sql = format!("SELECT {FETCH_LOG_COLUMNS} FROM fetch_log WHERE 1");
+        if query.mac.is_some() {
+            sql.push_str(" AND mac = :mac");
+        }
+        if query.since.is_some() {
+            sql.push_str(" AND ts >= :since");
+        }
+        sql.push_str(" ORDER BY ts DESC, id DESC LIMIT :limit");
+        // SQLite reads a negative LIMIT as "no limit".
+        let limit = query
+            .limit
+            .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let mac = query.mac.map(|m| m.to_string());
+        self.read(OP, query.mac, |conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut named: Vec<(&str, &dyn rusqlite::ToSql)> = vec![(":limit", &limit)];
+            if let Some(mac) = &mac {
+                named.push((":mac", mac));
+            }
+            if let Some(since) = &query.since {
+                named.push((":since", since));
+            }
+            let rows = stmt
+                .query_map(named.as_slice(), FetchLogRow::from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })?
+        .into_iter()
+        .map(|row| row.decode(&self.shared.path))
+        .collect()
+    }
+
+    /// A counter that grows whenever what a device *is* changes: a row inserted or removed,
+    /// its inventory fields changed, a discovered row added or enrolled, a model filled in by a
+    /// sighting. Seen fields (`last_seen`, `last_ip`, …) do not move it: they change on every
+    /// fetch and a watcher that rebuilds on this counter would otherwise rebuild per request.
+    /// It is stored in `meta`, written in the same transaction as the change, so it also sees
+    /// writes from other processes (`PRAGMA data_version` would miss this connection's own).
+    pub fn data_version(&self) -> Result<i64, InventoryError> {
+        const OP: &str = "data_version";
+        self.read(OP, None, |conn| {
+            conn.prepare_cached("SELECT value FROM meta WHERE key = 'device_version'")?
+                .query_row([], |row| row.get::<_, i64>(0))
+                .optional()
+                .map(Option::unwrap_or_default)
+        })
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction on the writer with the current time in ms;
+    /// commits when it returns `Ok`, rolls back otherwise.
+    fn write<T>(
+        &self,
+        operation: &'static str,
+        mac: Option<Mac>,
+        f: impl FnOnce(&Transaction<'_>, i64) -> Result<T, InventoryError>,
+    ) -> Result<T, InventoryError> {
+        let err = sql_err(&self.shared.path, operation, mac);
+        let mut conn = lock(&self.shared.writer);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let value = f(&tx, now_ms())?;
+        tx.commit().map_err(err)?;
+        Ok(value)
+    }
+
+    /// Runs `f` on a free reader (or the in-memory database's one connection).
+    fn read<T>(
+        &self,
+        operation: &'static str,
+        mac: Option<Mac>,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, InventoryError> {
+        let err = sql_err(&self.shared.path, operation, mac);
+        let readers = &self.shared.readers;
+        if readers.is_empty() {
+            return f(&lock(&self.shared.writer)).map_err(err);
+        }
+        for reader in readers {
+            match reader.try_lock() {
+                Ok(conn) => return f(&conn).map_err(err),
+                Err(TryLockError::Poisoned(poisoned)) => {
+                    return f(&poisoned.into_inner()).map_err(err);
+                }
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        // All busy: queue on one of them, spreading the waiters.
+        let index = self.shared.next_reader.fetch_add(1, Ordering::Relaxed) % readers.len();
+        f(&lock(&readers[index])).map_err(err)
+    }
+}
+
+impl std::fmt::Debug for Inventory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inventory")
+            .field("path", &self.shared.path)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Writer,
+    Reader,
+}
+
+/// The PRAGMAs every connection gets (see reference/ecosystem.md §A.4).
+fn configure(conn: &Connection, role: Role) -> rusqlite::Result<()> {
+    // First, so that even switching to WAL waits for another process instead of failing.
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    if role == Role::Writer {
+        // Persistent in the file; answers `memory` for an in-memory database, which is fine.
+        let _mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    if role == Role::Reader {
+        // Readers must never write: the single writer is what keeps transactions serial.
+        conn.pragma_update(None, "query_only", "ON")?;
+    }
+    Ok(())
+}
+
+fn migrate_or_explain(conn: &mut Connection, path: &Path) -> Result<(), InventoryError> {
+    migrate::migrate(conn).map(drop).map_err(|e| match e {
+        MigrateError::TooNew { found, known } => InventoryError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found,
+            known,
+        },
+        MigrateError::Failed { version, source } => InventoryError::Migration {
+            path: path.to_path_buf(),
+            version,
+            source,
+        },
+    })
+}
+
+/// Creates the database file with mode 0600 before SQLite sees it (SQLite would use the
+/// umask, typically 0644), and tightens an existing file: overrides may hold passwords.
+fn create_private_file(path: &Path) -> Result<(), InventoryError> {
+    let io_err = |source| InventoryError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path).map_err(io_err)?;
+    set_private(path).map_err(io_err)
+}
+
+/// SQLite gives `-wal` and `-shm` the main file's mode when it creates them; this covers
+/// companions left by an older, laxer file.
+fn restrict_companions(path: &Path) -> Result<(), InventoryError> {
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(suffix);
+        let companion = PathBuf::from(name);
+        if companion.exists() {
+            set_private(&companion).map_err(|source| InventoryError::Io {
+                path: companion.clone(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn set_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+#[cfg(not(unix))]
+fn set_private(_path: &Path) -> std::io::Result<()> {
+    // Other platforms' per-user profile folders already keep the desk private.
+    Ok(())
+}
+
+/// Locks a connection, recovering from a panic in another thread: SQLite rolled back that
+/// thread's transaction when it was dropped, so the connection is still consistent.
+fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn sql_err(
+    path: &Path,
+    operation: &'static str,
+    mac: Option<Mac>,
+) -> impl Fn(rusqlite::Error) -> InventoryError {
+    move |source| InventoryError::Sql {
+        path: path.to_path_buf(),
+        operation,
+        mac,
+        source,
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn select_device(conn: &Connection, mac: Mac) -> rusqlite::Result<Option<DeviceRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {DEVICE_COLUMNS} FROM devices WHERE mac = ?1"
+    ))?
+    .query_row([mac.to_string()], DeviceRow::from_row)
+    .optional()
+}
+
+/// Inserts or updates one device; returns whether the row changed (an identical re-import
+/// changes nothing and so does not move the device version).
+fn upsert(
+    tx: &Transaction<'_>,
+    device: &Device,
+    now: i64,
+    operation: &'static str,
+    path: &Path,
+) -> Result<bool, InventoryError> {
+    if let Some(reason) = device.problem() {
+        return Err(InventoryError::InvalidDevice {
+            operation,
+            mac: device.mac,
+            reason,
+        });
+    }
+    let (vars, overrides) = encode_maps(device);
+    let changed = tx
+        .prepare_cached(
+            "INSERT INTO devices (mac, model, profile, name, vars, overrides, state, first_seen,
+                 last_seen, last_ip, firmware_version, user_agent, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)
+             ON CONFLICT (mac) DO UPDATE SET
+                 model = excluded.model, profile = excluded.profile, name = excluded.name,
+                 vars = excluded.vars, overrides = excluded.overrides, state = excluded.state,
+                 updated_at = excluded.updated_at
+             WHERE (model, profile, name, vars, overrides, state) IS NOT
+                   (excluded.model, excluded.profile, excluded.name, excluded.vars,
+                    excluded.overrides, excluded.state)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                device.mac.to_string(),
+                device.model,
+                device.profile,
+                device.name,
+                vars,
+                overrides,
+                device.state.as_str(),
+                device.first_seen,
+                device.last_seen,
+                device.last_ip,
+                device.firmware_version,
+                device.user_agent,
+                now,
+            ])
+        })
+        .map_err(sql_err(path, operation, Some(device.mac)))?;
+    Ok(changed > 0)
+}
+
+fn bump_device_version(tx: &Transaction<'_>, path: &Path) -> Result<(), InventoryError> {
+    tx.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES ('device_version', 1)
+         ON CONFLICT (key) DO UPDATE SET value = value + 1",
+    )
+    .and_then(|mut stmt| stmt.execute([]))
+    .map(drop)
+    .map_err(sql_err(path, "device_version", None))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::inventory::DeviceState;
+
+    fn mac(n: u32) -> Mac {
+        let b = n.to_be_bytes();
+        Mac::from_bytes([0x00, 0x0b, b[0], b[1], b[2], b[3]])
+    }
+
+    fn temp_inventory() -> (tempfile::TempDir, Inventory) {
+        let dir = tempfile::tempdir().unwrap();
+        let inventory = Inventory::open(&dir.path().join("provdesk.db")).unwrap();
+        (dir, inventory)
+    }
+
+    fn device(n: u32) -> Device {
+        let mut d = Device::new(mac(n), "GXP2170");
+        d.profile = Some("office".into());
+        d.name = Some(format!("Desk {n}"));
+        d.vars.insert("ext".into(), format!("{}", 100 + n));
+        d.overrides
+            .insert("P47".parse().unwrap(), "pbx.example.com".into());
+        d
+    }
+
+    fn sighting(n: u32, at: i64) -> Sighting {
+        Sighting {
+            model: Some("GXP2135".into()),
+            firmware_version: Some("1.0.11.3".into()),
+            ip: Some("192.168.1.20".into()),
+            user_agent: Some("Grandstream Model HW GXP2135 SW 1.0.11.3".into()),
+            ..Sighting::new(mac(n), at)
+        }
+    }
+
+    fn entry(ts: i64, mac: Option<Mac>, name: &str) -> FetchLogEntry {
+        FetchLogEntry {
+            id: None,
+            ts,
+            protocol: "http".into(),
+            peer: "192.168.1.20:5060".into(),
+            name: name.into(),
+            mac,
+            user_agent: None,
+            status: "200".into(),
+            reason: None,
+            bytes: 1234,
+            duration_ms: 5,
+            artifact_hash: Some("abc".into()),
+        }
+    }
+
+    /// Stores `devices` in a fresh file inventory and compares what `list_devices` returns.
+    fn check(devices: &[Device], expected: &[Device]) {
+        let (_dir, inventory) = temp_inventory();
+        for d in devices {
+            inventory.upsert_device(d).unwrap();
+        }
+        assert_eq!(inventory.list_devices().unwrap(), expected);
+    }
+
+    #[test]
+    fn upsert_then_get_round_trips() {
+        let (_dir, inventory) = temp_inventory();
+        let d = device(1);
+        inventory.upsert_device(&d).unwrap();
+        assert_eq!(inventory.get_device(mac(1)).unwrap(), Some(d));
+        assert_eq!(inventory.get_device(mac(2)).unwrap(), None);
+    }
+
+    #[test]
+    fn list_is_ordered_by_mac() {
+        check(
+            &[device(3), device(1), device(2)],
+            &[device(1), device(2), device(3)],
+        );
+    }
+
+    #[test]
+    fn upsert_updates_inventory_fields_and_keeps_seen_fields() {
+        let (_dir, inventory) = temp_inventory();
+        inventory.upsert_device(&device(1)).unwrap();
+        inventory.record_sighting(&sighting(1, 1_000)).unwrap();
+        let mut changed = device(1);
+        changed.model = "gxp2135".into();
+        changed.profile = None;
+        changed.vars = BTreeMap::from([("room".into(), "12".into())]);
+        changed.last_ip = Some("10.0.0.1".into());
+        inventory.upsert_device(&changed).unwrap();
+        let stored = inventory.get_device(mac(1)).unwrap().unwrap();
+        assert_eq!(stored.model, "gxp2135");
+        assert_eq!(stored.profile, None);
+        assert_eq!(stored.vars, changed.vars);
+        assert_eq!(
+            stored.last_ip.as_deref(),
+            Some("192.168.1.20"),
+            "seen fields are kept"
+        );
+        assert_eq!(
+            (stored.first_seen, stored.last_seen),
+            (Some(1_000), Some(1_000))
+        );
+    }
+
+    #[test]
+    fn a_new_row_takes_the_seen_fields_given() {
+        let mut d = device(1);
+        d.first_seen = Some(5);
+        d.last_ip = Some("10.0.0.9".into());
+        check(std::slice::from_ref(&d), std::slice::from_ref(&d));
+    }
+
+    #[test]
+    fn invalid_devices_are_refused() {
+        let (_dir, inventory) = temp_inventory();
+        let mut d = device(1);
+        d.model = "GXP2170".into();
+        let err = inventory.upsert_device(&d).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("upsert_device: device 000b00000001: invalid model"),
+            "{err}"
+        );
+        assert!(inventory.list_devices().unwrap().is_empty());
+    }
+
+    #[test]
+    fn remove_reports_whether_a_row_went() {
+        let (_dir, inventory) = temp_inventory();
+        inventory.upsert_device(&device(1)).unwrap();
+        assert!(inventory.remove_device(mac(1)).unwrap());
+        assert!(!inventory.remove_device(mac(1)).unwrap());
+        assert_eq!(inventory.get_device(mac(1)).unwrap(), None);
+    }
+
+    #[test]
+    fn import_is_all_or_nothing() {
+        let (_dir, inventory) = temp_inventory();
+        let mut bad = device(3);
+        bad.vars.insert("bad name".into(), "x".into());
+        let err = inventory
+            .import_devices(&[device(1), device(2), bad])
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("import_devices: device 000b00000003"),
+            "{err}"
+        );
+        assert!(
+            inventory.list_devices().unwrap().is_empty(),
+            "nothing was stored"
+        );
+        assert_eq!(
+            inventory.import_devices(&[device(1), device(2)]).unwrap(),
+            2
+        );
+        assert_eq!(inventory.list_devices().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn sighting_of_a_known_device_updates_seen_fields() {
+        let (_dir, inventory) = temp_inventory();
+        let mut d = device(1);
+        d.model = UNKNOWN_MODEL.into();
+        inventory.upsert_device(&d).unwrap();
+        assert_eq!(
+            inventory.record_sighting(&sighting(1, 2_000)).unwrap(),
+            SightingOutcome::Known
+        );
+        let stored = inventory.get_device(mac(1)).unwrap().unwrap();
+        assert_eq!(stored.model, "gxp2135", "an unknown model is filled in");
+        assert_eq!(stored.state, DeviceState::Inventory);
+        assert_eq!(
+            (stored.first_seen, stored.last_seen),
+            (Some(2_000), Some(2_000))
+        );
+        assert_eq!(stored.firmware_version.as_deref(), Some("1.0.11.3"));
+
+        // A later sighting with another model and partial data: model kept, gaps kept.
+        let later = Sighting {
+            model: Some("GXP2170".into()),
+            ip: Some("192.168.1.21".into()),
+            ..Sighting::new(mac(1), 3_000)
+        };
+        inventory.record_sighting(&later).unwrap();
+        let stored = inventory.get_device(mac(1)).unwrap().unwrap();
+        assert_eq!(stored.model, "gxp2135");
+        assert_eq!(stored.last_ip.as_deref(), Some("192.168.1.21"));
+        assert_eq!(stored.firmware_version.as_deref(), Some("1.0.11.3"));
+        assert_eq!(
+            (stored.first_seen, stored.last_seen),
+            (Some(2_000), Some(3_000))
+        );
+
+        // An older sighting arriving late moves first_seen back and nothing else.
+        let early = Sighting {
+            ip: Some("10.9.9.9".into()),
+            ..Sighting::new(mac(1), 1_000)
+        };
+        inventory.record_sighting(&early).unwrap();
+        let stored = inventory.get_device(mac(1)).unwrap().unwrap();
+        assert_eq!(
+            (stored.first_seen, stored.last_seen),
+            (Some(1_000), Some(3_000))
+        );
+        assert_eq!(stored.last_ip.as_deref(), Some("192.168.1.21"));
+    }
+
+    #[test]
+    fn sighting_of_an_unknown_device_discovers_it_up_to_the_cap() {
+        let (_dir, inventory) = temp_inventory();
+        inventory.set_discovery_cap(2);
+        assert_eq!(
+            inventory.record_sighting(&sighting(1, 10)).unwrap(),
+            SightingOutcome::Discovered
+        );
+        let no_model = Sighting::new(mac(2), 20);
+        assert_eq!(
+            inventory.record_sighting(&no_model).unwrap(),
+            SightingOutcome::Discovered
+        );
+        assert_eq!(
+            inventory.record_sighting(&sighting(3, 30)).unwrap(),
+            SightingOutcome::CapReached
+        );
+        assert_eq!(inventory.get_device(mac(3)).unwrap(), None);
+        // Known devices still update at the cap, and inventory rows do not count.
+        assert_eq!(
+            inventory.record_sighting(&sighting(2, 40)).unwrap(),
+            SightingOutcome::Known
+        );
+        inventory.upsert_device(&device(9)).unwrap();
+
+        let first = inventory.get_device(mac(1)).unwrap().unwrap();
+        assert_eq!(first.state, DeviceState::Discovered);
+        assert_eq!(first.model, "gxp2135");
+        assert_eq!((first.first_seen, first.last_seen), (Some(10), Some(10)));
+        assert_eq!(
+            first.user_agent.as_deref(),
+            Some("Grandstream Model HW GXP2135 SW 1.0.11.3")
+        );
+        let second = inventory.get_device(mac(2)).unwrap().unwrap();
+        assert_eq!(
+            second.model, "gxp2135",
+            "the later sighting filled the unknown model"
+        );
+
+        inventory.enroll(mac(1), Some("office")).unwrap();
+        assert_eq!(
+            inventory.record_sighting(&sighting(3, 50)).unwrap(),
+            SightingOutcome::Discovered
+        );
+    }
+
+    #[test]
+    fn cap_is_shared_by_clones_and_defaults_to_1000() {
+        let (_dir, inventory) = temp_inventory();
+        assert_eq!(inventory.discovery_cap(), DEFAULT_DISCOVERY_CAP);
+        let clone = inventory.clone();
+        clone.set_discovery_cap(0);
+        assert_eq!(
+            inventory.record_sighting(&sighting(1, 1)).unwrap(),
+            SightingOutcome::CapReached
+        );
+    }
+
+    #[test]
+    fn enroll_turns_discovered_into_inventory() {
+        let (_dir, inventory) = temp_inventory();
+        inventory.record_sighting(&sighting(1, 10)).unwrap();
+        let enrolled = inventory.enroll(mac(1), Some("lobby")).unwrap();
+        assert_eq!(enrolled.state, DeviceState::Inventory);
+        assert_eq!(enrolled.profile.as_deref(), Some("lobby"));
+        assert_eq!(enrolled.last_seen, Some(10));
+        let again = inventory.enroll(mac(1), None).unwrap();
+        assert_eq!(
+            again.profile.as_deref(),
+            Some("lobby"),
+            "None keeps the profile"
+        );
+        let err = inventory.enroll(mac(2), None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "enroll: device 000b00000002 is not in the inventory"
+        );
+    }
+
+    #[test]
+    fn data_version_moves_on_device_changes_only() {
+        let (_dir, inventory) = temp_inventory();
+        let v0 = inventory.data_version().unwrap();
+        inventory.upsert_device(&device(1)).unwrap();
+        let v1 = inventory.data_version().unwrap();
+        assert!(v1 > v0);
+        inventory.upsert_device(&device(1)).unwrap();
+        inventory.import_devices(&[device(1)]).unwrap();
+        assert_eq!(
+            inventory.data_version().unwrap(),
+            v1,
+            "identical writes change nothing"
+        );
+        inventory.record_sighting(&sighting(1, 5)).unwrap();
+        inventory
+            .append_fetch_log(&[entry(5, Some(mac(1)), "cfg000b00000001.xml")])
+            .unwrap();
+        assert_eq!(
+            inventory.data_version().unwrap(),
+            v1,
+            "seen fields and the log do not count"
+        );
+        inventory.record_sighting(&sighting(2, 5)).unwrap();
+        let v2 = inventory.data_version().unwrap();
+        assert!(v2 > v1, "a discovery counts");
+        inventory.enroll(mac(2), Some("office")).unwrap();
+        let v3 = inventory.data_version().unwrap();
+        assert!(v3 > v2);
+        inventory.remove_device(mac(2)).unwrap();
+        assert!(inventory.data_version().unwrap() > v3);
+    }
+
+    #[test]
+    fn data_version_sees_another_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("provdesk.db");
+        let watcher = Inventory::open(&path).unwrap();
+        let other = Inventory::open(&path).unwrap();
+        let before = watcher.data_version().unwrap();
+        other.upsert_device(&device(1)).unwrap();
+        assert!(watcher.data_version().unwrap() > before);
+        assert_eq!(watcher.get_device(mac(1)).unwrap(), Some(device(1)));
+    }
+
+    #[test]
+    fn fetch_log_filters_newest_first() {
+        let (_dir, inventory) = temp_inventory();
+        let mut tftp = entry(300, None, "cfg.xml");
+        tftp.protocol = "tftp".into();
+        tftp.status = "tftp-error-1".into();
+        tftp.reason = Some("file not found".into());
+        inventory
+            .append_fetch_log(&[
+                entry(100, Some(mac(1)), "cfg000b00000001"),
+                entry(200, Some(mac(2)), "cfg000b00000002.xml"),
+                tftp.clone(),
+                entry(400, Some(mac(1)), "cfg000b00000001.xml"),
+            ])
+            .unwrap();
+        inventory.append_fetch_log(&[]).unwrap();
+        let names = |query: FetchLogQuery| -> Vec<String> {
+            inventory
+                .fetch_log(&query)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.name)
+                .collect()
+        };
+        assert_eq!(
+            names(FetchLogQuery::default()),
+            [
+                "cfg000b00000001.xml",
+                "cfg.xml",
+                "cfg000b00000002.xml",
+                "cfg000b00000001"
+            ]
+        );
+        let of_one = FetchLogQuery {
+            mac: Some(mac(1)),
+            ..FetchLogQuery::default()
+        };
+        assert_eq!(names(of_one), ["cfg000b00000001.xml", "cfg000b00000001"]);
+        let since = FetchLogQuery {
+            since: Some(200),
+            limit: Some(2),
+            ..FetchLogQuery::default()
+        };
+        assert_eq!(names(since), ["cfg000b00000001.xml", "cfg.xml"]);
+
+        let stored = inventory
+            .fetch_log(&FetchLogQuery {
+                since: Some(300),
+                ..FetchLogQuery::default()
+            })
+            .unwrap();
+        let back = stored.iter().find(|e| e.ts == 300).unwrap();
+        assert!(back.id.is_some());
+        assert_eq!(
+            FetchLogEntry {
+                id: None,
+                ..back.clone()
+            },
+            tftp
+        );
+    }
+
+    #[test]
+    fn corrupt_json_column_is_an_error_naming_mac_and_column() {
+        let (dir, inventory) = temp_inventory();
+        inventory.upsert_device(&device(1)).unwrap();
+        let raw = Connection::open(dir.path().join("provdesk.db")).unwrap();
+        raw.execute("UPDATE devices SET overrides = '{\"P47\": 5}'", [])
+            .unwrap();
+        let err = inventory.list_devices().unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("device 000b00000001: column `overrides` is corrupt"),
+            "{text}"
+        );
+        assert!(inventory.get_device(mac(1)).is_err());
+    }
+
+    #[test]
+    fn files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("provdesk.db");
+        let inventory = Inventory::open(&path).unwrap();
+        inventory.upsert_device(&device(1)).unwrap();
+        for name in ["provdesk.db", "provdesk.db-wal", "provdesk.db-shm"] {
+            let file = dir.path().join(name);
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{name}");
+        }
+        assert_eq!(inventory.path(), Some(path.as_path()));
+
+        // An existing file with a lax mode is tightened on open.
+        drop(inventory);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _inventory = Inventory::open(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn connections_use_wal_and_the_agreed_pragmas() {
+        let (_dir, inventory) = temp_inventory();
+        let pragmas = |conn: &Connection| -> (String, i64, i64, i64) {
+            let get = |name: &str| {
+                conn.pragma_query_value(None, name, |row| row.get::<_, rusqlite::types::Value>(0))
+                    .unwrap()
+            };
+            let int = |v: rusqlite::types::Value| match v {
+                rusqlite::types::Value::Integer(i) => i,
+                other => panic!("{other:?}"),
+            };
+            let mode = match get("journal_mode") {
+                rusqlite::types::Value::Text(t) => t,
+                other => panic!("{other:?}"),
+            };
+            (
+                mode,
+                int(get("synchronous")),
+                int(get("foreign_keys")),
+                int(get("busy_timeout")),
+            )
+        };
+        // synchronous NORMAL is 1.
+        let expected = ("wal".to_string(), 1, 1, 5000);
+        assert_eq!(pragmas(&lock(&inventory.shared.writer)), expected);
+        for reader in &inventory.shared.readers {
+            assert_eq!(pragmas(&lock(reader)), expected);
+        }
+    }
+
+    #[test]
+    fn newer_schema_is_refused_with_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("provdesk.db");
+        drop(Inventory::open(&path).unwrap());
+        let raw = Connection::open(&path).unwrap();
+        raw.pragma_update(None, "user_version", migrate::LATEST + 1)
+            .unwrap();
+        drop(raw);
+        let err = Inventory::open(&path).unwrap_err();
+        assert!(
+            matches!(err, InventoryError::SchemaTooNew { .. }),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(&path.display().to_string()) && text.contains("newer"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_an_open_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("provdesk.db");
+        std::fs::write(
+            &path,
+            "this is not sqlite, just some text long enough to matter",
+        )
+        .unwrap();
+        let err = Inventory::open(&path).unwrap_err();
+        assert!(
+            err.to_string().starts_with(&path.display().to_string()),
+            "{err}"
+        );
+        let missing = dir.path().join("no/such/dir/provdesk.db");
+        assert!(matches!(
+            Inventory::open(&missing),
+            Err(InventoryError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn in_memory_inventory_works_and_is_private_to_its_handle() {
+        let a = Inventory::open_in_memory().unwrap();
+        let b = Inventory::open_in_memory().unwrap();
+        a.upsert_device(&device(1)).unwrap();
+        assert_eq!(a.clone().list_devices().unwrap(), [device(1)]);
+        assert!(b.list_devices().unwrap().is_empty());
+        assert_eq!(a.path(), None);
+        assert_eq!(
+            a.record_sighting(&sighting(2, 1)).unwrap(),
+            SightingOutcome::Discovered
+        );
+    }
+
+    #[test]
+    fn inventory_is_shareable_between_threads() {
+        fn assert_shareable<T: Clone + Send + Sync + 'static>() {}
+        assert_shareable::<Inventory>();
+    }
+
+    #[test]
+    fn four_threads_upsert_and_read_concurrently() {
+        const THREADS: u32 = 4;
+        const PER_THREAD: u32 = 500;
+        let (_dir, inventory) = temp_inventory();
+        let (done, finished) = mpsc::channel();
+        for t in 0..THREADS {
+            let inventory = inventory.clone();
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let result = (|| -> Result<(), InventoryError> {
+                    for i in 0..PER_THREAD {
+                        let n = t * PER_THREAD + i;
+                        inventory.upsert_device(&device(n))?;
+                        let got = inventory.get_device(mac(n))?;
+                        assert_eq!(got, Some(device(n)));
+                        if i % 50 == 0 {
+                            inventory.record_sighting(&sighting(n, i64::from(n)))?;
+                            inventory.append_fetch_log(&[entry(
+                                i64::from(n),
+                                Some(mac(n)),
+                                "cfg.xml",
+                            )])?;
+                            let listed = inventory.list_devices()?;
+                            assert!(listed.len() > usize::try_from(i).unwrap_or(0));
+                        }
+                    }
+                    Ok(())
+                })();
+                // Send even on failure so the test reports it instead of waiting.
+                let _ = done.send(result);
+            });
+        }
+        drop(done);
+        for _ in 0..THREADS {
+            // Bounded: a deadlock fails the test instead of hanging it.
+            let result = finished
+                .recv_timeout(Duration::from_secs(120))
+                .expect("a thread finished in time");
+            result.unwrap();
+        }
+        let total = THREADS * PER_THREAD;
+        assert_eq!(
+            inventory.list_devices().unwrap().len(),
+            usize::try_from(total).unwrap()
+        );
+        assert_eq!(
+            inventory
+                .fetch_log(&FetchLogQuery::default())
+                .unwrap()
+                .len(),
+            40
+        );
+        assert!(inventory.data_version().unwrap() >= i64::from(total));
+    }
+}
