@@ -552,12 +552,10 @@ pub fn device_vars(device: &Device, options: &BuildOptions) -> BTreeMap<String, 
     // The inventory's own columns win over custom variables of the same name.
     vars.insert("mac".into(), device.mac.to_string());
     vars.insert("model".into(), device.model.clone());
-    if let Some(name) = &device.name {
-        vars.insert("name".into(), name.clone());
-    }
-    if let Some(profile) = &device.profile {
-        vars.insert("profile".into(), profile.clone());
-    }
+    // Columns are always defined (empty when not filled), so `{{ name }}` in a profile does
+    // not break the build for a phone that has no name yet.
+    vars.insert("name".into(), device.name.clone().unwrap_or_default());
+    vars.insert("profile".into(), device.profile.clone().unwrap_or_default());
     add_server_vars(&mut vars, options);
     vars
 }
@@ -926,7 +924,9 @@ mod tests {
         if !profiles.iter().any(|(p, _)| *p == "profiles/global.toml") {
             fs::remove_file(root.join("profiles/global.toml")).unwrap();
         }
-        fs::remove_file(root.join("profiles/models/gxp2170.toml")).unwrap();
+        if !profiles.iter().any(|(p, _)| *p == "profiles/models/gxp2170.toml") {
+            fs::remove_file(root.join("profiles/models/gxp2170.toml")).unwrap();
+        }
         let inventory = desk.inventory().unwrap();
         Fixture {
             _dir: dir,

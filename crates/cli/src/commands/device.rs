@@ -90,8 +90,8 @@ fn add(desk_path: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
     let desk = open_desk(desk_path)?;
     let mac: Mac = args.mac.parse()?;
     let model = args.model.trim().to_ascii_lowercase();
-    if !provdesk_core::inventory::is_valid_model(&model) {
-        bail!("model {:?}: use letters, digits, '-' and '_', e.g. GXP2170", args.model);
+    if let Some(problem) = provdesk_core::inventory::model_problem(&model) {
+        bail!("model {:?}: {problem}", args.model);
     }
     if let Some(profile) = &args.profile {
         let profiles = ProfileSet::load(desk.root());
@@ -105,8 +105,8 @@ fn add(desk_path: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
     device.name = args.name;
     for pair in &args.vars {
         let (key, value) = split_pair(pair, "--var")?;
-        if !provdesk_core::inventory::is_valid_variable_name(key) {
-            bail!("--var {key:?}: a variable name uses letters, digits and '_' and starts with a letter");
+        if let Some(problem) = provdesk_core::inventory::variable_name_problem(key) {
+            bail!("--var {key:?}: {problem}");
         }
         device.vars.insert(key.to_string(), value.to_string());
     }

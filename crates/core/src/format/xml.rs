@@ -762,7 +762,3 @@ mod tests {
         }
     }
 }
-
-pub fn check_value(_value: &str) -> Result<(), XmlError> {
-    Ok(())
-}
