@@ -5,6 +5,7 @@
 //! on top of it.
 
 pub mod build;
+pub mod catalog;
 pub mod desk;
 pub mod diagnostic;
 pub mod error;
