@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "provdesk", version, about = "Provisioning desk for Grandstream SIP phones")]
+#[command(
+    name = "provdesk",
+    version,
+    about = "Provisioning desk for Grandstream SIP phones"
+)]
 struct Cli {
     /// The desk folder (profiles, firmware, inventory, build output). Created with a sample
     /// on first use. Default: the platform data directory, e.g. ~/.local/share/provdesk/default.

@@ -10,11 +10,11 @@
 use std::process::Command;
 use std::time::Instant;
 
+use provdesk_core::Mac;
 use provdesk_core::build::{BuildOptions, Builder};
 use provdesk_core::desk::Desk;
 use provdesk_core::format::crypt;
 use provdesk_core::inventory::Device;
-use provdesk_core::Mac;
 
 const ROUNDS: usize = 3;
 
@@ -69,8 +69,12 @@ fn desk_with(devices: usize) -> (tempfile::TempDir, Desk, provdesk_core::invento
             device.profile = Some("secure".into());
             device.name = Some(format!("Phone {i}"));
             device.vars.insert("ext".into(), (1000 + i).to_string());
-            device.vars.insert("sip_secret".into(), format!("secret-{i:06}-xyz"));
-            device.vars.insert("xml_password".into(), format!("xmlpw-{i:06}"));
+            device
+                .vars
+                .insert("sip_secret".into(), format!("secret-{i:06}-xyz"));
+            device
+                .vars
+                .insert("xml_password".into(), format!("xmlpw-{i:06}"));
             device
         })
         .collect();
@@ -91,7 +95,11 @@ fn bench_builds(devices: usize) {
         let started = Instant::now();
         let report = builder.build(&inventory, &options).expect("build");
         full.push(started.elapsed().as_secs_f64() * 1000.0);
-        assert!(report.published && report.errors() == 0, "{:?}", report.diagnostics);
+        assert!(
+            report.published && report.errors() == 0,
+            "{:?}",
+            report.diagnostics
+        );
         artifacts = report.artifacts;
 
         let started = Instant::now();
@@ -104,7 +112,9 @@ fn bench_builds(devices: usize) {
         device.vars.insert("ext".into(), format!("9{round}07"));
         inventory.upsert_device(&device).expect("edit");
         let started = Instant::now();
-        let report = builder.rebuild_devices(&inventory, &[mac], &options).expect("rebuild");
+        let report = builder
+            .rebuild_devices(&inventory, &[mac], &options)
+            .expect("rebuild");
         one_edit_targeted.push(started.elapsed().as_secs_f64() * 1000.0);
         assert_eq!(report.written.len(), 3, "{:?}", report.written);
 
@@ -117,10 +127,22 @@ fn bench_builds(devices: usize) {
         assert_eq!(report.written.len(), 3, "{:?}", report.written);
     }
     println!("devices {devices:>6}  ({artifacts} request names, every device encrypted)");
-    println!("  full build                                 {:>9.1} ms", median(full));
-    println!("  rebuild, nothing changed                   {:>9.1} ms", median(noop));
-    println!("  one device edited, targeted rebuild        {:>9.1} ms", median(one_edit_targeted));
-    println!("  one device edited, `provdesk build` (scan) {:>9.1} ms", median(one_edit_full_scan));
+    println!(
+        "  full build                                 {:>9.1} ms",
+        median(full)
+    );
+    println!(
+        "  rebuild, nothing changed                   {:>9.1} ms",
+        median(noop)
+    );
+    println!(
+        "  one device edited, targeted rebuild        {:>9.1} ms",
+        median(one_edit_targeted)
+    );
+    println!(
+        "  one device edited, `provdesk build` (scan) {:>9.1} ms",
+        median(one_edit_full_scan)
+    );
 }
 
 /// Our encryption throughput on 16 KiB messages (the size `openssl speed` uses below).
@@ -138,11 +160,22 @@ fn ours_mb_per_s() -> f64 {
 /// `openssl speed -evp aes-256-cbc` at 16 KiB, in MB/s (its `k` unit is 1000 bytes/s).
 fn openssl_mb_per_s() -> Option<f64> {
     let output = Command::new("openssl")
-        .args(["speed", "-evp", "aes-256-cbc", "-seconds", "2", "-bytes", "16384"])
+        .args([
+            "speed",
+            "-evp",
+            "aes-256-cbc",
+            "-seconds",
+            "2",
+            "-bytes",
+            "16384",
+        ])
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&output.stdout);
-    let last = text.lines().rev().find(|l| l.to_ascii_lowercase().starts_with("aes-256-cbc"))?;
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| l.to_ascii_lowercase().starts_with("aes-256-cbc"))?;
     let figure = last.split_whitespace().last()?.trim_end_matches('k');
     figure.parse::<f64>().ok().map(|k| k * 1000.0 / 1e6)
 }
@@ -152,18 +185,26 @@ fn bench_crypt() {
     let mut theirs = Vec::new();
     for _ in 0..ROUNDS {
         ours.push(ours_mb_per_s());
-        theirs.push(openssl_mb_per_s().expect("openssl speed must run (scripts/test installs openssl)"));
+        theirs.push(
+            openssl_mb_per_s().expect("openssl speed must run (scripts/test installs openssl)"),
+        );
     }
     let (ours, theirs) = (median(ours), median(theirs));
     println!("encryption AES-256-CBC, 16 KiB messages ({ROUNDS} interleaved rounds, medians)");
     println!("  provdesk crypt             {ours:>9.0} MB/s");
     println!("  openssl speed -evp         {theirs:>9.0} MB/s");
-    println!("  ratio                      {:>9.2}x   (goal: at least 0.8x)", ours / theirs);
+    println!(
+        "  ratio                      {:>9.2}x   (goal: at least 0.8x)",
+        ours / theirs
+    );
 }
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    println!("provdesk build benchmark ({ROUNDS} rounds each, medians; machine: {} cores)", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "provdesk build benchmark ({ROUNDS} rounds each, medians; machine: {} cores)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     bench_builds(1_000);
     if !quick {
         bench_builds(10_000);

@@ -209,8 +209,12 @@ impl Manifest {
     pub fn load(build_dir: &Path) -> Result<Manifest> {
         let path = build_dir.join(MANIFEST_FILE);
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Invalid(format!("{}: unreadable manifest ({e}); delete the build folder and build again", path.display()))),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Invalid(format!(
+                    "{}: unreadable manifest ({e}); delete the build folder and build again",
+                    path.display()
+                ))
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
             Err(e) => Err(Error::io(path, e)),
         }
@@ -256,9 +260,16 @@ struct Planned {
 }
 
 enum Content {
-    Generated { plaintext: Vec<u8>, password: Option<String> },
+    Generated {
+        plaintext: Vec<u8>,
+        password: Option<String>,
+    },
     /// A firmware file, served from where it lies.
-    External { relative: String, size: u64, modified: u128 },
+    External {
+        relative: String,
+        size: u64,
+        modified: u128,
+    },
 }
 
 impl Content {
@@ -266,14 +277,21 @@ impl Content {
         let mut hasher = Sha256::new();
         hasher.update(format!("{kind:?}\0").as_bytes());
         match self {
-            Content::Generated { plaintext, password } => {
+            Content::Generated {
+                plaintext,
+                password,
+            } => {
                 hasher.update(plaintext);
                 if let Some(password) = password {
                     hasher.update(b"\0password\0");
                     hasher.update(password.as_bytes());
                 }
             }
-            Content::External { relative, size, modified } => {
+            Content::External {
+                relative,
+                size,
+                modified,
+            } => {
                 hasher.update(format!("{relative}\0{size}\0{modified}").as_bytes());
             }
         }
@@ -363,7 +381,12 @@ impl Builder {
     /// Rebuilds only the files of these devices (added, edited or removed in the inventory),
     /// which is what an edit in the app needs. Falls back to a full build whenever the change
     /// could reach other files: changed profiles or server, a new model, new prefixes.
-    pub fn rebuild_devices(&mut self, inventory: &Inventory, macs: &[Mac], options: &BuildOptions) -> Result<BuildReport> {
+    pub fn rebuild_devices(
+        &mut self,
+        inventory: &Inventory,
+        macs: &[Mac],
+        options: &BuildOptions,
+    ) -> Result<BuildReport> {
         let started = Instant::now();
         let profiles = ProfileSet::load(self.desk.root());
         let Some(last) = self.last_full.clone() else {
@@ -403,14 +426,23 @@ impl Builder {
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
             return Ok(report);
         }
-        self.publish(planned, Scope::Devices(macs.iter().copied().collect()), &mut report)?;
+        self.publish(
+            planned,
+            Scope::Devices(macs.iter().copied().collect()),
+            &mut report,
+        )?;
         report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok(report)
     }
 
     /// Compares the plan with the last manifest, writes what changed, removes what is gone,
     /// and writes the new manifest last.
-    fn publish(&mut self, planned: Vec<Planned>, scope: Scope, report: &mut BuildReport) -> Result<()> {
+    fn publish(
+        &mut self,
+        planned: Vec<Planned>,
+        scope: Scope,
+        report: &mut BuildReport,
+    ) -> Result<()> {
         let build_dir = self.desk.build_dir();
         let temp_dir = build_dir.join(TEMP_DIR);
         fs::create_dir_all(&temp_dir).map_err(|e| Error::io(&temp_dir, e))?;
@@ -429,7 +461,10 @@ impl Builder {
                     return Ok((item.name, old.clone(), false));
                 }
                 let entry = match item.content {
-                    Content::Generated { plaintext, password } => {
+                    Content::Generated {
+                        plaintext,
+                        password,
+                    } => {
                         let (bytes, encrypted) = match password {
                             Some(password) => (crypt::encrypt(&plaintext, &password), true),
                             None => (plaintext, false),
@@ -494,11 +529,14 @@ impl Builder {
             }
             manifest.entries.insert(name, entry);
         }
-        let generated_files: BTreeSet<&str> = manifest.entries.values().map(|e| e.file.as_str()).collect();
+        let generated_files: BTreeSet<&str> =
+            manifest.entries.values().map(|e| e.file.as_str()).collect();
         for (name, old) in previous.entries.iter().filter(|(_, old)| replaced(old)) {
             if !manifest.entries.contains_key(name) {
                 report.removed.push(name.clone());
-                if old.kind != ArtifactKind::Firmware && !generated_files.contains(old.file.as_str()) {
+                if old.kind != ArtifactKind::Firmware
+                    && !generated_files.contains(old.file.as_str())
+                {
                     let path = desk_root.join(&old.file);
                     match fs::remove_file(&path) {
                         Ok(()) => {}
@@ -511,7 +549,8 @@ impl Builder {
         report.written.sort();
         if !report.written.is_empty() || !report.removed.is_empty() || previous.entries.is_empty() {
             manifest.build = next_build;
-            let json = serde_json::to_vec(&manifest).map_err(|e| Error::Invalid(format!("manifest: {e}")))?;
+            let json = serde_json::to_vec(&manifest)
+                .map_err(|e| Error::Invalid(format!("manifest: {e}")))?;
             write_atomically(&temp_dir, &build_dir.join(MANIFEST_FILE), &json)?;
         }
         report.published = true;
@@ -537,13 +576,20 @@ pub fn write_atomically(temp_dir: &Path, target: &Path, bytes: &[u8]) -> Result<
 fn tempfile_in(dir: &Path) -> Result<(PathBuf, fs::File)> {
     for _ in 0..16 {
         let path = dir.join(format!("{:016x}", rand::random::<u64>()));
-        match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
             Ok(file) => return Ok((path, file)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(Error::io(path, e)),
         }
     }
-    Err(Error::Invalid(format!("{}: cannot create a temporary file", dir.display())))
+    Err(Error::Invalid(format!(
+        "{}: cannot create a temporary file",
+        dir.display()
+    )))
 }
 
 /// The variables a device's values may use.
@@ -590,7 +636,9 @@ pub fn device_config(
 /// Fills P237/P192/P212 from the server's own address where the profiles leave them empty,
 /// so a phone that reads the binary file comes back to this server.
 fn fill_server(config: &mut EffectiveConfig, options: &BuildOptions) {
-    let Some(server) = &options.server else { return };
+    let Some(server) = &options.server else {
+        return;
+    };
     let path = server.config_path();
     let fill = |config: &mut EffectiveConfig, name: PName, value: &str| {
         if config.non_empty(name).is_none() {
@@ -610,13 +658,26 @@ fn fill_server(config: &mut EffectiveConfig, options: &BuildOptions) {
 
 /// Prefix and postfix of config (P234/P235) or firmware (P232/P233) names.
 fn affixes(config: &EffectiveConfig, prefix: PName, postfix: PName) -> (String, String) {
-    let get = |name| config.get(name).map(str::trim).unwrap_or("").to_ascii_lowercase();
+    let get = |name| {
+        config
+            .get(name)
+            .map(str::trim)
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
     (get(prefix), get(postfix))
 }
 
 /// A prefix or postfix becomes part of a file name: it must not be able to leave `build/`.
-fn check_affix(value: &str, name: PName, config: &EffectiveConfig, mac: Option<Mac>) -> Option<Diagnostic> {
-    let bad = value.contains(['/', '\\', '\0']) || value.contains("..") || value.chars().any(char::is_control);
+fn check_affix(
+    value: &str,
+    name: PName,
+    config: &EffectiveConfig,
+    mac: Option<Mac>,
+) -> Option<Diagnostic> {
+    let bad = value.contains(['/', '\\', '\0'])
+        || value.contains("..")
+        || value.chars().any(char::is_control);
     bad.then(|| {
         let mut d = Diagnostic::error(
             "bad-affix",
@@ -641,7 +702,8 @@ fn check_affix(value: &str, name: PName, config: &EffectiveConfig, mac: Option<M
 fn check_xml_values(config: &EffectiveConfig, mac: Option<Mac>, diagnostics: &mut Vec<Diagnostic>) {
     for (name, sourced) in &config.params {
         if let Err(e) = xml::check_value(&sourced.value) {
-            let mut d = Diagnostic::error("bad-value", format!("{name}: {e}")).field(name.to_string());
+            let mut d =
+                Diagnostic::error("bad-value", format!("{name}: {e}")).field(name.to_string());
             if let Source::File { path, line } = &sourced.source {
                 d = d.in_file(path).at_line(*line);
             }
@@ -672,7 +734,10 @@ fn plan_device(profiles: &ProfileSet, device: &Device, options: &BuildOptions) -
         pvalues::FIRMWARE_PREFIX,
         pvalues::FIRMWARE_POSTFIX,
     ] {
-        if let Some(d) = config.get(name).and_then(|v| check_affix(v, name, &config, Some(device.mac))) {
+        if let Some(d) = config
+            .get(name)
+            .and_then(|v| check_affix(v, name, &config, Some(device.mac)))
+        {
             diagnostics.push(d);
         }
     }
@@ -698,11 +763,16 @@ fn plan(
     options: &BuildOptions,
     report: &mut BuildReport,
 ) -> Result<(Vec<Planned>, FullBuildInputs)> {
-    let per_device: Vec<DevicePlan> = devices.par_iter().map(|device| plan_device(profiles, device, options)).collect();
+    let per_device: Vec<DevicePlan> = devices
+        .par_iter()
+        .map(|device| plan_device(profiles, device, options))
+        .collect();
 
     let mut planned = Vec::new();
-    let mut config_affix_set: BTreeSet<(String, String)> = BTreeSet::from([(String::new(), String::new())]);
-    let mut firmware_affix_set: BTreeSet<(String, String)> = BTreeSet::from([(String::new(), String::new())]);
+    let mut config_affix_set: BTreeSet<(String, String)> =
+        BTreeSet::from([(String::new(), String::new())]);
+    let mut firmware_affix_set: BTreeSet<(String, String)> =
+        BTreeSet::from([(String::new(), String::new())]);
     for device_plan in per_device {
         report.diagnostics.extend(device_plan.diagnostics);
         planned.extend(device_plan.artifacts);
@@ -718,7 +788,13 @@ fn plan(
     add_server_vars(&mut generic_vars, options);
     let shared_files = models
         .iter()
-        .map(|model| (format!("cfg{model}.xml"), ArtifactKind::ModelXml, Some(model.as_str())))
+        .map(|model| {
+            (
+                format!("cfg{model}.xml"),
+                ArtifactKind::ModelXml,
+                Some(model.as_str()),
+            )
+        })
         .chain([("cfg.xml".to_string(), ArtifactKind::GenericXml, None)]);
     for (base_name, kind, model) in shared_files {
         let mut vars = generic_vars.clone();
@@ -738,7 +814,10 @@ fn plan(
             if d.kind == "undefined-variable" {
                 let mut warning = Diagnostic::warning(
                     "device-only-value",
-                    format!("{} left out of {base_name}: it needs a device variable", d.field.clone().unwrap_or_default()),
+                    format!(
+                        "{} left out of {base_name}: it needs a device variable",
+                        d.field.clone().unwrap_or_default()
+                    ),
                 );
                 warning.file = d.file;
                 warning.line = d.line;
@@ -798,7 +877,11 @@ fn plan(
 }
 
 /// `cfg<mac>`, `cfg<mac>.bin` and `cfg<mac>.xml`, under the plain and the prefixed names.
-fn device_artifacts(device: &Device, config: &EffectiveConfig, (prefix, postfix): &(String, String)) -> Vec<Planned> {
+fn device_artifacts(
+    device: &Device,
+    config: &EffectiveConfig,
+    (prefix, postfix): &(String, String),
+) -> Vec<Planned> {
     let values = config.values();
     let password = config.non_empty(pvalues::XML_PASSWORD).map(str::to_string);
     let binary_params: Vec<(PName, String)> = if password.is_some() {
@@ -862,13 +945,19 @@ fn firmware_artifacts(
         let entry = entry.map_err(|e| Error::io(&dir, e))?;
         let Ok(file_name) = entry.file_name().into_string() else {
             report.diagnostics.push(
-                Diagnostic::warning("firmware-name", "a firmware file name is not UTF-8; it is not served")
-                    .in_file(desk.display_path(&entry.path())),
+                Diagnostic::warning(
+                    "firmware-name",
+                    "a firmware file name is not UTF-8; it is not served",
+                )
+                .in_file(desk.display_path(&entry.path())),
             );
             continue;
         };
         let metadata = entry.metadata().map_err(|e| Error::io(entry.path(), e))?;
-        if !metadata.is_file() || file_name.starts_with('.') || file_name.to_ascii_lowercase().starts_with("readme") {
+        if !metadata.is_file()
+            || file_name.starts_with('.')
+            || file_name.to_ascii_lowercase().starts_with("readme")
+        {
             continue;
         }
         let modified = metadata
@@ -924,7 +1013,10 @@ mod tests {
         if !profiles.iter().any(|(p, _)| *p == "profiles/global.toml") {
             fs::remove_file(root.join("profiles/global.toml")).unwrap();
         }
-        if !profiles.iter().any(|(p, _)| *p == "profiles/models/gxp2170.toml") {
+        if !profiles
+            .iter()
+            .any(|(p, _)| *p == "profiles/models/gxp2170.toml")
+        {
             fs::remove_file(root.join("profiles/models/gxp2170.toml")).unwrap();
         }
         let inventory = desk.inventory().unwrap();
@@ -938,7 +1030,10 @@ mod tests {
     fn device(mac: &str, model: &str, profile: &str, vars: &[(&str, &str)]) -> Device {
         let mut device = Device::new(mac.parse().unwrap(), model);
         device.profile = Some(profile.to_string());
-        device.vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        device.vars = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         device
     }
 
@@ -947,7 +1042,8 @@ mod tests {
     }
 
     const GLOBAL: &str = "[params]\nP30 = \"pool.ntp.org\"\n";
-    const OFFICE: &str = "[params]\nP47 = \"pbx.example.com\"\nP35 = \"{{ ext }}\"\nP34 = \"{{ secret }}\"\n";
+    const OFFICE: &str =
+        "[params]\nP47 = \"pbx.example.com\"\nP35 = \"{{ ext }}\"\nP34 = \"{{ secret }}\"\n";
 
     fn read(f: &Fixture, name: &str) -> Vec<u8> {
         fs::read(f.desk.build_dir().join(name)).unwrap()
@@ -958,43 +1054,72 @@ mod tests {
         let f = fixture(&[
             ("profiles/global.toml", GLOBAL),
             ("profiles/office.toml", OFFICE),
-            ("profiles/models/gxp2170.toml", "[params]\nP1650 = 0\nP3 = \"{{ name }}\"\n"),
+            (
+                "profiles/models/gxp2170.toml",
+                "[params]\nP1650 = 0\nP3 = \"{{ name }}\"\n",
+            ),
         ]);
         f.inventory
-            .upsert_device(&device("000b82000001", "gxp2170", "office", &[("ext", "201"), ("secret", "s1")]))
+            .upsert_device(&device(
+                "000b82000001",
+                "gxp2170",
+                "office",
+                &[("ext", "201"), ("secret", "s1")],
+            ))
             .unwrap();
-        let report = Builder::new(f.desk.clone()).build(&f.inventory, &BuildOptions::default()).unwrap();
+        let report = Builder::new(f.desk.clone())
+            .build(&f.inventory, &BuildOptions::default())
+            .unwrap();
         assert!(report.published, "{:?}", report.diagnostics);
         assert_eq!(report.devices, 1);
 
         let binary = binary::decode(&read(&f, "cfg000b82000001")).unwrap();
         let values: BTreeMap<PName, String> = binary.params.into_iter().collect();
         assert_eq!(values.get(&p("P34")).map(String::as_str), Some("s1"));
-        assert_eq!(values.get(&p("P30")).map(String::as_str), Some("pool.ntp.org"));
+        assert_eq!(
+            values.get(&p("P30")).map(String::as_str),
+            Some("pool.ntp.org")
+        );
         assert_eq!(read(&f, "cfg000b82000001"), read(&f, "cfg000b82000001.bin"));
 
-        let xml = xml::read_config(std::str::from_utf8(&read(&f, "cfg000b82000001.xml")).unwrap()).unwrap();
+        let xml = xml::read_config(std::str::from_utf8(&read(&f, "cfg000b82000001.xml")).unwrap())
+            .unwrap();
         assert_eq!(xml.mac, Some("000b82000001".parse().unwrap()));
         let values: BTreeMap<PName, String> = xml.params.into_iter().collect();
         assert_eq!(values[&p("P35")], "201");
         assert_eq!(values[&p("P1650")], "0");
 
-        let model = xml::read_config(std::str::from_utf8(&read(&f, "cfggxp2170.xml")).unwrap()).unwrap();
+        let model =
+            xml::read_config(std::str::from_utf8(&read(&f, "cfggxp2170.xml")).unwrap()).unwrap();
         let model_values: BTreeMap<PName, String> = model.params.into_iter().collect();
         assert_eq!(model.mac, None);
         assert_eq!(model_values.get(&p("P1650")).map(String::as_str), Some("0"));
-        assert!(!model_values.contains_key(&p("P3")), "device-only value in the model file");
-        assert!(report.diagnostics.iter().any(|d| d.kind == "device-only-value" && !d.is_error()));
+        assert!(
+            !model_values.contains_key(&p("P3")),
+            "device-only value in the model file"
+        );
+        assert!(
+            report
+                .diagnostics
+                .iter()
+                .any(|d| d.kind == "device-only-value" && !d.is_error())
+        );
 
         let generic = xml::read_config(std::str::from_utf8(&read(&f, "cfg.xml")).unwrap()).unwrap();
         let generic_values: BTreeMap<PName, String> = generic.params.into_iter().collect();
-        assert_eq!(generic_values.keys().copied().collect::<Vec<_>>(), [p("P30")]);
+        assert_eq!(
+            generic_values.keys().copied().collect::<Vec<_>>(),
+            [p("P30")]
+        );
 
         let manifest = Manifest::load(&f.desk.build_dir()).unwrap();
         let entry = manifest.get("CFG000B82000001.XML").unwrap();
         assert_eq!(entry.kind, ArtifactKind::DeviceXml);
         assert_eq!(entry.file, "build/cfg000b82000001.xml");
-        assert_eq!(entry.hash, hex::encode(Sha256::digest(read(&f, "cfg000b82000001.xml"))));
+        assert_eq!(
+            entry.hash,
+            hex::encode(Sha256::digest(read(&f, "cfg000b82000001.xml")))
+        );
         assert!(!entry.encrypted);
     }
 
@@ -1008,9 +1133,16 @@ mod tests {
             ),
         ]);
         f.inventory
-            .upsert_device(&device("000b82000002", "gxp2170", "office", &[("secret", "sip-secret"), ("pw", "xmlpw")]))
+            .upsert_device(&device(
+                "000b82000002",
+                "gxp2170",
+                "office",
+                &[("secret", "sip-secret"), ("pw", "xmlpw")],
+            ))
             .unwrap();
-        let report = Builder::new(f.desk.clone()).build(&f.inventory, &BuildOptions::default()).unwrap();
+        let report = Builder::new(f.desk.clone())
+            .build(&f.inventory, &BuildOptions::default())
+            .unwrap();
         assert!(report.published, "{:?}", report.diagnostics);
         let binary = binary::decode(&read(&f, "cfg000b82000002")).unwrap();
         let names: Vec<String> = binary.params.iter().map(|(k, _)| k.to_string()).collect();
@@ -1019,14 +1151,33 @@ mod tests {
         assert!(crypt::is_encrypted(&encrypted));
         let plain = String::from_utf8(crypt::decrypt(&encrypted, "xmlpw").unwrap()).unwrap();
         assert!(plain.contains("<P34>sip-secret</P34>"), "{plain}");
-        assert!(Manifest::load(&f.desk.build_dir()).unwrap().get("cfg000b82000002.xml").unwrap().encrypted);
+        assert!(
+            Manifest::load(&f.desk.build_dir())
+                .unwrap()
+                .get("cfg000b82000002.xml")
+                .unwrap()
+                .encrypted
+        );
     }
 
     #[test]
     fn rebuilds_are_incremental_and_removed_devices_lose_their_files() {
-        let f = fixture(&[("profiles/global.toml", GLOBAL), ("profiles/office.toml", OFFICE)]);
-        let mut a = device("000b82000001", "gxp2170", "office", &[("ext", "201"), ("secret", "a")]);
-        let b = device("000b82000002", "gxp2170", "office", &[("ext", "202"), ("secret", "b")]);
+        let f = fixture(&[
+            ("profiles/global.toml", GLOBAL),
+            ("profiles/office.toml", OFFICE),
+        ]);
+        let mut a = device(
+            "000b82000001",
+            "gxp2170",
+            "office",
+            &[("ext", "201"), ("secret", "a")],
+        );
+        let b = device(
+            "000b82000002",
+            "gxp2170",
+            "office",
+            &[("ext", "202"), ("secret", "b")],
+        );
         f.inventory.upsert_device(&a).unwrap();
         f.inventory.upsert_device(&b).unwrap();
         let options = BuildOptions::default();
@@ -1035,46 +1186,110 @@ mod tests {
         assert_eq!(first.build, 1);
         assert_eq!(first.written.len(), first.artifacts);
 
-        let again = Builder::new(f.desk.clone()).build(&f.inventory, &options).unwrap();
+        let again = Builder::new(f.desk.clone())
+            .build(&f.inventory, &options)
+            .unwrap();
         assert!(again.written.is_empty(), "{:?}", again.written);
         assert_eq!(again.build, 1);
 
         a.vars.insert("ext".into(), "301".into());
         f.inventory.upsert_device(&a).unwrap();
-        let edited = builder.rebuild_devices(&f.inventory, &[a.mac], &options).unwrap();
-        assert_eq!(edited.written, ["cfg000b82000001", "cfg000b82000001.bin", "cfg000b82000001.xml"]);
+        let edited = builder
+            .rebuild_devices(&f.inventory, &[a.mac], &options)
+            .unwrap();
+        assert_eq!(
+            edited.written,
+            [
+                "cfg000b82000001",
+                "cfg000b82000001.bin",
+                "cfg000b82000001.xml"
+            ]
+        );
         assert_eq!(edited.build, 2);
-        let full = Builder::new(f.desk.clone()).build(&f.inventory, &options).unwrap();
-        assert!(full.written.is_empty(), "targeted rebuild left work for a full build: {:?}", full.written);
-        assert_eq!(Manifest::load(&f.desk.build_dir()).unwrap().get("cfg000b82000001.xml").unwrap().version, 2);
-        assert_eq!(Manifest::load(&f.desk.build_dir()).unwrap().get("cfg000b82000002.xml").unwrap().version, 1);
+        let full = Builder::new(f.desk.clone())
+            .build(&f.inventory, &options)
+            .unwrap();
+        assert!(
+            full.written.is_empty(),
+            "targeted rebuild left work for a full build: {:?}",
+            full.written
+        );
+        assert_eq!(
+            Manifest::load(&f.desk.build_dir())
+                .unwrap()
+                .get("cfg000b82000001.xml")
+                .unwrap()
+                .version,
+            2
+        );
+        assert_eq!(
+            Manifest::load(&f.desk.build_dir())
+                .unwrap()
+                .get("cfg000b82000002.xml")
+                .unwrap()
+                .version,
+            1
+        );
 
         f.inventory.remove_device(b.mac).unwrap();
-        let removed = builder.rebuild_devices(&f.inventory, &[b.mac], &options).unwrap();
-        assert_eq!(removed.removed, ["cfg000b82000002", "cfg000b82000002.bin", "cfg000b82000002.xml"]);
+        let removed = builder
+            .rebuild_devices(&f.inventory, &[b.mac], &options)
+            .unwrap();
+        assert_eq!(
+            removed.removed,
+            [
+                "cfg000b82000002",
+                "cfg000b82000002.bin",
+                "cfg000b82000002.xml"
+            ]
+        );
         assert!(!f.desk.build_dir().join("cfg000b82000002.xml").exists());
         assert!(f.desk.build_dir().join("cfg000b82000001.xml").exists());
     }
 
     #[test]
     fn errors_publish_nothing_and_keep_the_last_good_build() {
-        let f = fixture(&[("profiles/global.toml", GLOBAL), ("profiles/office.toml", OFFICE)]);
+        let f = fixture(&[
+            ("profiles/global.toml", GLOBAL),
+            ("profiles/office.toml", OFFICE),
+        ]);
         f.inventory
-            .upsert_device(&device("000b82000001", "gxp2170", "office", &[("ext", "201"), ("secret", "a")]))
+            .upsert_device(&device(
+                "000b82000001",
+                "gxp2170",
+                "office",
+                &[("ext", "201"), ("secret", "a")],
+            ))
             .unwrap();
         let options = BuildOptions::default();
-        Builder::new(f.desk.clone()).build(&f.inventory, &options).unwrap();
+        Builder::new(f.desk.clone())
+            .build(&f.inventory, &options)
+            .unwrap();
         let good = read(&f, "cfg000b82000001.xml");
         let manifest = Manifest::load(&f.desk.build_dir()).unwrap();
 
-        fs::write(f.desk.profiles_dir().join("global.toml"), "[params]\nP30 = \"changed\"\n").unwrap();
+        fs::write(
+            f.desk.profiles_dir().join("global.toml"),
+            "[params]\nP30 = \"changed\"\n",
+        )
+        .unwrap();
         f.inventory
-            .upsert_device(&device("000b82000003", "gxp2170", "office", &[("ext", "203")]))
+            .upsert_device(&device(
+                "000b82000003",
+                "gxp2170",
+                "office",
+                &[("ext", "203")],
+            ))
             .unwrap();
-        let report = Builder::new(f.desk.clone()).build(&f.inventory, &options).unwrap();
+        let report = Builder::new(f.desk.clone())
+            .build(&f.inventory, &options)
+            .unwrap();
         assert!(!report.published);
         assert_eq!(report.errors(), 1, "{:?}", report.diagnostics);
-        assert_eq!(report.diagnostics[0].device, Some("000b82000003".parse().unwrap()));
+        assert_eq!(
+            report.diagnostics[0].device,
+            Some("000b82000003".parse().unwrap())
+        );
         assert_eq!(read(&f, "cfg000b82000001.xml"), good);
         assert!(!f.desk.build_dir().join("cfg000b82000003.xml").exists());
         assert_eq!(Manifest::load(&f.desk.build_dir()).unwrap(), manifest);
@@ -1084,10 +1299,19 @@ mod tests {
     fn prefixes_postfixes_firmware_and_server_address() {
         let f = fixture(&[
             ("profiles/global.toml", GLOBAL),
-            ("profiles/office.toml", "[params]\nP234 = \"gs_\"\nP235 = \"_cfg001\"\nP232 = \"fw_\"\n"),
+            (
+                "profiles/office.toml",
+                "[params]\nP234 = \"gs_\"\nP235 = \"_cfg001\"\nP232 = \"fw_\"\n",
+            ),
         ]);
-        fs::write(f.desk.firmware_dir().join("GXP2170fw.bin"), b"firmware bytes").unwrap();
-        f.inventory.upsert_device(&device("000b82000001", "gxp2170", "office", &[])).unwrap();
+        fs::write(
+            f.desk.firmware_dir().join("GXP2170fw.bin"),
+            b"firmware bytes",
+        )
+        .unwrap();
+        f.inventory
+            .upsert_device(&device("000b82000001", "gxp2170", "office", &[]))
+            .unwrap();
         let options = BuildOptions {
             server: Some(ServerAddress {
                 scheme: Scheme::Http,
@@ -1096,7 +1320,9 @@ mod tests {
                 base_path: "/gs/".into(),
             }),
         };
-        let report = Builder::new(f.desk.clone()).build(&f.inventory, &options).unwrap();
+        let report = Builder::new(f.desk.clone())
+            .build(&f.inventory, &options)
+            .unwrap();
         assert!(report.published, "{:?}", report.diagnostics);
         let manifest = Manifest::load(&f.desk.build_dir()).unwrap();
         for name in [
@@ -1109,12 +1335,17 @@ mod tests {
             "gxp2170fw.bin",
             "fw_gxp2170fw.bin",
         ] {
-            assert!(manifest.get(name).is_some(), "missing {name}: {:?}", manifest.entries.keys());
+            assert!(
+                manifest.get(name).is_some(),
+                "missing {name}: {:?}",
+                manifest.entries.keys()
+            );
         }
         let firmware = manifest.get("fw_gxp2170fw.bin").unwrap();
         assert_eq!(firmware.file, "firmware/GXP2170fw.bin");
         assert_eq!(firmware.model.as_deref(), Some("gxp2170"));
-        let xml = xml::read_config(std::str::from_utf8(&read(&f, "cfg000b82000001.xml")).unwrap()).unwrap();
+        let xml = xml::read_config(std::str::from_utf8(&read(&f, "cfg000b82000001.xml")).unwrap())
+            .unwrap();
         let values: BTreeMap<PName, String> = xml.params.into_iter().collect();
         assert_eq!(values[&p("P237")], "192.0.2.10:8080/gs");
         assert_eq!(values[&p("P192")], "192.0.2.10:8080/gs");
@@ -1124,11 +1355,18 @@ mod tests {
     #[test]
     fn a_prefix_cannot_leave_the_build_folder() {
         let f = fixture(&[("profiles/office.toml", "[params]\nP234 = \"../../etc/\"\n")]);
-        f.inventory.upsert_device(&device("000b82000001", "gxp2170", "office", &[])).unwrap();
-        let report = Builder::new(f.desk.clone()).build(&f.inventory, &BuildOptions::default()).unwrap();
+        f.inventory
+            .upsert_device(&device("000b82000001", "gxp2170", "office", &[]))
+            .unwrap();
+        let report = Builder::new(f.desk.clone())
+            .build(&f.inventory, &BuildOptions::default())
+            .unwrap();
         assert!(!report.published);
         let d = &report.diagnostics[0];
-        assert_eq!((d.kind, d.field.as_deref(), d.line), ("bad-affix", Some("P234"), Some(2)));
+        assert_eq!(
+            (d.kind, d.field.as_deref(), d.line),
+            ("bad-affix", Some("P234"), Some(2))
+        );
     }
 
     #[test]
@@ -1159,7 +1397,11 @@ mod tests {
                 let mut reads = 0u64;
                 while !done.load(Ordering::Relaxed) {
                     let text = fs::read_to_string(&path).unwrap();
-                    assert!(expected.contains(&text), "partial file of {} bytes", text.len());
+                    assert!(
+                        expected.contains(&text),
+                        "partial file of {} bytes",
+                        text.len()
+                    );
                     reads += 1;
                 }
                 reads
@@ -1169,7 +1411,9 @@ mod tests {
             let filler = if round % 2 == 0 { &long } else { &short };
             phone.vars.insert("filler".into(), filler.clone());
             f.inventory.upsert_device(&phone).unwrap();
-            let report = builder.rebuild_devices(&f.inventory, &[phone.mac], &options).unwrap();
+            let report = builder
+                .rebuild_devices(&f.inventory, &[phone.mac], &options)
+                .unwrap();
             assert_eq!(report.written.len(), 3);
         }
         done.store(true, Ordering::Relaxed);
@@ -1190,7 +1434,14 @@ mod tests {
             toml::from_str("[server]\nhttp = \"0.0.0.0:8080\"\npublic_host = \"192.0.2.1\"\nbase_path = \"/prov\"\n").unwrap();
         let options = BuildOptions::from_settings(&settings);
         let server = options.server.unwrap();
-        assert_eq!((server.scheme, server.config_path()), (Scheme::Http, "192.0.2.1:8080/prov".to_string()));
-        assert!(BuildOptions::from_settings(&crate::desk::DeskSettings::default()).server.is_none());
+        assert_eq!(
+            (server.scheme, server.config_path()),
+            (Scheme::Http, "192.0.2.1:8080/prov".to_string())
+        );
+        assert!(
+            BuildOptions::from_settings(&crate::desk::DeskSettings::default())
+                .server
+                .is_none()
+        );
     }
 }

@@ -181,7 +181,10 @@ fn load_settings(path: &Path) -> Result<DeskSettings> {
 
 /// The sample desk: enough to build and serve something meaningful on first start.
 const SAMPLE_FILES: &[(&str, &str)] = &[
-    (SETTINGS_FILE, include_str!("../../../assets/sample-desk/provdesk.toml")),
+    (
+        SETTINGS_FILE,
+        include_str!("../../../assets/sample-desk/provdesk.toml"),
+    ),
     (
         "profiles/global.toml",
         include_str!("../../../assets/sample-desk/profiles/global.toml"),
@@ -220,7 +223,10 @@ mod tests {
 
         fs::write(root.join("profiles/global.toml"), "# mine\n").unwrap();
         Desk::init(&root).unwrap();
-        assert_eq!(fs::read_to_string(root.join("profiles/global.toml")).unwrap(), "# mine\n");
+        assert_eq!(
+            fs::read_to_string(root.join("profiles/global.toml")).unwrap(),
+            "# mine\n"
+        );
     }
 
     #[test]
@@ -233,7 +239,11 @@ mod tests {
     #[test]
     fn settings_errors_name_file_line_and_column() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(SETTINGS_FILE), "[server]\nhttp = \"0.0.0.0:80\"\nhtp = 1\n").unwrap();
+        fs::write(
+            dir.path().join(SETTINGS_FILE),
+            "[server]\nhttp = \"0.0.0.0:80\"\nhtp = 1\n",
+        )
+        .unwrap();
         let err = Desk::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("provdesk.toml:3:1"), "{err}");
         assert!(err.contains("htp"), "{err}");

@@ -41,7 +41,11 @@ impl FromStr for Mac {
             match c {
                 ':' | '-' | '.' => {}
                 c if c.is_ascii_hexdigit() => digits.push(c as u8),
-                _ => return Err(fail("only hex digits and ':', '-' or '.' separators are allowed")),
+                _ => {
+                    return Err(fail(
+                        "only hex digits and ':', '-' or '.' separators are allowed",
+                    ));
+                }
             }
         }
         if digits.len() != 12 {
@@ -59,7 +63,9 @@ impl FromStr for Mac {
             _ => false,
         };
         if !well_placed {
-            return Err(fail("separators must split the address into pairs or groups of four"));
+            return Err(fail(
+                "separators must split the address into pairs or groups of four",
+            ));
         }
         let mut bytes = [0u8; 6];
         for (k, pair) in digits.chunks(2).enumerate() {
@@ -103,7 +109,10 @@ mod tests {
     use super::*;
 
     fn check(input: &str, expected: Result<&str, &str>) {
-        let got = input.parse::<Mac>().map(|m| m.to_string()).map_err(|e| e.to_string());
+        let got = input
+            .parse::<Mac>()
+            .map(|m| m.to_string())
+            .map_err(|e| e.to_string());
         match (got, expected) {
             (Ok(g), Ok(e)) => assert_eq!(g, e, "input {input:?}"),
             (Err(g), Err(e)) => assert!(g.contains(e), "input {input:?}: {g}"),

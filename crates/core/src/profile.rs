@@ -66,7 +66,10 @@ impl EffectiveConfig {
     }
 
     pub fn values(&self) -> crate::Params {
-        self.params.iter().map(|(k, v)| (*k, v.value.clone())).collect()
+        self.params
+            .iter()
+            .map(|(k, v)| (*k, v.value.clone()))
+            .collect()
     }
 }
 
@@ -197,7 +200,10 @@ impl ProfileSet {
             let Some(file) = parse_profile(&relative, text, &mut set.diagnostics) else {
                 continue;
             };
-            let stem = relative.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            let stem = relative
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
             if relative.parent().is_some_and(|p| p.ends_with("models")) {
                 set.models.insert(stem.to_ascii_lowercase(), file);
             } else if stem == GLOBAL {
@@ -239,7 +245,7 @@ impl ProfileSet {
     }
 
     /// The files applied for `target`, bottom layer first.
-    fn layers(&self, target: &Target<'_>) -> Result<Vec<&ProfileFile>, Diagnostic> {
+    fn layers(&self, target: &Target<'_>) -> Result<Vec<&ProfileFile>, Box<Diagnostic>> {
         let mut layers: Vec<&ProfileFile> = self.global.iter().collect();
         if let Some(model) = target.model
             && let Some(file) = self.models.get(&model.to_ascii_lowercase())
@@ -262,7 +268,7 @@ impl ProfileSet {
                     if let Some(mac) = target.mac {
                         d = d.device(mac);
                     }
-                    return Err(d);
+                    return Err(Box::new(d));
                 };
                 if chain.iter().any(|f: &&ProfileFile| std::ptr::eq(*f, file)) {
                     // Reported once at load time by `check_chains`; stop here quietly.
@@ -284,7 +290,7 @@ impl ProfileSet {
         let layers = match self.layers(target) {
             Ok(layers) => layers,
             Err(d) => {
-                diagnostics.push(d);
+                diagnostics.push(*d);
                 return (config, diagnostics);
             }
         };
@@ -368,7 +374,10 @@ impl ProfileSet {
                         found.push(
                             Diagnostic::error(
                                 "extends-cycle",
-                                format!("profiles extend each other in a cycle: {}", path.join(" -> ")),
+                                format!(
+                                    "profiles extend each other in a cycle: {}",
+                                    path.join(" -> ")
+                                ),
                             )
                             .in_file(&first.path)
                             .at(line, column)
@@ -389,13 +398,19 @@ impl ProfileSet {
 }
 
 /// `*.toml` files directly in `dir`, sorted by name, with their stems.
-fn toml_files(dir: &Path, diagnostics: &mut Vec<Diagnostic>, desk_root: &Path) -> Vec<(String, PathBuf)> {
+fn toml_files(
+    dir: &Path,
+    diagnostics: &mut Vec<Diagnostic>,
+    desk_root: &Path,
+) -> Vec<(String, PathBuf)> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
         Err(e) => {
             let relative = dir.strip_prefix(desk_root).unwrap_or(dir);
-            diagnostics.push(Diagnostic::error("io", format!("cannot list the folder: {e}")).in_file(relative));
+            diagnostics.push(
+                Diagnostic::error("io", format!("cannot list the folder: {e}")).in_file(relative),
+            );
             return Vec::new();
         }
     };
@@ -413,11 +428,18 @@ fn toml_files(dir: &Path, diagnostics: &mut Vec<Diagnostic>, desk_root: &Path) -
     files
 }
 
-fn parse_profile(relative: &Path, text: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<ProfileFile> {
+fn parse_profile(
+    relative: &Path,
+    text: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<ProfileFile> {
     let raw: RawProfile = match toml::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
-            let (line, column) = e.span().map(|s| line_column(text, s.start)).unwrap_or((1, 1));
+            let (line, column) = e
+                .span()
+                .map(|s| line_column(text, s.start))
+                .unwrap_or((1, 1));
             diagnostics.push(
                 Diagnostic::error("toml-syntax", e.message().trim().to_string())
                     .in_file(relative)
@@ -482,12 +504,18 @@ fn parse_pieces(value: &str) -> Result<Vec<Piece>, String> {
             pieces.push(Piece::Text(rest[..open].to_string()));
         }
         let after = &rest[open + 2..];
-        let close = after
-            .find("}}")
-            .ok_or_else(|| format!("`{{{{` at character {} has no closing `}}}}`", consumed + open + 1))?;
+        let close = after.find("}}").ok_or_else(|| {
+            format!(
+                "`{{{{` at character {} has no closing `}}}}`",
+                consumed + open + 1
+            )
+        })?;
         let name = after[..close].trim();
         let valid = !name.is_empty()
-            && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
             return Err(format!(
@@ -509,12 +537,18 @@ fn parse_pieces(value: &str) -> Result<Vec<Piece>, String> {
 }
 
 /// Joins the pieces; an undefined variable returns its name and its column offset.
-fn substitute(pieces: &[Piece], vars: &BTreeMap<String, String>) -> Result<String, (String, usize)> {
+fn substitute(
+    pieces: &[Piece],
+    vars: &BTreeMap<String, String>,
+) -> Result<String, (String, usize)> {
     let mut out = String::new();
     for piece in pieces {
         match piece {
             Piece::Text(text) => out.push_str(text),
-            Piece::Var { name, column_offset } => match vars.get(name) {
+            Piece::Var {
+                name,
+                column_offset,
+            } => match vars.get(name) {
                 Some(value) => out.push_str(value),
                 None => return Err((name.clone(), *column_offset)),
             },
@@ -532,7 +566,10 @@ mod tests {
     }
 
     fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     const GLOBAL_TOML: &str = "[params]\nP30 = \"pool.ntp.org\"\nP47 = \"global.example\"\n";
@@ -542,9 +579,15 @@ mod tests {
     fn layers_apply_in_order_with_sources() {
         let set = ProfileSet::from_texts(&[
             ("profiles/global.toml", GLOBAL_TOML),
-            ("profiles/models/gxp2170.toml", "[params]\nP47 = \"model.example\"\nP1650 = 0\n"),
+            (
+                "profiles/models/gxp2170.toml",
+                "[params]\nP47 = \"model.example\"\nP1650 = 0\n",
+            ),
             ("profiles/office.toml", OFFICE_TOML),
-            ("profiles/sales.toml", "extends = \"office\"\n[params]\nP3 = \"Sales\"\n"),
+            (
+                "profiles/sales.toml",
+                "extends = \"office\"\n[params]\nP3 = \"Sales\"\n",
+            ),
         ]);
         assert!(set.diagnostics().is_empty(), "{:?}", set.diagnostics());
         let overrides = BTreeMap::from([(p("P3"), "Anna".to_string())]);
@@ -580,9 +623,15 @@ mod tests {
     #[test]
     fn reports_every_problem_at_once_with_positions() {
         let set = ProfileSet::from_texts(&[
-            ("profiles/global.toml", "[params]\nP30 = \"ok\"\nX47 = \"bad\"\nP123456 = \"bad\"\n"),
+            (
+                "profiles/global.toml",
+                "[params]\nP30 = \"ok\"\nX47 = \"bad\"\nP123456 = \"bad\"\n",
+            ),
             ("profiles/broken.toml", "[params]\nP47 = \"unterminated\n"),
-            ("profiles/orphan.toml", "extends = \"nowhere\"\n[params]\nP3 = \"x\"\n"),
+            (
+                "profiles/orphan.toml",
+                "extends = \"nowhere\"\n[params]\nP3 = \"x\"\n",
+            ),
             ("profiles/a.toml", "extends = \"b\"\n"),
             ("profiles/b.toml", "extends = \"a\"\n"),
             ("profiles/typo.toml", "extend = \"global\"\n"),
@@ -599,7 +648,10 @@ mod tests {
             "profiles/tmpl.toml:2:6: error: P3: `{{` at character 1 has no closing `}}`",
         ];
         for e in expect {
-            assert!(shown.iter().any(|s| s.starts_with(e)), "missing {e:?} in {shown:#?}");
+            assert!(
+                shown.iter().any(|s| s.starts_with(e)),
+                "missing {e:?} in {shown:#?}"
+            );
         }
         assert_eq!(shown.len(), expect.len(), "{shown:#?}");
         assert!(set.has_errors());
@@ -637,7 +689,11 @@ mod tests {
             ..Target::default()
         });
         assert_eq!(diagnostics.len(), 1);
-        assert!(diagnostics[0].message.contains("profile `nope` does not exist"));
+        assert!(
+            diagnostics[0]
+                .message
+                .contains("profile `nope` does not exist")
+        );
     }
 
     #[test]
@@ -659,20 +715,31 @@ mod tests {
         fs::create_dir_all(root.join("profiles/models")).unwrap();
         fs::write(root.join("profiles/global.toml"), GLOBAL_TOML).unwrap();
         fs::write(root.join("profiles/office.toml"), OFFICE_TOML).unwrap();
-        fs::write(root.join("profiles/models/GXP2170.toml"), "[params]\nP1650 = 0\n").unwrap();
+        fs::write(
+            root.join("profiles/models/GXP2170.toml"),
+            "[params]\nP1650 = 0\n",
+        )
+        .unwrap();
         fs::write(root.join("profiles/.office.toml.swp"), "garbage").unwrap();
         let first = ProfileSet::load(root);
         assert!(first.diagnostics().is_empty(), "{:?}", first.diagnostics());
         assert!(first.profile_exists("office"));
         assert_eq!(first.model_names().collect::<Vec<_>>(), ["gxp2170"]);
         assert_eq!(ProfileSet::load(root).fingerprint(), first.fingerprint());
-        fs::write(root.join("profiles/global.toml"), "[params]\nP30 = \"other\"\n").unwrap();
+        fs::write(
+            root.join("profiles/global.toml"),
+            "[params]\nP30 = \"other\"\n",
+        )
+        .unwrap();
         assert_ne!(ProfileSet::load(root).fingerprint(), first.fingerprint());
     }
 
     #[test]
     fn pieces_parse_and_reject_bad_names() {
-        assert_eq!(parse_pieces("plain").unwrap(), [Piece::Text("plain".into())]);
+        assert_eq!(
+            parse_pieces("plain").unwrap(),
+            [Piece::Text("plain".into())]
+        );
         assert_eq!(
             parse_pieces("a{{x}}b").unwrap(),
             [
@@ -684,7 +751,11 @@ mod tests {
                 Piece::Text("b".into())
             ]
         );
-        assert!(parse_pieces("{{ 1x }}").unwrap_err().contains("not a variable"));
+        assert!(
+            parse_pieces("{{ 1x }}")
+                .unwrap_err()
+                .contains("not a variable")
+        );
         assert!(parse_pieces("{{ }}").is_err());
     }
 }

@@ -23,7 +23,11 @@ impl PName {
     pub const MAX: u32 = 99_999;
 
     pub const fn new(number: u32) -> Option<PName> {
-        if number <= Self::MAX { Some(PName(number)) } else { None }
+        if number <= Self::MAX {
+            Some(PName(number))
+        } else {
+            None
+        }
     }
 
     pub const fn number(self) -> u32 {
@@ -75,15 +79,6 @@ impl<'de> serde::Deserialize<'de> for PName {
     }
 }
 
-/// P-values that hold passwords or keys, which output meant for people shows masked. The
-/// parameter catalogue knows more; this list covers the well-known ones without it.
-pub fn is_well_known_secret(name: PName) -> bool {
-    const SECRETS: &[u32] = &[
-        2, 34, 83, 196, 281, 406, 506, 606, 1359, 1361, 1383, 1706, 1806, 4505, 7903, 8024,
-    ];
-    SECRETS.contains(&name.number())
-}
-
 /// The text shown instead of a secret value.
 pub const MASK: &str = "••••••";
 
@@ -93,7 +88,13 @@ mod tests {
 
     #[test]
     fn parses_valid_names() {
-        for (text, number) in [("P2", 2), ("P0", 0), ("P47", 47), ("P1359", 1359), ("P99999", 99_999)] {
+        for (text, number) in [
+            ("P2", 2),
+            ("P0", 0),
+            ("P47", 47),
+            ("P1359", 1359),
+            ("P99999", 99_999),
+        ] {
             let name: PName = text.parse().unwrap();
             assert_eq!(name.number(), number);
             assert_eq!(name.to_string(), text);
@@ -102,7 +103,9 @@ mod tests {
 
     #[test]
     fn rejects_everything_else_and_shows_it() {
-        for bad in ["", "P", "p47", "47", "P123456", "P47a", "P-1", "P047", " P47", "P４７"] {
+        for bad in [
+            "", "P", "p47", "47", "P123456", "P47a", "P-1", "P047", " P47", "P４７",
+        ] {
             let err = bad.parse::<PName>().unwrap_err();
             assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
         }
@@ -110,7 +113,10 @@ mod tests {
 
     #[test]
     fn orders_numerically() {
-        let mut names: Vec<PName> = ["P1000", "P2", "P47", "P10"].iter().map(|s| s.parse().unwrap()).collect();
+        let mut names: Vec<PName> = ["P1000", "P2", "P47", "P10"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
         names.sort();
         let printed: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         assert_eq!(printed, ["P2", "P10", "P47", "P1000"]);

@@ -45,5 +45,9 @@ pub fn run(desk_path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    Ok(if report.published { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.published {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

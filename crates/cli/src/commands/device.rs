@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use provdesk_core::build::{BuildOptions, device_config};
+use provdesk_core::catalog::Catalog;
 use provdesk_core::inventory::{Device, DeviceState, parse_devices_csv};
 use provdesk_core::profile::{ProfileSet, Source};
-use provdesk_core::pvalue::{MASK, is_well_known_secret};
+use provdesk_core::pvalue::MASK;
 use provdesk_core::{Mac, PName};
 
 use super::open_desk;
@@ -76,7 +77,11 @@ pub fn run(desk_path: &Path, command: DeviceCommand) -> anyhow::Result<ExitCode>
         DeviceCommand::Add(args) => add(desk_path, args),
         DeviceCommand::Import(args) => import(desk_path, &args),
         DeviceCommand::List { json } => list(desk_path, json),
-        DeviceCommand::Show { mac, json, show_secrets } => show(desk_path, &mac, json, show_secrets),
+        DeviceCommand::Show {
+            mac,
+            json,
+            show_secrets,
+        } => show(desk_path, &mac, json, show_secrets),
         DeviceCommand::Remove { mac } => remove(desk_path, &mac),
     }
 }
@@ -97,7 +102,10 @@ fn add(desk_path: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
         let profiles = ProfileSet::load(desk.root());
         if !profiles.profile_exists(profile) {
             let known: Vec<&str> = profiles.profile_names().collect();
-            bail!("profile {profile:?} does not exist (known: {})", known.join(", "));
+            bail!(
+                "profile {profile:?} does not exist (known: {})",
+                known.join(", ")
+            );
         }
     }
     let mut device = Device::new(mac, &model);
@@ -129,7 +137,8 @@ fn add(desk_path: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
 
 fn import(desk_path: &Path, args: &ImportArgs) -> anyhow::Result<ExitCode> {
     let desk = open_desk(desk_path)?;
-    let text = std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
     let profiles = ProfileSet::load(desk.root());
     let (rows, mut diagnostics) = parse_devices_csv(&text, &|name| profiles.profile_exists(name));
     for d in &mut diagnostics {
@@ -144,7 +153,10 @@ fn import(desk_path: &Path, args: &ImportArgs) -> anyhow::Result<ExitCode> {
         .filter(|d| d.state == DeviceState::Inventory)
         .map(|d| d.mac)
         .collect::<std::collections::BTreeSet<_>>();
-    let updates = rows.iter().filter(|(_, d)| existing.contains(&d.mac)).count();
+    let updates = rows
+        .iter()
+        .filter(|(_, d)| existing.contains(&d.mac))
+        .count();
     let new = rows.len() - updates;
     if bad > 0 && !args.skip_bad {
         eprintln!(
@@ -158,7 +170,11 @@ fn import(desk_path: &Path, args: &ImportArgs) -> anyhow::Result<ExitCode> {
         println!(
             "dry run: would import {} device(s) ({new} new, {updates} updated){}",
             rows.len(),
-            if bad > 0 { format!(", skipping {bad} bad row(s)") } else { String::new() }
+            if bad > 0 {
+                format!(", skipping {bad} bad row(s)")
+            } else {
+                String::new()
+            }
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -166,7 +182,11 @@ fn import(desk_path: &Path, args: &ImportArgs) -> anyhow::Result<ExitCode> {
     let count = inventory.import_devices(&devices)?;
     println!(
         "imported {count} device(s) ({new} new, {updates} updated){}",
-        if bad > 0 { format!(", skipped {bad} bad row(s)") } else { String::new() }
+        if bad > 0 {
+            format!(", skipped {bad} bad row(s)")
+        } else {
+            String::new()
+        }
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -206,10 +226,15 @@ fn list(desk_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if devices.is_empty() {
-        println!("no devices yet: add one with `provdesk device add MAC --model MODEL` or import a CSV");
+        println!(
+            "no devices yet: add one with `provdesk device add MAC --model MODEL` or import a CSV"
+        );
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<12}  {:<10}  {:<12}  {:<20}  {:<10}  {}", "MAC", "MODEL", "PROFILE", "NAME", "STATE", "FIRMWARE");
+    println!(
+        "{:<12}  {:<10}  {:<12}  {:<20}  {:<10}  FIRMWARE",
+        "MAC", "MODEL", "PROFILE", "NAME", "STATE"
+    );
     for d in &devices {
         let state = match d.state {
             DeviceState::Inventory => "inventory",
@@ -287,7 +312,7 @@ fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::
         println!("  var {key} = {}", if masked { MASK } else { value });
     }
     for (name, sourced) in &config.params {
-        let masked = !show_secrets && is_well_known_secret(*name);
+        let masked = !show_secrets && Catalog::builtin().is_secret(*name);
         let value = if masked { MASK } else { sourced.value.as_str() };
         let source = match &sourced.source {
             Source::File { path, line } => format!("{}:{line}", path.display()),
@@ -302,7 +327,9 @@ fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::
 /// Variables named like passwords are masked in output meant for people.
 fn looks_secret(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    ["secret", "password", "passwd", "pass", "pin", "key"].iter().any(|w| key.contains(w))
+    ["secret", "password", "passwd", "pass", "pin", "key"]
+        .iter()
+        .any(|w| key.contains(w))
 }
 
 fn remove(desk_path: &Path, mac: &str) -> anyhow::Result<ExitCode> {

@@ -51,7 +51,9 @@ pub enum BinaryCommand {
 fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
     if path == Path::new("-") {
         let mut bytes = Vec::new();
-        std::io::stdin().read_to_end(&mut bytes).context("cannot read standard input")?;
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("cannot read standard input")?;
         Ok(bytes)
     } else {
         std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
@@ -61,7 +63,9 @@ fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
 fn write_output(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     if path == Path::new("-") {
         let mut stdout = std::io::stdout().lock();
-        stdout.write_all(bytes).context("cannot write standard output")?;
+        stdout
+            .write_all(bytes)
+            .context("cannot write standard output")?;
         stdout.flush().context("cannot write standard output")
     } else {
         std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
@@ -70,13 +74,22 @@ fn write_output(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 pub fn crypt(command: CryptCommand) -> anyhow::Result<ExitCode> {
     match command {
-        CryptCommand::Encrypt { password, input, output } => {
+        CryptCommand::Encrypt {
+            password,
+            input,
+            output,
+        } => {
             let plaintext = read_input(&input)?;
             write_output(&output, &crypt::encrypt(&plaintext, &password))?;
         }
-        CryptCommand::Decrypt { password, input, output } => {
+        CryptCommand::Decrypt {
+            password,
+            input,
+            output,
+        } => {
             let file = read_input(&input)?;
-            let plaintext = crypt::decrypt(&file, &password).with_context(|| format!("{}", input.display()))?;
+            let plaintext =
+                crypt::decrypt(&file, &password).with_context(|| format!("{}", input.display()))?;
             write_output(&output, &plaintext)?;
         }
     }
@@ -88,7 +101,8 @@ pub fn binary(command: BinaryCommand) -> anyhow::Result<ExitCode> {
         BinaryCommand::Encode { mac, input, output } => {
             let mac: Mac = mac.parse()?;
             let bytes = read_input(&input)?;
-            let text = String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", input.display()))?;
+            let text = String::from_utf8(bytes)
+                .with_context(|| format!("{} is not UTF-8 text", input.display()))?;
             let (entries, mut diagnostics) = template::parse(&text);
             for d in &mut diagnostics {
                 d.file = Some(input.clone());
@@ -104,12 +118,18 @@ pub fn binary(command: BinaryCommand) -> anyhow::Result<ExitCode> {
             let bytes = read_input(&input)?;
             let decoded = binary::decode(&bytes).with_context(|| format!("{}", input.display()))?;
             if json {
-                let params: BTreeMap<String, &str> =
-                    decoded.params.iter().map(|(k, v)| (k.to_string(), v.as_str())).collect();
+                let params: BTreeMap<String, &str> = decoded
+                    .params
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.as_str()))
+                    .collect();
                 output::json(&serde_json::json!({ "mac": decoded.mac, "params": params }))?;
             } else {
                 println!("# MAC {}", decoded.mac);
-                print!("{}", template::write(decoded.params.iter().map(|(k, v)| (*k, v.as_str()))));
+                print!(
+                    "{}",
+                    template::write(decoded.params.iter().map(|(k, v)| (*k, v.as_str())))
+                );
             }
         }
     }
