@@ -307,6 +307,7 @@ pub struct Builder {
     /// What the last full build in this process was made from; a device-only rebuild is
     /// valid only while these are unchanged.
     last_full: Option<FullBuildInputs>,
+    credentials: CredentialTable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,6 +317,59 @@ struct FullBuildInputs {
     models: BTreeSet<String>,
     config_affixes: BTreeSet<(String, String)>,
     firmware_affixes: BTreeSet<(String, String)>,
+}
+
+/// The HTTP user name and password (P1360/P1361) phones send to the config server.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpCredentials {
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for HttpCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the password, not even in a debug log.
+        write!(
+            f,
+            "HttpCredentials {{ user: {:?}, password: {} }}",
+            self.user,
+            crate::pvalue::MASK
+        )
+    }
+}
+
+impl HttpCredentials {
+    fn from_config(config: &EffectiveConfig) -> Option<HttpCredentials> {
+        let user = config.non_empty(pvalues::HTTP_USER)?;
+        Some(HttpCredentials {
+            user: user.to_string(),
+            password: config.get(pvalues::HTTP_PASSWORD).unwrap_or("").to_string(),
+        })
+    }
+}
+
+/// Which credentials a server expects: the device's own, else its model's, else the
+/// generic (global layer) ones. Kept in memory only, never written to disk.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CredentialTable {
+    pub devices: BTreeMap<Mac, HttpCredentials>,
+    pub models: BTreeMap<String, HttpCredentials>,
+    pub generic: Option<HttpCredentials>,
+}
+
+impl CredentialTable {
+    /// The credentials a request must carry: from the device when it is known, else from
+    /// the model-wide or generic configuration.
+    pub fn lookup(&self, mac: Option<Mac>, model: Option<&str>) -> Option<&HttpCredentials> {
+        if let Some(mac) = mac
+            && self.devices.contains_key(&mac)
+        {
+            return self.devices.get(&mac);
+        }
+        model
+            .and_then(|m| self.models.get(&m.to_ascii_lowercase()))
+            .or(self.generic.as_ref())
+    }
 }
 
 /// Which part of the manifest a publish replaces.
@@ -331,11 +385,18 @@ impl Builder {
             desk,
             manifest: None,
             last_full: None,
+            credentials: CredentialTable::default(),
         }
     }
 
     pub fn desk(&self) -> &Desk {
         &self.desk
+    }
+
+    /// P1360/P1361 of the last published build, for the servers' authentication. Empty
+    /// until this builder has built.
+    pub fn credentials(&self) -> &CredentialTable {
+        &self.credentials
     }
 
     /// The manifest of the last published build (read from disk on first use).
@@ -367,7 +428,8 @@ impl Builder {
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
             return Ok(report);
         }
-        let (planned, inputs) = planned?;
+        let (planned, inputs, credentials) = planned?;
+        self.credentials = credentials;
         self.publish(planned, Scope::All, &mut report)?;
         self.last_full = Some(FullBuildInputs {
             profiles: profiles.fingerprint(),
@@ -408,6 +470,7 @@ impl Builder {
             ..BuildReport::default()
         };
         let mut planned = Vec::new();
+        let mut credentials = Vec::new();
         for device in &devices {
             if !last.models.contains(&device.model) {
                 return self.build(inventory, options);
@@ -419,6 +482,7 @@ impl Builder {
                 return self.build(inventory, options);
             }
             report.diagnostics.extend(outcome.diagnostics);
+            credentials.push((device.mac, outcome.credentials));
             planned.extend(outcome.artifacts);
         }
         report.devices = devices.len();
@@ -431,6 +495,14 @@ impl Builder {
             Scope::Devices(macs.iter().copied().collect()),
             &mut report,
         )?;
+        for mac in macs {
+            self.credentials.devices.remove(mac);
+        }
+        for (mac, found) in credentials {
+            if let Some(found) = found {
+                self.credentials.devices.insert(mac, found);
+            }
+        }
         report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok(report)
     }
@@ -717,6 +789,7 @@ fn check_xml_values(config: &EffectiveConfig, mac: Option<Mac>, diagnostics: &mu
 
 struct DevicePlan {
     artifacts: Vec<Planned>,
+    credentials: Option<HttpCredentials>,
     diagnostics: Vec<Diagnostic>,
     config_affixes: (String, String),
     firmware_affixes: (String, String),
@@ -748,6 +821,7 @@ fn plan_device(profiles: &ProfileSet, device: &Device, options: &BuildOptions) -
     };
     DevicePlan {
         artifacts,
+        credentials: HttpCredentials::from_config(&config),
         diagnostics,
         config_affixes,
         firmware_affixes,
@@ -762,7 +836,7 @@ fn plan(
     devices: &[Device],
     options: &BuildOptions,
     report: &mut BuildReport,
-) -> Result<(Vec<Planned>, FullBuildInputs)> {
+) -> Result<(Vec<Planned>, FullBuildInputs, CredentialTable)> {
     let per_device: Vec<DevicePlan> = devices
         .par_iter()
         .map(|device| plan_device(profiles, device, options))
@@ -773,7 +847,11 @@ fn plan(
         BTreeSet::from([(String::new(), String::new())]);
     let mut firmware_affix_set: BTreeSet<(String, String)> =
         BTreeSet::from([(String::new(), String::new())]);
-    for device_plan in per_device {
+    let mut credentials = CredentialTable::default();
+    for (device, device_plan) in devices.iter().zip(per_device) {
+        if let Some(found) = device_plan.credentials {
+            credentials.devices.insert(device.mac, found);
+        }
         report.diagnostics.extend(device_plan.diagnostics);
         planned.extend(device_plan.artifacts);
         config_affix_set.insert(device_plan.config_affixes);
@@ -829,6 +907,14 @@ fn plan(
             }
         }
         check_xml_values(&config, None, &mut report.diagnostics);
+        if let Some(found) = HttpCredentials::from_config(&config) {
+            match model {
+                Some(model) => {
+                    credentials.models.insert(model.to_string(), found);
+                }
+                None => credentials.generic = Some(found),
+            }
+        }
         let values = config.values();
         let plaintext = xml::write_config(None, &values).into_bytes();
         let password = config.non_empty(pvalues::XML_PASSWORD).map(str::to_string);
@@ -873,7 +959,7 @@ fn plan(
         config_affixes: config_affix_set,
         firmware_affixes: firmware_affix_set,
     };
-    Ok((planned, inputs))
+    Ok((planned, inputs, credentials))
 }
 
 /// `cfg<mac>`, `cfg<mac>.bin` and `cfg<mac>.xml`, under the plain and the prefixed names.
@@ -1140,10 +1226,22 @@ mod tests {
                 &[("secret", "sip-secret"), ("pw", "xmlpw")],
             ))
             .unwrap();
-        let report = Builder::new(f.desk.clone())
+        let mut builder = Builder::new(f.desk.clone());
+        let report = builder
             .build(&f.inventory, &BuildOptions::default())
             .unwrap();
         assert!(report.published, "{:?}", report.diagnostics);
+        let mac: Mac = "000b82000002".parse().unwrap();
+        let credentials = builder
+            .credentials()
+            .lookup(Some(mac), Some("gxp2170"))
+            .unwrap();
+        assert_eq!(
+            (credentials.user.as_str(), credentials.password.as_str()),
+            ("phone", "httppw")
+        );
+        assert!(!format!("{credentials:?}").contains("httppw"));
+        assert_eq!(builder.credentials().lookup(None, Some("gxp2170")), None);
         let binary = binary::decode(&read(&f, "cfg000b82000002")).unwrap();
         let names: Vec<String> = binary.params.iter().map(|(k, _)| k.to_string()).collect();
         assert_eq!(names, ["P1359", "P237", "P1360", "P1361"]);

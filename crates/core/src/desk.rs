@@ -17,6 +17,7 @@ pub const MODELS_DIR: &str = "profiles/models";
 pub const FIRMWARE_DIR: &str = "firmware";
 pub const BUILD_DIR: &str = "build";
 pub const DATABASE_FILE: &str = "provdesk.db";
+pub const TLS_DIR: &str = "tls";
 
 /// An opened desk folder with its parsed settings.
 #[derive(Debug, Clone)]
@@ -31,6 +32,57 @@ pub struct Desk {
 pub struct DeskSettings {
     pub server: ServerSettings,
     pub discovery: DiscoverySettings,
+    pub tls: TlsSettings,
+    pub auth: AuthSettings,
+    pub access: AccessSettings,
+}
+
+/// HTTPS: a certificate from files, or one generated on first use under `DESK/tls/`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain and private key; when absent a local CA and server certificate
+    /// are generated in `DESK/tls/`.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// PEM bundle of CAs whose client certificates are accepted.
+    pub client_ca: Option<PathBuf>,
+    /// Refuse HTTPS clients without a valid certificate from `client_ca`.
+    pub require_client_cert: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    #[default]
+    None,
+    Basic,
+    Digest,
+}
+
+/// HTTP(S) authentication with the devices' own P1360/P1361 credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    pub mode: AuthMode,
+    pub realm: String,
+}
+
+impl Default for AuthSettings {
+    fn default() -> AuthSettings {
+        AuthSettings {
+            mode: AuthMode::None,
+            realm: "ProvDesk".into(),
+        }
+    }
+}
+
+/// Which peers may fetch anything at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessSettings {
+    /// CIDR blocks or single addresses (`192.168.1.0/24`, `10.0.0.5`, `::1`); empty allows all.
+    pub allow: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]

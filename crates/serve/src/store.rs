@@ -1,0 +1,303 @@
+//! The artifact store: the published build held in memory (one immutable snapshot, swapped
+//! whole after each build) and the resolver from a requested name to its bytes.
+//!
+//! Invariants: a request sees one snapshot from start to end, so it never mixes two builds;
+//! a name with a path separator, `..`, NUL or control characters, or over 255 bytes, is
+//! rejected before any lookup; only names in the manifest are ever served, so nothing outside
+//! `build/` and `firmware/` can be reached.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use provdesk_core::Mac;
+use provdesk_core::build::{ArtifactKind, CredentialTable, Manifest, ManifestEntry};
+
+/// The longest name any Grandstream request uses is far below this; longer is an attack.
+pub const MAX_NAME_LEN: usize = 255;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: cannot read a published artifact: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One published build.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub manifest: Manifest,
+    pub credentials: CredentialTable,
+    /// File (relative to the desk) → content; names that share a file share the bytes.
+    bodies: HashMap<String, Bytes>,
+}
+
+/// What a requested name resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    Found(Found),
+    NotFound { name: String, reason: String },
+    Rejected { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The normalized (lowercase) request name.
+    pub name: String,
+    pub entry: ManifestEntry,
+    pub body: Bytes,
+}
+
+impl Snapshot {
+    /// Reads every file the manifest names. Bodies whose hash did not change are taken from
+    /// `previous` instead of the disk, so a rebuild costs only what changed.
+    pub fn load(
+        desk_root: &Path,
+        manifest: Manifest,
+        credentials: CredentialTable,
+        previous: Option<&Snapshot>,
+    ) -> Result<Snapshot, StoreError> {
+        let mut bodies = HashMap::new();
+        for entry in manifest.entries.values() {
+            if bodies.contains_key(&entry.file) {
+                continue;
+            }
+            let reused = previous.and_then(|p| {
+                let old = p
+                    .manifest
+                    .entries
+                    .values()
+                    .find(|e| e.file == entry.file && e.hash == entry.hash)?;
+                p.bodies.get(&old.file).cloned()
+            });
+            let body = match reused {
+                Some(body) => body,
+                None => {
+                    let path = desk_root.join(&entry.file);
+                    let bytes = std::fs::read(&path).map_err(|source| StoreError::Read {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                    Bytes::from(bytes)
+                }
+            };
+            bodies.insert(entry.file.clone(), body);
+        }
+        Ok(Snapshot {
+            manifest,
+            credentials,
+            bodies,
+        })
+    }
+
+    /// Resolves a requested file name (already stripped of the HTTP base path and
+    /// percent-decoded, or a TFTP file name).
+    pub fn resolve(&self, raw_name: &str) -> Resolution {
+        let name = match normalize_name(raw_name) {
+            Ok(name) => name,
+            Err(reason) => return Resolution::Rejected { reason },
+        };
+        match self.manifest.entries.get(&name) {
+            Some(entry) => match self.bodies.get(&entry.file) {
+                Some(body) => Resolution::Found(Found {
+                    name,
+                    entry: entry.clone(),
+                    body: body.clone(),
+                }),
+                None => Resolution::NotFound {
+                    reason: format!("{} is in the manifest but was not loaded", entry.file),
+                    name,
+                },
+            },
+            None => Resolution::NotFound {
+                reason: miss_reason(&name),
+                name,
+            },
+        }
+    }
+}
+
+/// Explains a miss the way a technician needs it: which fallback the phone takes next.
+fn miss_reason(name: &str) -> String {
+    match mac_in_name(name) {
+        Some(mac) => format!(
+            "no files for device {mac}: not in the inventory (the phone falls back to cfg<model>.xml, then cfg.xml)"
+        ),
+        None => "no such file in the build or firmware folder".to_string(),
+    }
+}
+
+/// The MAC in a per-device request name (`cfg000b82123456`, `cfg000b82123456.xml`, also
+/// with a prefix/postfix around it).
+pub fn mac_in_name(name: &str) -> Option<Mac> {
+    let lower = name.to_ascii_lowercase();
+    lower.match_indices("cfg").find_map(|(at, _)| {
+        let hex = lower.get(at + 3..at + 15)?;
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        // `cfg<12 hex>` must not continue with more hex digits (that is not a MAC).
+        let next = lower.as_bytes().get(at + 15);
+        if next.is_some_and(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        hex.parse().ok()
+    })
+}
+
+/// Lowercases a flat file name and rejects anything that could address another file.
+pub fn normalize_name(raw: &str) -> Result<String, String> {
+    if raw.is_empty() {
+        return Err("empty file name".into());
+    }
+    if raw.len() > MAX_NAME_LEN {
+        return Err(format!("file name longer than {MAX_NAME_LEN} bytes"));
+    }
+    if raw.chars().any(char::is_control) {
+        return Err("control character in file name".into());
+    }
+    if raw.contains("..") {
+        return Err("path traversal (`..`) refused".into());
+    }
+    if raw.contains(['/', '\\']) || raw.contains(':') {
+        return Err(
+            "path separators are not allowed: files are served from one flat folder".into(),
+        );
+    }
+    if raw.starts_with('.') {
+        return Err("hidden file names are not served".into());
+    }
+    Ok(raw.to_ascii_lowercase())
+}
+
+/// Holds the current snapshot; servers take an `Arc` per request.
+#[derive(Debug, Default)]
+pub struct ArtifactStore {
+    current: RwLock<Arc<Snapshot>>,
+}
+
+impl ArtifactStore {
+    pub fn new(snapshot: Snapshot) -> ArtifactStore {
+        ArtifactStore {
+            current: RwLock::new(Arc::new(snapshot)),
+        }
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        match self.current.read() {
+            Ok(guard) => Arc::clone(&guard),
+            // A panic while swapping cannot leave a half-written Arc; the value is whole.
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn publish(&self, snapshot: Snapshot) {
+        let snapshot = Arc::new(snapshot);
+        match self.current.write() {
+            Ok(mut guard) => *guard = snapshot,
+            Err(poisoned) => *poisoned.into_inner() = snapshot,
+        }
+    }
+}
+
+/// Whether an artifact is a firmware image (streamed with Range support over HTTP).
+pub fn is_firmware(entry: &ManifestEntry) -> bool {
+    entry.kind == ArtifactKind::Firmware
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(raw: &str, expected: Result<&str, &str>) {
+        match (normalize_name(raw), expected) {
+            (Ok(got), Ok(want)) => assert_eq!(got, want),
+            (Err(got), Err(want)) => assert!(got.contains(want), "{raw:?}: {got}"),
+            (got, want) => panic!("{raw:?}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn names_are_lowercased_and_dangerous_ones_rejected() {
+        check("CFG000B82123456.XML", Ok("cfg000b82123456.xml"));
+        check("gs_cfg000b82000001_cfg001", Ok("gs_cfg000b82000001_cfg001"));
+        check("../etc/passwd", Err("traversal"));
+        check("..", Err("traversal"));
+        check("a/b", Err("separators"));
+        check("a\\b", Err("separators"));
+        check("C:boot.ini", Err("separators"));
+        check("cfg\0.xml", Err("control"));
+        check("cfg\n.xml", Err("control"));
+        check(".tmp", Err("hidden"));
+        check(&"a".repeat(300), Err("longer"));
+        check("", Err("empty"));
+    }
+
+    #[test]
+    fn finds_macs_in_request_names() {
+        let mac = |s: &str| s.parse::<Mac>().ok();
+        assert_eq!(mac_in_name("cfg000b82123456.xml"), mac("000b82123456"));
+        assert_eq!(mac_in_name("cfg000B82123456"), mac("000b82123456"));
+        assert_eq!(
+            mac_in_name("gs_cfg000b82123456.bin_v1"),
+            mac("000b82123456")
+        );
+        assert_eq!(mac_in_name("cfggxp2170.xml"), None);
+        assert_eq!(mac_in_name("cfg.xml"), None);
+        assert_eq!(mac_in_name("cfg000b821234567.xml"), None);
+    }
+
+    #[test]
+    fn resolves_from_a_published_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("build")).unwrap();
+        std::fs::write(root.join("build/cfg.xml"), b"<gs_provision/>").unwrap();
+        let mut manifest = Manifest::default();
+        manifest.entries.insert(
+            "cfg.xml".into(),
+            ManifestEntry {
+                file: "build/cfg.xml".into(),
+                hash: "h".into(),
+                input: "i".into(),
+                version: 1,
+                kind: ArtifactKind::GenericXml,
+                mac: None,
+                model: None,
+                encrypted: false,
+                size: 15,
+            },
+        );
+        let snapshot = Snapshot::load(root, manifest, CredentialTable::default(), None).unwrap();
+        let store = ArtifactStore::new(snapshot);
+        match store.snapshot().resolve("CFG.XML") {
+            Resolution::Found(found) => assert_eq!(&found.body[..], b"<gs_provision/>"),
+            other => panic!("{other:?}"),
+        }
+        match store.snapshot().resolve("cfg000b82123456.xml") {
+            Resolution::NotFound { reason, .. } => {
+                assert!(reason.contains("000b82123456"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            store.snapshot().resolve("../provdesk.db"),
+            Resolution::Rejected { .. }
+        ));
+        // Reloading with the previous snapshot reuses unchanged bodies even if the file is gone.
+        std::fs::remove_file(root.join("build/cfg.xml")).unwrap();
+        let previous = store.snapshot();
+        let again = Snapshot::load(
+            root,
+            previous.manifest.clone(),
+            CredentialTable::default(),
+            Some(&previous),
+        )
+        .unwrap();
+        assert!(matches!(again.resolve("cfg.xml"), Resolution::Found(_)));
+    }
+}
