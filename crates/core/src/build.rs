@@ -27,6 +27,10 @@ use crate::profile::{EffectiveConfig, ProfileSet, Source, Sourced, Target};
 use crate::{Diagnostic, Error, Mac, PName, Result};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
+/// Changes since `manifest.json` was written, one JSON object per line. Device-only
+/// rebuilds append here instead of rewriting the whole manifest (tens of megabytes for a big
+/// desk); the next full build folds it back in.
+pub const JOURNAL_FILE: &str = "manifest.journal";
 const TEMP_DIR: &str = ".tmp";
 
 /// Well-known P-values the builder itself reads or fills.
@@ -204,20 +208,53 @@ pub struct Manifest {
     pub entries: BTreeMap<String, ManifestEntry>,
 }
 
+/// One line of the manifest journal.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct JournalRecord {
+    build: u64,
+    set: BTreeMap<String, ManifestEntry>,
+    remove: Vec<String>,
+}
+
 impl Manifest {
-    /// Reads `build/manifest.json`; a missing one is an empty manifest.
+    /// Reads `build/manifest.json` and replays `build/manifest.journal` over it; a missing
+    /// manifest is an empty one.
     pub fn load(build_dir: &Path) -> Result<Manifest> {
         let path = build_dir.join(MANIFEST_FILE);
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Error::Invalid(format!(
-                    "{}: unreadable manifest ({e}); delete the build folder and build again",
-                    path.display()
-                ))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
-            Err(e) => Err(Error::io(path, e)),
+        let unreadable = |path: &Path, e: &dyn std::fmt::Display| {
+            Error::Invalid(format!(
+                "{}: unreadable manifest ({e}); delete the build folder and build again",
+                path.display()
+            ))
+        };
+        let mut manifest: Manifest = match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| unreadable(&path, &e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest::default(),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let journal = build_dir.join(JOURNAL_FILE);
+        let text = match fs::read_to_string(&journal) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(manifest),
+            Err(e) => return Err(Error::io(journal, e)),
+        };
+        for line in text.lines() {
+            // A line cut short by a crash is the last one; the files it names are rewritten
+            // by the next build, which compares inputs.
+            let Ok(record) = serde_json::from_str::<JournalRecord>(line) else {
+                break;
+            };
+            // Records older than the manifest were folded into it by a full build.
+            if record.build <= manifest.build {
+                continue;
+            }
+            for name in &record.remove {
+                manifest.entries.remove(name);
+            }
+            manifest.entries.extend(record.set);
+            manifest.build = record.build;
         }
+        Ok(manifest)
     }
 
     pub fn get(&self, request_name: &str) -> Option<&ManifestEntry> {
@@ -518,80 +555,18 @@ impl Builder {
         let build_dir = self.desk.build_dir();
         let temp_dir = build_dir.join(TEMP_DIR);
         fs::create_dir_all(&temp_dir).map_err(|e| Error::io(&temp_dir, e))?;
-        let previous = self.manifest()?.clone();
-        let next_build = previous.build + 1;
+        self.manifest()?;
+        let mut manifest = self.manifest.take().unwrap_or_default();
+        let previous_build = manifest.build;
+        let next_build = previous_build + 1;
         let desk_root = self.desk.root().to_path_buf();
 
         let outcomes: Vec<Result<(String, ManifestEntry, bool)>> = planned
             .into_par_iter()
-            .map(|item| {
-                let input = item.content.input_hash(item.kind);
-                if let Some(old) = previous.entries.get(&item.name)
-                    && old.input == input
-                    && desk_root.join(&old.file).is_file()
-                {
-                    return Ok((item.name, old.clone(), false));
-                }
-                let entry = match item.content {
-                    Content::Generated {
-                        plaintext,
-                        password,
-                    } => {
-                        let (bytes, encrypted) = match password {
-                            Some(password) => (crypt::encrypt(&plaintext, &password), true),
-                            None => (plaintext, false),
-                        };
-                        let file = format!("{}/{}", crate::desk::BUILD_DIR, item.name);
-                        write_atomically(&temp_dir, &desk_root.join(&file), &bytes)?;
-                        ManifestEntry {
-                            file,
-                            hash: hex::encode(Sha256::digest(&bytes)),
-                            input,
-                            version: next_build,
-                            kind: item.kind,
-                            mac: item.mac,
-                            model: item.model,
-                            encrypted,
-                            size: bytes.len() as u64,
-                        }
-                    }
-                    Content::External { relative, size, .. } => {
-                        let path = desk_root.join(&relative);
-                        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-                        ManifestEntry {
-                            file: relative,
-                            hash: hex::encode(Sha256::digest(&bytes)),
-                            input,
-                            version: next_build,
-                            kind: item.kind,
-                            mac: item.mac,
-                            model: item.model,
-                            encrypted: false,
-                            size,
-                        }
-                    }
-                };
-                Ok((item.name, entry, true))
-            })
+            .map(|item| publish_one(item, &manifest, &desk_root, &temp_dir, next_build))
             .collect();
 
-        let mut manifest = Manifest {
-            build: previous.build,
-            entries: BTreeMap::new(),
-        };
-        let replaced = |entry: &ManifestEntry| match &scope {
-            Scope::All => true,
-            Scope::Devices(macs) => entry.mac.is_some_and(|mac| macs.contains(&mac)),
-        };
-        if let Scope::Devices(_) = scope {
-            manifest.entries.extend(
-                previous
-                    .entries
-                    .iter()
-                    .filter(|(_, entry)| !replaced(entry))
-                    .map(|(name, entry)| (name.clone(), entry.clone())),
-            );
-        }
+        let mut next: BTreeMap<String, ManifestEntry> = BTreeMap::new();
         for outcome in outcomes {
             let (name, entry, written) = outcome?;
             if written {
@@ -599,31 +574,68 @@ impl Builder {
             } else {
                 report.unchanged += 1;
             }
-            manifest.entries.insert(name, entry);
+            next.insert(name, entry);
         }
-        let generated_files: BTreeSet<&str> =
-            manifest.entries.values().map(|e| e.file.as_str()).collect();
-        for (name, old) in previous.entries.iter().filter(|(_, old)| replaced(old)) {
-            if !manifest.entries.contains_key(name) {
-                report.removed.push(name.clone());
-                if old.kind != ArtifactKind::Firmware
-                    && !generated_files.contains(old.file.as_str())
-                {
-                    let path = desk_root.join(&old.file);
-                    match fs::remove_file(&path) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(Error::io(path, e)),
-                    }
+        let replaced = |entry: &ManifestEntry| match &scope {
+            Scope::All => true,
+            Scope::Devices(macs) => entry.mac.is_some_and(|mac| macs.contains(&mac)),
+        };
+        for (name, old) in manifest.entries.iter().filter(|(_, old)| replaced(old)) {
+            if next.contains_key(name) {
+                continue;
+            }
+            report.removed.push(name.clone());
+            // Generated files are named after their request name, so no other entry uses
+            // this file; firmware files belong to the technician and are never deleted.
+            if old.kind != ArtifactKind::Firmware {
+                let path = desk_root.join(&old.file);
+                match fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(path, e)),
                 }
             }
         }
         report.written.sort();
-        if !report.written.is_empty() || !report.removed.is_empty() || previous.entries.is_empty() {
-            manifest.build = next_build;
-            let json = serde_json::to_vec(&manifest)
-                .map_err(|e| Error::Invalid(format!("manifest: {e}")))?;
-            write_atomically(&temp_dir, &build_dir.join(MANIFEST_FILE), &json)?;
+        report.removed.sort();
+        let changed = !report.written.is_empty() || !report.removed.is_empty();
+        match scope {
+            Scope::All => {
+                let first = manifest.entries.is_empty() && previous_build == 0;
+                manifest.entries = next;
+                if changed || first {
+                    manifest.build = next_build;
+                    let json = serde_json::to_vec(&manifest)
+                        .map_err(|e| Error::Invalid(format!("manifest: {e}")))?;
+                    write_atomically(&temp_dir, &build_dir.join(MANIFEST_FILE), &json)?;
+                    // The new manifest holds everything the journal said.
+                    let journal = build_dir.join(JOURNAL_FILE);
+                    match fs::remove_file(&journal) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(Error::io(journal, e)),
+                    }
+                }
+            }
+            Scope::Devices(_) if changed => {
+                for name in &report.removed {
+                    manifest.entries.remove(name);
+                }
+                let set: BTreeMap<String, ManifestEntry> = report
+                    .written
+                    .iter()
+                    .filter_map(|name| next.get(name).map(|e| (name.clone(), e.clone())))
+                    .collect();
+                let record = JournalRecord {
+                    build: next_build,
+                    set,
+                    remove: report.removed.clone(),
+                };
+                append_journal(&build_dir.join(JOURNAL_FILE), &record)?;
+                manifest.entries.extend(next);
+                manifest.build = next_build;
+            }
+            Scope::Devices(_) => manifest.entries.extend(next),
         }
         report.published = true;
         report.build = manifest.build;
@@ -631,6 +643,76 @@ impl Builder {
         self.manifest = Some(manifest);
         Ok(())
     }
+}
+
+/// Writes one planned artifact unless the manifest already has the same input on disk.
+fn publish_one(
+    item: Planned,
+    previous: &Manifest,
+    desk_root: &Path,
+    temp_dir: &Path,
+    next_build: u64,
+) -> Result<(String, ManifestEntry, bool)> {
+    let input = item.content.input_hash(item.kind);
+    if let Some(old) = previous.entries.get(&item.name)
+        && old.input == input
+        && desk_root.join(&old.file).is_file()
+    {
+        return Ok((item.name, old.clone(), false));
+    }
+    let entry = match item.content {
+        Content::Generated {
+            plaintext,
+            password,
+        } => {
+            let (bytes, encrypted) = match password {
+                Some(password) => (crypt::encrypt(&plaintext, &password), true),
+                None => (plaintext, false),
+            };
+            let file = format!("{}/{}", crate::desk::BUILD_DIR, item.name);
+            write_atomically(temp_dir, &desk_root.join(&file), &bytes)?;
+            ManifestEntry {
+                file,
+                hash: hex::encode(Sha256::digest(&bytes)),
+                input,
+                version: next_build,
+                kind: item.kind,
+                mac: item.mac,
+                model: item.model,
+                encrypted,
+                size: bytes.len() as u64,
+            }
+        }
+        Content::External { relative, size, .. } => {
+            let path = desk_root.join(&relative);
+            let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            ManifestEntry {
+                file: relative,
+                hash: hex::encode(Sha256::digest(&bytes)),
+                input,
+                version: next_build,
+                kind: item.kind,
+                mac: item.mac,
+                model: item.model,
+                encrypted: false,
+                size,
+            }
+        }
+    };
+    Ok((item.name, entry, true))
+}
+
+/// Appends one record as one line; a crash can only cut the last line, which `load` skips.
+fn append_journal(path: &Path, record: &JournalRecord) -> Result<()> {
+    let mut line =
+        serde_json::to_vec(record).map_err(|e| Error::Invalid(format!("manifest journal: {e}")))?;
+    line.push(b'\n');
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    file.write_all(&line).map_err(|e| Error::io(path, e))
 }
 
 /// Writes `bytes` to a fresh temp file and renames it over `target`: readers see the old
@@ -1343,6 +1425,24 @@ mod tests {
         );
         assert!(!f.desk.build_dir().join("cfg000b82000002.xml").exists());
         assert!(f.desk.build_dir().join("cfg000b82000001.xml").exists());
+
+        // Device rebuilds went to the journal; reading it back gives the same manifest, and
+        // the next full build that changes something folds it into manifest.json.
+        assert!(f.desk.build_dir().join(JOURNAL_FILE).is_file());
+        let in_memory = builder.manifest().unwrap().clone();
+        assert_eq!(Manifest::load(&f.desk.build_dir()).unwrap(), in_memory);
+        fs::write(
+            f.desk.profiles_dir().join("global.toml"),
+            "[params]\nP30 = \"ntp.example\"\n",
+        )
+        .unwrap();
+        let full = builder.build(&f.inventory, &options).unwrap();
+        assert!(!full.written.is_empty());
+        assert!(!f.desk.build_dir().join(JOURNAL_FILE).exists());
+        assert_eq!(
+            Manifest::load(&f.desk.build_dir()).unwrap(),
+            *builder.manifest().unwrap()
+        );
     }
 
     #[test]
@@ -1471,7 +1571,7 @@ mod tests {
     fn readers_never_see_a_partial_file_during_1000_rebuilds() {
         let f = fixture(&[("profiles/office.toml", "[params]\nP3 = \"{{ filler }}\"\n")]);
         let short = "a".repeat(10);
-        let long = "b".repeat(200_000);
+        let long = "b".repeat(64 * 1024);
         let mut phone = device("000b82000001", "gxp2170", "office", &[("filler", &short)]);
         f.inventory.upsert_device(&phone).unwrap();
         let options = BuildOptions::default();
