@@ -241,14 +241,14 @@ impl Listener {
             _permit: permit,
         };
         let negotiation = negotiate(&options, mode, content.len() as u64, &self.config);
-        let transfer = Transfer::new(
-            content,
-            negotiation,
-            self.config.max_retries,
-            self.config.transfer_deadline,
-            Instant::now(),
-        );
-        self.tracker.spawn(task.run(transfer));
+        let (max_retries, deadline) = (self.config.max_retries, self.config.transfer_deadline);
+        self.tracker.spawn(async move {
+            // Built on the transfer's task, not the listener's: netascii conversion is a pass
+            // over the whole content, and a large file must not stall other requests.
+            let transfer =
+                Transfer::new(content, negotiation, max_retries, deadline, Instant::now());
+            task.run(transfer).await;
+        });
     }
 
     fn is_repeat(&self, peer: SocketAddr, datagram: &[u8]) -> bool {

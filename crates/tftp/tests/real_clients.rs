@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 
 use bytes::Bytes;
-use provdesk_tftp::{ErrorCode, TransferEvent};
-use support::{STEP, TestServer, fast_config, random_bytes, text};
+use provdesk_tftp::{Config, ErrorCode, TransferEvent};
+use support::{STEP, TestServer, random_bytes, text};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
@@ -110,7 +110,7 @@ async fn tftp_hpa(server: &TestServer, mode: &str, command: &[&str]) -> Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tftp_hpa_downloads_in_octet_and_netascii() {
     let files: Vec<_> = binary_files().into_iter().chain(text_files()).collect();
-    let mut server = TestServer::start(fast_config(), files.clone()).await;
+    let mut server = TestServer::start(Config::default(), files.clone()).await;
     let dir = tempfile::tempdir().expect("temp dir");
     for (name, content) in &files {
         let out = out_path(&dir, name);
@@ -132,7 +132,7 @@ async fn tftp_hpa_downloads_in_octet_and_netascii() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tftp_hpa_sees_missing_files_and_refused_writes() {
-    let mut server = TestServer::start(fast_config(), binary_files()).await;
+    let mut server = TestServer::start(Config::default(), binary_files()).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let out = out_path(&dir, "missing");
     let output = tftp_hpa(&server, "octet", &["get", "missing.cfg", &out]).await;
@@ -154,7 +154,7 @@ async fn tftp_hpa_sees_missing_files_and_refused_writes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn atftp_downloads_with_blksize_windowsize_and_tsize() {
     let files = binary_files();
-    let mut server = TestServer::start(fast_config(), files.clone()).await;
+    let mut server = TestServer::start(Config::default(), files.clone()).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let port = server.addr.port().to_string();
     for (name, content) in &files {
@@ -196,7 +196,7 @@ async fn atftp_downloads_with_blksize_windowsize_and_tsize() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn atftp_downloads_netascii_and_sees_errors() {
     let files = text_files();
-    let mut server = TestServer::start(fast_config(), files.clone()).await;
+    let mut server = TestServer::start(Config::default(), files.clone()).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let port = server.addr.port().to_string();
     // atftp only offers netascii in its interactive mode, so drive it through stdin.
@@ -247,7 +247,7 @@ async fn atftp_downloads_netascii_and_sees_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_downloads_and_maps_errors() {
     let files = binary_files();
-    let mut server = TestServer::start(fast_config(), files.clone()).await;
+    let mut server = TestServer::start(Config::default(), files.clone()).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let port = server.addr.port();
     for (name, content) in &files {
@@ -284,7 +284,7 @@ async fn curl_downloads_and_maps_errors() {
 async fn all_clients_survive_block_number_rollover() {
     let content = random_bytes(ROLLOVER_SIZE, 99);
     let files = vec![("big.bin".to_owned(), content.clone())];
-    let mut server = TestServer::start(fast_config(), files).await;
+    let mut server = TestServer::start(Config::default(), files).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let port = server.addr.port().to_string();
 
