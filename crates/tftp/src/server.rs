@@ -413,8 +413,16 @@ impl TransferTask {
                 received = self.socket.recv_from(&mut recv_buf) => match received {
                     Ok((len, from)) => {
                         recv_errors = 0;
-                        if let Some(input) = self.input(&recv_buf[..len], from, &mut send_buf).await {
-                            transfer.handle(input, Instant::now(), &mut actions);
+                        let input = self.input(&recv_buf[..len], from, &mut send_buf).await;
+                        let now = Instant::now();
+                        if let Some(input) = input {
+                            transfer.handle(input, now, &mut actions);
+                        }
+                        // A steady stream of datagrams (a flood from another port, say) keeps
+                        // this branch ready and would starve the timer branch below, so the
+                        // deadlines are checked here too.
+                        if transfer.next_deadline().is_some_and(|deadline| now >= deadline) {
+                            transfer.handle(Input::Tick, now, &mut actions);
                         }
                     }
                     Err(e) if is_transient(&e) => {}
