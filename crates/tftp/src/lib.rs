@@ -1,1 +1,21 @@
-//! A read-only TFTP server (RFC 1350, 2347–2349, 7440). See the crate README in ARCHITECTURE.md.
+//! A read-only TFTP server (RFC 1350, 2347–2349, 7440) that serves bytes from a [`Source`].
+//!
+//! Layers, from pure to I/O: [`codec`] (packets), [`options`] (negotiation), [`netascii`],
+//! [`transfer`] (the sans-IO state machine of one transfer), and [`server::run`], the tokio loop
+//! that owns the sockets. Invariant: nothing here touches the file system or knows which files
+//! a phone asks for; the [`Source`] decides.
+
+pub mod codec;
+pub mod event;
+pub mod netascii;
+pub mod options;
+pub mod server;
+pub mod source;
+pub mod transfer;
+
+pub use codec::{ErrorCode, Mode, Packet, ParseError, TftpOption};
+pub use event::{TransferEvent, TransferId};
+pub use options::TransferOptions;
+pub use server::{Config, Error, run};
+pub use source::{Source, SourceError};
+pub use transfer::FailReason;
