@@ -6,4 +6,6 @@
 //! [`store::ArtifactStore`] snapshot that is swapped whole after each build.
 
 pub mod events;
+pub mod publisher;
+pub mod recorder;
 pub mod store;
