@@ -9,3 +9,4 @@ pub mod events;
 pub mod publisher;
 pub mod recorder;
 pub mod store;
+pub mod tftp;
