@@ -10,3 +10,4 @@ pub mod publisher;
 pub mod recorder;
 pub mod store;
 pub mod tftp;
+pub mod watcher;
