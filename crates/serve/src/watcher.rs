@@ -151,7 +151,12 @@ impl Watcher {
         let mut touched = Touched::default();
         match result {
             Ok(events) => {
-                for event in &events {
+                // Reads are not changes; the builder itself reads every profile and firmware
+                // file, and counting that would rebuild forever.
+                let changes = events
+                    .iter()
+                    .filter(|e| !matches!(e.kind, notify::EventKind::Access(_)));
+                for event in changes {
                     for path in &event.paths {
                         match relevance(&self.root, path) {
                             Some(Relevance::Settings) => touched.settings = true,
@@ -472,6 +477,24 @@ mod tests {
         let build = f.next_build().await;
         assert!(build.published, "{:?}", build.diagnostics);
         assert!(f.served("cfg000b82000042.xml").unwrap().contains("242"));
+        f.stop().await;
+    }
+
+    #[tokio::test]
+    async fn reading_the_desk_is_not_a_change() {
+        let mut f = fixture().await;
+        // The build reads every profile: had reads counted, this would rebuild forever.
+        let global = f.desk.profiles_dir().join("global.toml");
+        std::fs::write(&global, "[params]\nP30 = \"a.example.org\"\n").unwrap();
+        assert!(f.next_build().await.published);
+        let more = tokio::time::timeout(Duration::from_secs(1), async {
+            loop {
+                if let Event::Build(_) = &*f.events.recv().await.unwrap() {
+                    return;
+                }
+            }
+        });
+        assert!(more.await.is_err(), "a build without a change");
         f.stop().await;
     }
 
