@@ -36,6 +36,8 @@ enum Command {
     Device(commands::device::DeviceCommand),
     /// Build every file the phones ask for into DESK/build/.
     Build(commands::build::BuildArgs),
+    /// Serve the built files over HTTP/HTTPS/TFTP, rebuild on edit, and log every request.
+    Serve(commands::serve::ServeArgs),
     /// Encrypt or decrypt a config file the way Grandstream phones do (OpenSSL AES-256-CBC, MD5 key derivation).
     #[command(subcommand)]
     Crypt(commands::formats::CryptCommand),
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Init => commands::init(&desk_path),
         Command::Device(command) => commands::device::run(&desk_path, command),
         Command::Build(args) => commands::build::run(&desk_path, &args),
+        Command::Serve(args) => commands::serve::run(&desk_path, args),
         Command::Crypt(command) => commands::formats::crypt(command),
         Command::Binary(command) => commands::formats::binary(command),
     };

@@ -14,6 +14,7 @@ pub mod inventory;
 pub mod mac;
 pub mod profile;
 pub mod pvalue;
+pub mod status;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use error::{Error, Result};

@@ -3,7 +3,14 @@
 //! [`events::Event`] on one [`events::EventBus`].
 //!
 //! Invariant: servers never build; they serve the builder's published artifacts from an
-//! [`store::ArtifactStore`] snapshot that is swapped whole after each build.
+//! [`store::ArtifactStore`] snapshot that is swapped whole after each build. The
+//! [`publisher`] builds, the [`watcher`] asks it to, the [`recorder`] writes the fetch log,
+//! and [`service`] starts them all in order and stops them without losing a fetch.
 
 pub mod events;
+pub mod publisher;
+pub mod recorder;
+pub mod service;
 pub mod store;
+pub mod tftp;
+pub mod watcher;

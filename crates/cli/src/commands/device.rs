@@ -6,11 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use provdesk_core::build::{BuildOptions, device_config};
+use provdesk_core::build::{BuildOptions, Manifest, device_config};
 use provdesk_core::catalog::Catalog;
-use provdesk_core::inventory::{Device, DeviceState, parse_devices_csv};
+use provdesk_core::inventory::{Device, DeviceState, FetchLogQuery, Inventory, parse_devices_csv};
 use provdesk_core::profile::{ProfileSet, Source};
 use provdesk_core::pvalue::MASK;
+use provdesk_core::status::{self, ProvisioningStatus, STATUS_LOG_DEPTH};
 use provdesk_core::{Mac, PName};
 
 use super::open_desk;
@@ -202,15 +203,37 @@ struct DeviceSummary<'a> {
     last_seen: Option<i64>,
     last_ip: Option<&'a str>,
     firmware_version: Option<&'a str>,
+    status: ProvisioningStatus,
+}
+
+/// A device's provisioning status from its newest fetch-log entries and the last build.
+fn provisioning_status(
+    inventory: &Inventory,
+    manifest: &Manifest,
+    device: &Device,
+) -> anyhow::Result<ProvisioningStatus> {
+    let log = inventory.fetch_log(&FetchLogQuery {
+        mac: Some(device.mac),
+        limit: Some(STATUS_LOG_DEPTH),
+        ..FetchLogQuery::default()
+    })?;
+    Ok(status::derive(device, &log, manifest))
 }
 
 fn list(desk_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let desk = open_desk(desk_path)?;
-    let devices = desk.inventory()?.list_devices()?;
+    let inventory = desk.inventory()?;
+    let devices = inventory.list_devices()?;
+    let manifest = Manifest::load(&desk.build_dir())?;
+    let statuses = devices
+        .iter()
+        .map(|d| provisioning_status(&inventory, &manifest, d))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     if json {
         let summaries: Vec<DeviceSummary> = devices
             .iter()
-            .map(|d| DeviceSummary {
+            .zip(&statuses)
+            .map(|(d, status)| DeviceSummary {
                 mac: d.mac,
                 model: &d.model,
                 profile: d.profile.as_deref(),
@@ -220,6 +243,7 @@ fn list(desk_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
                 last_seen: d.last_seen,
                 last_ip: d.last_ip.as_deref(),
                 firmware_version: d.firmware_version.as_deref(),
+                status: status.clone(),
             })
             .collect();
         output::json(&summaries)?;
@@ -232,21 +256,22 @@ fn list(desk_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<12}  {:<10}  {:<12}  {:<20}  {:<10}  FIRMWARE",
-        "MAC", "MODEL", "PROFILE", "NAME", "STATE"
+        "{:<12}  {:<10}  {:<12}  {:<20}  {:<10}  {:<14}  FIRMWARE",
+        "MAC", "MODEL", "PROFILE", "NAME", "STATE", "STATUS"
     );
-    for d in &devices {
+    for (d, status) in devices.iter().zip(&statuses) {
         let state = match d.state {
             DeviceState::Inventory => "inventory",
             DeviceState::Discovered => "discovered",
         };
         println!(
-            "{:<12}  {:<10}  {:<12}  {:<20}  {:<10}  {}",
+            "{:<12}  {:<10}  {:<12}  {:<20}  {:<10}  {:<14}  {}",
             d.mac.to_string(),
             d.model,
             d.profile.as_deref().unwrap_or("-"),
             d.name.as_deref().unwrap_or("-"),
             state,
+            status.label(),
             d.firmware_version.as_deref().unwrap_or("-")
         );
     }
@@ -264,9 +289,11 @@ struct ShownParam {
 fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::Result<ExitCode> {
     let desk = open_desk(desk_path)?;
     let mac: Mac = mac.parse()?;
-    let Some(device) = desk.inventory()?.get_device(mac)? else {
+    let inventory = desk.inventory()?;
+    let Some(device) = inventory.get_device(mac)? else {
         bail!("{mac} is not in the inventory (see `provdesk device list`)");
     };
+    let status = provisioning_status(&inventory, &Manifest::load(&desk.build_dir())?, &device)?;
     let profiles = ProfileSet::load(desk.root());
     let options = BuildOptions::from_settings(desk.settings());
     let (config, mut diagnostics) = device_config(&profiles, &device, &options);
@@ -294,6 +321,7 @@ fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::
             "profile": device.profile,
             "name": device.name,
             "state": device.state,
+            "status": status,
             "vars": device.vars,
             "params": params,
             "diagnostics": diagnostics,
@@ -307,6 +335,10 @@ fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::
         device.profile.as_deref().unwrap_or("(none)"),
         device.name.as_deref().unwrap_or("")
     );
+    match status.reason() {
+        Some(reason) => println!("  status: {} ({reason})", status.label()),
+        None => println!("  status: {}", status.label()),
+    }
     for (key, value) in &device.vars {
         let masked = !show_secrets && looks_secret(key);
         println!("  var {key} = {}", if masked { MASK } else { value });

@@ -3,6 +3,7 @@
 pub mod build;
 pub mod device;
 pub mod formats;
+pub mod serve;
 
 use std::path::Path;
 use std::process::ExitCode;

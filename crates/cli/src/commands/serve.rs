@@ -1,0 +1,284 @@
+//! `provdesk serve`: runs the servers on the desk and prints every event, as readable lines or
+//! as one JSON object per line, until Ctrl-C or SIGTERM.
+//!
+//! Invariant: the process exits only after the service has shut down, so every fetch it
+//! served is in the fetch log.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use provdesk_serve::events::{Event, Fetch, Outcome, Progress};
+use provdesk_serve::service::{ServeOptions, Service};
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use super::open_desk;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// HTTP listen address (IP:PORT, port 0 for any), or `off`. Default: server.http in
+    /// provdesk.toml.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<String>,
+    /// HTTPS listen address, or `off`. Default: server.https in provdesk.toml.
+    #[arg(long, value_name = "ADDR")]
+    https: Option<String>,
+    /// TFTP listen address, or `off`. Default: server.tftp in provdesk.toml. Port 69 needs
+    /// privileges; e.g. --tftp 0.0.0.0:6969.
+    #[arg(long, value_name = "ADDR")]
+    tftp: Option<String>,
+    /// How events are printed: readable lines, or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+pub fn run(desk_path: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let desk = open_desk(desk_path)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(desk, args))
+}
+
+async fn serve(desk: provdesk_core::desk::Desk, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let options = ServeOptions {
+        http: args.http,
+        https: args.https,
+        tftp: args.tftp,
+    };
+    let format = args.log_format;
+    let service = Service::new(desk, options);
+    let mut events = service.events().subscribe();
+    let running = service.launch().await?;
+    if format == LogFormat::Json {
+        // People watching a JSON stream still want to know where to point the phones.
+        for (_, url) in running.urls() {
+            eprintln!("listening {url}");
+        }
+    }
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            signal = &mut stop => {
+                signal?;
+                break;
+            }
+            event = events.recv() => match event {
+                Ok(event) => print(format, &event),
+                Err(RecvError::Lagged(missed)) => eprintln!("warning: {missed} event(s) not shown (the terminal is slower than the servers); the fetch log has them all"),
+                Err(RecvError::Closed) => break,
+            },
+        }
+    }
+    running.shutdown().await?;
+    // What the servers reported while stopping (transfers cut short) is still queued.
+    drain(format, &mut events);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn drain(format: LogFormat, events: &mut broadcast::Receiver<Arc<Event>>) {
+    loop {
+        match events.try_recv() {
+            Ok(event) => print(format, &event),
+            Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Ctrl-C, or SIGTERM from a service manager.
+async fn stop_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C"),
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot listen for Ctrl-C")
+    }
+}
+
+fn print(format: LogFormat, event: &Event) {
+    match format {
+        LogFormat::Json => match serde_json::to_string(event) {
+            Ok(line) => println!("{line}"),
+            Err(e) => eprintln!("warning: an event could not be written as JSON: {e}"),
+        },
+        LogFormat::Text => println!("{}", text_line(event, &clock())),
+    }
+}
+
+fn clock() -> String {
+    chrono::Local::now().format("%H:%M:%S").to_string()
+}
+
+/// One readable line per event, e.g.
+/// `12:03:04 tftp 192.168.1.20:50000 cfg000b82123456.xml 404 (0 B, 2 ms) [000b82123456] no files for device …`.
+fn text_line(event: &Event, time: &str) -> String {
+    match event {
+        Event::Listening { url, .. } => format!("listening {url}"),
+        Event::Fetch(fetch) => fetch_line(fetch, time),
+        Event::Progress(progress) => progress_line(progress, time),
+        Event::Build(build) => {
+            let mut line = if build.published {
+                format!(
+                    "{time} build {}: {} files, {} written, {} removed ({:.1} ms)",
+                    build.build, build.artifacts, build.written, build.removed, build.elapsed_ms
+                )
+            } else {
+                let errors = build.diagnostics.iter().filter(|d| d.is_error()).count();
+                format!(
+                    "{time} build failed with {errors} error(s): the last good build keeps serving"
+                )
+            };
+            for d in &build.diagnostics {
+                let _ = write!(line, "\n    {d}");
+            }
+            line
+        }
+        Event::Discovered {
+            mac,
+            model,
+            ip,
+            firmware_version,
+        } => format!(
+            "{time} discovered {mac} ({}, firmware {}) at {ip}: `provdesk device list` shows it",
+            model.as_deref().unwrap_or("model unknown"),
+            firmware_version.as_deref().unwrap_or("unknown")
+        ),
+        Event::Warning { message } => format!("{time} warning: {message}"),
+    }
+}
+
+fn fetch_line(fetch: &Fetch, time: &str) -> String {
+    let mut line = format!(
+        "{time} {} {} {} {} ({}, {} ms)",
+        fetch.protocol.as_str(),
+        fetch.peer,
+        fetch.name,
+        fetch.outcome.status_text(),
+        bytes(fetch.bytes),
+        fetch.duration_ms
+    );
+    if let Some(mac) = fetch.mac {
+        let _ = write!(line, " [{mac}]");
+    }
+    if let Some(artifact) = &fetch.artifact {
+        let _ = write!(line, " v{}", artifact.version);
+    }
+    match &fetch.outcome {
+        Outcome::Served { .. } => {}
+        Outcome::NotFound { reason }
+        | Outcome::BadRequest { reason }
+        | Outcome::Denied { reason }
+        | Outcome::Failed { reason } => {
+            let _ = write!(line, " {reason}");
+        }
+    }
+    line
+}
+
+fn progress_line(progress: &Progress, time: &str) -> String {
+    let share = match progress.total {
+        Some(total) if total > 0 => format!(
+            "{}% ({} of {})",
+            progress.bytes.min(total) * 100 / total,
+            bytes(progress.bytes),
+            bytes(total)
+        ),
+        _ => bytes(progress.bytes),
+    };
+    let mut line = format!(
+        "{time} {} {} {} {share}",
+        progress.protocol.as_str(),
+        progress.peer,
+        progress.name
+    );
+    if let Some(mac) = progress.mac {
+        let _ = write!(line, " [{mac}]");
+    }
+    line
+}
+
+fn bytes(n: u64) -> String {
+    match n {
+        0..1024 => format!("{n} B"),
+        1024..1_048_576 => format!("{:.1} KiB", n as f64 / 1024.0),
+        _ => format!("{:.1} MiB", n as f64 / 1_048_576.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use provdesk_serve::events::Protocol;
+
+    fn fetch(outcome: Outcome) -> Fetch {
+        Fetch {
+            at_ms: 0,
+            protocol: Protocol::Tftp,
+            peer: "127.0.0.1:50000".parse().unwrap(),
+            name: "cfg000b82123456.xml".into(),
+            mac: "000b82123456".parse().ok(),
+            model: None,
+            user_agent: None,
+            outcome,
+            bytes: 0,
+            duration_ms: 2,
+            artifact: None,
+        }
+    }
+
+    #[test]
+    fn fetch_lines_say_who_asked_what_and_why_it_failed() {
+        let line = text_line(
+            &Event::Fetch(fetch(Outcome::NotFound {
+                reason: "not in the inventory".into(),
+            })),
+            "12:03:04",
+        );
+        assert_eq!(
+            line,
+            "12:03:04 tftp 127.0.0.1:50000 cfg000b82123456.xml 404 (0 B, 2 ms) [000b82123456] not in the inventory"
+        );
+    }
+
+    #[test]
+    fn progress_lines_show_percent_and_sizes() {
+        let line = text_line(
+            &Event::Progress(Progress {
+                transfer: 1,
+                protocol: Protocol::Tftp,
+                peer: "127.0.0.1:50000".parse().unwrap(),
+                name: "gxp2170fw.bin".into(),
+                mac: None,
+                bytes: 1_048_576,
+                total: Some(4 * 1_048_576),
+            }),
+            "12:03:04",
+        );
+        assert_eq!(
+            line,
+            "12:03:04 tftp 127.0.0.1:50000 gxp2170fw.bin 25% (1.0 MiB of 4.0 MiB)"
+        );
+        assert_eq!(bytes(1536), "1.5 KiB");
+    }
+}

@@ -1,0 +1,682 @@
+//! The recorder: turns the servers' fetch events into fetch-log rows and device sightings, in
+//! batches, and applies the desk's policy for unknown phones (record as `discovered`, or
+//! enroll into the auto-enroll profile and ask for their files to be built).
+//!
+//! Invariants: every fetch event it receives becomes exactly one row (write errors keep the
+//! rows for the next attempt, bounded by [`MAX_HELD_ROWS`]); one transaction per batch of
+//! rows; what is written is what the event says (name, peer, status, reason, hash), never a
+//! password; `Event::Discovered` is emitted once per new device, when its row was committed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use provdesk_core::Mac;
+use provdesk_core::inventory::{
+    DeviceState, FetchLogEntry, Inventory, InventoryError, Sighting, SightingOutcome,
+};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::events::{Event, EventBus, Fetch};
+
+/// Rows held in memory while the database refuses writes; beyond it the oldest are dropped
+/// with a warning rather than growing without bound.
+pub const MAX_HELD_ROWS: usize = 100_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecorderConfig {
+    /// Enroll unknown phones into this profile (once their model is known) instead of only
+    /// recording them as discovered.
+    pub auto_enroll_profile: Option<String>,
+    /// Rows per transaction at most.
+    pub batch: usize,
+    /// Longest a row waits before it is written.
+    pub interval: Duration,
+}
+
+impl Default for RecorderConfig {
+    fn default() -> RecorderConfig {
+        RecorderConfig {
+            auto_enroll_profile: None,
+            batch: 500,
+            interval: Duration::from_millis(200),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecorderError {
+    #[error("{rows} fetch-log row(s) could not be written: {source}")]
+    Flush {
+        rows: usize,
+        #[source]
+        source: InventoryError,
+    },
+}
+
+/// Records until `events` closes or `shutdown` is cancelled, then writes what is queued and
+/// returns. Cancel only after the servers have stopped, so nothing arrives afterwards.
+/// `rebuild` is asked to build the files of devices it enrolled.
+pub async fn run(
+    mut events: UnboundedReceiver<Arc<Event>>,
+    inventory: Inventory,
+    config: RecorderConfig,
+    bus: EventBus,
+    rebuild: impl Fn(Vec<Mac>) + Send + 'static,
+    shutdown: CancellationToken,
+) -> Result<(), RecorderError> {
+    let batch = config.batch.max(1);
+    let mut recorder = Recorder {
+        inventory,
+        config,
+        bus,
+        rebuild: Box::new(rebuild),
+        rows: Vec::new(),
+        sightings: BTreeMap::new(),
+        enrolled: BTreeSet::new(),
+        warned_cap: false,
+        warned_dropped: false,
+    };
+    let mut deadline: Option<Instant> = None;
+    loop {
+        let flush_at = deadline;
+        tokio::select! {
+            biased;
+            received = events.recv() => match received {
+                Some(event) => {
+                    recorder.take(&event);
+                    // Drain what is already queued without waiting, up to a batch.
+                    while recorder.rows.len() < batch {
+                        match events.try_recv() {
+                            Ok(event) => recorder.take(&event),
+                            Err(_) => break,
+                        }
+                    }
+                    if recorder.rows.len() >= batch {
+                        recorder.flush().await;
+                        deadline = None;
+                    } else if deadline.is_none() && !recorder.is_empty() {
+                        deadline = Some(Instant::now() + recorder.config.interval);
+                    }
+                }
+                None => break,
+            },
+            () = sleep_until(flush_at) => {
+                recorder.flush().await;
+                deadline = None;
+            }
+            () = shutdown.cancelled() => {
+                while let Ok(event) = events.try_recv() {
+                    recorder.take(&event);
+                    if recorder.rows.len() >= batch {
+                        recorder.flush().await;
+                    }
+                }
+                break;
+            }
+        }
+    }
+    recorder.flush().await;
+    match recorder.rows.len() {
+        0 => Ok(()),
+        rows => {
+            // One last try, to report the error itself.
+            let held = std::mem::take(&mut recorder.rows);
+            let inventory = recorder.inventory.clone();
+            blocking(move || inventory.append_fetch_log(&held))
+                .await
+                .map_err(|source| RecorderError::Flush { rows, source })
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs inventory work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, InventoryError> + Send + 'static,
+) -> Result<T, InventoryError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+struct Recorder {
+    inventory: Inventory,
+    config: RecorderConfig,
+    bus: EventBus,
+    rebuild: Box<dyn Fn(Vec<Mac>) + Send>,
+    rows: Vec<FetchLogEntry>,
+    /// The newest sighting per device in this batch: a boot sequence is several requests,
+    /// and one update per device is enough.
+    sightings: BTreeMap<Mac, Sighting>,
+    /// Devices enrolled in this run, so their later requests do not re-check the policy.
+    enrolled: BTreeSet<Mac>,
+    warned_cap: bool,
+    warned_dropped: bool,
+}
+
+impl Recorder {
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty() && self.sightings.is_empty()
+    }
+
+    fn take(&mut self, event: &Event) {
+        let Event::Fetch(fetch) = event else {
+            return;
+        };
+        let agent = fetch.user_agent.as_deref().and_then(parse_user_agent);
+        let mac = fetch.mac.or(agent.as_ref().and_then(|a| a.mac));
+        self.rows.push(row(fetch, mac));
+        if self.rows.len() > MAX_HELD_ROWS {
+            let excess = self.rows.len() - MAX_HELD_ROWS;
+            self.rows.drain(..excess);
+            if !self.warned_dropped {
+                self.warned_dropped = true;
+                self.bus.emit(Event::Warning {
+                    message: format!(
+                        "the fetch log cannot be written; keeping the newest {MAX_HELD_ROWS} rows in memory and dropping older ones"
+                    ),
+                });
+            }
+        }
+        if let Some(mac) = mac {
+            let sighting = Sighting {
+                model: fetch
+                    .model
+                    .clone()
+                    .or_else(|| agent.as_ref().map(|a| a.model.clone())),
+                firmware_version: agent.as_ref().and_then(|a| a.firmware.clone()),
+                ip: Some(fetch.peer.ip().to_string()),
+                user_agent: fetch.user_agent.clone(),
+                ..Sighting::new(mac, fetch.at_ms)
+            };
+            match self.sightings.get(&mac) {
+                Some(known) if known.at > sighting.at => {}
+                _ => {
+                    self.sightings.insert(mac, sighting);
+                }
+            }
+        }
+    }
+
+    /// Writes the rows in one transaction and the sightings, then applies the discovery
+    /// policy. A failed row write keeps the rows for the next flush.
+    async fn flush(&mut self) {
+        let rows = std::mem::take(&mut self.rows);
+        let sightings: Vec<Sighting> = std::mem::take(&mut self.sightings).into_values().collect();
+        let inventory = self.inventory.clone();
+        let policy = self.config.auto_enroll_profile.clone();
+        let enrolled = self.enrolled.clone();
+        let result = blocking(move || {
+            let written = inventory.append_fetch_log(&rows);
+            let mut outcomes = Vec::new();
+            for sighting in sightings {
+                let outcome = inventory.record_sighting(&sighting);
+                let enroll = match (&outcome, &policy) {
+                    (Ok(SightingOutcome::CapReached), _) | (Err(_), _) | (_, None) => None,
+                    (Ok(_), Some(profile)) if !enrolled.contains(&sighting.mac) => {
+                        enroll_if_discovered(&inventory, &sighting, profile).transpose()
+                    }
+                    _ => None,
+                };
+                outcomes.push((sighting, outcome, enroll));
+            }
+            Ok((written.map_err(|e| (rows, e)), outcomes))
+        })
+        .await;
+        let Ok((written, outcomes)) = result else {
+            return;
+        };
+        if let Err((rows, error)) = written {
+            self.bus.emit(Event::Warning {
+                message: format!("fetch log not written yet (will retry): {error}"),
+            });
+            let mut held = rows;
+            held.append(&mut self.rows);
+            self.rows = held;
+        }
+        let mut to_build = Vec::new();
+        for (sighting, outcome, enroll) in outcomes {
+            match outcome {
+                Ok(SightingOutcome::Discovered) => self.bus.emit(Event::Discovered {
+                    mac: sighting.mac,
+                    model: sighting.model.clone(),
+                    ip: sighting.ip.clone().unwrap_or_default(),
+                    firmware_version: sighting.firmware_version.clone(),
+                }),
+                Ok(SightingOutcome::CapReached) if !self.warned_cap => {
+                    self.warned_cap = true;
+                    self.bus.emit(Event::Warning {
+                        message: format!(
+                            "{} not recorded: the inventory already holds {} discovered devices (discovery.max_discovered); remove some or raise the cap",
+                            sighting.mac,
+                            self.inventory.discovery_cap()
+                        ),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => self.bus.emit(Event::Warning {
+                    message: format!("sighting of {} not recorded: {e}", sighting.mac),
+                }),
+            }
+            match enroll {
+                Some(Ok(profile)) => {
+                    self.enrolled.insert(sighting.mac);
+                    self.bus.emit(Event::Warning {
+                        message: format!(
+                            "{} enrolled into profile {profile:?} (discovery.auto_enroll_profile)",
+                            sighting.mac
+                        ),
+                    });
+                    to_build.push(sighting.mac);
+                }
+                Some(Err(e)) => self.bus.emit(Event::Warning {
+                    message: format!("{} not enrolled: {e}", sighting.mac),
+                }),
+                None => {}
+            }
+        }
+        if !to_build.is_empty() {
+            (self.rebuild)(to_build);
+        }
+    }
+}
+
+/// Enrolls a discovered device whose model is known; `Ok(None)` when there is nothing to do
+/// (already in the inventory, or the model is still unknown: a TFTP request names none, and a
+/// config built for `unknown` would be wrong).
+fn enroll_if_discovered(
+    inventory: &Inventory,
+    sighting: &Sighting,
+    profile: &str,
+) -> Result<Option<String>, InventoryError> {
+    let Some(device) = inventory.get_device(sighting.mac)? else {
+        return Ok(None);
+    };
+    if device.state != DeviceState::Discovered
+        || device.model == provdesk_core::inventory::UNKNOWN_MODEL
+    {
+        return Ok(None);
+    }
+    inventory.enroll(sighting.mac, Some(profile))?;
+    Ok(Some(profile.to_string()))
+}
+
+/// The fetch-log row of one fetch event.
+fn row(fetch: &Fetch, mac: Option<Mac>) -> FetchLogEntry {
+    FetchLogEntry {
+        id: None,
+        ts: fetch.at_ms,
+        protocol: fetch.protocol.as_str().to_string(),
+        peer: fetch.peer.to_string(),
+        name: fetch.name.clone(),
+        mac,
+        user_agent: fetch.user_agent.clone(),
+        status: fetch.outcome.status_text(),
+        reason: fetch.outcome.reason().map(str::to_string),
+        bytes: fetch.bytes,
+        duration_ms: fetch.duration_ms,
+        artifact_hash: fetch.artifact.as_ref().map(|a| a.hash.clone()),
+    }
+}
+
+/// What a Grandstream User-Agent says about the phone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserAgentInfo {
+    /// As the phone spells it, e.g. `GXP2170`.
+    pub model: String,
+    pub hardware: Option<String>,
+    pub firmware: Option<String>,
+    pub mac: Option<Mac>,
+}
+
+/// Parses `Grandstream Model HW <MODEL> [V<rev>] SW <VERSION> DevId <mac>` (spacing may
+/// vary), and the older `Grandstream <MODEL> (<files>) DevId <mac>`. `None` for anything
+/// that does not start with `Grandstream`.
+///
+/// A local copy until the HTTP module's parser (`http::parse_user_agent`) lands; the two are
+/// to be merged then.
+pub fn parse_user_agent(text: &str) -> Option<UserAgentInfo> {
+    let mut words = text.split_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("grandstream") {
+        return None;
+    }
+    let words: Vec<&str> = words.collect();
+    let after = |key: &str| {
+        words
+            .iter()
+            .position(|w| w.eq_ignore_ascii_case(key))
+            .and_then(|i| words.get(i + 1))
+            .copied()
+    };
+    let mac = after("DevId").and_then(|m| m.parse::<Mac>().ok());
+    let is_model = |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric());
+    let model = match words.first() {
+        Some(w) if w.eq_ignore_ascii_case("model") => after("HW").filter(|w| is_model(w))?,
+        Some(w) if is_model(w) => w,
+        _ => return None,
+    };
+    let hardware = words
+        .iter()
+        .position(|w| w.eq_ignore_ascii_case("HW"))
+        .and_then(|i| words.get(i + 2))
+        .filter(|w| w.starts_with(['V', 'v']) && w.len() > 1)
+        .map(|w| w.to_string());
+    Some(UserAgentInfo {
+        model: model.to_string(),
+        hardware,
+        firmware: after("SW").map(str::to_string),
+        mac,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{ArtifactRef, Outcome, Protocol};
+    use provdesk_core::build::ArtifactKind;
+    use provdesk_core::inventory::FetchLogQuery;
+
+    /// `expected` is `MODEL HW SW MAC`, with `-` for an absent part.
+    fn check_ua(text: &str, expected: Option<&str>) {
+        let got = parse_user_agent(text).map(|a| {
+            let part = |p: Option<String>| p.unwrap_or_else(|| "-".into());
+            format!(
+                "{} {} {} {}",
+                a.model,
+                part(a.hardware),
+                part(a.firmware),
+                part(a.mac.map(|m| m.to_string()))
+            )
+        });
+        assert_eq!(got.as_deref(), expected, "{text:?}");
+    }
+
+    #[test]
+    fn parses_real_grandstream_user_agents() {
+        check_ua(
+            "Grandstream Model HW GXP1405 SW 1.0.4.23 DevId 000b8240d55c",
+            Some("GXP1405 - 1.0.4.23 000b8240d55c"),
+        );
+        check_ua(
+            "Grandstream Model HW GXP2200 V2.2A SW 1.0.1.33 DevId 000b82462d97",
+            Some("GXP2200 V2.2A 1.0.1.33 000b82462d97"),
+        );
+        check_ua(
+            "Grandstream Model HW GXV3350  V1.3A SW 1.0.1.8 DevId c074ad150b88",
+            Some("GXV3350 V1.3A 1.0.1.8 c074ad150b88"),
+        );
+        check_ua(
+            "Grandstream GXP2000 (gxp2000e.bin:1.2.5.3/boot55e.bin:1.1.6.9) DevId 000b822726c8",
+            Some("GXP2000 - - 000b822726c8"),
+        );
+        check_ua(
+            "Grandstream Model HW GRP2614 SW 1.0.5.15 DevId nonsense",
+            Some("GRP2614 - 1.0.5.15 -"),
+        );
+        check_ua("curl/7.88.1", None);
+        check_ua("Grandstream", None);
+        check_ua("Grandstream Model HW", None);
+    }
+
+    fn fetch(n: u32, mac: Option<Mac>, outcome: Outcome) -> Event {
+        Event::Fetch(Fetch {
+            at_ms: 1_000 + i64::from(n),
+            protocol: Protocol::Tftp,
+            peer: format!("127.0.0.1:{}", 1024 + n % 1000).parse().unwrap(),
+            name: format!("cfg{n}.xml"),
+            mac,
+            model: None,
+            user_agent: None,
+            outcome,
+            bytes: u64::from(n),
+            duration_ms: 1,
+            artifact: Some(ArtifactRef {
+                kind: ArtifactKind::GenericXml,
+                hash: format!("h{n}"),
+                version: 1,
+            }),
+        })
+    }
+
+    fn served() -> Outcome {
+        Outcome::Served { status: 200 }
+    }
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        inventory: Inventory,
+        /// Where the recorder emits (discovered, warnings).
+        out: EventBus,
+    }
+
+    fn setup() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let inventory = Inventory::open(&dir.path().join("provdesk.db")).unwrap();
+        Setup {
+            _dir: dir,
+            inventory,
+            out: EventBus::new(1024),
+        }
+    }
+
+    #[tokio::test]
+    async fn ten_thousand_events_then_close_are_ten_thousand_rows() {
+        let s = setup();
+        let (bus, rx) = EventBus::new(16).with_recorder();
+        for n in 0..10_000 {
+            bus.emit(fetch(n, None, served()));
+        }
+        drop(bus);
+        let config = RecorderConfig {
+            batch: 700,
+            ..RecorderConfig::default()
+        };
+        let token = CancellationToken::new();
+        run(
+            rx,
+            s.inventory.clone(),
+            config,
+            s.out.clone(),
+            |_| {},
+            token,
+        )
+        .await
+        .unwrap();
+        let rows = s.inventory.fetch_log(&FetchLogQuery::default()).unwrap();
+        assert_eq!(rows.len(), 10_000);
+        let newest = &rows[0];
+        assert_eq!(newest.name, "cfg9999.xml");
+        assert_eq!(newest.status, "200");
+        assert_eq!(newest.artifact_hash.as_deref(), Some("h9999"));
+    }
+
+    #[tokio::test]
+    async fn cancelling_flushes_what_is_queued() {
+        let s = setup();
+        let (bus, rx) = EventBus::new(16).with_recorder();
+        let token = CancellationToken::new();
+        let config = RecorderConfig {
+            interval: Duration::from_secs(3600),
+            ..RecorderConfig::default()
+        };
+        let task = tokio::spawn(run(
+            rx,
+            s.inventory.clone(),
+            config,
+            s.out.clone(),
+            |_| {},
+            token.clone(),
+        ));
+        for n in 0..30 {
+            bus.emit(fetch(n, None, served()));
+        }
+        token.cancel();
+        task.await.unwrap().unwrap();
+        // The bus is still alive (as in the service, where the recorder's own bus holds it).
+        drop(bus);
+        let rows = s.inventory.fetch_log(&FetchLogQuery::default()).unwrap();
+        assert_eq!(rows.len(), 30);
+    }
+
+    #[tokio::test]
+    async fn unknown_devices_are_discovered_once_with_what_the_agent_says() {
+        let s = setup();
+        let mut out = s.out.subscribe();
+        let (bus, rx) = EventBus::new(16).with_recorder();
+        let mac: Mac = "000b82abcdef".parse().unwrap();
+        for n in 0..3 {
+            let Event::Fetch(mut f) = fetch(
+                n,
+                None,
+                Outcome::NotFound {
+                    reason: "unknown device".into(),
+                },
+            ) else {
+                unreachable!()
+            };
+            f.user_agent =
+                Some("Grandstream Model HW GXP2170 V1.2A SW 1.0.11.3 DevId 000b82abcdef".into());
+            f.artifact = None;
+            bus.emit(Event::Fetch(f));
+        }
+        drop(bus);
+        run(
+            rx,
+            s.inventory.clone(),
+            RecorderConfig::default(),
+            s.out.clone(),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let device = s.inventory.get_device(mac).unwrap().unwrap();
+        assert_eq!(device.state, DeviceState::Discovered);
+        assert_eq!(device.model, "gxp2170");
+        assert_eq!(device.firmware_version.as_deref(), Some("1.0.11.3"));
+        assert_eq!(device.last_ip.as_deref(), Some("127.0.0.1"));
+        let rows = s
+            .inventory
+            .fetch_log(&FetchLogQuery {
+                mac: Some(mac),
+                ..FetchLogQuery::default()
+            })
+            .unwrap();
+        assert_eq!(rows.len(), 3, "the MAC comes from the User-Agent");
+        assert_eq!(rows[0].status, "404");
+        assert_eq!(rows[0].reason.as_deref(), Some("unknown device"));
+        let mut discovered = 0;
+        while let Ok(event) = out.try_recv() {
+            if let Event::Discovered { mac: m, model, .. } = &*event {
+                assert_eq!(*m, mac);
+                assert_eq!(model.as_deref(), Some("GXP2170"));
+                discovered += 1;
+            }
+        }
+        assert_eq!(discovered, 1);
+    }
+
+    #[tokio::test]
+    async fn auto_enroll_enrolls_known_models_and_asks_for_a_build() {
+        let s = setup();
+        let (bus, rx) = EventBus::new(16).with_recorder();
+        let tftp_only: Mac = "000b82000001".parse().unwrap();
+        let with_agent: Mac = "000b82000002".parse().unwrap();
+        bus.emit(fetch(
+            1,
+            Some(tftp_only),
+            Outcome::NotFound { reason: "x".into() },
+        ));
+        let Event::Fetch(mut f) = fetch(
+            2,
+            Some(with_agent),
+            Outcome::NotFound { reason: "x".into() },
+        ) else {
+            unreachable!()
+        };
+        f.user_agent = Some("Grandstream Model HW GXP2135 SW 1.0.9.1 DevId 000b82000002".into());
+        bus.emit(Event::Fetch(f));
+        drop(bus);
+        let (asked_tx, mut asked) = tokio::sync::mpsc::unbounded_channel();
+        let config = RecorderConfig {
+            auto_enroll_profile: Some("office".into()),
+            ..RecorderConfig::default()
+        };
+        run(
+            rx,
+            s.inventory.clone(),
+            config,
+            s.out.clone(),
+            move |macs| {
+                let _ = asked_tx.send(macs);
+            },
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let enrolled = s.inventory.get_device(with_agent).unwrap().unwrap();
+        assert_eq!(enrolled.state, DeviceState::Inventory);
+        assert_eq!(enrolled.profile.as_deref(), Some("office"));
+        let unknown = s.inventory.get_device(tftp_only).unwrap().unwrap();
+        assert_eq!(
+            unknown.state,
+            DeviceState::Discovered,
+            "no model, no enrollment"
+        );
+        assert_eq!(asked.recv().await, Some(vec![with_agent]));
+    }
+
+    #[tokio::test]
+    async fn the_discovery_cap_is_reported_once() {
+        let s = setup();
+        s.inventory.set_discovery_cap(2);
+        let mut out = s.out.subscribe();
+        let (bus, rx) = EventBus::new(16).with_recorder();
+        for n in 0..5u8 {
+            let mac = Mac::from_bytes([0, 0x0b, 0x82, 0, 0, n]);
+            bus.emit(fetch(
+                u32::from(n),
+                Some(mac),
+                Outcome::NotFound { reason: "x".into() },
+            ));
+        }
+        drop(bus);
+        run(
+            rx,
+            s.inventory.clone(),
+            RecorderConfig::default(),
+            s.out.clone(),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.inventory.list_devices().unwrap().len(), 2);
+        assert_eq!(
+            s.inventory
+                .fetch_log(&FetchLogQuery::default())
+                .unwrap()
+                .len(),
+            5,
+            "every request is logged even when its device is not stored"
+        );
+        let mut warnings = 0;
+        while let Ok(event) = out.try_recv() {
+            if let Event::Warning { message } = &*event {
+                assert!(message.contains("max_discovered"), "{message}");
+                warnings += 1;
+            }
+        }
+        assert_eq!(warnings, 1);
+    }
+}

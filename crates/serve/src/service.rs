@@ -1,0 +1,764 @@
+//! The running service: binds the sockets, does the first build, and starts the servers, the
+//! recorder and the watcher around one event bus; shuts them down in the order that loses
+//! nothing.
+//!
+//! Invariants: every socket is bound before anything starts, so a port problem is reported
+//! before a single file is served; `Listening` is emitted only once its server runs; at
+//! shutdown the servers stop first, then the watcher and pending builds, and the recorder
+//! last, after it has written every fetch the servers reported.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use provdesk_core::Mac;
+use provdesk_core::build::{BuildOptions, Builder, Manifest, Scheme, ServerAddress};
+use provdesk_core::desk::{Desk, DeskSettings};
+use provdesk_core::inventory::{FetchLogQuery, Inventory, InventoryError};
+use provdesk_core::status::{self, LiveTransfers, ProvisioningStatus, STATUS_LOG_DEPTH};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::events::{BuildSummary, Event, EventBus, Protocol};
+use crate::publisher::Publisher;
+use crate::recorder::{self, RecorderConfig, RecorderError};
+use crate::store::{ArtifactStore, Snapshot};
+use crate::tftp::{self, TftpConfig};
+use crate::watcher::{WatchError, Watcher, WatcherConfig};
+
+/// Events a slow subscriber may fall behind by before it loses the oldest (progress first
+/// matters little: the recorder gets every outcome on its own channel).
+const BUS_CAPACITY: usize = 4096;
+
+/// Listen addresses that override the desk's settings: `None` keeps the setting, `"off"`
+/// turns the server off, anything else is `IP:PORT` (port 0 picks a free port).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServeOptions {
+    pub http: Option<String>,
+    pub https: Option<String>,
+    pub tftp: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "{protocol} address {address:?}: {message} (write it as IP:PORT, e.g. 0.0.0.0:8080, or `off`)"
+    )]
+    BadAddress {
+        protocol: &'static str,
+        address: String,
+        message: String,
+    },
+    #[error("cannot listen for {protocol} on {address}: permission denied; {fix}")]
+    PermissionDenied {
+        protocol: &'static str,
+        address: SocketAddr,
+        fix: String,
+    },
+    #[error(
+        "cannot listen for {protocol} on {address}: the address is already in use (is another server or provdesk serve running?); pick another port, e.g. --{protocol} {example}"
+    )]
+    AddressInUse {
+        protocol: &'static str,
+        address: SocketAddr,
+        example: String,
+    },
+    #[error("cannot listen for {protocol} on {address}: {source}")]
+    Bind {
+        protocol: &'static str,
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Desk(#[from] provdesk_core::Error),
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+    #[error("the TFTP server stopped: {0}")]
+    Tftp(#[from] provdesk_tftp::Error),
+    #[error(transparent)]
+    Recorder(#[from] RecorderError),
+    #[error("a server task stopped unexpectedly: {0}")]
+    Task(String),
+}
+
+/// A service that is set up but not started: subscribe to [`Service::events`] first to see
+/// everything from the first build on.
+pub struct Service {
+    desk: Desk,
+    options: ServeOptions,
+    bus: EventBus,
+    recorder: UnboundedReceiver<Arc<Event>>,
+}
+
+/// The sockets that were bound, before the servers take them.
+struct Bound {
+    http: Option<TcpListener>,
+    https: Option<TcpListener>,
+    tftp: Option<UdpSocket>,
+    addresses: Vec<(Protocol, SocketAddr)>,
+}
+
+impl Service {
+    pub fn new(desk: Desk, options: ServeOptions) -> Service {
+        let (bus, recorder) = EventBus::new(BUS_CAPACITY).with_recorder();
+        Service {
+            desk,
+            options,
+            bus,
+            recorder,
+        }
+    }
+
+    pub fn events(&self) -> EventBus {
+        self.bus.clone()
+    }
+
+    /// `Service::new(desk, options).launch()`, for callers that need no event before start.
+    pub async fn start(desk: Desk, options: ServeOptions) -> Result<RunningService, ServeError> {
+        Service::new(desk, options).launch().await
+    }
+
+    /// Binds every socket, builds, then starts the recorder, the watcher and the servers.
+    pub async fn launch(self) -> Result<RunningService, ServeError> {
+        let Service {
+            desk,
+            options,
+            bus,
+            recorder: recorder_rx,
+        } = self;
+        let settings = desk.settings().clone();
+        let bound = bind_all(&settings, &options).await?;
+        let inventory = desk.inventory()?;
+
+        let store = Arc::new(ArtifactStore::new(last_build_on_disk(&desk, &bus)));
+        let build_options = BuildOptions {
+            server: server_address(&settings, &bound.addresses),
+        };
+        let publisher = Publisher::new(
+            Builder::new(desk.clone()),
+            inventory.clone(),
+            Arc::clone(&store),
+            bus.clone(),
+            build_options,
+        );
+        let first_build = publisher.rebuild_all().await;
+
+        let servers = CancellationToken::new();
+        let background = CancellationToken::new();
+        let recorder_stop = CancellationToken::new();
+        let rebuilds = TaskTracker::new();
+
+        let recorder = {
+            let publisher = publisher.clone();
+            let rebuilds = rebuilds.clone();
+            tokio::spawn(recorder::run(
+                recorder_rx,
+                inventory.clone(),
+                RecorderConfig {
+                    auto_enroll_profile: settings.discovery.auto_enroll_profile.clone(),
+                    ..RecorderConfig::default()
+                },
+                bus.clone(),
+                move |macs: Vec<Mac>| {
+                    let publisher = publisher.clone();
+                    rebuilds.spawn(async move {
+                        publisher.rebuild_devices(&macs).await;
+                    });
+                },
+                recorder_stop.clone(),
+            ))
+        };
+
+        let watcher = Watcher::new(
+            &desk,
+            inventory.clone(),
+            publisher.clone(),
+            bus.clone(),
+            WatcherConfig::default(),
+        )?;
+        let watcher = tokio::spawn(watcher.run(background.clone()));
+
+        let live = Arc::new(Mutex::new(LiveTransfers::default()));
+        let overlay = tokio::spawn(follow_transfers(
+            bus.clone(),
+            Arc::clone(&live),
+            background.clone(),
+        ));
+
+        let mut server_tasks: Vec<JoinHandle<Result<(), ServeError>>> = Vec::new();
+        if let Some(socket) = bound.tftp {
+            let (store, bus, stop) = (Arc::clone(&store), bus.clone(), servers.clone());
+            server_tasks.push(tokio::spawn(async move {
+                let result =
+                    tftp::run(socket, TftpConfig::default(), store, bus.clone(), stop).await;
+                if let Err(e) = &result {
+                    bus.emit(Event::Warning {
+                        message: format!("the TFTP server stopped: {e}"),
+                    });
+                }
+                result.map_err(ServeError::from)
+            }));
+        }
+        server_tasks.extend(start_http_servers(
+            bound.http,
+            bound.https,
+            &desk,
+            Arc::clone(&store),
+            bus.clone(),
+            servers.clone(),
+        )?);
+
+        for (protocol, address) in &bound.addresses {
+            bus.emit(Event::Listening {
+                protocol: *protocol,
+                url: url(*protocol, *address, &settings),
+            });
+        }
+
+        Ok(RunningService {
+            addresses: bound.addresses,
+            settings,
+            bus,
+            store,
+            inventory,
+            publisher,
+            first_build,
+            live,
+            servers,
+            background,
+            recorder_stop,
+            rebuilds,
+            server_tasks,
+            watcher,
+            overlay,
+            recorder,
+        })
+    }
+}
+
+/// The place where the HTTP and HTTPS servers start, on the listeners bound above. Until the
+/// `http` module lands they serve nothing: the listeners are held until shutdown so that the
+/// ports stay reserved and the reported addresses stay true.
+fn start_http_servers(
+    http: Option<TcpListener>,
+    https: Option<TcpListener>,
+    _desk: &Desk,
+    _store: Arc<ArtifactStore>,
+    _events: EventBus,
+    shutdown: CancellationToken,
+) -> Result<Vec<JoinHandle<Result<(), ServeError>>>, ServeError> {
+    let held: Vec<TcpListener> = http.into_iter().chain(https).collect();
+    if held.is_empty() {
+        return Ok(vec![]);
+    }
+    Ok(vec![tokio::spawn(async move {
+        shutdown.cancelled().await;
+        drop(held);
+        Ok(())
+    })])
+}
+
+/// A started service. Dropping it without [`RunningService::shutdown`] aborts nothing
+/// cleanly; call `shutdown` so the fetch log is complete.
+pub struct RunningService {
+    addresses: Vec<(Protocol, SocketAddr)>,
+    settings: DeskSettings,
+    bus: EventBus,
+    store: Arc<ArtifactStore>,
+    inventory: Inventory,
+    publisher: Publisher,
+    first_build: BuildSummary,
+    live: Arc<Mutex<LiveTransfers>>,
+    servers: CancellationToken,
+    background: CancellationToken,
+    recorder_stop: CancellationToken,
+    rebuilds: TaskTracker,
+    server_tasks: Vec<JoinHandle<Result<(), ServeError>>>,
+    watcher: JoinHandle<()>,
+    overlay: JoinHandle<()>,
+    recorder: JoinHandle<Result<(), RecorderError>>,
+}
+
+impl RunningService {
+    /// Each server's protocol and the address it is bound to (with the real port).
+    pub fn addresses(&self) -> Vec<(Protocol, SocketAddr)> {
+        self.addresses.clone()
+    }
+
+    /// Each server's URL as a phone or a person would use it.
+    pub fn urls(&self) -> Vec<(Protocol, String)> {
+        self.addresses
+            .iter()
+            .map(|(p, a)| (*p, url(*p, *a, &self.settings)))
+            .collect()
+    }
+
+    pub fn events(&self) -> EventBus {
+        self.bus.clone()
+    }
+
+    pub fn store(&self) -> Arc<ArtifactStore> {
+        Arc::clone(&self.store)
+    }
+
+    pub fn inventory(&self) -> Inventory {
+        self.inventory.clone()
+    }
+
+    pub fn publisher(&self) -> Publisher {
+        self.publisher.clone()
+    }
+
+    /// The build done at start.
+    pub fn first_build(&self) -> &BuildSummary {
+        &self.first_build
+    }
+
+    /// A device's provisioning status: its fetch log against the build being served, with
+    /// its transfer under way if there is one. `None` for a MAC the inventory does not hold.
+    pub fn status(&self, mac: Mac) -> Result<Option<ProvisioningStatus>, InventoryError> {
+        let Some(device) = self.inventory.get_device(mac)? else {
+            return Ok(None);
+        };
+        let log = self.inventory.fetch_log(&FetchLogQuery {
+            mac: Some(mac),
+            limit: Some(STATUS_LOG_DEPTH),
+            ..FetchLogQuery::default()
+        })?;
+        let derived = status::derive(&device, &log, &self.store.snapshot().manifest);
+        let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(Some(live.overlay(mac, derived)))
+    }
+
+    /// Stops the servers (transfers in flight end with an error to the client and are
+    /// logged as failed), then the watcher and pending builds, and returns once the recorder
+    /// has written every fetch.
+    pub async fn shutdown(self) -> Result<(), ServeError> {
+        let mut first_error: Option<ServeError> = None;
+        let mut keep = |result: Result<(), ServeError>| {
+            if let Err(e) = result
+                && first_error.is_none()
+            {
+                first_error = Some(e);
+            }
+        };
+        self.servers.cancel();
+        for task in self.server_tasks {
+            keep(joined(task.await));
+        }
+        self.background.cancel();
+        keep(joined(self.watcher.await.map(Ok::<(), ServeError>)));
+        keep(joined(self.overlay.await.map(Ok::<(), ServeError>)));
+        self.rebuilds.close();
+        self.rebuilds.wait().await;
+        self.recorder_stop.cancel();
+        keep(joined(self.recorder.await));
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+fn joined<E: Into<ServeError>>(
+    result: Result<Result<(), E>, tokio::task::JoinError>,
+) -> Result<(), ServeError> {
+    match result {
+        Ok(inner) => inner.map_err(Into::into),
+        Err(e) => Err(ServeError::Task(e.to_string())),
+    }
+}
+
+/// Keeps the live transfers of each device for [`RunningService::status`].
+async fn follow_transfers(bus: EventBus, live: Arc<Mutex<LiveTransfers>>, stop: CancellationToken) {
+    let mut events = bus.subscribe();
+    drop(bus);
+    loop {
+        let event = tokio::select! {
+            () = stop.cancelled() => return,
+            event = events.recv() => event,
+        };
+        let event = match event {
+            Ok(event) => event,
+            // Missed events only delay the overlay until the next progress or outcome.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        let mut live = live.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*event {
+            Event::Progress(p) => {
+                if let Some(mac) = p.mac {
+                    live.progress(mac, p.bytes, p.total);
+                }
+            }
+            Event::Fetch(f) => {
+                if let Some(mac) = f.mac {
+                    live.finished(mac);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The last build published on disk, served until the first build of this run replaces it
+/// (or, when that build has errors, instead of it).
+fn last_build_on_disk(desk: &Desk, bus: &EventBus) -> Snapshot {
+    let loaded = Manifest::load(&desk.build_dir())
+        .map_err(|e| e.to_string())
+        .and_then(|m| {
+            Snapshot::load(desk.root(), m, Default::default(), None).map_err(|e| e.to_string())
+        });
+    loaded.unwrap_or_else(|message| {
+        bus.emit(Event::Warning {
+            message: format!("the previous build cannot be served ({message}); serving starts with this run's build"),
+        });
+        Snapshot::default()
+    })
+}
+
+/// Which address each protocol listens on: the flag, else the desk's setting; `off` or an
+/// absent setting means not at all.
+fn listen_addresses(
+    settings: &DeskSettings,
+    options: &ServeOptions,
+) -> Vec<(Protocol, Option<String>)> {
+    let pick = |flag: &Option<String>, setting: &Option<String>| {
+        flag.clone()
+            .or_else(|| setting.clone())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.eq_ignore_ascii_case("off") && !s.is_empty())
+    };
+    vec![
+        (Protocol::Http, pick(&options.http, &settings.server.http)),
+        (
+            Protocol::Https,
+            pick(&options.https, &settings.server.https),
+        ),
+        (Protocol::Tftp, pick(&options.tftp, &settings.server.tftp)),
+    ]
+}
+
+async fn bind_all(settings: &DeskSettings, options: &ServeOptions) -> Result<Bound, ServeError> {
+    let mut bound = Bound {
+        http: None,
+        https: None,
+        tftp: None,
+        addresses: Vec::new(),
+    };
+    for (protocol, address) in listen_addresses(settings, options) {
+        let Some(address) = address else {
+            continue;
+        };
+        let name = protocol.as_str();
+        let socket_addr = resolve(name, &address).await?;
+        let bind_err = |source: std::io::Error| bind_error(protocol, socket_addr, source);
+        let local = match protocol {
+            Protocol::Http | Protocol::Https => {
+                let listener = TcpListener::bind(socket_addr).await.map_err(bind_err)?;
+                let local = listener.local_addr().map_err(bind_err)?;
+                if protocol == Protocol::Http {
+                    bound.http = Some(listener);
+                } else {
+                    bound.https = Some(listener);
+                }
+                local
+            }
+            Protocol::Tftp => {
+                let socket = UdpSocket::bind(socket_addr).await.map_err(bind_err)?;
+                let local = socket.local_addr().map_err(bind_err)?;
+                bound.tftp = Some(socket);
+                local
+            }
+        };
+        bound.addresses.push((protocol, local));
+    }
+    Ok(bound)
+}
+
+async fn resolve(protocol: &'static str, address: &str) -> Result<SocketAddr, ServeError> {
+    if let Ok(addr) = address.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let bad = |message: String| ServeError::BadAddress {
+        protocol,
+        address: address.to_string(),
+        message,
+    };
+    let mut found = tokio::net::lookup_host(address)
+        .await
+        .map_err(|e| bad(e.to_string()))?;
+    found
+        .next()
+        .ok_or_else(|| bad("the name resolves to no address".into()))
+}
+
+/// Turns a bind failure into the message that says what to do.
+fn bind_error(protocol: Protocol, address: SocketAddr, source: std::io::Error) -> ServeError {
+    let name = protocol.as_str();
+    let (example_port, flag) = match protocol {
+        Protocol::Http => (8080, "--http"),
+        Protocol::Https => (8443, "--https"),
+        Protocol::Tftp => (6969, "--tftp"),
+    };
+    let mut example = address;
+    example.set_port(example_port);
+    match source.kind() {
+        std::io::ErrorKind::PermissionDenied if address.port() < 1024 => {
+            let binary = std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "$(command -v provdesk)".into());
+            ServeError::PermissionDenied {
+                protocol: name,
+                address,
+                fix: format!(
+                    "ports below 1024 need privileges: use a port above 1024 (e.g. {flag} {example}) or allow it: sudo setcap cap_net_bind_service=+ep {binary}"
+                ),
+            }
+        }
+        std::io::ErrorKind::AddrInUse => ServeError::AddressInUse {
+            protocol: name,
+            address,
+            example: example.to_string(),
+        },
+        _ => ServeError::Bind {
+            protocol: name,
+            address,
+            source,
+        },
+    }
+}
+
+/// How phones reach this machine, for P237/P192/P212 where profiles leave them empty: the
+/// first running of HTTP, HTTPS and TFTP, at the desk's public host or a reachable address.
+pub fn server_address(
+    settings: &DeskSettings,
+    addresses: &[(Protocol, SocketAddr)],
+) -> Option<ServerAddress> {
+    let (protocol, address) = [Protocol::Http, Protocol::Https, Protocol::Tftp]
+        .into_iter()
+        .find_map(|p| addresses.iter().find(|(q, _)| *q == p).copied())?;
+    let (scheme, default_port) = match protocol {
+        Protocol::Http => (Scheme::Http, 80),
+        Protocol::Https => (Scheme::Https, 443),
+        Protocol::Tftp => (Scheme::Tftp, 69),
+    };
+    let host = settings
+        .server
+        .public_host
+        .clone()
+        .unwrap_or_else(|| host_text(reachable_ip(address.ip())));
+    Some(ServerAddress {
+        scheme,
+        host,
+        port: (address.port() != default_port).then_some(address.port()),
+        base_path: match scheme {
+            Scheme::Tftp => "/".into(),
+            _ => settings.server.base_path.clone(),
+        },
+    })
+}
+
+/// The bound IP when it is a specific one; for a wildcard, this machine's first non-loopback
+/// IPv4 address, else loopback.
+pub fn reachable_ip(bound: IpAddr) -> IpAddr {
+    if !bound.is_unspecified() {
+        return bound;
+    }
+    if_addrs::get_if_addrs()
+        .ok()
+        .and_then(|interfaces| {
+            interfaces
+                .into_iter()
+                .filter(|i| !i.is_loopback() && !i.is_link_local())
+                .map(|i| i.ip())
+                .find(IpAddr::is_ipv4)
+        })
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+fn host_text(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
+/// `http://HOST:PORT/base/`, `tftp://HOST:PORT`.
+fn url(protocol: Protocol, address: SocketAddr, settings: &DeskSettings) -> String {
+    let host = host_text(reachable_ip(address.ip()));
+    let port = address.port();
+    match protocol {
+        Protocol::Tftp => format!("tftp://{host}:{port}"),
+        Protocol::Http | Protocol::Https => {
+            let path = settings.server.base_path.trim_matches('/');
+            let path = if path.is_empty() {
+                "/".to_string()
+            } else {
+                format!("/{path}/")
+            };
+            format!("{}://{host}:{port}{path}", protocol.as_str())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> DeskSettings {
+        DeskSettings::default()
+    }
+
+    fn options(http: &str, https: &str, tftp: &str) -> ServeOptions {
+        let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        ServeOptions {
+            http: opt(http),
+            https: opt(https),
+            tftp: opt(tftp),
+        }
+    }
+
+    #[test]
+    fn flags_override_settings_and_off_disables() {
+        let got = listen_addresses(&settings(), &options("off", "", "127.0.0.1:0"));
+        assert_eq!(
+            got,
+            vec![
+                (Protocol::Http, None),
+                (Protocol::Https, None),
+                (Protocol::Tftp, Some("127.0.0.1:0".into())),
+            ]
+        );
+        let got = listen_addresses(&settings(), &ServeOptions::default());
+        assert_eq!(got[0], (Protocol::Http, Some("0.0.0.0:8080".into())));
+        assert_eq!(got[2], (Protocol::Tftp, Some("0.0.0.0:69".into())));
+    }
+
+    #[test]
+    fn the_server_address_prefers_the_public_host_then_the_bound_ip() {
+        let tftp: SocketAddr = "127.0.0.1:6969".parse().unwrap();
+        let http: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        let got = server_address(&settings(), &[(Protocol::Tftp, tftp)]).unwrap();
+        assert_eq!(got.scheme, Scheme::Tftp);
+        assert_eq!(got.config_path(), "127.0.0.1:6969");
+        let mut with_host = settings();
+        with_host.server.public_host = Some("prov.example.com".into());
+        with_host.server.base_path = "/gs/".into();
+        let got = server_address(
+            &with_host,
+            &[(Protocol::Tftp, tftp), (Protocol::Http, http)],
+        )
+        .unwrap();
+        assert_eq!(got.scheme, Scheme::Http);
+        assert_eq!(got.config_path(), "prov.example.com/gs");
+        assert_eq!(server_address(&settings(), &[]), None);
+        // A wildcard is replaced by an address phones can reach.
+        let any: SocketAddr = "0.0.0.0:6969".parse().unwrap();
+        let got = server_address(&settings(), &[(Protocol::Tftp, any)]).unwrap();
+        assert_ne!(got.host, "0.0.0.0");
+    }
+
+    #[test]
+    fn urls_have_the_real_port_and_base_path() {
+        let mut s = settings();
+        let http: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert_eq!(url(Protocol::Http, http, &s), "http://127.0.0.1:8080/");
+        s.server.base_path = "/gs".into();
+        assert_eq!(url(Protocol::Http, http, &s), "http://127.0.0.1:8080/gs/");
+        let tftp: SocketAddr = "[::1]:69".parse().unwrap();
+        assert_eq!(url(Protocol::Tftp, tftp, &s), "tftp://[::1]:69");
+    }
+
+    #[test]
+    fn bind_errors_say_what_to_do() {
+        let low: SocketAddr = "0.0.0.0:69".parse().unwrap();
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let message = bind_error(Protocol::Tftp, low, denied).to_string();
+        assert!(message.contains("--tftp 0.0.0.0:6969"), "{message}");
+        assert!(
+            message.contains("setcap cap_net_bind_service=+ep"),
+            "{message}"
+        );
+        let in_use = std::io::Error::from(std::io::ErrorKind::AddrInUse);
+        let message =
+            bind_error(Protocol::Http, "0.0.0.0:8080".parse().unwrap(), in_use).to_string();
+        assert!(message.contains("0.0.0.0:8080"), "{message}");
+        assert!(message.contains("already in use"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn an_address_in_use_is_reported_with_the_address() {
+        let taken = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let address = taken.local_addr().unwrap().to_string();
+        let err = bind_all(&settings(), &options("off", "off", &address))
+            .await
+            .err()
+            .expect("the port is taken");
+        assert!(err.to_string().contains(&address), "{err}");
+        assert!(err.to_string().contains("already in use"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn starts_serves_over_tftp_and_shuts_down_with_the_log_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = Desk::init(&dir.path().join("desk")).unwrap();
+        let service = Service::new(desk.clone(), options("off", "off", "127.0.0.1:0"));
+        let mut events = service.events().subscribe();
+        let running = service.launch().await.unwrap();
+        assert!(running.first_build().published);
+        let (protocol, address) = running.addresses()[0];
+        assert_eq!(protocol, Protocol::Tftp);
+        assert_ne!(address.port(), 0);
+        // The first build filled P237 with the server's own address.
+        let snapshot = running.store().snapshot();
+        let crate::store::Resolution::Found(cfg) = snapshot.resolve("cfg.xml") else {
+            panic!("cfg.xml is built");
+        };
+        let text = String::from_utf8_lossy(&cfg.body).into_owned();
+        assert!(
+            text.contains(&format!("<P237>127.0.0.1:{}</P237>", address.port())),
+            "{text}"
+        );
+        assert!(text.contains("<P212>0</P212>"), "{text}");
+
+        // One request over the wire, answered with a miss.
+        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        client
+            .send_to(b"\0\x01cfg000b82abcdef.xml\0octet\0", address)
+            .await
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let wait = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            client.recv_from(&mut buf),
+        );
+        let (len, _) = wait.await.unwrap().unwrap();
+        assert_eq!(&buf[..4], b"\0\x05\0\x01", "{:?}", &buf[..len]);
+        let listening = async {
+            loop {
+                if let Event::Listening { url, .. } = &*events.recv().await.unwrap() {
+                    return url.clone();
+                }
+            }
+        };
+        let url = tokio::time::timeout(std::time::Duration::from_secs(5), listening)
+            .await
+            .unwrap();
+        assert_eq!(url, format!("tftp://127.0.0.1:{}", address.port()));
+
+        let inventory = running.inventory();
+        running.shutdown().await.unwrap();
+        let log = inventory.fetch_log(&FetchLogQuery::default()).unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].status, "404");
+        let mac: Mac = "000b82abcdef".parse().unwrap();
+        let device = inventory.get_device(mac).unwrap().unwrap();
+        assert_eq!(device.model, provdesk_core::inventory::UNKNOWN_MODEL);
+    }
+}

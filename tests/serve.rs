@@ -1,0 +1,365 @@
+//! Scenario: the real `provdesk serve` on a fresh desk, fetched from with the real TFTP
+//! clients phones' firmware is tested against (tftp-hpa's `tftp` and `curl tftp://`), its
+//! JSON event log read line by line, and its fetch log checked after SIGTERM.
+//!
+//! Every wait is on a log line or a process exit, with a timeout; the clients must be
+//! installed (`scripts/test` installs them), and a missing one fails the test.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use provdesk_core::inventory::{FetchLogQuery, Inventory};
+use serde_json::Value;
+
+const KNOWN: &str = "000b82123456";
+const UNKNOWN: &str = "000b82abcdef";
+const FIRMWARE_SIZE: usize = 2 * 1024 * 1024 + 123;
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Desk {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Desk {
+    fn new() -> Desk {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("desk");
+        Desk { _dir: dir, root }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_provdesk"));
+        command.arg("--desk").arg(&self.root).args(args);
+        command
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self
+            .command(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run provdesk");
+        assert!(
+            out.status.success(),
+            "provdesk {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).expect("JSON output")
+    }
+}
+
+/// `provdesk serve` with its JSON event lines arriving on a channel.
+struct Server {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<Value>,
+    port: u16,
+}
+
+impl Server {
+    fn start(desk: &Desk) -> Server {
+        let mut child = desk
+            .command(&[
+                "serve",
+                "--tftp",
+                "127.0.0.1:0",
+                "--http",
+                "off",
+                "--https",
+                "off",
+                "--log-format",
+                "json",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start provdesk serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut server = Server {
+            child,
+            lines,
+            seen: Vec::new(),
+            port: 0,
+        };
+        let listening = server.wait_for("the listening line", |e| e["event"] == "listening");
+        let url = listening["url"].as_str().expect("url").to_string();
+        let port = url
+            .strip_prefix("tftp://127.0.0.1:")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected listening url {url}"));
+        assert_ne!(port, 0, "the real port is printed");
+        server.port = port;
+        server
+    }
+
+    /// The next event line matching `pick`; every line read is kept in `seen`.
+    fn wait_for(&mut self, what: &str, pick: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("waiting for {what}: {e}; seen: {:#?}", self.seen));
+            let event: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            self.seen.push(event.clone());
+            if pick(&event) {
+                return event;
+            }
+        }
+    }
+
+    fn wait_for_fetch(&mut self, name: &str) -> Value {
+        self.wait_for(&format!("the fetch of {name}"), |e| {
+            e["event"] == "fetch" && e["name"] == name
+        })
+    }
+
+    /// SIGTERM, then the exit status, within the timeout.
+    fn terminate(mut self) -> (std::process::ExitStatus, Vec<Value>) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        // The remaining lines end when the process closes its stdout at exit.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self
+                    .seen
+                    .push(serde_json::from_str(&line).expect("JSON line")),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let _ = self.child.kill();
+                    panic!("provdesk serve did not stop after SIGTERM");
+                }
+            }
+        }
+        let status = self.child.wait().expect("wait");
+        (status, std::mem::take(&mut self.seen))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Only reached when a test fails half-way: do not leave a server behind.
+        let _ = self.child.kill();
+    }
+}
+
+/// tftp-hpa: `tftp -m binary HOST PORT -c get REMOTE LOCAL`. It exits 0 even on a TFTP error,
+/// so the outcome is its message and the local file.
+fn tftp_get(port: u16, remote: &str, local: &Path) -> Output {
+    let _ = std::fs::remove_file(local);
+    Command::new("tftp")
+        .args([
+            "-m",
+            "binary",
+            "127.0.0.1",
+            &port.to_string(),
+            "-c",
+            "get",
+            remote,
+        ])
+        .arg(local)
+        .stdin(Stdio::null())
+        .output()
+        .expect("tftp (tftp-hpa) must be installed; scripts/test installs it")
+}
+
+fn curl_tftp(port: u16, remote: &str, local: &Path) -> Output {
+    Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "60", "--output"])
+        .arg(local)
+        .arg(format!("tftp://127.0.0.1:{port}/{remote}"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl must be installed; scripts/test installs it")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn phones_fetch_over_tftp_and_everything_is_logged() {
+    let desk = Desk::new();
+    desk.ok(&["init"]);
+    desk.ok(&[
+        "device",
+        "add",
+        KNOWN,
+        "--model",
+        "GXP2170",
+        "--profile",
+        "office",
+        "--var",
+        "ext=201",
+        "--var",
+        "sip_secret=s3cret-pw",
+    ]);
+    let firmware: Vec<u8> = (0..FIRMWARE_SIZE)
+        .map(|i| (i.wrapping_mul(31) % 251) as u8)
+        .collect();
+    std::fs::write(desk.root.join("firmware/gxp2170fw.bin"), &firmware).expect("firmware");
+    let work = tempfile::tempdir().expect("work dir");
+    let local = |name: &str| work.path().join(name);
+
+    let mut server = Server::start(&desk);
+    let port = server.port;
+
+    // A known device's XML, byte for byte what the build wrote, pointing back at this server.
+    let xml_name = format!("cfg{KNOWN}.xml");
+    let out = tftp_get(port, &xml_name, &local("known.xml"));
+    let served = std::fs::read(local("known.xml"))
+        .unwrap_or_else(|_| panic!("tftp got nothing: {}", text(&out)));
+    let built = std::fs::read(desk.root.join("build").join(&xml_name)).expect("built file");
+    assert_eq!(served, built);
+    let served = String::from_utf8(served).expect("plain XML");
+    assert!(
+        served.contains(&format!("<P237>127.0.0.1:{port}</P237>")),
+        "{served}"
+    );
+    assert!(served.contains("<P212>0</P212>"), "{served}");
+    let fetch = server.wait_for_fetch(&xml_name);
+    assert_eq!(fetch["outcome"]["kind"], "served");
+    assert_eq!(fetch["mac"], KNOWN);
+    assert_eq!(fetch["bytes"], built.len());
+
+    // An unknown MAC: the clients fail, the request is logged and the phone discovered.
+    let unknown_name = format!("cfg{UNKNOWN}.xml");
+    let out = curl_tftp(port, &unknown_name, &local("unknown.xml"));
+    assert!(!out.status.success(), "curl should fail: {}", text(&out));
+    let out = tftp_get(port, &unknown_name, &local("unknown2.xml"));
+    assert!(text(&out).contains("Error code 1"), "{}", text(&out));
+    let fetch = server.wait_for_fetch(&unknown_name);
+    assert_eq!(fetch["outcome"]["kind"], "not-found");
+    assert!(
+        fetch["outcome"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(UNKNOWN)),
+        "{fetch}"
+    );
+    server.wait_for("the discovery", |e| {
+        e["event"] == "discovered" && e["mac"] == UNKNOWN
+    });
+    let list = desk.json(&["device", "list", "--json"]);
+    let found = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|d| d["mac"] == UNKNOWN)
+        .unwrap_or_else(|| panic!("{UNKNOWN} not listed: {list:#}"))
+        .clone();
+    assert_eq!(found["state"], "discovered");
+    assert_eq!(found["model"], "unknown");
+    assert_eq!(found["last_ip"], "127.0.0.1");
+    assert_eq!(found["status"]["state"], "requesting");
+
+    // Firmware: streamed whole, with progress on the way.
+    let out = curl_tftp(port, "gxp2170fw.bin", &local("fw.bin"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(std::fs::read(local("fw.bin")).expect("firmware") == firmware);
+    let fetch = server.wait_for_fetch("gxp2170fw.bin");
+    assert_eq!(fetch["outcome"]["kind"], "served");
+    assert_eq!(fetch["bytes"], FIRMWARE_SIZE);
+    let progress: Vec<&Value> = server
+        .seen
+        .iter()
+        .filter(|e| e["event"] == "progress" && e["name"] == "gxp2170fw.bin")
+        .collect();
+    assert!(progress.len() >= 2, "progress events: {progress:#?}");
+    assert!(progress.iter().all(|p| p["total"] == FIRMWARE_SIZE));
+
+    // An edit reaches the served files once its build is reported.
+    let global = desk.root.join("profiles/global.toml");
+    let edited = std::fs::read_to_string(&global)
+        .expect("global.toml")
+        .replace("pool.ntp.org", "ntp.example.org");
+    std::fs::write(&global, edited).expect("edit");
+    let build = server.wait_for("the rebuild", |e| {
+        e["event"] == "build" && e["written"].as_u64().is_some_and(|w| w > 0)
+    });
+    assert_eq!(build["published"], true, "{build}");
+    let out = tftp_get(port, "cfg.xml", &local("cfg.xml"));
+    let generic = std::fs::read_to_string(local("cfg.xml"))
+        .unwrap_or_else(|_| panic!("tftp got nothing: {}", text(&out)));
+    assert!(generic.contains("ntp.example.org"), "{generic}");
+    server.wait_for_fetch("cfg.xml");
+
+    // Names that try to leave the flat folder are refused and logged.
+    for name in ["../provdesk.db", "/etc/passwd"] {
+        let out = tftp_get(port, name, &local("traversal"));
+        assert!(
+            text(&out).contains("Error code 2"),
+            "{name}: {}",
+            text(&out)
+        );
+        assert!(
+            !local("traversal").exists()
+                || std::fs::read(local("traversal")).expect("read").is_empty()
+        );
+        let fetch = server.wait_for_fetch(name);
+        assert_eq!(fetch["outcome"]["kind"], "bad-request", "{fetch}");
+    }
+
+    let (status, seen) = server.terminate();
+    assert!(status.success(), "exit status {status}");
+    let all = serde_json::to_string(&seen).expect("events as JSON");
+    assert!(
+        !all.contains("s3cret-pw"),
+        "a password reached the event log"
+    );
+
+    // Every fetch is in the database, written before the process exited.
+    let inventory = Inventory::open(&desk.root.join("provdesk.db")).expect("open the inventory");
+    let log = inventory
+        .fetch_log(&FetchLogQuery::default())
+        .expect("fetch log");
+    let fetches = seen.iter().filter(|e| e["event"] == "fetch").count();
+    assert_eq!(log.len(), fetches, "{log:#?}");
+    // Known XML, the unknown one twice, firmware, cfg.xml, two refused names.
+    assert_eq!(fetches, 7);
+    let firmware_row = log
+        .iter()
+        .find(|row| row.name == "gxp2170fw.bin")
+        .expect("firmware row");
+    assert_eq!(firmware_row.status, "200");
+    assert_eq!(firmware_row.bytes, FIRMWARE_SIZE as u64);
+    assert!(firmware_row.artifact_hash.is_some());
+    assert!(
+        log.iter()
+            .any(|row| row.name == unknown_name && row.status == "404")
+    );
+    assert!(!format!("{log:?}").contains("s3cret-pw"));
+
+    // The known device fetched its XML before the edit changed it.
+    let shown = desk.json(&["device", "show", KNOWN, "--json"]);
+    assert_eq!(shown["status"]["state"], "stale", "{:#}", shown["status"]);
+}
