@@ -66,9 +66,17 @@ pub struct ConfigXml {
     /// that maps aliases to P-values. `<item name="a"><part name="b">v</part></item>` is
     /// flattened to `("a.b", "v")`, which is how the v2 alias list names such values.
     pub items: Vec<(String, String)>,
-    /// The `<!-- … -->` comment immediately before each P element (trimmed); with duplicate
-    /// elements the last one's comment wins. Templates use these as descriptions.
+    /// The 1-based line of each entry of `items` (same order), so an importer can point at an
+    /// item it cannot map.
+    pub item_lines: Vec<usize>,
+    /// The comments immediately before each P element (each trimmed; several comments in a
+    /// row, as vendor templates write them, joined by '\n'; a blank line between two comments
+    /// starts a new group); with duplicate elements the last one's comment wins. Templates use
+    /// these as descriptions.
     pub comments: BTreeMap<PName, String>,
+    /// The same for version 2 items, by flattened item name. A comment before an `<item>` with
+    /// `<part>` elements goes to its first part unless that part has its own.
+    pub item_comments: BTreeMap<String, String>,
 }
 
 /// XML 1.0 `Char`: tab, LF, CR, and everything from U+0020 except U+FFFE and U+FFFF (Rust
@@ -189,10 +197,14 @@ enum Context {
         name: String,
         text: String,
         has_parts: bool,
+        line: usize,
+        comment: Option<String>,
     },
     Part {
         name: String,
         text: String,
+        line: usize,
+        comment: Option<String>,
     },
 }
 
@@ -219,6 +231,9 @@ struct ReadState {
     /// The last comment, kept until an element or non-blank text comes between it and a P
     /// element.
     pending_comment: Option<String>,
+    /// Whether a blank line came after the pending comment, so the next comment starts a new
+    /// group instead of joining it.
+    comment_gap: bool,
 }
 
 impl ReadState {
@@ -259,6 +274,8 @@ impl ReadState {
                 name: name_attribute(element, line, "item")?,
                 text: String::new(),
                 has_parts: false,
+                line,
+                comment: pending_comment,
             },
             (Context::Config, _) => {
                 let p = name.parse::<PName>().map_err(|_| {
@@ -278,12 +295,23 @@ impl ReadState {
             (Context::Item { name: item, .. }, "part") => {
                 let part = name_attribute(element, line, "part")?;
                 let name = format!("{item}.{part}");
-                if let Some(Context::Item { has_parts, .. }) = self.stack.last_mut() {
+                let mut comment = pending_comment;
+                if let Some(Context::Item {
+                    has_parts,
+                    comment: item_comment,
+                    ..
+                }) = self.stack.last_mut()
+                {
                     *has_parts = true;
+                    // The item's comment describes the whole item; its first part carries it.
+                    let inherited = item_comment.take();
+                    comment = comment.or(inherited);
                 }
                 Context::Part {
                     name,
                     text: String::new(),
+                    line,
+                    comment,
                 }
             }
             (Context::Item { .. }, _) => {
@@ -321,9 +349,11 @@ impl ReadState {
                 name,
                 text,
                 has_parts,
+                line: item_line,
+                comment,
             } => {
                 if !has_parts {
-                    self.config.items.push((name, text));
+                    self.push_item(name, text, item_line, comment);
                 } else if !text.trim().is_empty() {
                     return Err(XmlError::UnexpectedText {
                         line,
@@ -332,15 +362,30 @@ impl ReadState {
                     });
                 }
             }
-            Context::Part { name, text } => self.config.items.push((name, text)),
+            Context::Part {
+                name,
+                text,
+                line,
+                comment,
+            } => self.push_item(name, text, line, comment),
         }
         Ok(())
+    }
+
+    fn push_item(&mut self, name: String, text: String, line: usize, comment: Option<String>) {
+        if let Some(comment) = comment {
+            self.config.item_comments.insert(name.clone(), comment);
+        }
+        self.config.items.push((name, text));
+        self.config.item_lines.push(line);
     }
 
     fn push_text(&mut self, content: &str, line: usize) -> Result<(), XmlError> {
         let blank = content.trim().is_empty();
         if !blank {
             self.pending_comment = None;
+        } else if content.matches('\n').count() >= 2 {
+            self.comment_gap = true;
         }
         match self.stack.last_mut() {
             Some(
@@ -378,11 +423,14 @@ pub fn read_config(text: &str) -> Result<ConfigXml, XmlError> {
             mac: None,
             params: Vec::new(),
             items: Vec::new(),
+            item_lines: Vec::new(),
             comments: BTreeMap::new(),
+            item_comments: BTreeMap::new(),
         },
         stack: vec![Context::Document],
         seen_root: false,
         pending_comment: None,
+        comment_gap: false,
     };
     loop {
         let line = lines.line_at(reader.buffer_position());
@@ -418,7 +466,15 @@ pub fn read_config(text: &str) -> Result<ConfigXml, XmlError> {
             Event::Comment(comment) => {
                 let comment = comment.xml10_content().map_err(syntax)?;
                 let comment = comment.trim();
-                state.pending_comment = (!comment.is_empty()).then(|| comment.to_string());
+                if !comment.is_empty() {
+                    state.pending_comment = match state.pending_comment.take() {
+                        Some(previous) if !state.comment_gap => {
+                            Some(format!("{previous}\n{comment}"))
+                        }
+                        _ => Some(comment.to_string()),
+                    };
+                }
+                state.comment_gap = false;
             }
             // The declaration, processing instructions and a DOCTYPE carry no settings.
             Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
@@ -652,7 +708,14 @@ mod tests {
         check(
             "<gs_provision><config><!-- first --><!-- second -->\n\n<P2>a</P2>\
              <!-- orphan --><P3>b</P3><!-- after --></config></gs_provision>",
-            Ok("P2 \"a\"\nP3 \"b\"\ncomment P2 \"second\"\ncomment P3 \"orphan\"\n"),
+            Ok("P2 \"a\"\nP3 \"b\"\ncomment P2 \"first\\nsecond\"\ncomment P3 \"orphan\"\n"),
+        );
+        // Vendor templates write one comment per line above an element; a blank line between
+        // comments separates a section heading from the element's own description.
+        check(
+            "<gs_provision><config>\n<!-- ## Account 1 ## -->\n\n<!-- Account Active. -->\n\
+             <!-- Number: 0, 1 -->\n<P271>1</P271>\n</config></gs_provision>",
+            Ok("P271 \"1\"\ncomment P271 \"Account Active.\\nNumber: 0, 1\"\n"),
         );
         check(
             "<gs_provision><!-- not for config --><config><P2>a</P2></config></gs_provision>",
@@ -673,6 +736,32 @@ mod tests {
                 item users.admin.password \"\"\nitem account.1.sip.subscriber.name \"Reception\"\n\
                 item account.1.sip.subscriber.userid \"201\"\n",
             ),
+        );
+    }
+
+    #[test]
+    fn version_2_items_keep_their_lines_and_comments() {
+        let config = read_config(
+            "<gs_provision>\n<config version=\"2\">\n<!-- SIP server -->\n\
+             <item name=\"account.1.sip.server.1.address\">pbx</item>\n\
+             <!-- Subscriber -->\n<item name=\"account.1.sip.subscriber\">\n\
+             <part name=\"name\">Reception</part>\n<!-- Own -->\n<part name=\"userid\">201</part>\n\
+             </item>\n</config>\n</gs_provision>\n",
+        )
+        .expect("valid v2 file");
+        assert_eq!(config.item_lines, [4, 7, 9]);
+        let comments: Vec<(&str, &str)> = config
+            .item_comments
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            comments,
+            [
+                ("account.1.sip.server.1.address", "SIP server"),
+                ("account.1.sip.subscriber.name", "Subscriber"),
+                ("account.1.sip.subscriber.userid", "Own"),
+            ]
         );
     }
 
