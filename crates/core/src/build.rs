@@ -20,6 +20,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::catalog::Catalog;
 use crate::desk::Desk;
 use crate::format::{binary, crypt, xml};
 use crate::inventory::{Device, DeviceState, Inventory};
@@ -459,7 +460,15 @@ impl Builder {
             diagnostics: profiles.diagnostics().to_vec(),
             ..BuildReport::default()
         };
-        let planned = plan(&self.desk, &profiles, &devices, options, &mut report);
+        let catalog = load_catalog(&self.desk, &mut report.diagnostics);
+        let planned = plan(
+            &self.desk,
+            &profiles,
+            &catalog,
+            &devices,
+            options,
+            &mut report,
+        );
         if report.errors() > 0 {
             self.last_full = None;
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -506,13 +515,14 @@ impl Builder {
             diagnostics: profiles.diagnostics().to_vec(),
             ..BuildReport::default()
         };
+        let catalog = load_catalog(&self.desk, &mut report.diagnostics);
         let mut planned = Vec::new();
         let mut credentials = Vec::new();
         for device in &devices {
             if !last.models.contains(&device.model) {
                 return self.build(inventory, options);
             }
-            let outcome = plan_device(&profiles, device, options);
+            let outcome = plan_device(&profiles, &catalog, device, options);
             if !last.config_affixes.contains(&outcome.config_affixes)
                 || !last.firmware_affixes.contains(&outcome.firmware_affixes)
             {
@@ -877,10 +887,28 @@ struct DevicePlan {
     firmware_affixes: (String, String),
 }
 
-/// One device's artifacts and problems.
-fn plan_device(profiles: &ProfileSet, device: &Device, options: &BuildOptions) -> DevicePlan {
+/// The desk's catalogue (built-in plus `DESK/catalog/`) for validating devices. A bad overlay
+/// entry only means less validation, so its diagnostics come as warnings: a typo in the
+/// catalogue must not stop the phones' files from being published.
+fn load_catalog(desk: &Desk, diagnostics: &mut Vec<Diagnostic>) -> Catalog {
+    let (catalog, found) = Catalog::load_with_overlay(desk.root());
+    diagnostics.extend(found.into_iter().map(|mut d| {
+        d.severity = crate::Severity::Warning;
+        d
+    }));
+    catalog
+}
+
+/// One device's artifacts and problems, including every catalogue rule its values break.
+fn plan_device(
+    profiles: &ProfileSet,
+    catalog: &Catalog,
+    device: &Device,
+    options: &BuildOptions,
+) -> DevicePlan {
     let (config, mut diagnostics) = device_config(profiles, device, options);
     check_xml_values(&config, Some(device.mac), &mut diagnostics);
+    diagnostics.extend(catalog.check_config(&config, &device.model, Some(device.mac)));
     let config_affixes = affixes(&config, pvalues::CONFIG_PREFIX, pvalues::CONFIG_POSTFIX);
     let firmware_affixes = affixes(&config, pvalues::FIRMWARE_PREFIX, pvalues::FIRMWARE_POSTFIX);
     for name in [
@@ -915,13 +943,14 @@ fn plan_device(profiles: &ProfileSet, device: &Device, options: &BuildOptions) -
 fn plan(
     desk: &Desk,
     profiles: &ProfileSet,
+    catalog: &Catalog,
     devices: &[Device],
     options: &BuildOptions,
     report: &mut BuildReport,
 ) -> Result<(Vec<Planned>, FullBuildInputs, CredentialTable)> {
     let per_device: Vec<DevicePlan> = devices
         .par_iter()
-        .map(|device| plan_device(profiles, device, options))
+        .map(|device| plan_device(profiles, catalog, device, options))
         .collect();
 
     let mut planned = Vec::new();

@@ -7,6 +7,7 @@
 //! entry becomes a diagnostic with file and line. Entries are kept sorted by P number, one per
 //! number.
 
+mod check;
 pub mod import;
 mod json;
 mod load;
