@@ -13,6 +13,7 @@ pub mod format;
 pub mod inventory;
 pub mod mac;
 pub mod profile;
+pub mod profile_io;
 pub mod pvalue;
 pub mod status;
 
