@@ -304,7 +304,7 @@ fn last_wins(facts: Vec<TemplateFact>) -> Vec<TemplateFact> {
 #[derive(Debug, Clone)]
 enum Change {
     Add {
-        entry: Entry,
+        entry: Box<Entry>,
         provenance: String,
     },
     Set {
@@ -376,7 +376,10 @@ fn compare(catalog: &Catalog, outcome: &ImportOutcome) -> (ImportReport, Vec<Cha
                     default: entry.default.clone(),
                     line: fact.line,
                 });
-                changes.push(Change::Add { entry, provenance });
+                changes.push(Change::Add {
+                    entry: Box::new(entry),
+                    provenance,
+                });
             }
             Some(entry) => compare_known(entry, fact, outcome, &mut report, &mut changes),
         }
@@ -575,8 +578,13 @@ fn text_lines(comment: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The comment's prose: its word-bearing lines without the `Number: …` and `String` lines,
+/// which the entry's type already says.
 fn description_of(comment: &str) -> Option<String> {
-    let lines = text_lines(comment);
+    let lines: Vec<&str> = text_lines(comment)
+        .into_iter()
+        .filter(|line| value_spec(line).is_none() && !line.eq_ignore_ascii_case("string"))
+        .collect();
     (!lines.is_empty()).then(|| lines.join(" "))
 }
 
@@ -1094,7 +1102,7 @@ mod tests {
         assert_eq!(sbc.page, IMPORTED_PAGE);
         assert_eq!(sbc.section, "GRP2614 1.0.11.3");
         assert_eq!(sbc.families, ["grp"]);
-        assert_eq!(sbc.description, "Use SBC. 0 - No, 1 - Yes Number: 0, 1");
+        assert_eq!(sbc.description, "Use SBC. 0 - No, 1 - Yes");
         assert!(catalog.is_secret(p("P26092")));
         assert_eq!(
             catalog.get(p("P32")).and_then(|e| e.default.as_deref()),
