@@ -44,6 +44,12 @@ enum Command {
     /// Encode or decode the legacy binary cfg<mac> format.
     #[command(subcommand)]
     Binary(commands::formats::BinaryCommand),
+    /// Search the P-value catalogue, show its coverage, grow it from vendor templates.
+    #[command(subcommand)]
+    Catalog(commands::catalog::CatalogCommand),
+    /// Import a phone's Grandstream file as a profile.
+    #[command(subcommand)]
+    Profile(commands::profile::ProfileCommand),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +62,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(&desk_path, args),
         Command::Crypt(command) => commands::formats::crypt(command),
         Command::Binary(command) => commands::formats::binary(command),
+        Command::Catalog(command) => commands::catalog::run(&desk_path, command),
+        Command::Profile(command) => commands::profile::run(&desk_path, command),
     };
     match result {
         Ok(code) => code,

@@ -1,15 +1,16 @@
-//! `provdesk device …`: add, import, list, show and remove inventory devices.
+//! `provdesk device …`: add, import, list, show, export and remove inventory devices.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use provdesk_core::build::{BuildOptions, Manifest, device_config};
 use provdesk_core::catalog::Catalog;
 use provdesk_core::inventory::{Device, DeviceState, FetchLogQuery, Inventory, parse_devices_csv};
 use provdesk_core::profile::{ProfileSet, Source};
+use provdesk_core::profile_io::{ExportError, ExportFormat, export_device};
 use provdesk_core::pvalue::MASK;
 use provdesk_core::status::{self, ProvisioningStatus, STATUS_LOG_DEPTH};
 use provdesk_core::{Mac, PName};
@@ -38,8 +39,26 @@ pub enum DeviceCommand {
         #[arg(long)]
         show_secrets: bool,
     },
+    /// Write a device's effective configuration in Grandstream's own format, for loading by
+    /// hand through the phone's web UI. Passwords are included in clear.
+    Export {
+        mac: String,
+        #[arg(long, value_enum)]
+        format: Format,
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Remove a device from the inventory.
     Remove { mac: String },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// `Pnnn = value` lines.
+    Text,
+    /// gs_provision XML (version 1).
+    Xml,
 }
 
 #[derive(Args)]
@@ -83,6 +102,11 @@ pub fn run(desk_path: &Path, command: DeviceCommand) -> anyhow::Result<ExitCode>
             json,
             show_secrets,
         } => show(desk_path, &mac, json, show_secrets),
+        DeviceCommand::Export {
+            mac,
+            format,
+            output,
+        } => export(desk_path, &mac, format, output.as_deref()),
         DeviceCommand::Remove { mac } => remove(desk_path, &mac),
     }
 }
@@ -296,8 +320,11 @@ fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::
     let status = provisioning_status(&inventory, &Manifest::load(&desk.build_dir())?, &device)?;
     let profiles = ProfileSet::load(desk.root());
     let options = BuildOptions::from_settings(desk.settings());
+    let (catalog, catalog_diagnostics) = Catalog::load_with_overlay(desk.root());
     let (config, mut diagnostics) = device_config(&profiles, &device, &options);
     diagnostics.extend(profiles.diagnostics().iter().cloned());
+    diagnostics.extend(catalog_diagnostics);
+    diagnostics.extend(catalog.check_config(&config, &device.model, Some(device.mac)));
     if json {
         let params: BTreeMap<String, ShownParam> = config
             .params
@@ -344,7 +371,7 @@ fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::
         println!("  var {key} = {}", if masked { MASK } else { value });
     }
     for (name, sourced) in &config.params {
-        let masked = !show_secrets && Catalog::builtin().is_secret(*name);
+        let masked = !show_secrets && catalog.is_secret(*name);
         let value = if masked { MASK } else { sourced.value.as_str() };
         let source = match &sourced.source {
             Source::File { path, line } => format!("{}:{line}", path.display()),
@@ -362,6 +389,44 @@ fn looks_secret(key: &str) -> bool {
     ["secret", "password", "passwd", "pass", "pin", "key"]
         .iter()
         .any(|w| key.contains(w))
+}
+
+fn export(
+    desk_path: &Path,
+    mac: &str,
+    format: Format,
+    output_path: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let desk = open_desk(desk_path)?;
+    let mac: Mac = mac.parse()?;
+    let Some(device) = desk.inventory()?.get_device(mac)? else {
+        bail!("{mac} is not in the inventory (see `provdesk device list`)");
+    };
+    let profiles = ProfileSet::load(desk.root());
+    let options = BuildOptions::from_settings(desk.settings());
+    let (catalog, _) = Catalog::load_with_overlay(desk.root());
+    let format = match format {
+        Format::Text => ExportFormat::Text,
+        Format::Xml => ExportFormat::Xml,
+    };
+    let (text, warnings) = match export_device(&profiles, &catalog, &device, &options, format) {
+        Ok(done) => done,
+        Err(ExportError::Diagnostics(diagnostics)) => {
+            output::diagnostics(&diagnostics);
+            bail!("{mac} has configuration errors (shown above); nothing exported");
+        }
+        Err(e) => return Err(e.into()),
+    };
+    output::diagnostics(&warnings);
+    match output_path {
+        Some(path) => {
+            std::fs::write(path, &text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn remove(desk_path: &Path, mac: &str) -> anyhow::Result<ExitCode> {

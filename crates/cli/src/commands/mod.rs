@@ -1,8 +1,10 @@
 //! One module per subcommand group.
 
 pub mod build;
+pub mod catalog;
 pub mod device;
 pub mod formats;
+pub mod profile;
 pub mod serve;
 
 use std::path::Path;
