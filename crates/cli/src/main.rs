@@ -54,6 +54,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        // `provdesk catalog search sip | head` should end quietly when `head` has enough, as
+        // every Unix tool does. `serve` keeps Rust's default (ignore SIGPIPE) and drops output
+        // lines instead, so a closed pipe never costs fetch-log rows.
+        restore_default_sigpipe();
+    }
     let desk_path = cli.desk.clone().unwrap_or_else(default_desk);
     let result = match cli.command {
         Command::Init => commands::init(&desk_path),
@@ -79,3 +85,14 @@ fn default_desk() -> PathBuf {
         .map(|dirs| dirs.data_dir().join("default"))
         .unwrap_or_else(|| PathBuf::from("provdesk-desk"))
 }
+
+#[cfg(unix)]
+fn restore_default_sigpipe() {
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn restore_default_sigpipe() {}

@@ -119,10 +119,10 @@ async fn stop_signal() -> anyhow::Result<()> {
 fn print(format: LogFormat, event: &Event) {
     match format {
         LogFormat::Json => match serde_json::to_string(event) {
-            Ok(line) => println!("{line}"),
+            Ok(line) => print_line(&line),
             Err(e) => eprintln!("warning: an event could not be written as JSON: {e}"),
         },
-        LogFormat::Text => println!("{}", text_line(event, &clock())),
+        LogFormat::Text => print_line(&text_line(event, &clock())),
     }
 }
 
@@ -281,4 +281,11 @@ mod tests {
         );
         assert_eq!(bytes(1536), "1.5 KiB");
     }
+}
+
+/// Prints one log line; a closed stdout (the reader went away) loses the line, not the server.
+fn print_line(line: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }
