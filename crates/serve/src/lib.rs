@@ -6,4 +6,5 @@
 //! [`store::ArtifactStore`] snapshot that is swapped whole after each build.
 
 pub mod events;
+pub mod http;
 pub mod store;
