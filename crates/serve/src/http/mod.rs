@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod agent;
+pub mod auth;
 
 pub use access::AccessList;
 pub use agent::{PhoneAgent, parse_user_agent};
