@@ -4,6 +4,7 @@
 pub mod access;
 pub mod agent;
 pub mod auth;
+pub mod tls;
 
 pub use access::AccessList;
 pub use agent::{PhoneAgent, parse_user_agent};
