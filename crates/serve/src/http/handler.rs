@@ -155,16 +155,21 @@ impl Handler {
     /// Answers one request. Only the head is read: GET and HEAD carry no body we need.
     pub(crate) fn handle<B>(&self, request: &Request<B>, peer: SocketAddr) -> Response<FetchBody> {
         let started = Instant::now();
-        let user_agent = request
-            .headers()
-            .get(USER_AGENT)
-            .map(|v| escape(&String::from_utf8_lossy(v.as_bytes())));
+        let user_agent =
+            request
+                .headers()
+                .get(USER_AGENT)
+                .map(|v| match std::str::from_utf8(v.as_bytes()) {
+                    Ok(text) => escape(text),
+                    Err(_) => escape(&String::from_utf8_lossy(v.as_bytes())),
+                });
         let agent = user_agent.as_deref().and_then(parse_user_agent);
         let mut fetch = Fetch {
             at_ms: now_ms(),
             protocol: self.protocol,
             peer,
-            name: escape(request.uri().path()),
+            // Set to the decoded name once there is one, else to the raw path below.
+            name: String::new(),
             mac: agent.as_ref().map(|a| a.mac),
             model: agent.map(|a| a.model),
             user_agent,
@@ -182,6 +187,9 @@ impl Handler {
             Err(refusal) => refusal.into_parts(),
         };
         fetch.outcome = outcome;
+        if fetch.name.is_empty() {
+            fetch.name = escape(request.uri().path());
+        }
         if is_head && response.status() != StatusCode::NOT_MODIFIED {
             // HEAD answers with the headers GET would send, Content-Length included.
             let size = response.body().rest.len();
@@ -459,6 +467,10 @@ pub(crate) fn percent_decode(raw: &str) -> Result<String, String> {
 
 /// A name or header as it may be shown: control characters escaped, length bounded.
 fn escape(text: &str) -> String {
+    // Nearly every name and User-Agent is short printable ASCII: copy it as it is.
+    if text.len() <= MAX_EVENT_NAME && text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return text.to_owned();
+    }
     let mut out = String::with_capacity(text.len().min(MAX_EVENT_NAME));
     for c in text.chars() {
         if out.len() >= MAX_EVENT_NAME {
@@ -482,7 +494,7 @@ pub(crate) struct PendingFetch {
 }
 
 /// A response body from memory that reports the fetch when it ends.
-pub struct FetchBody {
+pub(crate) struct FetchBody {
     rest: Bytes,
     sent: u64,
     log: Option<PendingFetch>,

@@ -34,7 +34,7 @@ use tokio_util::task::TaskTracker;
 
 pub use access::AccessList;
 pub use agent::{PhoneAgent, parse_user_agent};
-pub use handler::{ClientIdentity, FetchBody};
+pub use handler::ClientIdentity;
 
 use crate::events::{Event, EventBus, Fetch, Outcome, Protocol, now_ms};
 use crate::store::ArtifactStore;
@@ -48,6 +48,25 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// The event name of a TLS handshake that failed before any request was read.
 pub const HANDSHAKE_NAME: &str = "(tls handshake)";
+/// Connections the kernel queues before we accept them; above a boot storm's burst.
+pub const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds a listener for [`run`] or [`run_tls`]. Use this rather than
+/// `TcpListener::bind`, which (tokio on mio 1.2) asks for a backlog of only 128: when 200
+/// phones reboot at once the queue overflows and the kernel drops SYNs, which costs each
+/// dropped phone a full second before it retries. Must be called inside a tokio runtime.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // Restarting the server must not wait for the old socket's TIME_WAIT.
+    #[cfg(not(windows))]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// How one HTTP or HTTPS server behaves.
 #[derive(Debug, Clone)]
@@ -58,9 +77,10 @@ pub struct HttpConfig {
     pub allow: AccessList,
     /// `Http` or `Https`, as recorded in events.
     pub protocol: Protocol,
-    /// HTTPS only: answer 403 to a client that presented no certificate. The handshake
-    /// itself accepts such clients so the refusal is a request with a name, a User-Agent and
-    /// an event, not an anonymous handshake failure.
+    /// HTTPS: answer 403 to a client that presented no certificate. The handshake itself
+    /// accepts such clients so the refusal is a request with a name, a User-Agent and an
+    /// event, not an anonymous handshake failure. (Plain HTTP has no certificates, so there
+    /// it would refuse everything; copy it from `TlsMaterial` for HTTPS only.)
     pub require_client_cert: bool,
     /// How long requests in flight may take to finish after shutdown.
     pub shutdown_grace: Duration,
@@ -176,14 +196,24 @@ async fn serve(
         protocol: handler.protocol,
         url: format!("{scheme}://{local}{}", handler.base_path),
     });
-    let builder = Arc::new(builder);
+    // Cloning a CancellationToken locks its tree node; an Arc clone per connection is an
+    // atomic increment.
+    let shared = Arc::new(Shared {
+        handler: Arc::clone(&handler),
+        builder,
+        shutdown: shutdown.clone(),
+        // Cancelled when the grace period is over: connections still open are dropped.
+        hard_stop: CancellationToken::new(),
+    });
     let tracker = TaskTracker::new();
-    // Cancelled when the grace period is over: connections still open are dropped.
-    let hard_stop = CancellationToken::new();
+    // One waiter for the whole loop: a fresh `cancelled()` per accept would lock the
+    // token's waiter list twice per connection.
+    let stopping = shutdown.cancelled();
+    tokio::pin!(stopping);
     loop {
         let (stream, peer) = tokio::select! {
             biased;
-            () = shutdown.cancelled() => break,
+            () = &mut stopping => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -191,7 +221,7 @@ async fn serve(
                     // not fatal to a server phones depend on.
                     tracing::warn!(error = %e, "accepting an HTTP connection failed");
                     tokio::select! {
-                        () = shutdown.cancelled() => break,
+                        () = &mut stopping => break,
                         () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
                     }
                 }
@@ -200,19 +230,10 @@ async fn serve(
         // Best effort: a socket that refuses the option still works, only slower.
         let _ = stream.set_nodelay(true);
         let connection = Connection {
-            handler: Arc::clone(&handler),
-            builder: Arc::clone(&builder),
+            shared: Arc::clone(&shared),
             peer,
-            shutdown: shutdown.clone(),
         };
-        let tls = tls.clone();
-        let hard_stop = hard_stop.clone();
-        tracker.spawn(async move {
-            tokio::select! {
-                () = hard_stop.cancelled() => {}
-                () = connection.run(stream, tls) => {}
-            }
-        });
+        tracker.spawn(connection.run(stream, tls.clone()));
     }
     // Stop accepting at once: new phones get "connection refused" and retry later.
     drop(listener);
@@ -225,17 +246,24 @@ async fn serve(
             open = tracker.len(),
             "HTTP shutdown grace period over; closing the remaining connections"
         );
-        hard_stop.cancel();
+        shared.hard_stop.cancel();
         tracker.wait().await;
     }
     Ok(())
 }
 
-struct Connection {
+/// What every connection of one server needs.
+struct Shared {
     handler: Arc<Handler>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    peer: SocketAddr,
+    builder: auto::Builder<TokioExecutor>,
     shutdown: CancellationToken,
+    /// Waited on only after `shutdown`, so a connection registers one waiter, not two.
+    hard_stop: CancellationToken,
+}
+
+struct Connection {
+    shared: Arc<Shared>,
+    peer: SocketAddr,
 }
 
 impl Connection {
@@ -247,7 +275,7 @@ impl Connection {
         let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
         let stream = tokio::select! {
             // No request is in flight during a handshake; nothing to wait for.
-            () = self.shutdown.cancelled() => return,
+            () = self.shared.shutdown.cancelled() => return,
             result = handshake => match result {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {
@@ -280,7 +308,7 @@ impl Connection {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let handler = Arc::clone(&self.handler);
+        let handler = Arc::clone(&self.shared.handler);
         let peer = self.peer;
         let service = service_fn(move |mut request: http::Request<Incoming>| {
             if let Some(identity) = &identity {
@@ -290,15 +318,23 @@ impl Connection {
             std::future::ready(Ok::<_, Infallible>(response))
         });
         // hyper has its own I/O traits; TokioIo adapts tokio's to them.
-        let connection = self.builder.serve_connection(TokioIo::new(stream), service);
+        let connection = self
+            .shared
+            .builder
+            .serve_connection(TokioIo::new(stream), service);
         tokio::pin!(connection);
         let result = tokio::select! {
+            biased;
             result = connection.as_mut() => result,
-            () = self.shutdown.cancelled() => {
+            () = self.shared.shutdown.cancelled() => {
                 // Finish the request in flight (if any), then close; idle keep-alive
-                // connections close at once.
+                // connections close at once. After the grace period the connection is
+                // dropped, which also drops a response body midway (a failed fetch).
                 connection.as_mut().graceful_shutdown();
-                connection.as_mut().await
+                tokio::select! {
+                    result = connection.as_mut() => result,
+                    () = self.shared.hard_stop.cancelled() => return,
+                }
             }
         };
         if let Err(e) = result {
@@ -308,9 +344,10 @@ impl Connection {
     }
 
     fn handshake_failed(&self, outcome: Outcome) {
-        self.handler.events.emit(Event::Fetch(Fetch {
+        let handler = &self.shared.handler;
+        handler.events.emit(Event::Fetch(Fetch {
             at_ms: now_ms(),
-            protocol: self.handler.protocol,
+            protocol: handler.protocol,
             peer: self.peer,
             name: HANDSHAKE_NAME.into(),
             mac: None,

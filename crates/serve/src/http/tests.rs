@@ -146,7 +146,7 @@ async fn start(options: Options) -> Server {
         options.firmware_size.unwrap_or(300_000),
         options.credentials.unwrap_or_else(credentials),
     ));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let port = listener.local_addr().unwrap().port();
     let bus = EventBus::new(1024);
     let events = bus.subscribe();

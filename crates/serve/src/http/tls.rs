@@ -56,6 +56,8 @@ pub enum TlsError {
     Config(#[from] rustls::Error),
     #[error("{path}: the client CA bundle is not usable: {detail}")]
     ClientCa { path: PathBuf, detail: String },
+    #[error("the client CA bundle cannot verify client certificates: {0}")]
+    Verifier(String),
     #[error(
         "tls.require_client_cert is set but tls.client_ca is not: name the CA bundle whose client certificates are accepted"
     )]
@@ -154,10 +156,7 @@ pub fn server_config(
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .allow_unauthenticated()
                 .build()
-                .map_err(|e| TlsError::ClientCa {
-                    path: PathBuf::from("client_ca"),
-                    detail: e.to_string(),
-                })?;
+                .map_err(|e| TlsError::Verifier(e.to_string()))?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),
