@@ -236,25 +236,24 @@ impl Handler {
         }
         let name = percent_decode(raw_name).map_err(Refusal::BadRequest)?;
         fetch.name = escape(&name);
-        if let Some(mac) = mac_in_name(&name) {
-            fetch.mac = Some(mac);
-        }
         let snapshot = self.store.snapshot();
         let resolution = snapshot.resolve(&name);
-        let entry_model = match &resolution {
+        // The device a request is for: the manifest knows it for per-device files; for a
+        // miss, the name says it (`cfg<mac>.xml`); both win over the User-Agent's DevId.
+        let (name_mac, entry_model) = match &resolution {
             Resolution::Rejected { reason } => return Err(Refusal::BadRequest(reason.clone())),
-            Resolution::Found(found) => found.entry.model.clone(),
-            Resolution::NotFound { .. } => None,
+            Resolution::Found(found) => (found.entry.mac, found.entry.model.clone()),
+            Resolution::NotFound { .. } => (mac_in_name(&name), None),
         };
+        if name_mac.is_some() {
+            fetch.mac = name_mac;
+        }
         if fetch.model.is_none() {
             fetch.model = entry_model;
         }
         self.authenticate(request, peer, fetch.mac, fetch.model.as_deref(), &snapshot)?;
         match resolution {
             Resolution::Found(found) => {
-                if fetch.mac.is_none() {
-                    fetch.mac = found.entry.mac;
-                }
                 fetch.artifact = Some(ArtifactRef {
                     kind: found.entry.kind,
                     hash: found.entry.hash.clone(),
