@@ -647,8 +647,13 @@ fn main() {
         &root.join("build"),
         false,
     );
+    let ours_label = match options.log {
+        LogMode::Batch => "provdesk (fetch log on)",
+        LogMode::Wake => "provdesk (log, per-event)",
+        LogMode::None => "provdesk (no consumers)",
+    };
     let servers: [(&str, SocketAddr); 3] = [
-        ("provdesk (fetch log on)", ours.addr),
+        (ours_label, ours.addr),
         ("nginx (access_log on)", nginx_log.addr),
         ("nginx (access_log off)", nginx_nolog.addr),
     ];

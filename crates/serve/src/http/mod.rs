@@ -106,8 +106,6 @@ pub enum HttpError {
     BasePath(String),
     #[error("cannot read the listening socket's address: {0}")]
     LocalAddr(#[source] std::io::Error),
-    #[error(transparent)]
-    Tls(#[from] tls::TlsError),
 }
 
 /// Serves plain HTTP on `listener` until `shutdown` is cancelled.
