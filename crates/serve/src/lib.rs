@@ -8,6 +8,7 @@
 //! and [`service`] starts them all in order and stops them without losing a fetch.
 
 pub mod events;
+pub mod http;
 pub mod publisher;
 pub mod recorder;
 pub mod service;

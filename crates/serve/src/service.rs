@@ -82,6 +82,12 @@ pub enum ServeError {
     Tftp(#[from] provdesk_tftp::Error),
     #[error(transparent)]
     Recorder(#[from] RecorderError),
+    #[error("HTTP: {0}")]
+    Http(#[from] crate::http::HttpError),
+    #[error("HTTPS certificate: {0}")]
+    Tls(#[from] crate::http::tls::TlsError),
+    #[error("{path}: [access] allow: {message}")]
+    Access { path: String, message: String },
     #[error("a server task stopped unexpectedly: {0}")]
     Task(String),
 }
@@ -213,7 +219,8 @@ impl Service {
             servers.clone(),
         )?);
 
-        for (protocol, address) in &bound.addresses {
+        // The HTTP servers announce themselves once they run; TFTP is announced here.
+        for (protocol, address) in bound.addresses.iter().filter(|(p, _)| *p == Protocol::Tftp) {
             bus.emit(Event::Listening {
                 protocol: *protocol,
                 url: url(*protocol, *address, &settings),
@@ -247,20 +254,62 @@ impl Service {
 fn start_http_servers(
     http: Option<TcpListener>,
     https: Option<TcpListener>,
-    _desk: &Desk,
-    _store: Arc<ArtifactStore>,
-    _events: EventBus,
+    desk: &Desk,
+    store: Arc<ArtifactStore>,
+    events: EventBus,
     shutdown: CancellationToken,
 ) -> Result<Vec<JoinHandle<Result<(), ServeError>>>, ServeError> {
-    let held: Vec<TcpListener> = http.into_iter().chain(https).collect();
-    if held.is_empty() {
-        return Ok(vec![]);
+    use crate::http::{self, AccessList, HttpConfig};
+    let settings = desk.settings();
+    let allow =
+        AccessList::parse(&settings.access.allow).map_err(|message| ServeError::Access {
+            path: desk.settings_path().display().to_string(),
+            message,
+        })?;
+    let config = |protocol| HttpConfig {
+        base_path: settings.server.base_path.clone(),
+        auth: settings.auth.clone(),
+        allow: allow.clone(),
+        ..HttpConfig::new(protocol)
+    };
+    let mut tasks = Vec::new();
+    if let Some(listener) = http {
+        let task = http::run(
+            listener,
+            config(Protocol::Http),
+            Arc::clone(&store),
+            events.clone(),
+            shutdown.clone(),
+        );
+        tasks.push(tokio::spawn(
+            async move { task.await.map_err(ServeError::from) },
+        ));
     }
-    Ok(vec![tokio::spawn(async move {
-        shutdown.cancelled().await;
-        drop(held);
-        Ok(())
-    })])
+    if let Some(listener) = https {
+        // The certificate names every address phones may use for this machine.
+        let mut hosts: Vec<String> = settings.server.public_host.iter().cloned().collect();
+        if let Ok(address) = listener.local_addr() {
+            hosts.push(reachable_ip(address.ip()).to_string());
+        }
+        let material = http::tls::load_or_generate(desk.root(), &settings.tls, &hosts)?;
+        let https_config = HttpConfig {
+            // Only HTTPS has certificates to require.
+            require_client_cert: material.require_client_cert,
+            ..config(Protocol::Https)
+        };
+        let task = http::run_tls(
+            listener,
+            https_config,
+            material.config,
+            store,
+            events,
+            shutdown,
+        );
+        tasks.push(tokio::spawn(
+            async move { task.await.map_err(ServeError::from) },
+        ));
+    }
+    Ok(tasks)
 }
 
 /// A started service. Dropping it without [`RunningService::shutdown`] aborts nothing
@@ -460,7 +509,8 @@ async fn bind_all(settings: &DeskSettings, options: &ServeOptions) -> Result<Bou
         let bind_err = |source: std::io::Error| bind_error(protocol, socket_addr, source);
         let local = match protocol {
             Protocol::Http | Protocol::Https => {
-                let listener = TcpListener::bind(socket_addr).await.map_err(bind_err)?;
+                // `http::bind` asks for a backlog big enough for a boot storm.
+                let listener = crate::http::bind(socket_addr).map_err(bind_err)?;
                 let local = listener.local_addr().map_err(bind_err)?;
                 if protocol == Protocol::Http {
                     bound.http = Some(listener);

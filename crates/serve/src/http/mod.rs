@@ -1,0 +1,443 @@
+//! The HTTP and HTTPS servers: the published build from memory, to phones, with the
+//! allow-list, P1360/P1361 authentication and one fetch event per request.
+//!
+//! Shape: [`run`] and [`run_tls`] take a listener the caller bound, serve until `shutdown`
+//! is cancelled, then stop accepting and give requests in flight `shutdown_grace` to finish.
+//! The accept loop is our own (not `axum::serve`) so HTTPS can hand each request its client
+//! certificate, and both protocols share it. Every accepted socket gets TCP_NODELAY: without
+//! it a response can stall ~40 ms on Nagle and delayed ACKs.
+//!
+//! Invariants: nothing is read from disk per request; every request ends in exactly one
+//! `Event::Fetch`; a password never reaches an event or a log line.
+
+pub mod access;
+pub mod agent;
+pub mod auth;
+mod handler;
+pub mod tls;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use provdesk_core::desk::AuthSettings;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use access::AccessList;
+pub use agent::{PhoneAgent, parse_user_agent};
+pub use handler::ClientIdentity;
+
+use crate::events::{Event, EventBus, Fetch, Outcome, Protocol, now_ms};
+use crate::store::ArtifactStore;
+use handler::Handler;
+
+/// A TLS handshake that takes longer than this is a stuck or hostile client.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time to send a request head; guards against slow-loris connections holding a task.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause after an accept error such as "too many open files", so the loop cannot spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// The event name of a TLS handshake that failed before any request was read.
+pub const HANDSHAKE_NAME: &str = "(tls handshake)";
+/// Connections the kernel queues before we accept them; above a boot storm's burst.
+pub const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds a listener for [`run`] or [`run_tls`]. Use this rather than
+/// `TcpListener::bind`, which (tokio on mio 1.2) asks for a backlog of only 128: when 200
+/// phones reboot at once the queue overflows and the kernel drops SYNs, which costs each
+/// dropped phone a full second before it retries. Must be called inside a tokio runtime.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // Restarting the server must not wait for the old socket's TIME_WAIT.
+    #[cfg(not(windows))]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// How one HTTP or HTTPS server behaves.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// The URL path the files are served under (`/`, `/gs/`); a trailing `/` is implied.
+    pub base_path: String,
+    pub auth: AuthSettings,
+    pub allow: AccessList,
+    /// `Http` or `Https`, as recorded in events.
+    pub protocol: Protocol,
+    /// HTTPS: answer 403 to a client that presented no certificate. The handshake itself
+    /// accepts such clients so the refusal is a request with a name, a User-Agent and an
+    /// event, not an anonymous handshake failure. (Plain HTTP has no certificates, so there
+    /// it would refuse everything; copy it from `TlsMaterial` for HTTPS only.)
+    pub require_client_cert: bool,
+    /// How long requests in flight may take to finish after shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl HttpConfig {
+    /// Serve everything under `/` to everyone without authentication.
+    pub fn new(protocol: Protocol) -> HttpConfig {
+        HttpConfig {
+            base_path: "/".into(),
+            auth: AuthSettings::default(),
+            allow: AccessList::allow_all(),
+            protocol,
+            require_client_cert: false,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("base path {0:?} must start with '/' and contain no '%', '?' or '#'")]
+    BasePath(String),
+    #[error("cannot read the listening socket's address: {0}")]
+    LocalAddr(#[source] std::io::Error),
+}
+
+/// Serves plain HTTP on `listener` until `shutdown` is cancelled.
+pub async fn run(
+    listener: TcpListener,
+    config: HttpConfig,
+    store: Arc<ArtifactStore>,
+    events: EventBus,
+    shutdown: CancellationToken,
+) -> Result<(), HttpError> {
+    let handler = Arc::new(Handler::new(
+        &config,
+        normalize_base_path(&config.base_path)?,
+        store,
+        events,
+    ));
+    // Phones speak HTTP/1.x; skipping the HTTP/2 preface sniff saves a read per connection.
+    let builder = connection_builder().http1_only();
+    serve(listener, handler, None, builder, &config, shutdown).await
+}
+
+/// Serves HTTPS on `listener` with `tls` (see [`tls::load_or_generate`]) until `shutdown`
+/// is cancelled. The client certificate chain, when one was presented and verified, is put
+/// into each request's extensions as a [`ClientIdentity`].
+pub async fn run_tls(
+    listener: TcpListener,
+    config: HttpConfig,
+    tls: Arc<rustls::ServerConfig>,
+    store: Arc<ArtifactStore>,
+    events: EventBus,
+    shutdown: CancellationToken,
+) -> Result<(), HttpError> {
+    let handler = Arc::new(Handler::new(
+        &config,
+        normalize_base_path(&config.base_path)?,
+        store,
+        events,
+    ));
+    let builder = connection_builder();
+    let acceptor = TlsAcceptor::from(tls);
+    serve(
+        listener,
+        handler,
+        Some(acceptor),
+        builder,
+        &config,
+        shutdown,
+    )
+    .await
+}
+
+fn connection_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    builder
+}
+
+/// `gs` → `/gs/`, `/` → `/`.
+fn normalize_base_path(base: &str) -> Result<String, HttpError> {
+    let trimmed = base.trim();
+    if !trimmed.starts_with('/') || trimmed.contains(['%', '?', '#']) || trimmed.contains("//") {
+        return Err(HttpError::BasePath(base.to_string()));
+    }
+    let mut path = trimmed.to_string();
+    if !path.ends_with('/') {
+        path.push('/');
+    }
+    Ok(path)
+}
+
+async fn serve(
+    listener: TcpListener,
+    handler: Arc<Handler>,
+    tls: Option<TlsAcceptor>,
+    builder: auto::Builder<TokioExecutor>,
+    config: &HttpConfig,
+    shutdown: CancellationToken,
+) -> Result<(), HttpError> {
+    let local = listener.local_addr().map_err(HttpError::LocalAddr)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    handler.events.emit(Event::Listening {
+        protocol: handler.protocol,
+        url: format!("{scheme}://{local}{}", handler.base_path),
+    });
+    // Cloning a CancellationToken locks its tree node; an Arc clone per connection is an
+    // atomic increment.
+    let shared = Arc::new(Shared {
+        handler: Arc::clone(&handler),
+        builder,
+        shutdown: shutdown.clone(),
+        // Cancelled when the grace period is over: connections still open are dropped.
+        hard_stop: CancellationToken::new(),
+    });
+    let tracker = TaskTracker::new();
+    // One waiter for the whole loop: a fresh `cancelled()` per accept would lock the
+    // token's waiter list twice per connection.
+    let stopping = shutdown.cancelled();
+    tokio::pin!(stopping);
+    loop {
+        let (stream, peer) = tokio::select! {
+            biased;
+            () = &mut stopping => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Per-connection errors (reset before accept, out of descriptors) are
+                    // not fatal to a server phones depend on.
+                    tracing::warn!(error = %e, "accepting an HTTP connection failed");
+                    tokio::select! {
+                        () = &mut stopping => break,
+                        () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
+                    }
+                }
+            },
+        };
+        // Best effort: a socket that refuses the option still works, only slower.
+        let _ = stream.set_nodelay(true);
+        let connection = Connection {
+            shared: Arc::clone(&shared),
+            peer,
+        };
+        tracker.spawn(connection.run(stream, tls.clone()));
+    }
+    // Stop accepting at once: new phones get "connection refused" and retry later.
+    drop(listener);
+    tracker.close();
+    if tokio::time::timeout(config.shutdown_grace, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::info!(
+            open = tracker.len(),
+            "HTTP shutdown grace period over; closing the remaining connections"
+        );
+        shared.hard_stop.cancel();
+        tracker.wait().await;
+    }
+    Ok(())
+}
+
+/// What every connection of one server needs.
+struct Shared {
+    handler: Arc<Handler>,
+    builder: auto::Builder<TokioExecutor>,
+    shutdown: CancellationToken,
+    /// Waited on only after `shutdown`, so a connection registers one waiter, not two.
+    hard_stop: CancellationToken,
+}
+
+struct Connection {
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+}
+
+impl Connection {
+    async fn run(self, stream: TcpStream, tls: Option<TlsAcceptor>) {
+        let Some(acceptor) = tls else {
+            self.serve_http(CloseOnDrop(stream), None).await;
+            return;
+        };
+        let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+        let stream = tokio::select! {
+            // No request is in flight during a handshake; nothing to wait for.
+            () = self.shared.shutdown.cancelled() => return,
+            result = handshake => match result {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    self.handshake_failed(handshake_outcome(&e));
+                    return;
+                }
+                Err(_) => {
+                    self.handshake_failed(Outcome::Failed {
+                        reason: format!(
+                            "TLS handshake not finished within {} s",
+                            HANDSHAKE_TIMEOUT.as_secs()
+                        ),
+                    });
+                    return;
+                }
+            },
+        };
+        let identity = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .filter(|chain| !chain.is_empty())
+            .map(|chain| ClientIdentity {
+                certificates: chain.iter().map(|c| c.clone().into_owned()).collect(),
+            });
+        self.serve_http(stream, identity).await;
+    }
+
+    async fn serve_http<S>(&self, stream: S, identity: Option<ClientIdentity>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let handler = Arc::clone(&self.shared.handler);
+        let peer = self.peer;
+        let service = service_fn(move |mut request: http::Request<Incoming>| {
+            if let Some(identity) = &identity {
+                request.extensions_mut().insert(identity.clone());
+            }
+            let response = handler.handle(&request, peer);
+            std::future::ready(Ok::<_, Infallible>(response))
+        });
+        // hyper has its own I/O traits; TokioIo adapts tokio's to them.
+        let connection = self
+            .shared
+            .builder
+            .serve_connection(TokioIo::new(stream), service);
+        tokio::pin!(connection);
+        let result = tokio::select! {
+            biased;
+            result = connection.as_mut() => result,
+            () = self.shared.shutdown.cancelled() => {
+                // Finish the request in flight (if any), then close; idle keep-alive
+                // connections close at once. After the grace period the connection is
+                // dropped, which also drops a response body midway (a failed fetch).
+                connection.as_mut().graceful_shutdown();
+                tokio::select! {
+                    result = connection.as_mut() => result,
+                    () = self.shared.hard_stop.cancelled() => return,
+                }
+            }
+        };
+        if let Err(e) = result {
+            // Resets and half-sent requests are the network's doing, not ours.
+            tracing::debug!(peer = %self.peer, error = %e, "HTTP connection ended with an error");
+        }
+    }
+
+    fn handshake_failed(&self, outcome: Outcome) {
+        let handler = &self.shared.handler;
+        handler.events.emit(Event::Fetch(Fetch {
+            at_ms: now_ms(),
+            protocol: handler.protocol,
+            peer: self.peer,
+            name: HANDSHAKE_NAME.into(),
+            mac: None,
+            model: None,
+            user_agent: None,
+            outcome,
+            bytes: 0,
+            duration_ms: 0,
+            artifact: None,
+        }));
+    }
+}
+
+/// A plain TCP stream whose write side is closed by `close` when it is dropped, not by a
+/// `shutdown` call first: hyper shuts the write side down before it drops a finished
+/// connection, and the FIN that `close` sends right after is the same, so the separate
+/// syscall (about a tenth of a fresh-connection request's server time) is saved.
+struct CloseOnDrop(TcpStream);
+
+impl AsyncRead for CloseOnDrop {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for CloseOnDrop {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        // Everything written is already queued in the kernel (TCP has no user buffer).
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// A refused or invalid client certificate is a denial; anything else is a failure, with a
+/// hint when the client did not trust our certificate (the usual first-setup problem).
+fn handshake_outcome(error: &std::io::Error) -> Outcome {
+    let tls_error = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match tls_error {
+        Some(rustls::Error::NoCertificatesPresented) => Outcome::Denied {
+            reason: "TLS handshake refused: no client certificate".into(),
+        },
+        Some(rustls::Error::InvalidCertificate(why)) => Outcome::Denied {
+            reason: format!("TLS handshake refused: client certificate not accepted ({why:?})"),
+        },
+        Some(rustls::Error::AlertReceived(alert)) => Outcome::Failed {
+            reason: format!(
+                "TLS handshake failed: the client sent {alert:?} (does it trust the desk's CA, tls/ca.pem?)"
+            ),
+        },
+        Some(other) => Outcome::Failed {
+            reason: format!("TLS handshake failed: {other}"),
+        },
+        None => Outcome::Failed {
+            reason: format!("TLS handshake failed: {error}"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

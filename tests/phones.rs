@@ -1,0 +1,564 @@
+//! Simulated Grandstream phones booting against a real `provdesk serve` over HTTP and HTTPS.
+//!
+//! Each phone does what the firmware does (facts §4.1): fetch the binary `cfg<mac>.bin`,
+//! apply it (it may carry the XML password P1359 and the config prefix/postfix P234/P235),
+//! then `cfg<mac>.xml`, falling back to `cfg<model>.xml` and `cfg.xml`. The transport is the
+//! real `curl` binary, which also plays Digest authentication and client certificates.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use provdesk_core::format::{binary, crypt, xml};
+use provdesk_core::{Mac, PName};
+use serde_json::Value;
+
+const PROVDESK: &str = env!("CARGO_BIN_EXE_provdesk");
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A desk in a temp folder plus a running `provdesk serve` on loopback.
+struct Server {
+    dir: tempfile::TempDir,
+    child: Child,
+    urls: BTreeMap<String, String>,
+    events: mpsc::Receiver<Value>,
+}
+
+fn provdesk(desk: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(PROVDESK)
+        .arg("--desk")
+        .arg(desk)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run provdesk")
+}
+
+fn provdesk_ok(desk: &Path, args: &[&str]) -> String {
+    let out = provdesk(desk, args);
+    assert!(
+        out.status.success(),
+        "provdesk {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+impl Server {
+    /// Prepares a desk with `setup`, then starts serving it with the given extra arguments.
+    fn start(setup: impl FnOnce(&Path), args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let desk = dir.path().join("desk");
+        provdesk_ok(&desk, &["init"]);
+        setup(&desk);
+        let mut child = Command::new(PROVDESK)
+            .arg("--desk")
+            .arg(&desk)
+            .args(["serve", "--log-format", "json"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start provdesk serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (lines_tx, lines_rx) = mpsc::channel();
+        std::thread::spawn(move || forward_lines(stdout, lines_tx));
+        let mut urls = BTreeMap::new();
+        let (events_tx, events) = mpsc::channel();
+        let deadline = Instant::now() + WAIT;
+        let expected = args
+            .iter()
+            .filter(|a| a.starts_with("127.0.0.1") || a.starts_with("[::1]"))
+            .count();
+        while urls.len() < expected {
+            let line: String = lines_rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("provdesk serve printed its listening lines in time");
+            // With `--log-format json` every stdout line is one event, the listening ones too.
+            let Ok(event) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if event["event"] == "listening"
+                && let Some(url) = event["url"].as_str()
+            {
+                let scheme = url.split("://").next().expect("scheme").to_string();
+                urls.insert(scheme, url.trim_end_matches('/').to_string());
+            }
+        }
+        std::thread::spawn(move || {
+            for line in lines_rx {
+                if let Ok(value) = serde_json::from_str::<Value>(&line)
+                    && events_tx.send(value).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        Server {
+            dir,
+            child,
+            urls,
+            events,
+        }
+    }
+
+    fn desk(&self) -> PathBuf {
+        self.dir.path().join("desk")
+    }
+
+    fn url(&self, scheme: &str) -> &str {
+        &self.urls[scheme]
+    }
+
+    /// Waits for the first event that matches; fails the test after `WAIT`.
+    fn wait_event(&self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(event) if matches(&event) => return event,
+                Ok(_) => continue,
+                Err(_) => panic!("no {what} event within {WAIT:?}"),
+            }
+        }
+    }
+
+    /// SIGTERM, then the exit status. The desk stays on disk until the server is dropped.
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "provdesk serve did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn forward_lines(stdout: ChildStdout, tx: mpsc::Sender<String>) {
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        if tx.send(line).is_err() {
+            break;
+        }
+    }
+}
+
+/// What a fetch returned: HTTP status and body.
+struct Response {
+    status: u16,
+    body: Vec<u8>,
+}
+
+/// A phone: its identity and how it talks to the server.
+struct Phone {
+    mac: Mac,
+    model: &'static str,
+    /// Extra curl arguments: credentials, CA, client certificate.
+    curl_args: Vec<String>,
+}
+
+/// What a phone ended up with after one boot.
+#[derive(Debug)]
+struct Boot {
+    fetched: Vec<(String, u16)>,
+    config: BTreeMap<PName, String>,
+    /// Which file the config came from.
+    source: String,
+}
+
+impl Phone {
+    fn new(mac: &str, model: &'static str) -> Phone {
+        Phone {
+            mac: mac.parse().expect("mac"),
+            model,
+            curl_args: Vec::new(),
+        }
+    }
+
+    fn user_agent(&self) -> String {
+        format!(
+            "Grandstream Model HW {} V1.1A SW 1.0.11.3 DevId {}",
+            self.model.to_uppercase(),
+            self.mac
+        )
+    }
+
+    fn get(&self, base: &str, name: &str) -> Response {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let body = dir.path().join("body");
+        let out = Command::new("curl")
+            .args(["-s", "--path-as-is", "-o"])
+            .arg(&body)
+            .args([
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "10",
+                "-A",
+                &self.user_agent(),
+            ])
+            .args(&self.curl_args)
+            .arg(format!("{base}/{name}"))
+            .output()
+            .expect("curl must be installed (scripts/test installs it)");
+        let status = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        Response {
+            status,
+            body: std::fs::read(&body).unwrap_or_default(),
+        }
+    }
+
+    /// The firmware's provisioning sequence.
+    fn boot(&self, base: &str) -> Boot {
+        let mut fetched = Vec::new();
+        let mut password = None;
+        let (mut prefix, mut postfix) = (String::new(), String::new());
+        let mut config = BTreeMap::new();
+        let bin = format!("cfg{}.bin", self.mac);
+        let response = self.get(base, &bin);
+        fetched.push((bin, response.status));
+        if response.status == 200 {
+            let decoded = binary::decode(&response.body).expect("a valid binary config");
+            assert_eq!(decoded.mac, self.mac, "binary file for another phone");
+            for (name, value) in decoded.params {
+                match name.number() {
+                    1359 => password = Some(value.clone()),
+                    234 => prefix = value.clone(),
+                    235 => postfix = value.clone(),
+                    _ => {}
+                }
+                config.insert(name, value);
+            }
+        }
+        let candidates = [
+            format!("{prefix}cfg{}.xml{postfix}", self.mac),
+            format!("{prefix}cfg{}.xml{postfix}", self.model),
+            format!("{prefix}cfg.xml{postfix}"),
+        ];
+        for name in candidates {
+            let response = self.get(base, &name);
+            fetched.push((name.clone(), response.status));
+            if response.status != 200 {
+                continue;
+            }
+            let text = if crypt::is_encrypted(&response.body) {
+                let password = password
+                    .as_deref()
+                    .expect("an encrypted XML needs P1359 from the binary file");
+                crypt::decrypt(&response.body, password).expect("decrypts with P1359")
+            } else {
+                response.body
+            };
+            let parsed =
+                xml::read_config(std::str::from_utf8(&text).expect("utf-8")).expect("valid XML");
+            if let Some(mac) = parsed.mac {
+                assert_eq!(mac, self.mac, "XML for another phone");
+            }
+            config.extend(parsed.params);
+            return Boot {
+                fetched,
+                config,
+                source: name,
+            };
+        }
+        Boot {
+            fetched,
+            config,
+            source: String::new(),
+        }
+    }
+}
+
+fn p(name: &str) -> PName {
+    name.parse().expect("P-value")
+}
+
+fn write(desk: &Path, relative: &str, text: &str) {
+    let path = desk.join(relative);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, text).expect("write");
+}
+
+const SECURE: &str = r#"extends = "office"
+[params]
+P1359 = "{{ xml_password }}"
+"#;
+
+#[test]
+fn known_encrypted_phone_reads_p1359_from_the_binary_then_decrypts_its_xml() {
+    let mut server = Server::start(
+        |desk| {
+            write(desk, "profiles/secure.toml", SECURE);
+            provdesk_ok(
+                desk,
+                &[
+                    "device",
+                    "add",
+                    "000b82000011",
+                    "--model",
+                    "gxp2170",
+                    "--profile",
+                    "secure",
+                    "--var",
+                    "ext=211",
+                    "--var",
+                    "sip_secret=sip211",
+                    "--var",
+                    "xml_password=xml211",
+                ],
+            );
+        },
+        &["--http", "127.0.0.1:0", "--https", "off", "--tftp", "off"],
+    );
+    let phone = Phone::new("000b82000011", "gxp2170");
+    let boot = phone.boot(server.url("http"));
+    assert_eq!(boot.source, "cfg000b82000011.xml", "{boot:?}");
+    assert_eq!(boot.config[&p("P35")], "211");
+    assert_eq!(boot.config[&p("P34")], "sip211");
+    // The server filled P237 with its own address, so the phone comes back here.
+    let host = server.url("http").trim_start_matches("http://").to_string();
+    assert_eq!(boot.config[&p("P237")], host);
+    assert_eq!(boot.config[&p("P212")], "1");
+
+    let event = server.wait_event("fetch of the XML", |e| {
+        e["event"] == "fetch" && e["name"] == "cfg000b82000011.xml"
+    });
+    assert_eq!(event["mac"], "000b82000011");
+    assert_eq!(event["outcome"]["kind"], "served");
+    let log = serde_json::to_string(&event).expect("json");
+    assert!(
+        !log.contains("xml211") && !log.contains("sip211"),
+        "a secret in the fetch log: {log}"
+    );
+    assert!(server.stop().success());
+}
+
+#[test]
+fn prefixed_phone_unknown_phone_fallback_and_discovery() {
+    let mut server = Server::start(
+        |desk| {
+            write(
+                desk,
+                "profiles/prefixed.toml",
+                "extends = \"office\"\n[params]\nP234 = \"gs_\"\nP235 = \"_v1\"\n",
+            );
+            provdesk_ok(
+                desk,
+                &[
+                    "device",
+                    "add",
+                    "000b82000012",
+                    "--model",
+                    "gxp2170",
+                    "--profile",
+                    "prefixed",
+                    "--var",
+                    "ext=212",
+                    "--var",
+                    "sip_secret=x",
+                ],
+            );
+        },
+        &["--http", "127.0.0.1:0", "--https", "off", "--tftp", "off"],
+    );
+    let prefixed = Phone::new("000b82000012", "gxp2170").boot(server.url("http"));
+    assert_eq!(prefixed.source, "gs_cfg000b82000012.xml_v1", "{prefixed:?}");
+    assert_eq!(prefixed.config[&p("P35")], "212");
+
+    let stranger = Phone::new("c074ad0b63ee", "grp2614");
+    let boot = stranger.boot(server.url("http"));
+    assert_eq!(boot.fetched[0], ("cfgc074ad0b63ee.bin".to_string(), 404));
+    assert_eq!(boot.fetched[1], ("cfgc074ad0b63ee.xml".to_string(), 404));
+    assert_eq!(boot.fetched[2], ("cfggrp2614.xml".to_string(), 404));
+    assert_eq!(boot.source, "cfg.xml", "{boot:?}");
+    assert_eq!(boot.config[&p("P30")], "pool.ntp.org");
+    let miss = server.wait_event("the stranger's miss", |e| {
+        e["event"] == "fetch" && e["name"] == "cfgc074ad0b63ee.xml"
+    });
+    assert_eq!(miss["outcome"]["kind"], "not-found");
+    assert!(
+        miss["outcome"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("c074ad0b63ee")),
+        "{miss}"
+    );
+    server.wait_event("discovery", |e| {
+        e["event"] == "discovered" && e["mac"] == "c074ad0b63ee"
+    });
+    assert!(server.stop().success());
+
+    let list: Value =
+        serde_json::from_str(&provdesk_ok(&server.desk(), &["device", "list", "--json"]))
+            .expect("json");
+    let stranger = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|d| d["mac"] == "c074ad0b63ee")
+        .expect("discovered device listed");
+    assert_eq!(stranger["state"], "discovered");
+    assert_eq!(stranger["model"], "grp2614");
+}
+
+#[test]
+fn digest_credentials_admit_the_phone_and_a_wrong_password_is_denied() {
+    let mut server = Server::start(
+        |desk| {
+            let settings = std::fs::read_to_string(desk.join("provdesk.toml")).expect("settings");
+            std::fs::write(
+                desk.join("provdesk.toml"),
+                settings.replace("mode = \"none\"", "mode = \"digest\""),
+            )
+            .expect("write");
+            write(
+                desk,
+                "profiles/authed.toml",
+                "extends = \"office\"\n[params]\nP1360 = \"phone{{ ext }}\"\nP1361 = \"{{ http_password }}\"\n",
+            );
+            provdesk_ok(
+                desk,
+                &[
+                    "device",
+                    "add",
+                    "000b82000013",
+                    "--model",
+                    "gxp2170",
+                    "--profile",
+                    "authed",
+                    "--var",
+                    "ext=213",
+                    "--var",
+                    "sip_secret=x",
+                    "--var",
+                    "http_password=h3ll0",
+                ],
+            );
+        },
+        &["--http", "127.0.0.1:0", "--https", "off", "--tftp", "off"],
+    );
+    let mut phone = Phone::new("000b82000013", "gxp2170");
+    assert_eq!(
+        phone.get(server.url("http"), "cfg000b82000013.xml").status,
+        401
+    );
+    phone.curl_args = vec!["--digest".into(), "-u".into(), "phone213:h3ll0".into()];
+    let boot = phone.boot(server.url("http"));
+    assert_eq!(boot.source, "cfg000b82000013.xml", "{boot:?}");
+    assert_eq!(boot.config[&p("P35")], "213");
+
+    phone.curl_args = vec!["--digest".into(), "-u".into(), "phone213:n0tTh1s".into()];
+    assert_eq!(
+        phone.get(server.url("http"), "cfg000b82000013.xml").status,
+        401
+    );
+    let denied = server.wait_event("the denial", |e| {
+        e["event"] == "fetch"
+            && e["outcome"]["kind"] == "denied"
+            && e["outcome"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("phone213"))
+    });
+    let log = serde_json::to_string(&denied).expect("json");
+    assert!(
+        !log.contains("n0tTh1s") && !log.contains("h3ll0"),
+        "a password in the log: {log}"
+    );
+    assert!(server.stop().success());
+}
+
+#[test]
+fn https_with_and_without_a_client_certificate() {
+    let mut server = Server::start(
+        |desk| {
+            provdesk_ok(
+                desk,
+                &[
+                    "device",
+                    "add",
+                    "000b82000014",
+                    "--model",
+                    "gxp2170",
+                    "--profile",
+                    "office",
+                    "--var",
+                    "ext=214",
+                    "--var",
+                    "sip_secret=x",
+                ],
+            );
+        },
+        &["--https", "127.0.0.1:0", "--http", "off", "--tftp", "off"],
+    );
+    let ca = server.desk().join("tls/ca.pem");
+    let mut phone = Phone::new("000b82000014", "gxp2170");
+    phone.curl_args = vec!["--cacert".into(), ca.display().to_string()];
+    let boot = phone.boot(server.url("https"));
+    assert_eq!(boot.source, "cfg000b82000014.xml", "{boot:?}");
+    assert_eq!(boot.config[&p("P212")], "2", "P212 filled for HTTPS");
+    // Without the CA the phone cannot trust the server: the TLS handshake fails (curl: 000).
+    let untrusted = Phone::new("000b82000014", "gxp2170");
+    assert_eq!(untrusted.get(server.url("https"), "cfg.xml").status, 0);
+    assert!(server.stop().success());
+}
+
+#[test]
+fn an_edit_to_global_toml_reaches_the_next_fetch_and_traversal_is_refused() {
+    let mut server = Server::start(
+        |_| {},
+        &["--http", "127.0.0.1:0", "--https", "off", "--tftp", "off"],
+    );
+    let phone = Phone::new("c074ad000001", "gxp2170");
+    let before = phone.boot(server.url("http"));
+    assert_eq!(before.config[&p("P30")], "pool.ntp.org");
+    let global = server.desk().join("profiles/global.toml");
+    let text = std::fs::read_to_string(&global).expect("global");
+    std::fs::write(&global, text.replace("pool.ntp.org", "ntp.example.net")).expect("edit");
+    server.wait_event("the rebuild", |e| {
+        e["event"] == "build" && e["published"] == true
+    });
+    let after = phone.boot(server.url("http"));
+    assert_eq!(after.config[&p("P30")], "ntp.example.net");
+
+    for name in [
+        "../provdesk.db",
+        "%2e%2e/provdesk.db",
+        "..%2fprovdesk.db",
+        "%2e%2e%2fprovdesk.toml",
+        "cfg%00.xml",
+        "..%5cprovdesk.db",
+    ] {
+        let response = phone.get(server.url("http"), name);
+        assert!(
+            matches!(response.status, 400 | 404),
+            "{name}: {}",
+            response.status
+        );
+        assert!(
+            !String::from_utf8_lossy(&response.body).contains("SQLite"),
+            "{name} leaked the database"
+        );
+    }
+    assert!(server.stop().success());
+}
