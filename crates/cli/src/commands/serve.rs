@@ -226,6 +226,13 @@ fn bytes(n: u64) -> String {
     }
 }
 
+/// Prints one log line; a closed stdout (the reader went away) loses the line, not the server.
+fn print_line(line: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,11 +288,4 @@ mod tests {
         );
         assert_eq!(bytes(1536), "1.5 KiB");
     }
-}
-
-/// Prints one log line; a closed stdout (the reader went away) loses the line, not the server.
-fn print_line(line: &str) {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }
