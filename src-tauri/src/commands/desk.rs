@@ -1,0 +1,172 @@
+//! The desk itself: what is open, opening another folder, its firmware and its settings file.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::PathBuf;
+
+use provdesk_core::build::ArtifactKind;
+use provdesk_core::inventory::DeviceState;
+use provdesk_core::profile::ProfileSet;
+use tauri::{AppHandle, State};
+use tauri_plugin_dialog::DialogExt;
+use tauri_plugin_opener::OpenerExt;
+
+use crate::dto::{DeskInfo, FirmwareFile};
+use crate::error::{ApiError, ApiResult};
+use crate::session::{AppState, Session};
+
+#[tauri::command]
+pub async fn desk_info(state: State<'_, AppState>) -> ApiResult<DeskInfo> {
+    info(&state.session())
+}
+
+pub fn info(session: &Session) -> ApiResult<DeskInfo> {
+    let desk = &session.desk;
+    let devices = session.inventory.list_devices()?;
+    let discovered = devices
+        .iter()
+        .filter(|d| d.state == DeviceState::Discovered)
+        .count();
+    let profiles = ProfileSet::load(desk.root());
+    let mut names = vec![provdesk_core::profile::GLOBAL.to_string()];
+    names.extend(profiles.profile_names().map(str::to_string));
+    let mut models: BTreeSet<String> = profiles.model_names().map(str::to_string).collect();
+    models.extend(
+        devices
+            .iter()
+            .filter(|d| d.model != provdesk_core::inventory::UNKNOWN_MODEL)
+            .map(|d| d.model.clone()),
+    );
+    let settings_path = desk.settings_path();
+    let settings_text =
+        fs::read_to_string(&settings_path).map_err(|e| ApiError::io(&settings_path, e))?;
+    Ok(DeskInfo {
+        root: desk.root().display().to_string(),
+        settings_file: settings_path.display().to_string(),
+        settings_text,
+        devices: devices.len() - discovered,
+        discovered,
+        profiles: names,
+        models: models.into_iter().collect(),
+        catalog_entries: session.catalog.len(),
+        catalog_diagnostics: session.catalog_diagnostics.clone(),
+        server_address: session.options().server.map(|s| s.config_path()),
+    })
+}
+
+/// Opens (or, for a folder without a desk, creates with the sample) the desk at `path`.
+#[tauri::command]
+pub async fn open_desk(state: State<'_, AppState>, path: String) -> ApiResult<DeskInfo> {
+    let path = PathBuf::from(path.trim());
+    if path.as_os_str().is_empty() {
+        return Err(ApiError::invalid("choose a folder for the desk"));
+    }
+    let session = Session::open(&path)?;
+    // The first look at a desk builds it, so previews and counts are current.
+    session.build()?;
+    let info = info(&session)?;
+    state.replace(session);
+    Ok(info)
+}
+
+/// Asks for a folder with the system dialog; `None` when the technician cancels.
+#[tauri::command]
+pub async fn choose_folder(app: AppHandle, title: String) -> ApiResult<Option<String>> {
+    let picked = app.dialog().file().set_title(title).blocking_pick_folder();
+    Ok(picked
+        .and_then(|p| p.into_path().ok())
+        .map(|p| p.display().to_string()))
+}
+
+/// A text file the technician picks (a CSV device list), read in Rust so the webview needs
+/// no file-system access.
+#[derive(serde::Serialize)]
+pub struct PickedFile {
+    pub name: String,
+    pub text: String,
+}
+
+#[tauri::command]
+pub async fn pick_csv_file(app: AppHandle) -> ApiResult<Option<PickedFile>> {
+    let picked = app
+        .dialog()
+        .file()
+        .set_title("Import devices from a CSV file")
+        .add_filter("Device list", &["csv", "txt", "tsv"])
+        .blocking_pick_file();
+    let Some(path) = picked.and_then(|p| p.into_path().ok()) else {
+        return Ok(None);
+    };
+    let bytes = fs::read(&path).map_err(|e| ApiError::io(&path, e))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        ApiError::invalid(format!(
+            "{} is not UTF-8 text; save it as \"CSV UTF-8\" and pick it again",
+            path.display()
+        ))
+    })?;
+    Ok(Some(PickedFile {
+        name: path.display().to_string(),
+        text,
+    }))
+}
+
+/// Opens the desk folder (or a folder inside it) in the system's file manager.
+#[tauri::command]
+pub async fn reveal_in_desk(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    relative: Option<String>,
+) -> ApiResult<()> {
+    let session = state.session();
+    let mut path = session.desk.root().to_path_buf();
+    if let Some(relative) = relative.filter(|r| !r.contains("..")) {
+        path.push(relative);
+    }
+    app.opener()
+        .open_path(path.display().to_string(), None::<&str>)
+        .map_err(|e| ApiError::internal(format!("cannot open {}: {e}", path.display())))
+}
+
+/// Files in `DESK/firmware/`, with the models and request names each answers.
+#[tauri::command]
+pub async fn list_firmware(state: State<'_, AppState>) -> ApiResult<Vec<FirmwareFile>> {
+    let session = state.session();
+    let dir = session.desk.firmware_dir();
+    let manifest = session.builder().manifest()?.clone();
+    let mut files = Vec::new();
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
+        Err(e) => return Err(ApiError::io(&dir, e)),
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.is_file() {
+            continue;
+        }
+        let relative = session
+            .desk
+            .display_path(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let mut models = BTreeSet::new();
+        let mut requests = Vec::new();
+        for (name, e) in &manifest.entries {
+            if e.kind == ArtifactKind::Firmware && e.file == relative {
+                requests.push(name.clone());
+                if let Some(model) = &e.model {
+                    models.insert(model.clone());
+                }
+            }
+        }
+        files.push(FirmwareFile {
+            file: relative,
+            size: meta.len(),
+            models: models.into_iter().collect(),
+            requests,
+        });
+    }
+    files.sort_by(|a, b| a.file.cmp(&b.file));
+    Ok(files)
+}

@@ -1,0 +1,399 @@
+//! Devices: list, detail (effective config with layers, file previews, history), add, edit,
+//! remove, bulk profile assignment, CSV import and enrolment. Mirrors `provdesk device …`.
+
+use std::collections::BTreeSet;
+
+use provdesk_core::build::{ArtifactKind, device_config};
+use provdesk_core::format::{binary, crypt};
+use provdesk_core::inventory::{
+    Device, DeviceState, FetchLogQuery, model_problem, parse_devices_csv, variable_name_problem,
+};
+use provdesk_core::profile::ProfileSet;
+use provdesk_core::{Mac, PName};
+use tauri::State;
+
+use crate::dto::{
+    BuildSummary, DeviceDetail, DeviceDto, DeviceInput, FilePreview, ImportResult, ImportRow,
+    effective_params,
+};
+use crate::error::{ApiError, ApiResult};
+use crate::session::{AppState, Session};
+
+/// How many fetches the device page shows.
+const HISTORY: usize = 200;
+
+#[tauri::command]
+pub async fn list_devices(state: State<'_, AppState>) -> ApiResult<Vec<DeviceDto>> {
+    let session = state.session();
+    let devices = session.inventory.list_devices()?;
+    Ok(devices.iter().map(DeviceDto::from).collect())
+}
+
+fn parse_mac(text: &str) -> ApiResult<Mac> {
+    Ok(text.parse::<Mac>()?)
+}
+
+fn get_device(session: &Session, mac: Mac) -> ApiResult<Device> {
+    session.inventory.get_device(mac)?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "{mac} is not in the inventory; it may have been removed, reload the device list"
+        ))
+    })
+}
+
+#[tauri::command]
+pub async fn device_detail(state: State<'_, AppState>, mac: String) -> ApiResult<DeviceDetail> {
+    let session = state.session();
+    let device = get_device(&session, parse_mac(&mac)?)?;
+    detail(&session, device)
+}
+
+pub fn detail(session: &Session, device: Device) -> ApiResult<DeviceDetail> {
+    let profiles = ProfileSet::load(session.desk.root());
+    let (config, mut diagnostics) = device_config(&profiles, &device, &session.options());
+    diagnostics.extend(profiles.diagnostics().iter().cloned());
+    let password = config
+        .non_empty(provdesk_core::build::pvalues::XML_PASSWORD)
+        .map(str::to_string);
+    let files = previews(session, &device, password.as_deref())?;
+    let history = session.inventory.fetch_log(&FetchLogQuery {
+        mac: Some(device.mac),
+        since: None,
+        limit: Some(HISTORY),
+    })?;
+    Ok(DeviceDetail {
+        device: DeviceDto::from(&device),
+        params: effective_params(&config, &session.catalog),
+        diagnostics,
+        files,
+        history,
+    })
+}
+
+/// Every file the manifest serves this device, decoded: the binary file as `P-value = value`
+/// lines, the XML decrypted with the device's own P1359.
+fn previews(
+    session: &Session,
+    device: &Device,
+    password: Option<&str>,
+) -> ApiResult<Vec<FilePreview>> {
+    let mut builder = session.builder();
+    let manifest = builder.manifest()?.clone();
+    drop(builder);
+    let root = session.desk.root();
+    let mut out = Vec::new();
+    for (name, entry) in &manifest.entries {
+        let mine = entry.mac == Some(device.mac)
+            || (entry.kind == ArtifactKind::Firmware
+                && entry.model.as_deref() == Some(device.model.as_str()));
+        if !mine {
+            continue;
+        }
+        let mut preview = FilePreview {
+            name: name.clone(),
+            kind: entry.kind,
+            file: entry.file.clone(),
+            encrypted: entry.encrypted,
+            size: entry.size,
+            version: entry.version,
+            text: None,
+            note: None,
+        };
+        if entry.kind == ArtifactKind::Firmware {
+            preview.note = Some("firmware image, served as it lies in firmware/".into());
+            out.push(preview);
+            continue;
+        }
+        let path = root.join(&entry.file);
+        match std::fs::read(&path) {
+            Ok(bytes) => decode(entry.kind, &bytes, password, &mut preview),
+            Err(e) => {
+                preview.note = Some(format!("cannot read {}: {e}; build again", entry.file));
+            }
+        }
+        out.push(preview);
+    }
+    Ok(out)
+}
+
+fn decode(kind: ArtifactKind, bytes: &[u8], password: Option<&str>, preview: &mut FilePreview) {
+    match kind {
+        ArtifactKind::DeviceBinary => match binary::decode(bytes) {
+            Ok(decoded) => {
+                let lines: Vec<String> = decoded
+                    .params
+                    .iter()
+                    .map(|(p, v)| format!("{p} = {v}"))
+                    .collect();
+                preview.text = Some(lines.join("\n"));
+            }
+            Err(e) => preview.note = Some(format!("cannot decode the binary file: {e}")),
+        },
+        _ if crypt::is_encrypted(bytes) => match password.map(|pw| crypt::decrypt(bytes, pw)) {
+            Some(Ok(plain)) => preview.text = Some(String::from_utf8_lossy(&plain).into_owned()),
+            Some(Err(e)) => {
+                preview.note = Some(format!(
+                    "cannot decrypt with the device's P1359 ({e}); build again after changing it"
+                ))
+            }
+            None => preview.note = Some("encrypted, and the device has no P1359".into()),
+        },
+        _ => preview.text = Some(String::from_utf8_lossy(bytes).into_owned()),
+    }
+}
+
+/// Checks a form's device the way `provdesk device add` does, and makes the core's `Device`.
+fn device_from_input(input: &DeviceInput, profiles: &ProfileSet) -> ApiResult<Device> {
+    let mac = parse_mac(input.mac.trim())?;
+    let model = input.model.trim().to_ascii_lowercase();
+    if let Some(problem) = model_problem(&model) {
+        return Err(ApiError::invalid(format!(
+            "model {:?}: {problem}",
+            input.model
+        )));
+    }
+    let profile = input
+        .profile
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
+    if let Some(profile) = profile {
+        check_profile(profiles, profile)?;
+    }
+    let mut device = Device::new(mac, &model);
+    device.profile = profile.map(str::to_string);
+    device.name = input
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
+    for (key, value) in &input.vars {
+        let key = key.trim();
+        if let Some(problem) = variable_name_problem(key) {
+            return Err(ApiError::invalid(format!("variable {key:?}: {problem}")));
+        }
+        device.vars.insert(key.to_string(), value.clone());
+    }
+    for (key, value) in &input.overrides {
+        let name: PName = key.trim().parse()?;
+        device.overrides.insert(name, value.clone());
+    }
+    Ok(device)
+}
+
+fn check_profile(profiles: &ProfileSet, profile: &str) -> ApiResult<()> {
+    if profiles.profile_exists(profile) {
+        return Ok(());
+    }
+    let known: Vec<&str> = profiles.profile_names().collect();
+    Err(ApiError::invalid(format!(
+        "profile {profile:?} does not exist (known: {}); create it on the Profiles screen",
+        known.join(", ")
+    )))
+}
+
+/// Adds a device; with `replace`, an existing inventory device with that MAC is overwritten
+/// (its seen fields stay). Rebuilds its files.
+#[tauri::command]
+pub async fn add_device(
+    state: State<'_, AppState>,
+    device: DeviceInput,
+    replace: bool,
+) -> ApiResult<BuildSummary> {
+    let session = state.session();
+    let profiles = ProfileSet::load(session.desk.root());
+    let device = device_from_input(&device, &profiles)?;
+    if let Some(existing) = session.inventory.get_device(device.mac)?
+        && existing.state == DeviceState::Inventory
+        && !replace
+    {
+        return Err(ApiError::invalid(format!(
+            "{} is already in the inventory; open it from the list to edit it",
+            device.mac
+        )));
+    }
+    session.inventory.upsert_device(&device)?;
+    Ok(BuildSummary::from(&session.rebuild_devices(&[device.mac])?))
+}
+
+/// Saves an edited device (same checks as adding). A changed MAC is an add plus a removal.
+#[tauri::command]
+pub async fn update_device(
+    state: State<'_, AppState>,
+    original_mac: String,
+    device: DeviceInput,
+) -> ApiResult<BuildSummary> {
+    let session = state.session();
+    let original = parse_mac(&original_mac)?;
+    let profiles = ProfileSet::load(session.desk.root());
+    let device = device_from_input(&device, &profiles)?;
+    let mut macs = vec![device.mac];
+    if device.mac != original {
+        if session.inventory.get_device(device.mac)?.is_some() {
+            return Err(ApiError::invalid(format!(
+                "{} is already in the inventory; pick another MAC or edit that device",
+                device.mac
+            )));
+        }
+        session.inventory.upsert_device(&device)?;
+        session.inventory.remove_device(original)?;
+        macs.push(original);
+    } else {
+        get_device(&session, original)?;
+        session.inventory.upsert_device(&device)?;
+    }
+    Ok(BuildSummary::from(&session.rebuild_devices(&macs)?))
+}
+
+#[tauri::command]
+pub async fn remove_devices(
+    state: State<'_, AppState>,
+    macs: Vec<String>,
+) -> ApiResult<BuildSummary> {
+    let session = state.session();
+    let macs: Vec<Mac> = macs
+        .iter()
+        .map(|m| parse_mac(m))
+        .collect::<ApiResult<_>>()?;
+    for mac in &macs {
+        session.inventory.remove_device(*mac)?;
+    }
+    Ok(BuildSummary::from(&session.rebuild_devices(&macs)?))
+}
+
+/// Gives every listed device `profile` (`None` clears it) in one transaction.
+#[tauri::command]
+pub async fn assign_profile(
+    state: State<'_, AppState>,
+    macs: Vec<String>,
+    profile: Option<String>,
+) -> ApiResult<BuildSummary> {
+    let session = state.session();
+    let profile = profile.filter(|p| !p.trim().is_empty());
+    if let Some(profile) = &profile {
+        check_profile(&ProfileSet::load(session.desk.root()), profile)?;
+    }
+    let mut devices = Vec::new();
+    for mac in &macs {
+        let mut device = get_device(&session, parse_mac(mac)?)?;
+        device.profile = profile.clone();
+        devices.push(device);
+    }
+    session.inventory.import_devices(&devices)?;
+    let macs: Vec<Mac> = devices.iter().map(|d| d.mac).collect();
+    Ok(BuildSummary::from(&session.rebuild_devices(&macs)?))
+}
+
+/// Imports a device list with the same rules as `provdesk device import`: every bad row is
+/// reported; nothing is imported while there are bad rows unless `skip_bad`; `dry_run` only
+/// reports. `source` names the file in diagnostics.
+#[tauri::command]
+pub async fn import_csv(
+    state: State<'_, AppState>,
+    text: String,
+    source: Option<String>,
+    dry_run: bool,
+    skip_bad: bool,
+) -> ApiResult<ImportResult> {
+    let session = state.session();
+    import(&session, &text, source.as_deref(), dry_run, skip_bad)
+}
+
+pub fn import(
+    session: &Session,
+    text: &str,
+    source: Option<&str>,
+    dry_run: bool,
+    skip_bad: bool,
+) -> ApiResult<ImportResult> {
+    let profiles = ProfileSet::load(session.desk.root());
+    let (rows, mut diagnostics) = parse_devices_csv(text, &|name| profiles.profile_exists(name));
+    if let Some(source) = source {
+        for d in &mut diagnostics {
+            d.file = Some(source.into());
+        }
+    }
+    let bad = diagnostics.iter().filter(|d| d.is_error()).count();
+    let existing: BTreeSet<Mac> = session
+        .inventory
+        .list_devices()?
+        .into_iter()
+        .filter(|d| d.state == DeviceState::Inventory)
+        .map(|d| d.mac)
+        .collect();
+    let devices: Vec<Device> = rows.iter().map(|(_, d)| d.clone()).collect();
+    let rows: Vec<ImportRow> = rows
+        .into_iter()
+        .map(|(line, device)| ImportRow {
+            line,
+            update: existing.contains(&device.mac),
+            device: DeviceDto::from(&device),
+        })
+        .collect();
+    let updated = rows.iter().filter(|r| r.update).count();
+    let new = rows.len() - updated;
+    let skipping = if bad > 0 {
+        format!(", skipping {bad} bad row(s)")
+    } else {
+        String::new()
+    };
+    let mut result = ImportResult {
+        new,
+        updated,
+        bad,
+        imported: None,
+        build: None,
+        message: String::new(),
+        diagnostics,
+        rows,
+    };
+    if bad > 0 && !skip_bad {
+        result.message = format!(
+            "{bad} problem(s): nothing imported (fix the rows, or tick \"skip bad rows\" to import the {} good row(s))",
+            result.rows.len()
+        );
+        return Ok(result);
+    }
+    if dry_run {
+        result.message = format!(
+            "dry run: would import {} device(s) ({new} new, {updated} updated){skipping}",
+            result.rows.len()
+        );
+        return Ok(result);
+    }
+    let count = session.inventory.import_devices(&devices)?;
+    let macs: Vec<Mac> = devices.iter().map(|d| d.mac).collect();
+    result.build = Some(BuildSummary::from(&session.rebuild_devices(&macs)?));
+    result.imported = Some(count);
+    result.message = format!(
+        "imported {count} device(s) ({new} new, {updated} updated){}",
+        if bad > 0 {
+            format!(", skipped {bad} bad row(s)")
+        } else {
+            String::new()
+        }
+    );
+    Ok(result)
+}
+
+/// Moves a discovered device into the inventory, with `profile` when given.
+#[tauri::command]
+pub async fn enroll(
+    state: State<'_, AppState>,
+    macs: Vec<String>,
+    profile: Option<String>,
+) -> ApiResult<BuildSummary> {
+    let session = state.session();
+    let profile = profile.filter(|p| !p.trim().is_empty());
+    if let Some(profile) = &profile {
+        check_profile(&ProfileSet::load(session.desk.root()), profile)?;
+    }
+    let mut enrolled = Vec::new();
+    for mac in &macs {
+        let mac = parse_mac(mac)?;
+        session.inventory.enroll(mac, profile.as_deref())?;
+        enrolled.push(mac);
+    }
+    Ok(BuildSummary::from(&session.rebuild_devices(&enrolled)?))
+}

@@ -1,0 +1,78 @@
+//! ProvDesk's desktop app: plugin wiring, the open desk in managed state, and the command
+//! table. Everything a command does is one call into provdesk-core (see `commands/`).
+//!
+//! Invariant: no domain logic in this crate; it maps core types to DTOs and back.
+
+// No console window next to the app on Windows release builds.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod commands;
+mod dto;
+mod error;
+mod profile_file;
+mod session;
+
+use tauri::Manager;
+
+use crate::session::{AppState, Session};
+
+fn main() {
+    let desk_path =
+        match session::desk_from_args(std::env::args(), std::env::var("PROVDESK_DESK").ok()) {
+            Ok(path) => path,
+            Err(e) => {
+                eprintln!("error: {}", e.message);
+                std::process::exit(2);
+            }
+        };
+    tauri::Builder::default()
+        // First, before anything opens the database: a second start focuses this window
+        // instead of fighting over the desk and, later, the servers' ports.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            if let Some(window) = app.get_webview_window("main") {
+                let _ = window.unminimize();
+                let _ = window.set_focus();
+            }
+        }))
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_opener::init())
+        .setup(move |app| {
+            let session = Session::open(&desk_path).map_err(|e| e.message)?;
+            // Build once so previews and firmware mappings are current; problems in the
+            // profiles show up in the UI, they do not stop the app.
+            if let Err(e) = session.build() {
+                eprintln!("warning: first build failed: {}", e.message);
+            }
+            app.manage(AppState::new(session));
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::desk::desk_info,
+            commands::desk::open_desk,
+            commands::desk::choose_folder,
+            commands::desk::pick_csv_file,
+            commands::desk::reveal_in_desk,
+            commands::desk::list_firmware,
+            commands::devices::list_devices,
+            commands::devices::device_detail,
+            commands::devices::add_device,
+            commands::devices::update_device,
+            commands::devices::remove_devices,
+            commands::devices::assign_profile,
+            commands::devices::import_csv,
+            commands::devices::enroll,
+            commands::profiles::list_profiles,
+            commands::profiles::read_profile,
+            commands::profiles::save_profile_value,
+            commands::profiles::save_profile_raw,
+            commands::profiles::create_profile,
+            commands::profiles::catalog_entries,
+            commands::profiles::catalog_search,
+            commands::profiles::build,
+        ])
+        .run(tauri::generate_context!())
+        .unwrap_or_else(|e| {
+            eprintln!("error: ProvDesk could not start: {e}");
+            std::process::exit(1);
+        });
+}

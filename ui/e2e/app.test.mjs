@@ -1,0 +1,215 @@
+// End-to-end: the real app window under Xvfb, driven through tauri-driver and
+// WebKitWebDriver with plain WebDriver over fetch (no client library). Starts the app on a
+// fresh desk, imports 20 devices through the dialog, checks a device's effective config,
+// edits a profile value in the editor, and sees the device's config change. Saves a
+// screenshot of every screen to target/screenshots/ and the start-up figures next to them.
+//
+// Needs: tauri-driver on PATH, WebKitWebDriver (webkit2gtk-driver), a display (xvfb-run),
+// and the debug build of the app (APP_BINARY, else $CARGO_TARGET_DIR or ../target).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, "../..");
+const targetDir = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(repo, "target");
+const app = resolve(process.env.APP_BINARY ?? join(targetDir, "debug/provdesk-app"));
+const shots = join(repo, "target/screenshots");
+const PORT = 4444;
+const base = `http://127.0.0.1:${PORT}`;
+const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
+
+let driver;
+let session;
+const desk = mkdtempSync(join(tmpdir(), "provdesk-e2e-"));
+const metrics = {};
+
+/** One WebDriver call; every call has a timeout so a hang cannot stall CI. */
+async function wd(method, path, body, ms = 15000) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(ms),
+  });
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json.value ?? json).slice(0, 400)}`);
+  return json.value;
+}
+const s = (path) => `/session/${session}${path}`;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(what, fn, ms = 15000) {
+  const deadline = Date.now() + ms;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      const value = await fn();
+      if (value) return value;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ""}`);
+}
+
+async function find(css) {
+  const found = await wd("POST", s("/elements"), { using: "css selector", value: css });
+  return found.length ? found[0][ELEMENT] : null;
+}
+const el = (css, ms) => waitFor(css, () => find(css), ms);
+const exec = (script, args = []) => wd("POST", s("/execute/sync"), { script, args });
+const click = async (css) => wd("POST", s(`/element/${await el(css)}/click`), {});
+const text = async (css) => wd("GET", s(`/element/${await el(css)}/text`));
+
+/** Sets a field's value the way typing does (Svelte listens to `input`). */
+async function setValue(css, value) {
+  await el(css);
+  await exec(
+    `const e = document.querySelector(arguments[0]); e.focus(); e.value = arguments[1];
+     e.dispatchEvent(new Event("input", { bubbles: true }));`,
+    [css, value],
+  );
+}
+
+/** The painted frame lags the DOM: wait two animation frames, then capture. */
+async function screenshot(name) {
+  await wd("POST", s("/execute/async"), {
+    script: "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+    args: [],
+  });
+  const png = await wd("GET", s("/screenshot"), undefined, 30000);
+  mkdirSync(shots, { recursive: true });
+  writeFileSync(join(shots, `${name}.png`), Buffer.from(png, "base64"));
+}
+
+/** Resident memory (KB) of the app and WebKit's helper processes, from /proc. */
+function memory() {
+  const rows = [];
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0];
+      if (!/provdesk-app$|WebKitWebProcess$|WebKitNetworkProcess$/.test(cmd)) continue;
+      const rss = Number(readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)?.[1] ?? 0);
+      rows.push({ process: cmd.split("/").pop(), rss_kb: rss });
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return rows;
+}
+
+function csv() {
+  const lines = ["mac,model,profile,name,ext,sip_secret"];
+  for (let i = 1; i <= 20; i++) {
+    const n = String(i).padStart(2, "0");
+    lines.push(`00:0b:82:00:10:${n},GXP2170,office,Desk ${n},${200 + i},secret-${200 + i}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+before(async () => {
+  assert.ok(existsSync(app), `build the app first: ${app} is missing`);
+  driver = spawn("tauri-driver", ["--port", String(PORT)], {
+    stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, PROVDESK_DESK: desk },
+  });
+  await waitFor("tauri-driver", async () => (await fetch(`${base}/status`, { signal: AbortSignal.timeout(1000) })).ok, 20000);
+  const started = Date.now();
+  const created = await wd(
+    "POST",
+    "/session",
+    { capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application: app, args: ["--desk", desk] } } } },
+    60000,
+  );
+  session = created.sessionId;
+  await el("[data-nav='devices']", 30000);
+  await el(".brand");
+  metrics.cold_start_ms = Date.now() - started;
+});
+
+after(async () => {
+  try {
+    if (session) await wd("DELETE", `/session/${session}`, undefined, 10000);
+  } finally {
+    driver?.kill();
+  }
+  if (Object.keys(metrics).length) {
+    mkdirSync(shots, { recursive: true });
+    writeFileSync(join(shots, "metrics.json"), JSON.stringify(metrics, null, 2) + "\n");
+    console.log("metrics", JSON.stringify(metrics));
+  }
+});
+
+test("opens on a fresh desk with the sample", async () => {
+  await waitFor("the fresh desk in the nav", async () => (await exec("return document.querySelector('.desk .path')?.textContent ?? ''")) === desk);
+  await sleep(1500);
+  const mem = memory();
+  metrics.idle_rss_kb = mem;
+  metrics.idle_rss_total_mb = Math.round(mem.reduce((a, r) => a + r.rss_kb, 0) / 1024);
+  await click("[data-nav='live']");
+  await el(".screen .card");
+  await screenshot("live");
+});
+
+test("imports a CSV of 20 devices through the dialog, with a dry run first", async () => {
+  await click("[data-nav='devices']");
+  await click("[data-action='import']");
+  await setValue("[data-csv]", csv());
+  await click("[data-action='check']");
+  await waitFor("20 preview rows", async () => (await exec("return document.querySelectorAll('[data-row]').length")) === 20);
+  assert.match(await text("[data-import-message]"), /dry run: would import 20 device\(s\) \(20 new, 0 updated\)/);
+  await screenshot("devices-import");
+  await click("[data-action='do-import']");
+  await waitFor("the dialog to close", async () => !(await find("[data-dialog='import']")));
+  await waitFor("20 devices in the table", async () => (await text(".screen header")).includes("20 in inventory"));
+  assert.match(await text("[data-toast='ok']"), /imported 20 device\(s\) \(20 new, 0 updated\); rebuilt \d+ files in/);
+  await screenshot("devices");
+});
+
+test("a device page shows the effective config with its layers", async () => {
+  await click("[data-mac='000b82001003'] button.mac");
+  await el("[data-device-page='000b82001003']");
+  await waitFor("P35 from the CSV variable", async () => (await text("[data-p='P35'] [data-value]")) === "203");
+  assert.equal(await text("[data-p='P47'] [data-value]"), "pbx.example.com");
+  assert.match(await text("[data-p='P47']"), /office\.toml/);
+  assert.equal(await text("[data-p='P34'] [data-value]"), "••••••", "the SIP password is masked");
+  await screenshot("device");
+  await click("[data-tab='files']");
+  assert.match(await text(".preview .toolbar"), /cfg000b82001003\.xml/);
+  await waitFor("the XML preview", async () => (await exec("return document.querySelector('.preview pre')?.textContent ?? ''")).includes("<gs_provision"));
+  await screenshot("device-files");
+});
+
+test("editing a profile value changes the device's effective config", async () => {
+  await click("[data-nav='profiles']");
+  await click("[data-profile='office']");
+  const css = "[data-field='P47'] input";
+  const input = await el(css);
+  await wd("POST", s(`/element/${input}/clear`), {});
+  await wd("POST", s(`/element/${input}/value`), { text: "pbx.e2e.test\uE007" });
+  await waitFor("the rebuild toast", async () => /P47 saved in profiles\/office\.toml; rebuilt \d+ files? in/.test(await exec("return [...document.querySelectorAll('[data-toast]')].map(t => t.textContent).join('|')")));
+  const saved = readFileSync(join(desk, "profiles/office.toml"), "utf8");
+  assert.match(saved, /P47 = "pbx\.e2e\.test"\s+# SIP server/, "the comment is kept");
+  await screenshot("profiles");
+  await click("[data-view='raw']");
+  await el("[data-raw]");
+  await screenshot("profiles-raw");
+  await click("[data-nav='devices']");
+  await el("[data-device-page='000b82001003']");
+  await waitFor("the new P47 on the device page", async () => (await text("[data-p='P47'] [data-value]")) === "pbx.e2e.test");
+});
+
+test("firmware and settings screens open", async () => {
+  await click("[data-nav='firmware']");
+  await el("[data-firmware]");
+  await screenshot("firmware");
+  await click("[data-nav='settings']");
+  await waitFor("provdesk.toml", async () => (await text("[data-settings]")).includes("[server]"));
+  await screenshot("settings");
+});

@@ -1,0 +1,273 @@
+// The one typed module over every Tauri command. Types mirror src-tauri/src/dto.rs field for
+// field (snake_case as serde writes them); components never call `invoke` themselves.
+import { invoke } from "@tauri-apps/api/core";
+
+export type Severity = "warning" | "error";
+
+export interface Diagnostic {
+  severity: Severity;
+  kind: string;
+  message: string;
+  file?: string;
+  line?: number;
+  column?: number;
+  field?: string;
+  device?: string;
+}
+
+/** Every failed command rejects with this. */
+export interface ApiError {
+  kind: string;
+  message: string;
+  diagnostics?: Diagnostic[];
+}
+
+export type Source =
+  | { kind: "file"; path: string; line: number }
+  | { kind: "device-override" }
+  | { kind: "server" };
+
+export type DeviceState = "inventory" | "discovered";
+
+export interface Device {
+  mac: string;
+  model: string;
+  profile: string | null;
+  name: string | null;
+  state: DeviceState;
+  vars: Record<string, string>;
+  overrides: Record<string, string>;
+  first_seen: number | null;
+  last_seen: number | null;
+  last_ip: string | null;
+  firmware_version: string | null;
+}
+
+export interface DeviceInput {
+  mac: string;
+  model: string;
+  profile: string | null;
+  name: string | null;
+  vars: Record<string, string>;
+  overrides: Record<string, string>;
+}
+
+export interface BuildSummary {
+  published: boolean;
+  build: number;
+  artifacts: number;
+  devices: number;
+  written: number;
+  removed: number;
+  unchanged: number;
+  errors: number;
+  diagnostics: Diagnostic[];
+  elapsed_ms: number;
+}
+
+export interface EffectiveParam {
+  p: string;
+  value: string;
+  source: Source;
+  label: string | null;
+  page: string | null;
+  secret: boolean;
+}
+
+export type ArtifactKind = "device-binary" | "device-xml" | "model-xml" | "generic-xml" | "firmware";
+
+export interface FilePreview {
+  name: string;
+  kind: ArtifactKind;
+  file: string;
+  encrypted: boolean;
+  size: number;
+  version: number;
+  text: string | null;
+  note: string | null;
+}
+
+export interface FetchLogEntry {
+  id: number | null;
+  ts: number;
+  protocol: string;
+  peer: string;
+  name: string;
+  mac: string | null;
+  user_agent: string | null;
+  status: string;
+  reason: string | null;
+  bytes: number;
+  duration_ms: number;
+  artifact_hash: string | null;
+}
+
+export interface DeviceDetail {
+  device: Device;
+  params: EffectiveParam[];
+  diagnostics: Diagnostic[];
+  files: FilePreview[];
+  history: FetchLogEntry[];
+}
+
+export interface ImportRow {
+  line: number;
+  device: Device;
+  update: boolean;
+}
+
+export interface ImportResult {
+  rows: ImportRow[];
+  diagnostics: Diagnostic[];
+  new: number;
+  updated: number;
+  bad: number;
+  imported: number | null;
+  build: BuildSummary | null;
+  message: string;
+}
+
+export type ProfileKind = "global" | "profile" | "model";
+
+export interface ProfileSummary {
+  name: string;
+  kind: ProfileKind;
+  file: string;
+  extends: string | null;
+  params: number;
+  errors: number;
+}
+
+export interface ProfileList {
+  profiles: ProfileSummary[];
+  diagnostics: Diagnostic[];
+}
+
+export interface OwnValue {
+  p: string;
+  value: string;
+  line: number | null;
+  violations: Diagnostic[];
+}
+
+export interface InheritedValue {
+  p: string;
+  value: string;
+  source: Source;
+}
+
+export interface ProfileDoc {
+  name: string;
+  kind: ProfileKind;
+  file: string;
+  text: string;
+  extends: string | null;
+  model: string | null;
+  own: OwnValue[];
+  inherited: InheritedValue[];
+  diagnostics: Diagnostic[];
+}
+
+export interface SaveResult {
+  doc: ProfileDoc;
+  build: BuildSummary;
+  warnings: Diagnostic[];
+}
+
+export interface Choice {
+  value: string;
+  label: string;
+}
+
+/** A catalogue entry, as provdesk-core's catalog/json.rs writes it. */
+export interface CatalogEntry {
+  p: string;
+  name: string;
+  page: string;
+  section: string;
+  type: "bool" | "integer" | "choice" | "text" | "secret" | "host" | "url" | "timezone";
+  min?: number;
+  max?: number;
+  max_len?: number;
+  choices?: Choice[];
+  default: string | null;
+  families: string[];
+  alias: string | null;
+  description: string;
+  source: string;
+}
+
+export interface DeskInfo {
+  root: string;
+  settings_file: string;
+  settings_text: string;
+  devices: number;
+  discovered: number;
+  profiles: string[];
+  models: string[];
+  catalog_entries: number;
+  catalog_diagnostics: Diagnostic[];
+  server_address: string | null;
+}
+
+export interface FirmwareFile {
+  file: string;
+  size: number;
+  models: string[];
+  requests: string[];
+}
+
+export interface PickedFile {
+  name: string;
+  text: string;
+}
+
+/** Turns whatever a command rejected with into an ApiError. */
+export function asApiError(e: unknown): ApiError {
+  if (e && typeof e === "object" && "message" in e && "kind" in e) return e as ApiError;
+  return { kind: "internal", message: String(e) };
+}
+
+async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(command, args);
+  } catch (e) {
+    throw asApiError(e);
+  }
+}
+
+export const api = {
+  deskInfo: () => call<DeskInfo>("desk_info"),
+  openDesk: (path: string) => call<DeskInfo>("open_desk", { path }),
+  chooseFolder: (title: string) => call<string | null>("choose_folder", { title }),
+  pickCsvFile: () => call<PickedFile | null>("pick_csv_file"),
+  revealInDesk: (relative: string | null) => call<void>("reveal_in_desk", { relative }),
+  listFirmware: () => call<FirmwareFile[]>("list_firmware"),
+
+  listDevices: () => call<Device[]>("list_devices"),
+  deviceDetail: (mac: string) => call<DeviceDetail>("device_detail", { mac }),
+  addDevice: (device: DeviceInput, replace = false) =>
+    call<BuildSummary>("add_device", { device, replace }),
+  updateDevice: (originalMac: string, device: DeviceInput) =>
+    call<BuildSummary>("update_device", { originalMac, device }),
+  removeDevices: (macs: string[]) => call<BuildSummary>("remove_devices", { macs }),
+  assignProfile: (macs: string[], profile: string | null) =>
+    call<BuildSummary>("assign_profile", { macs, profile }),
+  importCsv: (text: string, source: string | null, dryRun: boolean, skipBad: boolean) =>
+    call<ImportResult>("import_csv", { text, source, dryRun, skipBad }),
+  enroll: (macs: string[], profile: string | null) => call<BuildSummary>("enroll", { macs, profile }),
+
+  listProfiles: () => call<ProfileList>("list_profiles"),
+  readProfile: (name: string, model: string | null) =>
+    call<ProfileDoc>("read_profile", { name, model }),
+  saveProfileValue: (name: string, p: string, value: string | null, model: string | null) =>
+    call<SaveResult>("save_profile_value", { name, p, value, model }),
+  saveProfileRaw: (name: string, text: string, model: string | null) =>
+    call<SaveResult>("save_profile_raw", { name, text, model }),
+  createProfile: (name: string, extendsName: string | null) =>
+    call<ProfileDoc>("create_profile", { name, extends: extendsName }),
+  catalogEntries: (model: string | null) => call<CatalogEntry[]>("catalog_entries", { model }),
+  catalogSearch: (query: string, limit = 50) =>
+    call<CatalogEntry[]>("catalog_search", { query, limit }),
+  build: () => call<BuildSummary>("build"),
+};

@@ -1,0 +1,28 @@
+import { describe, expect, it } from "vitest";
+import { buildMessage, diagnosticText, layerName, macColons, sourceLabel } from "./format";
+import type { BuildSummary } from "./api";
+
+const summary = (over: Partial<BuildSummary>): BuildSummary => ({
+  published: true, build: 3, artifacts: 10, devices: 2, written: 42, removed: 0, unchanged: 0,
+  errors: 0, diagnostics: [], elapsed_ms: 35.2, ...over,
+});
+
+describe("format", () => {
+  it("names layers like the CLI", () => {
+    expect(sourceLabel({ kind: "file", path: "profiles/office.toml", line: 7 })).toBe("profiles/office.toml:7");
+    expect(sourceLabel({ kind: "device-override" })).toBe("device override");
+    expect(layerName({ kind: "file", path: "profiles/models/gxp2170.toml", line: 1 })).toBe("models/gxp2170.toml");
+  });
+
+  it("says what a build did", () => {
+    expect(buildMessage(summary({}))).toBe("rebuilt 42 files in 35 ms");
+    expect(buildMessage(summary({ written: 1, elapsed_ms: 2.25 }))).toBe("rebuilt 1 file in 2.3 ms");
+    expect(buildMessage(summary({ published: false, errors: 2 }))).toMatch(/^build failed with 2 error/);
+  });
+
+  it("writes diagnostics compiler style and MACs with colons", () => {
+    expect(diagnosticText({ severity: "error", kind: "x", message: "bad", file: "a.csv", line: 3 })).toBe("a.csv:3: bad");
+    expect(diagnosticText({ severity: "error", kind: "x", message: "bad", line: 3 })).toBe("line 3: bad");
+    expect(macColons("000b82000001")).toBe("00:0b:82:00:00:01");
+  });
+});

@@ -1,0 +1,76 @@
+// Display helpers: pure functions, tested in format.test.ts.
+import type { BuildSummary, Diagnostic, Source } from "./api";
+
+/** Where a value came from, the way the CLI prints it: `profiles/office.toml:7`. */
+export function sourceLabel(source: Source): string {
+  switch (source.kind) {
+    case "file":
+      return `${source.path}:${source.line}`;
+    case "device-override":
+      return "device override";
+    case "server":
+      return "server address";
+  }
+}
+
+/** The layer name alone (`office.toml`, `device`, `server`), for narrow columns. */
+export function layerName(source: Source): string {
+  switch (source.kind) {
+    case "file":
+      return source.path.replace(/^profiles\//, "");
+    case "device-override":
+      return "device";
+    case "server":
+      return "server";
+  }
+}
+
+/** What a build did, in one line: "rebuilt 42 files in 35 ms". */
+export function buildMessage(b: BuildSummary): string {
+  if (!b.published) {
+    return `build failed with ${b.errors} error(s): nothing published, the last good files keep serving`;
+  }
+  const files = b.written === 1 ? "1 file" : `${b.written} files`;
+  const ms = b.elapsed_ms < 10 ? b.elapsed_ms.toFixed(1) : Math.round(b.elapsed_ms).toString();
+  const removed = b.removed > 0 ? `, removed ${b.removed}` : "";
+  return `rebuilt ${files} in ${ms} ms${removed}`;
+}
+
+/** `file:line: message`, compiler style. */
+export function diagnosticText(d: Diagnostic): string {
+  let where = "";
+  if (d.file) where = d.line ? `${d.file}:${d.line}: ` : `${d.file}: `;
+  else if (d.line) where = `line ${d.line}: `;
+  return `${where}${d.message}`;
+}
+
+/** `000b82000001` → `00:0b:82:00:00:01`. */
+export function macColons(mac: string): string {
+  return mac.match(/.{1,2}/g)?.join(":") ?? mac;
+}
+
+export function timeAgo(ms: number | null, now = Date.now()): string {
+  if (ms == null) return "never";
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return new Date(ms).toLocaleDateString();
+}
+
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** P-number of `P47` for numeric sorting. */
+export function pNumber(p: string): number {
+  return Number(p.slice(1));
+}
+
+/** Variables named like passwords are masked, as the CLI's `device show` does. */
+export function looksSecret(key: string): boolean {
+  const k = key.toLowerCase();
+  return ["secret", "password", "passwd", "pass", "pin", "key"].some((w) => k.includes(w));
+}

@@ -1,0 +1,46 @@
+import { describe, expect, it } from "vitest";
+import { buildPages, numberQuery, profileTree } from "./profileFields";
+import type { CatalogEntry, ProfileDoc, ProfileSummary } from "./api";
+
+const entry = (p: string, page: string, section: string): CatalogEntry => ({
+  p, name: `Name ${p}`, page, section, type: "text", default: null, families: [], alias: null, description: "", source: "builtin",
+});
+const entries = [entry("P47", "Account 1", "General"), entry("P35", "Account 1", "General"), entry("P30", "Maintenance", "Time")];
+const doc: ProfileDoc = {
+  name: "office", kind: "profile", file: "profiles/office.toml", text: "", extends: "global", model: null,
+  own: [{ p: "P47", value: "pbx", line: 5, violations: [] }, { p: "P99999", value: "x", line: 6, violations: [] }],
+  inherited: [{ p: "P30", value: "pool.ntp.org", source: { kind: "file", path: "profiles/global.toml", line: 4 } }],
+  diagnostics: [],
+};
+
+describe("buildPages", () => {
+  it("groups set values by page and section, unknown ones last", () => {
+    const pages = buildPages(entries, doc, "set", null);
+    expect(pages.map((p) => p.name)).toEqual(["Account 1", "Maintenance", "Other"]);
+    expect(pages[0].sections[0].fields.map((f) => f.p)).toEqual(["P47"]);
+    expect(pages[1].sections[0].fields[0].inherited?.value).toBe("pool.ntp.org");
+    expect(pages[2].sections[0].fields[0].entry).toBeNull();
+  });
+
+  it("shows every field with scope all, and only the hits of a search", () => {
+    expect(buildPages(entries, doc, "all", null)[0].sections[0].fields.map((f) => f.p)).toEqual(["P35", "P47"]);
+    expect(buildPages(entries, doc, "all", new Set(["P35"])).flatMap((p) => p.sections.flatMap((s) => s.fields.map((f) => f.p)))).toEqual(["P35"]);
+  });
+
+  it("reads P-number queries", () => {
+    expect(numberQuery("47")).toBe("P47");
+    expect(numberQuery(" p1359 ")).toBe("P1359");
+    expect(numberQuery("sip server")).toBeNull();
+  });
+});
+
+describe("profileTree", () => {
+  const s = (name: string, kind: ProfileSummary["kind"], ext: string | null): ProfileSummary => ({ name, kind, file: "", extends: ext, params: 0, errors: 0 });
+  it("nests profiles under their parents and lists models apart", () => {
+    const { tree, models } = profileTree([
+      s("global", "global", null), s("office", "profile", "global"), s("sales", "profile", "office"), s("lab", "profile", null), s("models/gxp2170", "model", null),
+    ]);
+    expect(tree.map((n) => `${n.depth}:${n.profile.name}`)).toEqual(["0:global", "1:office", "2:sales", "1:lab"]);
+    expect(models.map((m) => m.name)).toEqual(["models/gxp2170"]);
+  });
+});

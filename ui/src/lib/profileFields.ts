@@ -1,0 +1,88 @@
+// Turns the catalogue and one profile into the editor's groups: page → section → field, each
+// field with its own value, or the inherited one and where it comes from. Pure; tested.
+import type { CatalogEntry, InheritedValue, OwnValue, ProfileDoc, ProfileSummary } from "./api";
+import { pNumber } from "./format";
+
+export interface Field {
+  p: string;
+  entry: CatalogEntry | null;
+  own: OwnValue | null;
+  inherited: InheritedValue | null;
+}
+
+export interface Section {
+  name: string;
+  fields: Field[];
+}
+
+export interface Page {
+  name: string;
+  sections: Section[];
+}
+
+export type Scope = "set" | "all";
+
+/** Groups fields like the phone's web pages; `only` limits to these P-values (a search). */
+export function buildPages(entries: CatalogEntry[], doc: ProfileDoc, scope: Scope, only: Set<string> | null): Page[] {
+  const own = new Map(doc.own.map((o) => [o.p, o]));
+  const inherited = new Map(doc.inherited.map((i) => [i.p, i]));
+  const byP = new Map(entries.map((e) => [e.p, e]));
+  const ps = new Set<string>(scope === "all" ? entries.map((e) => e.p) : []);
+  for (const p of own.keys()) ps.add(p);
+  for (const p of inherited.keys()) ps.add(p);
+  const pages = new Map<string, Map<string, Field[]>>();
+  for (const p of [...ps].sort((a, b) => pNumber(a) - pNumber(b))) {
+    if (only && !only.has(p)) continue;
+    const entry = byP.get(p) ?? null;
+    const page = entry?.page ?? "Other";
+    const section = entry?.section ?? "Not in the catalogue";
+    if (!pages.has(page)) pages.set(page, new Map());
+    const sections = pages.get(page)!;
+    if (!sections.has(section)) sections.set(section, []);
+    sections.get(section)!.push({ p, entry, own: own.get(p) ?? null, inherited: inherited.get(p) ?? null });
+  }
+  const order = new Map<string, number>();
+  entries.forEach((e, i) => {
+    if (!order.has(e.page)) order.set(e.page, i);
+  });
+  return [...pages.entries()]
+    .sort(([a], [b]) => (order.get(a) ?? 1e9) - (order.get(b) ?? 1e9))
+    .map(([name, sections]) => ({ name, sections: [...sections.entries()].map(([s, fields]) => ({ name: s, fields })) }));
+}
+
+/** A P-number query (`47`, `P47`, `p13`): the prefix to match, else null. */
+export function numberQuery(query: string): string | null {
+  const m = query.trim().match(/^p?(\d{1,5})$/i);
+  return m ? `P${m[1]}` : null;
+}
+
+export interface TreeNode {
+  profile: ProfileSummary;
+  depth: number;
+}
+
+/** Named profiles under their parents (global at the root), then the model files. */
+export function profileTree(profiles: ProfileSummary[]): { tree: TreeNode[]; models: ProfileSummary[] } {
+  const named = profiles.filter((p) => p.kind === "profile");
+  const children = new Map<string, ProfileSummary[]>();
+  const names = new Set(named.map((p) => p.name));
+  for (const p of named) {
+    const parent = p.extends && names.has(p.extends) ? p.extends : "global";
+    children.set(parent, [...(children.get(parent) ?? []), p]);
+  }
+  const tree: TreeNode[] = [];
+  const seen = new Set<string>();
+  const walk = (name: string, depth: number) => {
+    for (const child of children.get(name) ?? []) {
+      if (seen.has(child.name)) continue; // a cycle: the core reports it
+      seen.add(child.name);
+      tree.push({ profile: child, depth });
+      walk(child.name, depth + 1);
+    }
+  };
+  const global = profiles.find((p) => p.kind === "global");
+  if (global) tree.push({ profile: global, depth: 0 });
+  walk("global", 1);
+  for (const p of named) if (!seen.has(p.name)) tree.push({ profile: p, depth: 1 });
+  return { tree, models: profiles.filter((p) => p.kind === "model") };
+}

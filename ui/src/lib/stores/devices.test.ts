@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+import { mockIPC } from "@tauri-apps/api/mocks";
+import { DeviceStore, matches } from "./devices.svelte";
+import type { Device } from "../api";
+
+const device = (mac: string, over: Partial<Device> = {}): Device => ({
+  mac, model: "gxp2170", profile: "office", name: null, state: "inventory", vars: {}, overrides: {},
+  first_seen: null, last_seen: null, last_ip: null, firmware_version: null, ...over,
+});
+
+describe("device store", () => {
+  it("filters by words, MAC with colons, and variables", () => {
+    const d = device("000b82000001", { name: "Reception", vars: { ext: "201" } });
+    expect(matches(d, "recep")).toBe(true);
+    expect(matches(d, "00:0b:82:00:00:01")).toBe(true);
+    expect(matches(d, "201 gxp")).toBe(true);
+    expect(matches(d, "sales")).toBe(false);
+  });
+
+  it("loads over IPC, splits discovered phones, sorts and selects", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "list_devices")
+        return [device("000b82000002", { name: "bob" }), device("000b82000001", { name: "carol" }), device("000b820000ff", { state: "discovered" })];
+    });
+    const store = new DeviceStore();
+    await store.load();
+    expect(store.inventory.length).toBe(2);
+    expect(store.discovered.map((d) => d.mac)).toEqual(["000b820000ff"]);
+    expect(store.visible.map((d) => d.mac)).toEqual(["000b82000001", "000b82000002"]);
+    store.sortBy("name");
+    expect(store.visible.map((d) => d.name)).toEqual(["bob", "carol"]);
+    store.sortBy("name");
+    expect(store.visible.map((d) => d.name)).toEqual(["carol", "bob"]);
+    store.toggleAll();
+    expect(store.selected.size).toBe(2);
+    store.toggleAll();
+    expect(store.selected.size).toBe(0);
+    store.query = "carol";
+    store.toggleAll();
+    expect([...store.selected]).toEqual(["000b82000001"]);
+  });
+});

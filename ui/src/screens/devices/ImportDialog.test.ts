@@ -1,0 +1,34 @@
+import { describe, expect, it } from "vitest";
+import { fireEvent, render, screen } from "@testing-library/svelte";
+import { mockIPC } from "@tauri-apps/api/mocks";
+import ImportDialog from "./ImportDialog.svelte";
+import type { ImportResult } from "../../lib/api";
+
+const result: ImportResult = {
+  rows: [{ line: 2, update: false, device: { mac: "000b82000001", model: "gxp2170", profile: "office", name: "Reception", state: "inventory", vars: { ext: "201", sip_secret: "x" }, overrides: {}, first_seen: null, last_seen: null, last_ip: null, firmware_version: null } }],
+  diagnostics: [{ severity: "error", kind: "csv-row", message: "invalid MAC \"zz\"", line: 3 }],
+  new: 1, updated: 0, bad: 1, imported: null, build: null, message: "1 problem(s): nothing imported",
+};
+
+describe("ImportDialog", () => {
+  it("checks with a dry run, shows rows and per-row errors, and blocks the import until bad rows are skipped", async () => {
+    const calls: Record<string, unknown>[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd === "import_csv") {
+        calls.push(args as Record<string, unknown>);
+        return result;
+      }
+    });
+    render(ImportDialog, { onclose: () => {} });
+    await fireEvent.input(screen.getByLabelText("CSV text"), { target: { value: "mac,model\n00:0b:82:00:00:01,gxp2170\nzz,gxp2170\n" } });
+    await fireEvent.click(screen.getByText("Check (dry run)"));
+    await screen.findByText("00:0b:82:00:00:01");
+    expect(calls[0]).toMatchObject({ dryRun: true, skipBad: true });
+    expect(screen.getAllByText(/invalid MAC/).length).toBeGreaterThan(0);
+    expect(screen.getByText(/ext=201/).textContent).toContain("sip_secret=••••");
+    const importButton = screen.getByRole("button", { name: /Import 1 device/ });
+    expect((importButton as HTMLButtonElement).disabled).toBe(true);
+    await fireEvent.click(screen.getByLabelText("Skip bad rows"));
+    expect((importButton as HTMLButtonElement).disabled).toBe(false);
+  });
+});

@@ -1,0 +1,49 @@
+import { describe, expect, it, vi } from "vitest";
+import { fireEvent, render, screen } from "@testing-library/svelte";
+import FieldInput from "./FieldInput.svelte";
+import type { Field } from "../../lib/profileFields";
+
+const base: Field = {
+  p: "P47",
+  entry: { p: "P47", name: "SIP Server", page: "Account 1", section: "General", type: "host", default: null, families: [], alias: null, description: "", source: "builtin" },
+  own: null,
+  inherited: { p: "P47", value: "pbx.example.com", source: { kind: "file", path: "profiles/global.toml", line: 3 } },
+};
+
+describe("FieldInput", () => {
+  it("shows an inherited value greyed with its source, and saves what is typed over it", async () => {
+    const onsave = vi.fn();
+    const { container } = render(FieldInput, { field: base, error: null, onsave });
+    const input = screen.getByLabelText(/SIP Server/) as HTMLInputElement;
+    expect(input.placeholder).toBe("pbx.example.com");
+    expect(container.querySelector(".inherited")).not.toBeNull();
+    expect(screen.getByText("from profiles/global.toml:3")).toBeTruthy();
+    await fireEvent.input(input, { target: { value: "pbx.example.org" } });
+    await fireEvent.keyDown(input, { key: "Enter" });
+    expect(onsave).toHaveBeenCalledWith("P47", "pbx.example.org");
+  });
+
+  it("offers on/off for a bool, masks secrets, and shows the core's messages", async () => {
+    const onsave = vi.fn();
+    render(FieldInput, {
+      field: { ...base, p: "P122", entry: { ...base.entry!, p: "P122", name: "24h clock", type: "bool" }, own: { p: "P122", value: "1", line: 4, violations: [] }, inherited: null },
+      error: [{ severity: "error", kind: "catalog-wrong-type", message: "P122 takes 0 or 1" }],
+      onsave,
+    });
+    const select = screen.getByLabelText(/24h clock/) as HTMLSelectElement;
+    expect(select.value).toBe("1");
+    await fireEvent.change(select, { target: { value: "0" } });
+    expect(onsave).toHaveBeenCalledWith("P122", "0");
+    expect(screen.getByText("P122 takes 0 or 1")).toBeTruthy();
+    await fireEvent.click(screen.getByText("reset"));
+    expect(onsave).toHaveBeenCalledWith("P122", null);
+  });
+
+  it("masks a secret until asked", async () => {
+    render(FieldInput, { field: { ...base, p: "P34", entry: { ...base.entry!, p: "P34", name: "Password", type: "secret" }, own: { p: "P34", value: "s3", line: 2, violations: [] }, inherited: null }, error: null, onsave: () => {} });
+    const input = screen.getByLabelText(/Password/) as HTMLInputElement;
+    expect(input.type).toBe("password");
+    await fireEvent.click(screen.getByText("show"));
+    expect(input.type).toBe("text");
+  });
+});
