@@ -19,7 +19,9 @@ const repo = resolve(here, "../..");
 const targetDir = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(repo, "target");
 const app = resolve(process.env.APP_BINARY ?? join(targetDir, "debug/provdesk-app"));
 const shots = join(repo, "target/screenshots");
-const PORT = 4444;
+// Two runs side by side (two worktrees) need their own ports: E2E_DRIVER_PORT, and the
+// WebKitWebDriver behind it on the next port.
+const PORT = Number(process.env.E2E_DRIVER_PORT ?? 4444);
 const base = `http://127.0.0.1:${PORT}`;
 const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -115,7 +117,7 @@ function csv() {
 
 before(async () => {
   assert.ok(existsSync(app), `build the app first: ${app} is missing`);
-  driver = spawn("tauri-driver", ["--port", String(PORT)], {
+  driver = spawn("tauri-driver", ["--port", String(PORT), "--native-port", String(PORT + 1)], {
     stdio: ["ignore", "inherit", "inherit"],
     env: { ...process.env, PROVDESK_DESK: desk },
   });
