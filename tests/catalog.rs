@@ -3,68 +3,11 @@
 //! catalogue, profile import, device export, and validation in `device show` and `build`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-struct Desk {
-    dir: tempfile::TempDir,
-    root: PathBuf,
-}
-
-impl Desk {
-    fn new() -> Desk {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let root = dir.path().join("desk");
-        let desk = Desk { dir, root };
-        desk.ok(&["init"]);
-        desk
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_provdesk"))
-            .arg("--desk")
-            .arg(&self.root)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run provdesk")
-    }
-
-    /// Runs a command that must succeed; returns stdout and stderr.
-    fn ok_with_stderr(&self, args: &[&str]) -> (String, String) {
-        let out = self.run(args);
-        let stdout = String::from_utf8(out.stdout).expect("utf-8 output");
-        let stderr = String::from_utf8(out.stderr).expect("utf-8 output");
-        assert!(
-            out.status.success(),
-            "provdesk {args:?} failed:\n{stdout}\n{stderr}"
-        );
-        (stdout, stderr)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        self.ok_with_stderr(args).0
-    }
-
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(!out.status.success(), "provdesk {args:?} should fail");
-        String::from_utf8(out.stderr).expect("utf-8 output")
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args)).expect("JSON output")
-    }
-
-    /// Writes a file outside the desk (an input the technician brings) and returns its path.
-    fn input(&self, name: &str, content: &str) -> String {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, content).expect("write input");
-        path.to_string_lossy().into_owned()
-    }
-}
+mod support;
+use support::Desk;
 
 fn first_p(results: &Value) -> &str {
     results[0]["p"].as_str().unwrap_or("(no result)")
@@ -72,7 +15,7 @@ fn first_p(results: &Value) -> &str {
 
 #[test]
 fn search_ranks_numbers_and_names_and_prints_entries() {
-    let desk = Desk::new();
+    let desk = Desk::init();
     let results = desk.json(&["catalog", "search", "P47", "--json"]);
     assert_eq!(first_p(&results), "P47", "{results:#}");
     let entry = &results[0];
@@ -113,7 +56,7 @@ fn search_ranks_numbers_and_names_and_prints_entries() {
 
 #[test]
 fn stats_print_totals_by_page_and_family() {
-    let desk = Desk::new();
+    let desk = Desk::init();
     let stats = desk.json(&["catalog", "stats", "--json"]);
     let total = stats["total"].as_u64().expect("total");
     assert!(total >= 300, "{stats:#}");
@@ -139,7 +82,7 @@ const TEXT_TEMPLATE: &str = "\u{FEFF}######################\r\n## Account 1 ##\r
 
 #[test]
 fn catalog_import_learns_from_text_and_xml_templates_once() {
-    let desk = Desk::new();
+    let desk = Desk::init();
     let before = desk.json(&["catalog", "stats", "--json"])["total"]
         .as_u64()
         .expect("total");
@@ -254,7 +197,7 @@ fn catalog_import_learns_from_text_and_xml_templates_once() {
 
 #[test]
 fn catalog_import_refuses_bad_files_unless_told() {
-    let desk = Desk::new();
+    let desk = Desk::init();
     let template = desk.input("bad.txt", "P26090 = 0\nthis is not a line\n");
     let err = desk.fails(&["catalog", "import", &template, "--model", "GXP2170"]);
     assert!(err.contains("bad.txt:2:1: error:"), "{err}");
@@ -330,7 +273,7 @@ fn round_trip(desk: &Desk, name: &str, content: &str) {
 
 #[test]
 fn profile_import_and_device_export_round_trip_every_form() {
-    let desk = Desk::new();
+    let desk = Desk::init();
     round_trip(&desk, "text.txt", TEXT_TEMPLATE);
     round_trip(
         &desk,
@@ -356,7 +299,7 @@ fn profile_import_and_device_export_round_trip_every_form() {
 
 #[test]
 fn profile_import_keeps_comments_warns_about_unknown_items_and_never_overwrites() {
-    let desk = Desk::new();
+    let desk = Desk::init();
     let file = desk.input(
         "site.xml",
         "<gs_provision><config version=\"2\">\n<!-- Our PBX -->\n\
@@ -404,7 +347,7 @@ fn profile_import_keeps_comments_warns_about_unknown_items_and_never_overwrites(
 
 #[test]
 fn device_export_writes_files_and_refuses_broken_configs() {
-    let desk = Desk::new();
+    let desk = Desk::init();
     desk.ok(&[
         "device",
         "add",
@@ -424,7 +367,7 @@ fn device_export_writes_files_and_refuses_broken_configs() {
         "{text}"
     );
     assert!(text.contains("P34 = s3cret\n"), "{text}");
-    let out = desk.dir.path().join("cfg.xml");
+    let out = desk.scratch().join("cfg.xml");
     let out_text = out.to_string_lossy().into_owned();
     desk.ok(&[
         "device",
@@ -457,7 +400,7 @@ fn device_export_writes_files_and_refuses_broken_configs() {
 
 #[test]
 fn validation_shows_in_device_show_and_blocks_the_build_only_on_errors() {
-    let desk = Desk::new();
+    let desk = Desk::init();
     desk.ok(&[
         "device",
         "add",

@@ -1,61 +1,13 @@
 //! Scenarios that drive the real `provdesk` binary on a fresh desk, with real peers
 //! (`openssl`) where a format must interoperate.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Command;
 
 use serde_json::Value;
 
-struct Desk {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-}
-
-impl Desk {
-    fn new() -> Desk {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let root = dir.path().join("desk");
-        Desk { _dir: dir, root }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_provdesk"))
-            .arg("--desk")
-            .arg(&self.root)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run provdesk")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "provdesk {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8 output")
-    }
-
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(!out.status.success(), "provdesk {args:?} should fail");
-        String::from_utf8(out.stderr).expect("utf-8 output")
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args)).expect("JSON output")
-    }
-
-    fn write(&self, relative: &str, text: &str) -> PathBuf {
-        let path = self.root.join(relative);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&path, text).expect("write");
-        path
-    }
-}
+mod support;
+use support::Desk;
 
 fn openssl(args: &[&str], input: &Path, output: &Path) {
     let status = Command::new("openssl")
@@ -283,7 +235,7 @@ fn a_broken_profile_keeps_the_last_good_build() {
 #[test]
 fn encryption_interoperates_with_openssl_both_ways() {
     let desk = Desk::new();
-    let dir = desk._dir.path();
+    let dir = desk.scratch();
     let plain = dir.join("plain.xml");
     std::fs::write(&plain, "<gs_provision version=\"1\"><config version=\"1\"><P2>pässword</P2></config></gs_provision>\n").expect("write");
 
@@ -384,7 +336,7 @@ fn encrypted_device_gets_bootstrap_binary_and_encrypted_xml() {
 
     let xml = build.join("cfg000b82000009.xml");
     assert!(std::fs::read(&xml).expect("xml").starts_with(b"Salted__"));
-    let plain = desk._dir.path().join("plain.xml");
+    let plain = desk.scratch().join("plain.xml");
     openssl(
         &["enc", "-d", "-aes-256-cbc", "-md", "md5", "-k", "xmlpw"],
         &xml,
@@ -405,7 +357,7 @@ fn encrypted_device_gets_bootstrap_binary_and_encrypted_xml() {
 #[test]
 fn binary_encode_matches_the_worked_example_and_decodes_back() {
     let desk = Desk::new();
-    let dir = desk._dir.path();
+    let dir = desk.scratch();
     let text = dir.join("in.txt");
     std::fs::write(
         &text,

@@ -6,160 +6,22 @@
 //! real `curl` binary, which also plays Digest authentication and client certificates.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use provdesk_core::format::{binary, crypt, xml};
 use provdesk_core::{Mac, PName};
 use serde_json::Value;
 
-const PROVDESK: &str = env!("CARGO_BIN_EXE_provdesk");
-const WAIT: Duration = Duration::from_secs(20);
+mod support;
+use support::{Desk, Server};
 
-/// A desk in a temp folder plus a running `provdesk serve` on loopback.
-struct Server {
-    dir: tempfile::TempDir,
-    child: Child,
-    urls: BTreeMap<String, String>,
-    events: mpsc::Receiver<Value>,
-}
-
-fn provdesk(desk: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(PROVDESK)
-        .arg("--desk")
-        .arg(desk)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run provdesk")
-}
-
-fn provdesk_ok(desk: &Path, args: &[&str]) -> String {
-    let out = provdesk(desk, args);
-    assert!(
-        out.status.success(),
-        "provdesk {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
-impl Server {
-    /// Prepares a desk with `setup`, then starts serving it with the given extra arguments.
-    fn start(setup: impl FnOnce(&Path), args: &[&str]) -> Server {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let desk = dir.path().join("desk");
-        provdesk_ok(&desk, &["init"]);
-        setup(&desk);
-        let mut child = Command::new(PROVDESK)
-            .arg("--desk")
-            .arg(&desk)
-            .args(["serve", "--log-format", "json"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start provdesk serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (lines_tx, lines_rx) = mpsc::channel();
-        std::thread::spawn(move || forward_lines(stdout, lines_tx));
-        let mut urls = BTreeMap::new();
-        let (events_tx, events) = mpsc::channel();
-        let deadline = Instant::now() + WAIT;
-        let expected = args
-            .iter()
-            .filter(|a| a.starts_with("127.0.0.1") || a.starts_with("[::1]"))
-            .count();
-        while urls.len() < expected {
-            let line: String = lines_rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("provdesk serve printed its listening lines in time");
-            // With `--log-format json` every stdout line is one event, the listening ones too.
-            let Ok(event) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if event["event"] == "listening"
-                && let Some(url) = event["url"].as_str()
-            {
-                let scheme = url.split("://").next().expect("scheme").to_string();
-                urls.insert(scheme, url.trim_end_matches('/').to_string());
-            }
-        }
-        std::thread::spawn(move || {
-            for line in lines_rx {
-                if let Ok(value) = serde_json::from_str::<Value>(&line)
-                    && events_tx.send(value).is_err()
-                {
-                    break;
-                }
-            }
-        });
-        Server {
-            dir,
-            child,
-            urls,
-            events,
-        }
-    }
-
-    fn desk(&self) -> PathBuf {
-        self.dir.path().join("desk")
-    }
-
-    fn url(&self, scheme: &str) -> &str {
-        &self.urls[scheme]
-    }
-
-    /// Waits for the first event that matches; fails the test after `WAIT`.
-    fn wait_event(&self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(left) {
-                Ok(event) if matches(&event) => return event,
-                Ok(_) => continue,
-                Err(_) => panic!("no {what} event within {WAIT:?}"),
-            }
-        }
-    }
-
-    /// SIGTERM, then the exit status. The desk stays on disk until the server is dropped.
-    fn stop(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "provdesk serve did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn forward_lines(stdout: ChildStdout, tx: mpsc::Sender<String>) {
-    for line in BufReader::new(stdout).lines() {
-        let Ok(line) = line else { break };
-        if tx.send(line).is_err() {
-            break;
-        }
-    }
+/// A desk made by `provdesk init` and prepared by `setup`, served with `args`.
+fn serve(setup: impl FnOnce(&Desk), args: &[&str]) -> (Desk, Server) {
+    let desk = Desk::init();
+    setup(&desk);
+    let server = Server::start(&desk, args);
+    (desk, server)
 }
 
 /// What a fetch returned: HTTP status and body.
@@ -295,12 +157,6 @@ fn p(name: &str) -> PName {
     name.parse().expect("P-value")
 }
 
-fn write(desk: &Path, relative: &str, text: &str) {
-    let path = desk.join(relative);
-    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-    std::fs::write(path, text).expect("write");
-}
-
 const SECURE: &str = r#"extends = "office"
 [params]
 P1359 = "{{ xml_password }}"
@@ -308,27 +164,24 @@ P1359 = "{{ xml_password }}"
 
 #[test]
 fn known_encrypted_phone_reads_p1359_from_the_binary_then_decrypts_its_xml() {
-    let mut server = Server::start(
+    let (_desk, mut server) = serve(
         |desk| {
-            write(desk, "profiles/secure.toml", SECURE);
-            provdesk_ok(
-                desk,
-                &[
-                    "device",
-                    "add",
-                    "000b82000011",
-                    "--model",
-                    "gxp2170",
-                    "--profile",
-                    "secure",
-                    "--var",
-                    "ext=211",
-                    "--var",
-                    "sip_secret=sip211",
-                    "--var",
-                    "xml_password=xml211",
-                ],
-            );
+            desk.write("profiles/secure.toml", SECURE);
+            desk.ok(&[
+                "device",
+                "add",
+                "000b82000011",
+                "--model",
+                "gxp2170",
+                "--profile",
+                "secure",
+                "--var",
+                "ext=211",
+                "--var",
+                "sip_secret=sip211",
+                "--var",
+                "xml_password=xml211",
+            ]);
         },
         &["--http", "127.0.0.1:0", "--https", "off", "--tftp", "off"],
     );
@@ -342,7 +195,7 @@ fn known_encrypted_phone_reads_p1359_from_the_binary_then_decrypts_its_xml() {
     assert_eq!(boot.config[&p("P237")], host);
     assert_eq!(boot.config[&p("P212")], "1");
 
-    let event = server.wait_event("fetch of the XML", |e| {
+    let event = server.wait_for("fetch of the XML", |e| {
         e["event"] == "fetch" && e["name"] == "cfg000b82000011.xml"
     });
     assert_eq!(event["mac"], "000b82000011");
@@ -352,34 +205,30 @@ fn known_encrypted_phone_reads_p1359_from_the_binary_then_decrypts_its_xml() {
         !log.contains("xml211") && !log.contains("sip211"),
         "a secret in the fetch log: {log}"
     );
-    assert!(server.stop().success());
+    assert!(server.terminate().0.success());
 }
 
 #[test]
 fn prefixed_phone_unknown_phone_fallback_and_discovery() {
-    let mut server = Server::start(
+    let (desk, mut server) = serve(
         |desk| {
-            write(
-                desk,
+            desk.write(
                 "profiles/prefixed.toml",
                 "extends = \"office\"\n[params]\nP234 = \"gs_\"\nP235 = \"_v1\"\n",
             );
-            provdesk_ok(
-                desk,
-                &[
-                    "device",
-                    "add",
-                    "000b82000012",
-                    "--model",
-                    "gxp2170",
-                    "--profile",
-                    "prefixed",
-                    "--var",
-                    "ext=212",
-                    "--var",
-                    "sip_secret=x",
-                ],
-            );
+            desk.ok(&[
+                "device",
+                "add",
+                "000b82000012",
+                "--model",
+                "gxp2170",
+                "--profile",
+                "prefixed",
+                "--var",
+                "ext=212",
+                "--var",
+                "sip_secret=x",
+            ]);
         },
         &["--http", "127.0.0.1:0", "--https", "off", "--tftp", "off"],
     );
@@ -394,7 +243,7 @@ fn prefixed_phone_unknown_phone_fallback_and_discovery() {
     assert_eq!(boot.fetched[2], ("cfggrp2614.xml".to_string(), 404));
     assert_eq!(boot.source, "cfg.xml", "{boot:?}");
     assert_eq!(boot.config[&p("P30")], "pool.ntp.org");
-    let miss = server.wait_event("the stranger's miss", |e| {
+    let miss = server.wait_for("the stranger's miss", |e| {
         e["event"] == "fetch" && e["name"] == "cfgc074ad0b63ee.xml"
     });
     assert_eq!(miss["outcome"]["kind"], "not-found");
@@ -404,14 +253,12 @@ fn prefixed_phone_unknown_phone_fallback_and_discovery() {
             .is_some_and(|r| r.contains("c074ad0b63ee")),
         "{miss}"
     );
-    server.wait_event("discovery", |e| {
+    server.wait_for("discovery", |e| {
         e["event"] == "discovered" && e["mac"] == "c074ad0b63ee"
     });
-    assert!(server.stop().success());
+    assert!(server.terminate().0.success());
 
-    let list: Value =
-        serde_json::from_str(&provdesk_ok(&server.desk(), &["device", "list", "--json"]))
-            .expect("json");
+    let list: Value = serde_json::from_str(&desk.ok(&["device", "list", "--json"])).expect("json");
     let stranger = list
         .as_array()
         .expect("array")
@@ -424,37 +271,33 @@ fn prefixed_phone_unknown_phone_fallback_and_discovery() {
 
 #[test]
 fn digest_credentials_admit_the_phone_and_a_wrong_password_is_denied() {
-    let mut server = Server::start(
+    let (_desk, mut server) = serve(
         |desk| {
-            let settings = std::fs::read_to_string(desk.join("provdesk.toml")).expect("settings");
+            let settings =
+                std::fs::read_to_string(desk.root.join("provdesk.toml")).expect("settings");
             std::fs::write(
-                desk.join("provdesk.toml"),
+                desk.root.join("provdesk.toml"),
                 settings.replace("mode = \"none\"", "mode = \"digest\""),
             )
             .expect("write");
-            write(
-                desk,
-                "profiles/authed.toml",
+            desk.write("profiles/authed.toml",
                 "extends = \"office\"\n[params]\nP1360 = \"phone{{ ext }}\"\nP1361 = \"{{ http_password }}\"\n",
             );
-            provdesk_ok(
-                desk,
-                &[
-                    "device",
-                    "add",
-                    "000b82000013",
-                    "--model",
-                    "gxp2170",
-                    "--profile",
-                    "authed",
-                    "--var",
-                    "ext=213",
-                    "--var",
-                    "sip_secret=x",
-                    "--var",
-                    "http_password=h3ll0",
-                ],
-            );
+            desk.ok(&[
+                "device",
+                "add",
+                "000b82000013",
+                "--model",
+                "gxp2170",
+                "--profile",
+                "authed",
+                "--var",
+                "ext=213",
+                "--var",
+                "sip_secret=x",
+                "--var",
+                "http_password=h3ll0",
+            ]);
         },
         &["--http", "127.0.0.1:0", "--https", "off", "--tftp", "off"],
     );
@@ -473,7 +316,7 @@ fn digest_credentials_admit_the_phone_and_a_wrong_password_is_denied() {
         phone.get(server.url("http"), "cfg000b82000013.xml").status,
         401
     );
-    let denied = server.wait_event("the denial", |e| {
+    let denied = server.wait_for("the denial", |e| {
         e["event"] == "fetch"
             && e["outcome"]["kind"] == "denied"
             && e["outcome"]["reason"]
@@ -485,33 +328,30 @@ fn digest_credentials_admit_the_phone_and_a_wrong_password_is_denied() {
         !log.contains("n0tTh1s") && !log.contains("h3ll0"),
         "a password in the log: {log}"
     );
-    assert!(server.stop().success());
+    assert!(server.terminate().0.success());
 }
 
 #[test]
-fn https_with_and_without_a_client_certificate() {
-    let mut server = Server::start(
+fn https_with_and_without_trusting_the_desk_ca() {
+    let (desk, server) = serve(
         |desk| {
-            provdesk_ok(
-                desk,
-                &[
-                    "device",
-                    "add",
-                    "000b82000014",
-                    "--model",
-                    "gxp2170",
-                    "--profile",
-                    "office",
-                    "--var",
-                    "ext=214",
-                    "--var",
-                    "sip_secret=x",
-                ],
-            );
+            desk.ok(&[
+                "device",
+                "add",
+                "000b82000014",
+                "--model",
+                "gxp2170",
+                "--profile",
+                "office",
+                "--var",
+                "ext=214",
+                "--var",
+                "sip_secret=x",
+            ]);
         },
         &["--https", "127.0.0.1:0", "--http", "off", "--tftp", "off"],
     );
-    let ca = server.desk().join("tls/ca.pem");
+    let ca = desk.root.join("tls/ca.pem");
     let mut phone = Phone::new("000b82000014", "gxp2170");
     phone.curl_args = vec!["--cacert".into(), ca.display().to_string()];
     let boot = phone.boot(server.url("https"));
@@ -520,22 +360,22 @@ fn https_with_and_without_a_client_certificate() {
     // Without the CA the phone cannot trust the server: the TLS handshake fails (curl: 000).
     let untrusted = Phone::new("000b82000014", "gxp2170");
     assert_eq!(untrusted.get(server.url("https"), "cfg.xml").status, 0);
-    assert!(server.stop().success());
+    assert!(server.terminate().0.success());
 }
 
 #[test]
 fn an_edit_to_global_toml_reaches_the_next_fetch_and_traversal_is_refused() {
-    let mut server = Server::start(
+    let (desk, mut server) = serve(
         |_| {},
         &["--http", "127.0.0.1:0", "--https", "off", "--tftp", "off"],
     );
     let phone = Phone::new("c074ad000001", "gxp2170");
     let before = phone.boot(server.url("http"));
     assert_eq!(before.config[&p("P30")], "pool.ntp.org");
-    let global = server.desk().join("profiles/global.toml");
+    let global = desk.root.join("profiles/global.toml");
     let text = std::fs::read_to_string(&global).expect("global");
     std::fs::write(&global, text.replace("pool.ntp.org", "ntp.example.net")).expect("edit");
-    server.wait_event("the rebuild", |e| {
+    server.wait_for("the rebuild", |e| {
         e["event"] == "build" && e["published"] == true
     });
     let after = phone.boot(server.url("http"));
@@ -560,5 +400,172 @@ fn an_edit_to_global_toml_reaches_the_next_fetch_and_traversal_is_refused() {
             "{name} leaked the database"
         );
     }
-    assert!(server.stop().success());
+    assert!(server.terminate().0.success());
+}
+
+/// A client CA and one phone certificate it signed, made by the real `openssl` command the
+/// way a site's PKI would: `(ca.pem, phone.pem, phone.key)`.
+fn phone_pki(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let file = |suffix: &str| dir.join(format!("{name}-{suffix}"));
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl must be installed (scripts/test installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (ca_key, ca, key, csr, cert, ext) = (
+        format!("{name}-ca.key"),
+        format!("{name}-ca.pem"),
+        format!("{name}-phone.key"),
+        format!("{name}-phone.csr"),
+        format!("{name}-phone.pem"),
+        format!("{name}-phone.ext"),
+    );
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &ca_key,
+        "-out",
+        &ca,
+        "-days",
+        "2",
+        "-subj",
+        &format!("/CN={name} phones CA"),
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &key,
+        "-out",
+        &csr,
+        "-subj",
+        &format!("/CN={name} GXP2170"),
+    ]);
+    std::fs::write(dir.join(&ext), "extendedKeyUsage=clientAuth\n").expect("ext file");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-out",
+        &cert,
+        "-days",
+        "2",
+        "-extfile",
+        &ext,
+    ]);
+    (file("ca.pem"), file("phone.pem"), file("phone.key"))
+}
+
+#[test]
+fn https_requiring_a_client_certificate_admits_only_phones_with_one() {
+    let pki = tempfile::tempdir().expect("temp dir");
+    let (client_ca, cert, key) = phone_pki(pki.path(), "site");
+    let (_, stranger_cert, stranger_key) = phone_pki(pki.path(), "stranger");
+    let (desk, mut server) = serve(
+        |desk| {
+            let settings = std::fs::read_to_string(desk.root.join("provdesk.toml")).expect("read");
+            let settings = settings
+                .replace(
+                    "# client_ca = \"/path/to/phones-ca.pem\"",
+                    &format!("client_ca = {:?}", client_ca.display().to_string()),
+                )
+                .replace(
+                    "# require_client_cert = false",
+                    "require_client_cert = true",
+                );
+            std::fs::write(desk.root.join("provdesk.toml"), settings).expect("write");
+            desk.ok(&[
+                "device",
+                "add",
+                "000b82000015",
+                "--model",
+                "gxp2170",
+                "--profile",
+                "office",
+                "--var",
+                "ext=215",
+                "--var",
+                "sip_secret=x",
+            ]);
+        },
+        &["--https", "127.0.0.1:0", "--http", "off", "--tftp", "off"],
+    );
+    let ca = desk.root.join("tls/ca.pem").display().to_string();
+    let mut phone = Phone::new("000b82000015", "gxp2170");
+    phone.curl_args = vec![
+        "--cacert".into(),
+        ca.clone(),
+        "--cert".into(),
+        cert.display().to_string(),
+        "--key".into(),
+        key.display().to_string(),
+    ];
+    let boot = phone.boot(server.url("https"));
+    assert_eq!(boot.source, "cfg000b82000015.xml", "{boot:?}");
+    assert_eq!(boot.config[&p("P35")], "215");
+
+    // Trusting the server is not enough: without a certificate the phone is refused, and the
+    // log says why.
+    let mut bare = Phone::new("000b82000015", "gxp2170");
+    bare.curl_args = vec!["--cacert".into(), ca.clone()];
+    assert_eq!(
+        bare.get(server.url("https"), "cfg000b82000015.xml").status,
+        403
+    );
+    let denied = server.wait_for("the denial without a certificate", |e| {
+        e["event"] == "fetch" && e["outcome"]["kind"] == "denied"
+    });
+    assert!(
+        denied["outcome"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no client certificate")),
+        "{denied}"
+    );
+
+    // A certificate from another CA fails the handshake.
+    let mut stranger = Phone::new("000b82000015", "gxp2170");
+    stranger.curl_args = vec![
+        "--cacert".into(),
+        ca,
+        "--cert".into(),
+        stranger_cert.display().to_string(),
+        "--key".into(),
+        stranger_key.display().to_string(),
+    ];
+    assert_ne!(stranger.get(server.url("https"), "cfg.xml").status, 200);
+    let refused = server.wait_for("the refused handshake", |e| {
+        e["event"] == "fetch"
+            && e["outcome"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("client certificate not accepted"))
+    });
+    assert_eq!(refused["outcome"]["kind"], "denied", "{refused}");
+    assert!(server.terminate().0.success());
 }

@@ -5,169 +5,18 @@
 //! Every wait is on a log line or a process exit, with a timeout; the clients must be
 //! installed (`scripts/test` installs them), and a missing one fails the test.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
 use provdesk_core::inventory::{FetchLogQuery, Inventory};
 use serde_json::Value;
 
+mod support;
+use support::{Desk, Server, text};
+
 const KNOWN: &str = "000b82123456";
 const UNKNOWN: &str = "000b82abcdef";
 const FIRMWARE_SIZE: usize = 2 * 1024 * 1024 + 123;
-const WAIT: Duration = Duration::from_secs(20);
-
-struct Desk {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-}
-
-impl Desk {
-    fn new() -> Desk {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let root = dir.path().join("desk");
-        Desk { _dir: dir, root }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_provdesk"));
-        command.arg("--desk").arg(&self.root).args(args);
-        command
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self
-            .command(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run provdesk");
-        assert!(
-            out.status.success(),
-            "provdesk {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8 output")
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args)).expect("JSON output")
-    }
-}
-
-/// `provdesk serve` with its JSON event lines arriving on a channel.
-struct Server {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<Value>,
-    port: u16,
-}
-
-impl Server {
-    fn start(desk: &Desk) -> Server {
-        let mut child = desk
-            .command(&[
-                "serve",
-                "--tftp",
-                "127.0.0.1:0",
-                "--http",
-                "off",
-                "--https",
-                "off",
-                "--log-format",
-                "json",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start provdesk serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut server = Server {
-            child,
-            lines,
-            seen: Vec::new(),
-            port: 0,
-        };
-        let listening = server.wait_for("the listening line", |e| e["event"] == "listening");
-        let url = listening["url"].as_str().expect("url").to_string();
-        let port = url
-            .strip_prefix("tftp://127.0.0.1:")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected listening url {url}"));
-        assert_ne!(port, 0, "the real port is printed");
-        server.port = port;
-        server
-    }
-
-    /// The next event line matching `pick`; every line read is kept in `seen`.
-    fn wait_for(&mut self, what: &str, pick: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .unwrap_or_else(|e| panic!("waiting for {what}: {e}; seen: {:#?}", self.seen));
-            let event: Value = serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
-            self.seen.push(event.clone());
-            if pick(&event) {
-                return event;
-            }
-        }
-    }
-
-    fn wait_for_fetch(&mut self, name: &str) -> Value {
-        self.wait_for(&format!("the fetch of {name}"), |e| {
-            e["event"] == "fetch" && e["name"] == name
-        })
-    }
-
-    /// SIGTERM, then the exit status, within the timeout.
-    fn terminate(mut self) -> (std::process::ExitStatus, Vec<Value>) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        // The remaining lines end when the process closes its stdout at exit.
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => self
-                    .seen
-                    .push(serde_json::from_str(&line).expect("JSON line")),
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    let _ = self.child.kill();
-                    panic!("provdesk serve did not stop after SIGTERM");
-                }
-            }
-        }
-        let status = self.child.wait().expect("wait");
-        (status, std::mem::take(&mut self.seen))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // Only reached when a test fails half-way: do not leave a server behind.
-        let _ = self.child.kill();
-    }
-}
 
 /// tftp-hpa: `tftp -m binary HOST PORT -c get REMOTE LOCAL`. It exits 0 even on a TFTP error,
 /// so the outcome is its message and the local file.
@@ -199,14 +48,6 @@ fn curl_tftp(port: u16, remote: &str, local: &Path) -> Output {
         .expect("curl must be installed; scripts/test installs it")
 }
 
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 #[test]
 fn phones_fetch_over_tftp_and_everything_is_logged() {
     let desk = Desk::new();
@@ -231,8 +72,11 @@ fn phones_fetch_over_tftp_and_everything_is_logged() {
     let work = tempfile::tempdir().expect("work dir");
     let local = |name: &str| work.path().join(name);
 
-    let mut server = Server::start(&desk);
-    let port = server.port;
+    let mut server = Server::start(
+        &desk,
+        &["--tftp", "127.0.0.1:0", "--http", "off", "--https", "off"],
+    );
+    let port = server.port("tftp");
 
     // A known device's XML, byte for byte what the build wrote, pointing back at this server.
     let xml_name = format!("cfg{KNOWN}.xml");
