@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{Event, EventBus, Fetch};
+use crate::http::parse_user_agent;
 
 /// Rows held in memory while the database refuses writes; beyond it the oldest are dropped
 /// with a warning rather than growing without bound.
@@ -174,7 +175,7 @@ impl Recorder {
             return;
         };
         let agent = fetch.user_agent.as_deref().and_then(parse_user_agent);
-        let mac = fetch.mac.or(agent.as_ref().and_then(|a| a.mac));
+        let mac = fetch.mac.or(agent.as_ref().map(|a| a.mac));
         self.rows.push(row(fetch, mac));
         if self.rows.len() > MAX_HELD_ROWS {
             let excess = self.rows.len() - MAX_HELD_ROWS;
@@ -194,7 +195,10 @@ impl Recorder {
                     .model
                     .clone()
                     .or_else(|| agent.as_ref().map(|a| a.model.clone())),
-                firmware_version: agent.as_ref().and_then(|a| a.firmware.clone()),
+                firmware_version: agent
+                    .as_ref()
+                    .map(|a| a.firmware.clone())
+                    .filter(|f| !f.is_empty()),
                 ip: Some(fetch.peer.ip().to_string()),
                 user_agent: fetch.user_agent.clone(),
                 ..Sighting::new(mac, fetch.at_ms)
@@ -329,104 +333,12 @@ fn row(fetch: &Fetch, mac: Option<Mac>) -> FetchLogEntry {
     }
 }
 
-/// What a Grandstream User-Agent says about the phone.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserAgentInfo {
-    /// As the phone spells it, e.g. `GXP2170`.
-    pub model: String,
-    pub hardware: Option<String>,
-    pub firmware: Option<String>,
-    pub mac: Option<Mac>,
-}
-
-/// Parses `Grandstream Model HW <MODEL> [V<rev>] SW <VERSION> DevId <mac>` (spacing may
-/// vary), and the older `Grandstream <MODEL> (<files>) DevId <mac>`. `None` for anything
-/// that does not start with `Grandstream`.
-///
-/// A local copy until the HTTP module's parser (`http::parse_user_agent`) lands; the two are
-/// to be merged then.
-pub fn parse_user_agent(text: &str) -> Option<UserAgentInfo> {
-    let mut words = text.split_whitespace();
-    if !words.next()?.eq_ignore_ascii_case("grandstream") {
-        return None;
-    }
-    let words: Vec<&str> = words.collect();
-    let after = |key: &str| {
-        words
-            .iter()
-            .position(|w| w.eq_ignore_ascii_case(key))
-            .and_then(|i| words.get(i + 1))
-            .copied()
-    };
-    let mac = after("DevId").and_then(|m| m.parse::<Mac>().ok());
-    let is_model = |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric());
-    let model = match words.first() {
-        Some(w) if w.eq_ignore_ascii_case("model") => after("HW").filter(|w| is_model(w))?,
-        Some(w) if is_model(w) => w,
-        _ => return None,
-    };
-    let hardware = words
-        .iter()
-        .position(|w| w.eq_ignore_ascii_case("HW"))
-        .and_then(|i| words.get(i + 2))
-        .filter(|w| w.starts_with(['V', 'v']) && w.len() > 1)
-        .map(|w| w.to_string());
-    Some(UserAgentInfo {
-        model: model.to_string(),
-        hardware,
-        firmware: after("SW").map(str::to_string),
-        mac,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::events::{ArtifactRef, Outcome, Protocol};
     use provdesk_core::build::ArtifactKind;
     use provdesk_core::inventory::FetchLogQuery;
-
-    /// `expected` is `MODEL HW SW MAC`, with `-` for an absent part.
-    fn check_ua(text: &str, expected: Option<&str>) {
-        let got = parse_user_agent(text).map(|a| {
-            let part = |p: Option<String>| p.unwrap_or_else(|| "-".into());
-            format!(
-                "{} {} {} {}",
-                a.model,
-                part(a.hardware),
-                part(a.firmware),
-                part(a.mac.map(|m| m.to_string()))
-            )
-        });
-        assert_eq!(got.as_deref(), expected, "{text:?}");
-    }
-
-    #[test]
-    fn parses_real_grandstream_user_agents() {
-        check_ua(
-            "Grandstream Model HW GXP1405 SW 1.0.4.23 DevId 000b8240d55c",
-            Some("GXP1405 - 1.0.4.23 000b8240d55c"),
-        );
-        check_ua(
-            "Grandstream Model HW GXP2200 V2.2A SW 1.0.1.33 DevId 000b82462d97",
-            Some("GXP2200 V2.2A 1.0.1.33 000b82462d97"),
-        );
-        check_ua(
-            "Grandstream Model HW GXV3350  V1.3A SW 1.0.1.8 DevId c074ad150b88",
-            Some("GXV3350 V1.3A 1.0.1.8 c074ad150b88"),
-        );
-        check_ua(
-            "Grandstream GXP2000 (gxp2000e.bin:1.2.5.3/boot55e.bin:1.1.6.9) DevId 000b822726c8",
-            Some("GXP2000 - - 000b822726c8"),
-        );
-        check_ua(
-            "Grandstream Model HW GRP2614 SW 1.0.5.15 DevId nonsense",
-            Some("GRP2614 - 1.0.5.15 -"),
-        );
-        check_ua("curl/7.88.1", None);
-        check_ua("Grandstream", None);
-        check_ua("Grandstream Model HW", None);
-    }
 
     fn fetch(n: u32, mac: Option<Mac>, outcome: Outcome) -> Event {
         Event::Fetch(Fetch {
@@ -579,7 +491,7 @@ mod tests {
         while let Ok(event) = out.try_recv() {
             if let Event::Discovered { mac: m, model, .. } = &*event {
                 assert_eq!(*m, mac);
-                assert_eq!(model.as_deref(), Some("GXP2170"));
+                assert_eq!(model.as_deref(), Some("gxp2170"));
                 discovered += 1;
             }
         }
