@@ -475,8 +475,10 @@ impl Builder {
             return Ok(report);
         }
         let (planned, inputs, credentials) = planned?;
-        self.credentials = credentials;
         self.publish(planned, Scope::All, &mut report)?;
+        // Only once the files are out: a failed publish keeps the credentials that match the
+        // files still being served.
+        self.credentials = credentials;
         self.last_full = Some(FullBuildInputs {
             profiles: profiles.fingerprint(),
             server: options.server.clone(),
