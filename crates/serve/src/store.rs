@@ -13,6 +13,7 @@ use std::sync::{Arc, RwLock};
 use bytes::Bytes;
 use provdesk_core::Mac;
 use provdesk_core::build::{ArtifactKind, CredentialTable, Manifest, ManifestEntry};
+use sha2::{Digest, Sha256};
 
 /// The longest name any Grandstream request uses is far below this; longer is an attack.
 pub const MAX_NAME_LEN: usize = 255;
@@ -34,6 +35,9 @@ pub struct Snapshot {
     pub credentials: CredentialTable,
     /// File (relative to the desk) → content; names that share a file share the bytes.
     bodies: HashMap<String, Bytes>,
+    /// Files whose bytes on disk no longer match the manifest (a firmware image still being
+    /// copied in), with the reason; they are not served until the next build takes them.
+    unloaded: HashMap<String, String>,
 }
 
 /// What a requested name resolves to.
@@ -62,8 +66,9 @@ impl Snapshot {
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, StoreError> {
         let mut bodies = HashMap::new();
+        let mut unloaded = HashMap::new();
         for entry in manifest.entries.values() {
-            if bodies.contains_key(&entry.file) {
+            if bodies.contains_key(&entry.file) || unloaded.contains_key(&entry.file) {
                 continue;
             }
             let reused = previous.and_then(|p| {
@@ -82,6 +87,15 @@ impl Snapshot {
                         path: path.display().to_string(),
                         source,
                     })?;
+                    // Generated files are renamed into place whole; a firmware image is the
+                    // technician's copy and may still be growing or be replaced in place.
+                    if let Some(reason) = is_firmware(entry)
+                        .then(|| content_mismatch(entry, &bytes))
+                        .flatten()
+                    {
+                        unloaded.insert(entry.file.clone(), reason);
+                        continue;
+                    }
                     Bytes::from(bytes)
                 }
             };
@@ -91,6 +105,7 @@ impl Snapshot {
             manifest,
             credentials,
             bodies,
+            unloaded,
         })
     }
 
@@ -109,7 +124,9 @@ impl Snapshot {
                     body: body.clone(),
                 }),
                 None => Resolution::NotFound {
-                    reason: format!("{} is in the manifest but was not loaded", entry.file),
+                    reason: self.unloaded.get(&entry.file).cloned().unwrap_or_else(|| {
+                        format!("{} is in the manifest but was not loaded", entry.file)
+                    }),
                     name,
                 },
             },
@@ -119,6 +136,20 @@ impl Snapshot {
             },
         }
     }
+}
+
+/// Why bytes read from disk are not the artifact the build described, if they are not.
+fn content_mismatch(entry: &ManifestEntry, bytes: &[u8]) -> Option<String> {
+    let changed =
+        bytes.len() as u64 != entry.size || hex::encode(Sha256::digest(bytes)) != entry.hash;
+    changed.then(|| {
+        format!(
+            "{} changed on disk since the build ({} bytes now, {} built): is it still being copied? It is served after the next rebuild",
+            entry.file,
+            bytes.len(),
+            entry.size
+        )
+    })
 }
 
 /// Explains a miss the way a technician needs it: which fallback the phone takes next.
@@ -249,6 +280,46 @@ mod tests {
         assert_eq!(mac_in_name("cfggxp2170.xml"), None);
         assert_eq!(mac_in_name("cfg.xml"), None);
         assert_eq!(mac_in_name("cfg000b821234567.xml"), None);
+    }
+
+    #[test]
+    fn a_firmware_image_changed_since_the_build_is_not_served_half_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("firmware")).unwrap();
+        let image = vec![7u8; 4096];
+        let entry = ManifestEntry {
+            file: "firmware/gxp2170fw.bin".into(),
+            hash: hex::encode(Sha256::digest(&image)),
+            input: "i".into(),
+            version: 1,
+            kind: ArtifactKind::Firmware,
+            mac: None,
+            model: Some("gxp2170".into()),
+            encrypted: false,
+            size: image.len() as u64,
+        };
+        let mut manifest = Manifest::default();
+        manifest.entries.insert("gxp2170fw.bin".into(), entry);
+        let load = |manifest: &Manifest| {
+            Snapshot::load(root, manifest.clone(), CredentialTable::default(), None).unwrap()
+        };
+
+        std::fs::write(root.join("firmware/gxp2170fw.bin"), &image).unwrap();
+        match load(&manifest).resolve("gxp2170fw.bin") {
+            Resolution::Found(found) => assert_eq!(found.body.len(), 4096),
+            other => panic!("{other:?}"),
+        }
+        // A copy in progress: shorter than built. Then replaced in place with other bytes.
+        for on_disk in [vec![7u8; 1000], vec![8u8; 4096]] {
+            std::fs::write(root.join("firmware/gxp2170fw.bin"), &on_disk).unwrap();
+            match load(&manifest).resolve("gxp2170fw.bin") {
+                Resolution::NotFound { reason, .. } => {
+                    assert!(reason.contains("still being copied"), "{reason}")
+                }
+                other => panic!("served a changed image: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -445,15 +445,17 @@ mod tests {
                 15,
             ),
         );
-        manifest.entries.insert(
-            "gxp2170fw.bin".into(),
-            entry(
-                "firmware/gxp2170fw.bin",
-                ArtifactKind::Firmware,
-                None,
-                firmware.len(),
-            ),
+        // Firmware is checked against its manifest hash when loaded, so give it the real one.
+        let mut firmware_entry = entry(
+            "firmware/gxp2170fw.bin",
+            ArtifactKind::Firmware,
+            None,
+            firmware.len(),
         );
+        firmware_entry.hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&firmware));
+        manifest
+            .entries
+            .insert("gxp2170fw.bin".into(), firmware_entry);
         let snapshot = Snapshot::load(root, manifest, CredentialTable::default(), None).unwrap();
         let store = Arc::new(ArtifactStore::new(snapshot));
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();

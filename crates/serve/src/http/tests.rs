@@ -48,7 +48,12 @@ fn build_store(root: &Path, firmware_size: usize, credentials: CredentialTable) 
         std::fs::write(root.join(&file), bytes).unwrap();
         let entry = ManifestEntry {
             file,
-            hash: format!("hash-of-{name}"),
+            // Firmware is checked against its manifest hash when loaded: the real one.
+            hash: if kind == ArtifactKind::Firmware {
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes))
+            } else {
+                format!("hash-of-{name}")
+            },
             input: "input".into(),
             version: 3,
             kind,
