@@ -207,6 +207,48 @@ test("editing a profile value changes the device's effective config", async () =
   await waitFor("the new P47 on the device page", async () => (await text("[data-p='P47'] [data-value]")) === "pbx.e2e.test");
 });
 
+test("the servers start, a simulated phone fetches its config, and its tile turns up to date", async () => {
+  await click("[data-nav='live']");
+  await el("[data-action='start-servers']");
+  // Loopback only, a free port for HTTP; TFTP and HTTPS off (never port 69 here).
+  await setValue("[data-listen='http']", "127.0.0.1:0");
+  await setValue("[data-listen='https']", "off");
+  await setValue("[data-listen='tftp']", "off");
+  await click("[data-action='start-servers']");
+  const url = await waitFor("the HTTP URL", async () => {
+    const shown = await exec("return document.querySelector(\"[data-url='http']\")?.textContent ?? ''");
+    return /^http:\/\/127\.0\.0\.1:\d+\/$/.test(shown) ? shown : null;
+  }, 30000);
+  const port = url.match(/:(\d+)\//)[1];
+  assert.notEqual(port, "0");
+  assert.equal(await text("[data-p237]"), `127.0.0.1:${port}`);
+  assert.equal(await text("[data-option66]"), `http://127.0.0.1:${port}`);
+
+  const response = await fetch(`${url}cfg000b82001003.xml`, {
+    headers: { "User-Agent": "Grandstream Model HW GXP2170 V1.0A SW 1.0.11.23 DevId 000b82001003" },
+    signal: AbortSignal.timeout(10000),
+  });
+  assert.equal(response.status, 200);
+  const body = await response.text();
+  assert.match(body, /<gs_provision/);
+  assert.match(body, /pbx\.e2e\.test/, "the profile edit is served");
+  assert.match(body, new RegExp(`<P237>127\\.0\\.0\\.1:${port}</P237>`), "phones are told this server");
+
+  await waitFor("the tile to turn up to date", async () =>
+    (await exec("return document.querySelector(\"[data-tile='000b82001003']\")?.dataset.status ?? ''")) === "up-to-date", 15000);
+  assert.equal(await text("[data-tile='000b82001003'] [data-label]"), "up to date");
+  await waitFor("the request in the log", async () =>
+    (await exec("return [...document.querySelectorAll('[data-log-row]')].map(r => r.textContent).join('|')")).includes("cfg000b82001003.xml"));
+  const row = await exec("return [...document.querySelectorAll('[data-log-row]')].find(r => r.textContent.includes('cfg000b82001003.xml')).textContent");
+  assert.match(row, /200/);
+  assert.doesNotMatch(row, /secret-203/, "no password in the log");
+  await screenshot("live-running");
+
+  await click("[data-action='stop-servers']");
+  await el("[data-action='start-servers']", 20000);
+  await assert.rejects(fetch(url, { signal: AbortSignal.timeout(3000) }), "the port is closed after stop");
+});
+
 test("firmware and settings screens open", async () => {
   await click("[data-nav='firmware']");
   await el("[data-firmware]");
