@@ -221,8 +221,10 @@ test("the servers start, a simulated phone fetches its config, and its tile turn
   }, 30000);
   const port = url.match(/:(\d+)\//)[1];
   assert.notEqual(port, "0");
-  assert.equal(await text("[data-p237]"), `127.0.0.1:${port}`);
-  assert.equal(await text("[data-option66]"), `http://127.0.0.1:${port}`);
+  const shown = (css) => exec("return document.querySelector(arguments[0])?.textContent ?? ''", [css]);
+  assert.equal(await shown("[data-p237]"), `127.0.0.1:${port}`);
+  assert.equal(await shown("[data-option66]"), `http://127.0.0.1:${port}`);
+  assert.ok(await exec("return document.querySelector('[data-p237]').getBoundingClientRect().width > 0"), "P237 is visible");
 
   const response = await fetch(`${url}cfg000b82001003.xml`, {
     headers: { "User-Agent": "Grandstream Model HW GXP2170 V1.0A SW 1.0.11.23 DevId 000b82001003" },
