@@ -412,4 +412,30 @@ mod tests {
         // Builds stay with the session.
         assert!(matches!(session.build().unwrap(), Built::Here(_)));
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn switching_desks_stops_the_servers_of_the_old_one() {
+        use crate::session::AppState;
+        let dir = tempfile::tempdir().unwrap();
+        let state = AppState::new(Session::open(&dir.path().join("a")).unwrap());
+        let old = state.session();
+        let status = state
+            .servers()
+            .start(Arc::clone(&old), http_only())
+            .await
+            .unwrap();
+        let address = status.urls[0].address.clone();
+        assert!(matches!(old.build().unwrap(), Built::Served { .. }));
+
+        state.replace(Session::open(&dir.path().join("b")).unwrap());
+        assert!(!state.servers().status(&state.session()).await.running);
+        assert!(
+            tokio::net::TcpStream::connect(&address).await.is_err(),
+            "nothing listens on {address} any more"
+        );
+        assert!(
+            matches!(old.build().unwrap(), Built::Here(_)),
+            "the old session builds alone"
+        );
+    }
 }
