@@ -176,7 +176,7 @@ impl Servers {
     }
 
     /// Every device of the open desk with its status: against the running servers' build
-    /// and live transfers when they run, else against the last build on disk.
+    /// when they run, else against the last build on disk.
     pub async fn board(&self, session: Arc<Session>) -> ApiResult<Vec<Tile>> {
         let state = self.state.lock().await;
         let running = state
@@ -191,14 +191,8 @@ impl Servers {
         let mut tiles = Vec::with_capacity(devices.len());
         for device in &devices {
             let log = recent_log(&session.inventory, device.mac)?;
-            let status = match running {
-                // The service adds transfers under way.
-                Some(r) => r
-                    .service
-                    .status(device.mac)?
-                    .unwrap_or_else(|| status::derive(device, &log, &manifest)),
-                None => status::derive(device, &log, &manifest),
-            };
+            // Transfers under way reach the tiles through the event batches.
+            let status = status::derive(device, &log, &manifest);
             tiles.push(Tile::new(device, status, log.first()));
         }
         Ok(tiles)
