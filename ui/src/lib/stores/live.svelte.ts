@@ -88,6 +88,7 @@ export class LiveStore {
   /** Requests counted per Unix second. */
   #perSecond = new Map<number, number>();
   #subscribed = false;
+  #desk: string | null = null;
   #boardReload: ReturnType<typeof setTimeout> | null = null;
   #now: () => number;
   /** Called for builds and warnings the technician should see (toasts). */
@@ -97,8 +98,18 @@ export class LiveStore {
     this.#now = now;
   }
 
-  /** Subscribes once to the event stream, then reads the status and the board. */
-  async connect() {
+  /** Subscribes once to the event stream, then reads the status and the board. Another desk
+   * than last time starts with an empty log and chart. */
+  async connect(desk: string | null = null) {
+    if (desk !== this.#desk) {
+      this.#desk = desk;
+      this.log = [];
+      this.#perSecond.clear();
+      this.tick();
+      this.missed = 0;
+      this.lastBuild = null;
+      this.warnings = [];
+    }
     if (!this.#subscribed) {
       await liveApi.liveSubscribe((batch) => this.apply(batch));
       this.#subscribed = true;

@@ -117,6 +117,23 @@ describe("live store", () => {
     expect(store.tiles[0].label).toBe("stale");
   });
 
+  it("starts over with an empty log when another desk connects", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "server_status") return stopped;
+      if (cmd === "live_board") return [tile("000b82001003")];
+    });
+    const store = new LiveStore(() => T0);
+    await store.connect("/desks/a");
+    store.apply(batch({ fetches: [row(1)], missed: 2 }));
+    await store.connect("/desks/a");
+    expect(store.log.length).toBe(1);
+    await store.connect("/desks/b");
+    expect(store.log.length).toBe(0);
+    expect(store.missed).toBe(0);
+    expect(store.rate.every((v) => v === 0)).toBe(true);
+    expect(store.tiles.map((t) => t.mac)).toEqual(["000b82001003"]);
+  });
+
   it("starts and stops over IPC, and keeps a failed start's message", async () => {
     const calls: [string, unknown][] = [];
     let fail = true;
