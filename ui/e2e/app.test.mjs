@@ -244,6 +244,20 @@ test("the servers start, a simulated phone fetches its config, and its tile turn
   const row = await exec("return [...document.querySelectorAll('[data-log-row]')].find(r => r.textContent.includes('cfg000b82001003.xml')).textContent");
   assert.match(row, /200/);
   assert.doesNotMatch(row, /secret-203/, "no password in the log");
+
+  // A miss shows with its reason, and the status filter finds it.
+  const miss = await fetch(`${url}cfg000b82abcdef.xml`, { signal: AbortSignal.timeout(10000) });
+  assert.equal(miss.status, 404);
+  await miss.arrayBuffer();
+  await waitFor("the miss in the log", async () => (await text("[data-log-count]")).startsWith("2 of 2"));
+  await exec("const e = document.querySelector(\"[data-filter='status']\"); e.value = 'miss'; e.dispatchEvent(new Event('change', { bubbles: true }));");
+  await waitFor("only the miss", async () => (await text("[data-log-count]")).startsWith("1 of 2"));
+  const missRow = await exec("return document.querySelector('[data-log-row]')?.textContent ?? ''");
+  assert.match(missRow, /404/);
+  assert.match(missRow, /cfg000b82abcdef\.xml — \S/, "the reason follows the name");
+  await exec("const e = document.querySelector(\"[data-filter='status']\"); e.value = ''; e.dispatchEvent(new Event('change', { bubbles: true }));");
+  await waitFor("the filter cleared", async () => (await text("[data-log-count]")).startsWith("2 of 2"));
+
   await screenshot("live-running");
 
   // A small boot storm: 1,000 requests from the 20 phones, 25 at a time, as fast as this Node
@@ -272,7 +286,7 @@ test("the servers start, a simulated phone fetches its config, and its tile turn
     }
   }));
   metrics.storm_requests_per_s = Math.round(1000 / ((Date.now() - started) / 1000));
-  await waitFor("1,001 requests in the log", async () => /^1001 of 1001/.test(await text("[data-log-count]")), 20000);
+  await waitFor("1,002 requests in the log", async () => /^1002 of 1002/.test(await text("[data-log-count]")), 20000);
   storming = false;
   await probing;
   metrics.storm_ui_probe_max_ms = Math.max(...probes);
