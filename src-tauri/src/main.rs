@@ -10,6 +10,7 @@ mod commands;
 mod dto;
 mod error;
 mod profile_file;
+mod servers;
 mod session;
 
 use tauri::Manager;
@@ -69,10 +70,28 @@ fn main() {
             commands::profiles::catalog_entries,
             commands::profiles::catalog_search,
             commands::profiles::build,
+            // Live screen.
+            commands::live::start_servers,
+            commands::live::stop_servers,
+            commands::live::server_status,
+            commands::live::live_board,
+            commands::live::live_subscribe,
         ])
-        .run(tauri::generate_context!())
+        .build(tauri::generate_context!())
         .unwrap_or_else(|e| {
             eprintln!("error: ProvDesk could not start: {e}");
             std::process::exit(1);
+        })
+        .run(|app, event| {
+            // Leaving with the servers running: stop them so every request is in the log.
+            if let tauri::RunEvent::Exit = event
+                && let Some(state) = app.try_state::<AppState>()
+            {
+                let servers = state.servers();
+                if let Err(e) = tauri::async_runtime::block_on(async move { servers.stop().await })
+                {
+                    eprintln!("warning: {}", e.message);
+                }
+            }
         });
 }

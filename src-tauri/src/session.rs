@@ -9,8 +9,10 @@ use provdesk_core::catalog::Catalog;
 use provdesk_core::desk::Desk;
 use provdesk_core::inventory::Inventory;
 use provdesk_core::{Diagnostic, Mac};
+use provdesk_serve::publisher::Publisher;
 
 use crate::error::{ApiError, ApiResult};
+use crate::servers::Servers;
 
 pub struct Session {
     pub desk: Desk,
@@ -19,6 +21,21 @@ pub struct Session {
     pub catalog: Catalog,
     pub catalog_diagnostics: Vec<Diagnostic>,
     builder: Mutex<Builder>,
+    /// The running servers' publisher while they serve this desk: then every build goes
+    /// through it, so `build/` has one writer and the servers swap in each good build.
+    serving: Mutex<Option<Publisher>>,
+}
+
+/// A build the session ran: with its own builder, or through the running servers' publisher
+/// (which reports counts, not names).
+#[derive(Debug, Clone)]
+pub enum Built {
+    Here(BuildReport),
+    Served {
+        summary: provdesk_serve::events::BuildSummary,
+        /// Devices with files in the build being served.
+        devices: usize,
+    },
 }
 
 impl Session {
@@ -34,6 +51,7 @@ impl Session {
             inventory,
             catalog,
             catalog_diagnostics,
+            serving: Mutex::new(None),
         })
     }
 
@@ -41,35 +59,124 @@ impl Session {
         BuildOptions::from_settings(self.desk.settings())
     }
 
+    /// The session's builder, for reading the manifest. While the servers run, their
+    /// publisher writes `build/`, so the builder handed out is a fresh one that reads the
+    /// published manifest from disk instead of a copy that may be out of date.
     pub fn builder(&self) -> MutexGuard<'_, Builder> {
         // A panic while building leaves the builder usable: its manifest is re-read on demand.
-        self.builder.lock().unwrap_or_else(|p| p.into_inner())
+        let mut builder = self.builder.lock().unwrap_or_else(|p| p.into_inner());
+        if self.publisher().is_some() {
+            *builder = Builder::new(self.desk.clone());
+        }
+        builder
+    }
+
+    fn publisher(&self) -> Option<Publisher> {
+        self.serving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Routes builds through the running servers' publisher (`Some`), or back to the
+    /// session's own builder (`None`, after the servers stopped).
+    pub fn serve_through(&self, publisher: Option<Publisher>) {
+        let stopped = publisher.is_none();
+        *self.serving.lock().unwrap_or_else(|p| p.into_inner()) = publisher;
+        if stopped {
+            // The publisher built with the servers' address; start over from what is on disk.
+            *self.builder.lock().unwrap_or_else(|p| p.into_inner()) =
+                Builder::new(self.desk.clone());
+        }
     }
 
     /// A full build, after a profile changed.
-    pub fn build(&self) -> ApiResult<BuildReport> {
-        Ok(self.builder().build(&self.inventory, &self.options())?)
+    pub fn build(&self) -> ApiResult<Built> {
+        if let Some(publisher) = self.publisher() {
+            let summary = wait(async move { publisher.rebuild_all().await });
+            return Ok(self.served(summary));
+        }
+        Ok(Built::Here(
+            self.builder().build(&self.inventory, &self.options())?,
+        ))
     }
 
     /// Rebuilds the files of these devices only (or everything, when the builder decides the
     /// change reaches further).
-    pub fn rebuild_devices(&self, macs: &[Mac]) -> ApiResult<BuildReport> {
-        Ok(self
-            .builder()
-            .rebuild_devices(&self.inventory, macs, &self.options())?)
+    pub fn rebuild_devices(&self, macs: &[Mac]) -> ApiResult<Built> {
+        if let Some(publisher) = self.publisher() {
+            let macs = macs.to_vec();
+            let summary = wait(async move { publisher.rebuild_devices(&macs).await });
+            return Ok(self.served(summary));
+        }
+        Ok(Built::Here(self.builder().rebuild_devices(
+            &self.inventory,
+            macs,
+            &self.options(),
+        )?))
+    }
+
+    fn served(&self, summary: provdesk_serve::events::BuildSummary) -> Built {
+        let devices = self
+            .publisher()
+            .map_or(0, |p| devices_in(&p.store().snapshot().manifest));
+        Built::Served { summary, devices }
     }
 }
 
-/// What Tauri manages: the session of the desk that is open now.
+/// How many devices have files of their own in `manifest`.
+pub fn devices_in(manifest: &provdesk_core::build::Manifest) -> usize {
+    manifest
+        .entries
+        .values()
+        .filter_map(|e| e.mac)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+}
+
+/// Waits for `future` from synchronous code: commands are `async` but call the session
+/// synchronously, and the servers' publisher is async. On a worker of the multi-threaded
+/// runtime the worker is handed over while it waits; elsewhere Tauri's runtime runs it.
+pub fn wait<F>(future: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| handle.block_on(future))
+        }
+        // A single-threaded runtime (tests) cannot block; wait on another thread.
+        Ok(_) => std::thread::scope(|scope| {
+            match scope
+                .spawn(|| tauri::async_runtime::block_on(future))
+                .join()
+            {
+                Ok(output) => output,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }),
+        Err(_) => tauri::async_runtime::block_on(future),
+    }
+}
+
+/// What Tauri manages: the session of the desk that is open now, and the servers.
 pub struct AppState {
     session: Mutex<Arc<Session>>,
+    servers: Arc<Servers>,
 }
 
 impl AppState {
     pub fn new(session: Session) -> AppState {
         AppState {
             session: Mutex::new(Arc::new(session)),
+            servers: Arc::new(Servers::default()),
         }
+    }
+
+    pub fn servers(&self) -> Arc<Servers> {
+        Arc::clone(&self.servers)
     }
 
     /// The current session; commands hold it for their duration, so switching desks never
@@ -81,7 +188,16 @@ impl AppState {
             .clone()
     }
 
+    /// Switches desks. Servers of the old desk stop first (their fetch log written), so
+    /// nothing serves a desk that is no longer open.
     pub fn replace(&self, session: Session) {
+        let servers = self.servers();
+        if let Err(e) = wait(async move { servers.stop().await }) {
+            eprintln!(
+                "warning: stopping the servers of the previous desk: {}",
+                e.message
+            );
+        }
         *self.session.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(session);
     }
 }

@@ -3,4 +3,5 @@
 
 pub mod desk;
 pub mod devices;
+pub mod live;
 pub mod profiles;

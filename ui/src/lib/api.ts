@@ -1,6 +1,6 @@
 // The one typed module over every Tauri command. Types mirror src-tauri/src/dto.rs field for
 // field (snake_case as serde writes them); components never call `invoke` themselves.
-import { invoke } from "@tauri-apps/api/core";
+import { Channel, invoke } from "@tauri-apps/api/core";
 
 export type Severity = "warning" | "error";
 
@@ -270,4 +270,113 @@ export const api = {
   catalogSearch: (query: string, limit = 50) =>
     call<CatalogEntry[]>("catalog_search", { query, limit }),
   build: () => call<BuildSummary>("build"),
+};
+
+// ---- Live screen (mirrors the Live block of dto.rs) ----
+
+export type Protocol = "http" | "https" | "tftp";
+
+export interface ListenOverrides {
+  http?: string | null;
+  https?: string | null;
+  tftp?: string | null;
+}
+
+export interface ServerUrl {
+  protocol: Protocol;
+  url: string;
+  address: string;
+}
+
+export interface ServerStatus {
+  running: boolean;
+  urls: ServerUrl[];
+  option66: string | null;
+  p237: string | null;
+  p212: string | null;
+  errors: string[];
+  configured: { http: string | null; https: string | null; tftp: string | null };
+  first_build: BuildSummary | null;
+}
+
+/** provdesk-core's status::ProvisioningStatus, tagged by `state`. */
+export type ProvisioningStatus =
+  | { state: "never-seen" }
+  | { state: "requesting" }
+  | { state: "got-config"; version: number }
+  | { state: "firmware-in-progress"; percent: number }
+  | { state: "firmware-done" }
+  | { state: "up-to-date" }
+  | { state: "stale" }
+  | { state: "denied"; reason: string }
+  | { state: "failed"; reason: string };
+
+export interface LastRequest {
+  at_ms: number;
+  name: string;
+  status: string;
+}
+
+export interface Tile {
+  mac: string;
+  name: string | null;
+  model: string;
+  profile: string | null;
+  state: DeviceState;
+  last_ip: string | null;
+  status: ProvisioningStatus;
+  label: string;
+  last_request: LastRequest | null;
+}
+
+export type OutcomeKind = "served" | "not-found" | "bad-request" | "denied" | "failed";
+
+export interface LogRow {
+  at_ms: number;
+  protocol: Protocol;
+  peer: string;
+  name: string;
+  mac: string | null;
+  model: string | null;
+  user_agent: string | null;
+  status: string;
+  outcome: OutcomeKind;
+  reason: string | null;
+  bytes: number;
+  duration_ms: number;
+}
+
+export interface ProgressRow {
+  transfer: number;
+  protocol: Protocol;
+  peer: string;
+  name: string;
+  mac: string | null;
+  bytes: number;
+  total: number | null;
+}
+
+export interface LiveBatch {
+  fetches: LogRow[];
+  progress: ProgressRow[];
+  builds: BuildSummary[];
+  discovered: { mac: string; model: string | null; ip: string; firmware_version: string | null }[];
+  listening: { protocol: Protocol; url: string }[];
+  warnings: string[];
+  tiles: Tile[];
+  missed: number;
+  board_changed: boolean;
+}
+
+export const liveApi = {
+  startServers: (overrides: ListenOverrides | null) => call<ServerStatus>("start_servers", { overrides }),
+  stopServers: () => call<ServerStatus>("stop_servers"),
+  serverStatus: () => call<ServerStatus>("server_status"),
+  liveBoard: () => call<Tile[]>("live_board"),
+  /** Every batch of server events from now on goes to `onBatch`. */
+  liveSubscribe: (onBatch: (batch: LiveBatch) => void) => {
+    const channel = new Channel<LiveBatch>();
+    channel.onmessage = onBatch;
+    return call<void>("live_subscribe", { onBatch: channel });
+  },
 };

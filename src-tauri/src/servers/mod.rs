@@ -1,0 +1,435 @@
+//! The servers inside the app: the same `provdesk_serve::service::Service` as `provdesk serve`,
+//! run on Tauri's tokio runtime, and the one event stream to the Live screen (a Tauri
+//! `Channel` fed in batches by [`batch::Batcher`], with tiles from [`board::Board`]).
+//!
+//! Invariants: at most one service runs; while it runs, the open session builds through its
+//! publisher (one writer of `build/`); stopping shuts the service down in its own order
+//! (servers, watcher, builds, recorder last), so every fetch is in the fetch log before
+//! `stop` returns.
+
+pub mod batch;
+pub mod board;
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use provdesk_core::Mac;
+use provdesk_core::build::Manifest;
+use provdesk_core::inventory::{FetchLogQuery, Inventory};
+use provdesk_core::status::{self, STATUS_LOG_DEPTH};
+use provdesk_serve::events::Event;
+use provdesk_serve::service::{RunningService, ServeOptions, Service};
+use provdesk_serve::store::ArtifactStore;
+use tauri::async_runtime::JoinHandle;
+use tauri::ipc::Channel;
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio_util::sync::CancellationToken;
+
+use crate::dto::{BuildSummary, LiveBatch, ServerStatus, Tile};
+use crate::error::{ApiError, ApiResult};
+use crate::session::{Built, Session, devices_in};
+
+use self::batch::Batcher;
+use self::board::{Board, Seed};
+
+/// The servers of the open desk, if running, and the Live screen's channel.
+#[derive(Default)]
+pub struct Servers {
+    state: tokio::sync::Mutex<State>,
+    feed: Arc<Feed>,
+}
+
+#[derive(Default)]
+struct State {
+    running: Option<Running>,
+    /// Why the last start failed; cleared by the next start.
+    errors: Vec<String>,
+}
+
+struct Running {
+    service: RunningService,
+    session: Arc<Session>,
+    status: ServerStatus,
+    forwarder: JoinHandle<()>,
+    stop_forwarder: CancellationToken,
+}
+
+/// Where batches go: the channel the Live screen subscribed with (replaced when the webview
+/// reloads and subscribes again).
+#[derive(Default)]
+pub struct Feed {
+    channel: Mutex<Option<Channel<LiveBatch>>>,
+}
+
+impl Feed {
+    pub fn subscribe(&self, channel: Channel<LiveBatch>) {
+        *self.channel.lock().unwrap_or_else(PoisonError::into_inner) = Some(channel);
+    }
+
+    fn send(&self, batch: LiveBatch) {
+        let mut channel = self.channel.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = channel.as_ref()
+            && c.send(batch).is_err()
+        {
+            // The webview went away; the next subscription brings a new channel.
+            *channel = None;
+        }
+    }
+}
+
+impl Servers {
+    pub fn feed(&self) -> &Feed {
+        &self.feed
+    }
+
+    /// Starts the servers on `session`'s desk. A second start while running reports the
+    /// running servers; a failed start (port in use, permission denied) is an error and is
+    /// kept for [`Servers::status`].
+    pub async fn start(
+        &self,
+        session: Arc<Session>,
+        options: ServeOptions,
+    ) -> ApiResult<ServerStatus> {
+        let mut state = self.state.lock().await;
+        if let Some(running) = &state.running {
+            if Arc::ptr_eq(&running.session, &session) {
+                return Ok(running.status.clone());
+            }
+            return Err(ApiError::invalid(
+                "the servers still run for another desk; stop them first",
+            ));
+        }
+        let service = Service::new(session.desk.clone(), options);
+        let events = service.events().subscribe();
+        let service = match service.launch().await {
+            Ok(service) => service,
+            Err(e) => {
+                let message = e.to_string();
+                state.errors = vec![message.clone()];
+                return Err(ApiError {
+                    kind: "serve",
+                    message,
+                    diagnostics: Vec::new(),
+                });
+            }
+        };
+        state.errors.clear();
+        session.serve_through(Some(service.publisher()));
+        let first_build = BuildSummary::from(&Built::Served {
+            summary: service.first_build().clone(),
+            devices: devices_in(&service.store().snapshot().manifest),
+        });
+        let status = ServerStatus::running(
+            session.desk.settings(),
+            &service.addresses(),
+            service.urls(),
+            first_build,
+        );
+        let stop_forwarder = CancellationToken::new();
+        let forwarder = tauri::async_runtime::spawn(forward(
+            events,
+            Arc::clone(&self.feed),
+            service.store(),
+            service.inventory(),
+            stop_forwarder.clone(),
+        ));
+        state.running = Some(Running {
+            service,
+            session,
+            status: status.clone(),
+            forwarder,
+            stop_forwarder,
+        });
+        Ok(status)
+    }
+
+    /// Stops the servers (if running) once every fetch is in the fetch log; the session
+    /// builds on its own again.
+    pub async fn stop(&self) -> ApiResult<()> {
+        let mut state = self.state.lock().await;
+        let Some(running) = state.running.take() else {
+            return Ok(());
+        };
+        let result = running.service.shutdown().await;
+        running.session.serve_through(None);
+        // The forwarder sends what the servers reported while stopping, then ends.
+        running.stop_forwarder.cancel();
+        let _ = running.forwarder.await;
+        result.map_err(|e| {
+            let message = format!("the servers stopped with an error: {e}");
+            state.errors = vec![message.clone()];
+            ApiError {
+                kind: "serve",
+                message,
+                diagnostics: Vec::new(),
+            }
+        })
+    }
+
+    /// Running or not, with the URLs and phone settings, or why the last start failed.
+    pub async fn status(&self, session: &Session) -> ServerStatus {
+        let state = self.state.lock().await;
+        match &state.running {
+            Some(running) => running.status.clone(),
+            None => ServerStatus::stopped(session.desk.settings(), state.errors.clone()),
+        }
+    }
+
+    /// Every device of the open desk with its status: against the running servers' build
+    /// when they run, else against the last build on disk.
+    pub async fn board(&self, session: Arc<Session>) -> ApiResult<Vec<Tile>> {
+        let state = self.state.lock().await;
+        let running = state
+            .running
+            .as_ref()
+            .filter(|r| Arc::ptr_eq(&r.session, &session));
+        let manifest = match running {
+            Some(r) => r.service.store().snapshot().manifest.clone(),
+            None => session.builder().manifest()?.clone(),
+        };
+        let devices = session.inventory.list_devices()?;
+        let mut tiles = Vec::with_capacity(devices.len());
+        for device in &devices {
+            let log = recent_log(&session.inventory, device.mac)?;
+            // Transfers under way reach the tiles through the event batches.
+            let status = status::derive(device, &log, &manifest);
+            tiles.push(Tile::new(device, status, log.first()));
+        }
+        Ok(tiles)
+    }
+}
+
+fn recent_log(
+    inventory: &Inventory,
+    mac: Mac,
+) -> Result<Vec<provdesk_core::inventory::FetchLogEntry>, provdesk_core::inventory::InventoryError>
+{
+    inventory.fetch_log(&FetchLogQuery {
+        mac: Some(mac),
+        limit: Some(STATUS_LOG_DEPTH),
+        ..FetchLogQuery::default()
+    })
+}
+
+/// The subscriber task: events in, one batch out per window, until stopped; then what is
+/// still queued goes out in a last batch.
+async fn forward(
+    mut events: broadcast::Receiver<Arc<Event>>,
+    feed: Arc<Feed>,
+    store: Arc<ArtifactStore>,
+    inventory: Inventory,
+    stop: CancellationToken,
+) {
+    let mut batcher = Batcher::default();
+    let mut board = Board::default();
+    let mut lookup = |mac: Mac| -> Option<Seed> {
+        // A device the inventory cannot answer for is simply not on the board yet.
+        let device = inventory.get_device(mac).ok()??;
+        let log = recent_log(&inventory, mac).unwrap_or_default();
+        Some((device, log))
+    };
+    loop {
+        let deadline = batcher.deadline();
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            received = events.recv() => match received {
+                Ok(event) => {
+                    board.observe(&event, &mut lookup);
+                    batcher.push(&event, Instant::now());
+                }
+                Err(RecvError::Lagged(count)) => batcher.missed(count, Instant::now()),
+                Err(RecvError::Closed) => break,
+            },
+            () = sleep_until(deadline) => {}
+        }
+        if batcher.ready(Instant::now()) {
+            flush(&mut batcher, &mut board, &store, &feed, &mut lookup);
+        }
+    }
+    loop {
+        match events.try_recv() {
+            Ok(event) => {
+                board.observe(&event, &mut lookup);
+                batcher.push(&event, Instant::now());
+            }
+            Err(TryRecvError::Lagged(count)) => batcher.missed(count, Instant::now()),
+            Err(_) => break,
+        }
+    }
+    flush(&mut batcher, &mut board, &store, &feed, &mut lookup);
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn flush(
+    batcher: &mut Batcher,
+    board: &mut Board,
+    store: &ArtifactStore,
+    feed: &Feed,
+    lookup: &mut impl FnMut(Mac) -> Option<Seed>,
+) {
+    let Some(mut batch) = batcher.take() else {
+        return;
+    };
+    let snapshot = store.snapshot();
+    let manifest: &Manifest = &snapshot.manifest;
+    let devices = devices_in(manifest);
+    for build in &mut batch.builds {
+        build.devices = devices;
+    }
+    batch.tiles = board.tiles(manifest, lookup);
+    feed.send(batch);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use provdesk_core::inventory::Device;
+    use provdesk_core::status::ProvisioningStatus;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn http_only() -> ServeOptions {
+        ServeOptions {
+            http: Some("127.0.0.1:0".into()),
+            https: Some("off".into()),
+            tftp: Some("off".into()),
+        }
+    }
+
+    async fn get(address: &str, name: &str, user_agent: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let request = format!(
+            "GET /{name} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: {user_agent}\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_app_serves_builds_through_the_publisher_and_logs_every_fetch_by_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = Arc::new(Session::open(&dir.path().join("desk")).unwrap());
+        let mac: Mac = "000b82001003".parse().unwrap();
+        let mut device = Device::new(mac, "gxp2170");
+        device.profile = Some("office".into());
+        device.vars.insert("ext".into(), "203".into());
+        device.vars.insert("sip_secret".into(), "s3cret".into());
+        session.inventory.import_devices(&[device]).unwrap();
+        let servers = Servers::default();
+
+        let status = servers
+            .start(Arc::clone(&session), http_only())
+            .await
+            .unwrap();
+        assert!(status.running);
+        assert_eq!(status.urls.len(), 1, "{:?}", status.urls);
+        let address = status.urls[0].address.clone();
+        assert!(!address.ends_with(":0"), "the real port: {address}");
+        assert_eq!(status.urls[0].url, format!("http://{address}/"));
+        assert_eq!(status.p237.as_deref(), Some(address.as_str()));
+        assert_eq!(status.option66, Some(format!("http://{address}")));
+        assert_eq!(status.p212.as_deref(), Some("1"));
+        let first = status.first_build.as_ref().unwrap();
+        assert!(first.published, "{:?}", first.diagnostics);
+
+        // While serving, the session's builds go through the servers' publisher.
+        let built = session.rebuild_devices(&[mac]).unwrap();
+        assert!(
+            matches!(built, Built::Served { devices: 1, .. }),
+            "{built:?}"
+        );
+
+        let response = get(
+            &address,
+            "cfg000b82001003.xml",
+            "Grandstream Model HW GXP2170 V1.0A SW 1.0.11.23 DevId 000b82001003",
+        )
+        .await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        // The served config names this server (P237), from the publisher's build.
+        assert!(
+            response.contains(&format!("<P237>{address}</P237>")),
+            "{response}"
+        );
+
+        servers.stop().await.unwrap();
+        let log = session
+            .inventory
+            .fetch_log(&FetchLogQuery::default())
+            .unwrap();
+        assert_eq!(log.len(), 1, "the fetch is logged by the time stop returns");
+        assert_eq!(log[0].status, "200");
+        let stopped = servers.status(&session).await;
+        assert!(!stopped.running);
+        assert!(stopped.urls.is_empty());
+
+        // Stopped: the session builds on its own again, and the board reads the log.
+        assert!(matches!(session.build().unwrap(), Built::Here(_)));
+        let board = servers.board(Arc::clone(&session)).await.unwrap();
+        let tile = board.iter().find(|t| t.mac == mac).unwrap();
+        assert_eq!(
+            tile.last_request.as_ref().unwrap().name,
+            "cfg000b82001003.xml"
+        );
+        // The build without the servers' address changed the config: it is stale now.
+        assert_eq!(tile.status, ProvisioningStatus::Stale);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_port_in_use_is_reported_and_kept_for_the_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = Arc::new(Session::open(&dir.path().join("desk")).unwrap());
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = taken.local_addr().unwrap().to_string();
+        let servers = Servers::default();
+        let options = ServeOptions {
+            http: Some(address.clone()),
+            ..http_only()
+        };
+        let err = servers
+            .start(Arc::clone(&session), options)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, "serve");
+        assert!(err.message.contains("already in use"), "{}", err.message);
+        let status = servers.status(&session).await;
+        assert!(!status.running);
+        assert_eq!(status.errors, vec![err.message.clone()]);
+        // Builds stay with the session.
+        assert!(matches!(session.build().unwrap(), Built::Here(_)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn switching_desks_stops_the_servers_of_the_old_one() {
+        use crate::session::AppState;
+        let dir = tempfile::tempdir().unwrap();
+        let state = AppState::new(Session::open(&dir.path().join("a")).unwrap());
+        let old = state.session();
+        let status = state
+            .servers()
+            .start(Arc::clone(&old), http_only())
+            .await
+            .unwrap();
+        let address = status.urls[0].address.clone();
+        assert!(matches!(old.build().unwrap(), Built::Served { .. }));
+
+        state.replace(Session::open(&dir.path().join("b")).unwrap());
+        assert!(!state.servers().status(&state.session()).await.running);
+        assert!(
+            tokio::net::TcpStream::connect(&address).await.is_err(),
+            "nothing listens on {address} any more"
+        );
+        assert!(
+            matches!(old.build().unwrap(), Built::Here(_)),
+            "the old session builds alone"
+        );
+    }
+}

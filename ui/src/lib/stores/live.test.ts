@@ -1,0 +1,162 @@
+import { describe, expect, it } from "vitest";
+import { mockIPC } from "@tauri-apps/api/mocks";
+import { LiveStore, LOG_CAP, RATE_WINDOW, rowMatches, tone } from "./live.svelte";
+import type { LiveBatch, LogRow, ServerStatus, Tile } from "../api";
+
+const T0 = 1_800_000_000_000;
+
+const tile = (mac: string, over: Partial<Tile> = {}): Tile => ({
+  mac, name: null, model: "gxp2170", profile: "office", state: "inventory", last_ip: null,
+  status: { state: "never-seen" }, label: "never seen", last_request: null, ...over,
+});
+
+const row = (i: number, over: Partial<LogRow> = {}): LogRow => ({
+  at_ms: T0, protocol: "http", peer: "127.0.0.1:5000", name: `cfg${i}.xml`, mac: "000b82001003",
+  model: "gxp2170", user_agent: null, status: "200", outcome: "served", reason: null, bytes: 10,
+  duration_ms: 1, ...over,
+});
+
+const batch = (over: Partial<LiveBatch> = {}): LiveBatch => ({
+  fetches: [], progress: [], builds: [], discovered: [], listening: [], warnings: [], tiles: [],
+  missed: 0, board_changed: false, ...over,
+});
+
+const stopped: ServerStatus = {
+  running: false, urls: [], option66: null, p237: null, p212: null, errors: [],
+  configured: { http: "0.0.0.0:8080", https: null, tftp: "0.0.0.0:69" }, first_build: null,
+};
+
+describe("live store", () => {
+  it("puts requests in the log newest first, and tiles on the board", () => {
+    const store = new LiveStore(() => T0);
+    store.setTiles([tile("000b82001001"), tile("000b82001003")]);
+    store.apply(batch({
+      fetches: [row(1), row(2)],
+      tiles: [tile("000b82001003", { status: { state: "up-to-date" }, label: "up to date" }), tile("000b820000ff", { state: "discovered" })],
+    }));
+    expect(store.log.map((r) => r.name)).toEqual(["cfg2.xml", "cfg1.xml"]);
+    expect(store.tiles.map((t) => t.mac)).toEqual(["000b82001001", "000b82001003", "000b820000ff"]);
+    expect(store.tiles[1].label).toBe("up to date");
+    expect(tone(store.tiles[1])).toBe("ok");
+    expect(tone(store.tiles[0])).toBe("idle");
+    // A later update replaces the tile in place.
+    store.apply(batch({ tiles: [tile("000b82001003", { status: { state: "stale" }, label: "stale" })] }));
+    expect(store.tiles.length).toBe(3);
+    expect(tone(store.tiles[1])).toBe("warn");
+  });
+
+  it("keeps at most LOG_CAP rows, dropping the oldest", () => {
+    const store = new LiveStore(() => T0);
+    const many = Array.from({ length: LOG_CAP + 250 }, (_, i) => row(i));
+    store.apply(batch({ fetches: many.slice(0, 3000) }));
+    store.apply(batch({ fetches: many.slice(3000) }));
+    expect(store.log.length).toBe(LOG_CAP);
+    expect(store.log[0].name).toBe(`cfg${LOG_CAP + 249}.xml`);
+    expect(store.log[LOG_CAP - 1].name).toBe("cfg250.xml");
+  });
+
+  it("counts requests per second over the last minute", () => {
+    let now = T0;
+    const store = new LiveStore(() => now);
+    store.apply(batch({ fetches: [row(1), row(2), row(3, { at_ms: T0 - 1000 }), row(4, { at_ms: T0 - 120_000 })] }));
+    expect(store.rate.length).toBe(RATE_WINDOW);
+    expect(store.rate[RATE_WINDOW - 1]).toBe(2);
+    expect(store.rate[RATE_WINDOW - 2]).toBe(1);
+    expect(store.rate.reduce((a, b) => a + b, 0)).toBe(3);
+    now = T0 + 5000;
+    store.tick();
+    expect(store.rate[RATE_WINDOW - 6]).toBe(2);
+    expect(store.rate[RATE_WINDOW - 1]).toBe(0);
+  });
+
+  it("filters the log by device, protocol and status, and shows reasons", () => {
+    const store = new LiveStore(() => T0);
+    store.apply(batch({
+      fetches: [
+        row(1),
+        row(2, { protocol: "tftp", outcome: "not-found", status: "404", reason: "no such file", mac: null }),
+        row(3, { outcome: "denied", status: "denied", reason: "wrong password", mac: "000b82009999" }),
+      ],
+    }));
+    store.filter.status = "miss";
+    expect(store.visibleLog.map((r) => r.reason)).toEqual(["no such file"]);
+    store.filter.status = "denied";
+    expect(store.visibleLog.map((r) => r.reason)).toEqual(["wrong password"]);
+    store.filter.status = "";
+    store.filter.protocol = "tftp";
+    expect(store.visibleLog.length).toBe(1);
+    store.filter.protocol = "";
+    store.filter.device = "00:0b:82:00:10:03";
+    expect(store.visibleLog.map((r) => r.name)).toEqual(["cfg1.xml"]);
+    expect(rowMatches(row(9), { device: "cfg9", protocol: "", status: "" })).toBe(true);
+    expect(rowMatches(row(9), { device: "nothing", protocol: "", status: "" })).toBe(false);
+  });
+
+  it("reports builds and warnings, counts lost events, and reloads the board after a build", async () => {
+    let boards = 0;
+    mockIPC((cmd) => {
+      if (cmd === "live_board") {
+        boards++;
+        return [tile("000b82001003", { status: { state: "stale" }, label: "stale" })];
+      }
+    });
+    const store = new LiveStore(() => T0);
+    const notices: string[] = [];
+    store.onNotice = (text) => notices.push(text);
+    store.apply(batch({
+      builds: [{ published: true, build: 2, artifacts: 5, devices: 1, written: 3, removed: 0, unchanged: 2, errors: 0, diagnostics: [], elapsed_ms: 12.4 }],
+      warnings: ["the TFTP server stopped"],
+      missed: 4,
+      board_changed: true,
+    }));
+    expect(notices).toEqual(["rebuilt 3 files in 12 ms", "the TFTP server stopped"]);
+    expect(store.missed).toBe(4);
+    expect(store.lastBuild?.build).toBe(2);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(boards).toBe(1);
+    expect(store.tiles[0].label).toBe("stale");
+  });
+
+  it("starts over with an empty log when another desk connects", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "server_status") return stopped;
+      if (cmd === "live_board") return [tile("000b82001003")];
+    });
+    const store = new LiveStore(() => T0);
+    await store.connect("/desks/a");
+    store.apply(batch({ fetches: [row(1)], missed: 2 }));
+    await store.connect("/desks/a");
+    expect(store.log.length).toBe(1);
+    await store.connect("/desks/b");
+    expect(store.log.length).toBe(0);
+    expect(store.missed).toBe(0);
+    expect(store.rate.every((v) => v === 0)).toBe(true);
+    expect(store.tiles.map((t) => t.mac)).toEqual(["000b82001003"]);
+  });
+
+  it("starts and stops over IPC, and keeps a failed start's message", async () => {
+    const calls: [string, unknown][] = [];
+    let fail = true;
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === "start_servers") {
+        if (fail) throw { kind: "serve", message: "cannot listen for tftp on 0.0.0.0:69: permission denied; use a port above 1024" };
+        return { ...stopped, running: true, urls: [{ protocol: "http", url: "http://127.0.0.1:4000/", address: "127.0.0.1:4000" }], p237: "127.0.0.1:4000", option66: "http://127.0.0.1:4000", p212: "1" };
+      }
+      if (cmd === "server_status") return { ...stopped, errors: ["permission denied"] };
+      if (cmd === "stop_servers") return stopped;
+      if (cmd === "live_board") return [];
+    });
+    const store = new LiveStore(() => T0);
+    await store.start({ http: "127.0.0.1:0", tftp: "off" });
+    expect(store.error).toMatch(/permission denied; use a port above 1024/);
+    expect(store.status?.errors).toEqual(["permission denied"]);
+    fail = false;
+    await store.start({ http: "127.0.0.1:0", tftp: "off" });
+    expect(store.error).toBeNull();
+    expect(store.status?.p237).toBe("127.0.0.1:4000");
+    expect(calls.find(([c]) => c === "start_servers")?.[1]).toEqual({ overrides: { http: "127.0.0.1:0", tftp: "off" } });
+    await store.stop();
+    expect(store.status?.running).toBe(false);
+  });
+});
