@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildPages, diagnosticsByField, externalChange, layerLabel, numberQuery, profileTree } from "./profileFields";
+import { GONE, buildPages, diagnosticsByField, externalChange, layerLabel, numberQuery, profileTree } from "./profileFields";
 import type { CatalogEntry, ProfileDoc, ProfileSummary } from "./api";
 
 const entry = (p: string, page: string, section: string): CatalogEntry => ({
@@ -50,7 +50,8 @@ describe("outside edits", () => {
   const open = { revision: "r1", text: "[params]\n" };
   it("reload quietly when nothing is unsaved, ask when something is", () => {
     expect(externalChange(open, "r1", open.text)).toBe("none");
-    expect(externalChange(open, null, open.text)).toBe("none");
+    expect(externalChange(open, null, open.text)).toBe("deleted");
+    expect(externalChange(open, null, open.text, GONE)).toBe("none");
     expect(externalChange(open, "r2", open.text)).toBe("reload");
     expect(externalChange(open, "r2", "[params]\nP47 = 'mine'\n")).toBe("conflict");
   });

@@ -87,8 +87,11 @@ export function profileTree(profiles: ProfileSummary[]): { tree: TreeNode[]; mod
   return { tree, models: profiles.filter((p) => p.kind === "model") };
 }
 
-/** What the editor does when the file's revision on disk is `disk`. */
-export type ExternalChange = "none" | "reload" | "conflict";
+/** The revision `ignored` holds for a deleted file the technician chose to keep editing. */
+export const GONE = "(deleted)";
+
+/** What the editor does when the file's revision on disk is `disk` (`null`: the file is gone). */
+export type ExternalChange = "none" | "reload" | "conflict" | "deleted";
 
 /**
  * An edit made outside the app: reload quietly when the editor holds no unsaved text, else
@@ -101,7 +104,8 @@ export function externalChange(
   draft: string,
   ignored: string | null = null,
 ): ExternalChange {
-  if (disk == null || disk === doc.revision || disk === ignored) return "none";
+  if (disk === doc.revision || (disk ?? GONE) === ignored) return "none";
+  if (disk == null) return "deleted";
   return draft === doc.text ? "reload" : "conflict";
 }
 
