@@ -9,11 +9,10 @@ use std::collections::BTreeMap;
 use provdesk_core::build::{ArtifactKind, BuildReport};
 use provdesk_core::catalog::Catalog;
 use provdesk_core::inventory::{Device, DeviceState, FetchLogEntry};
+use provdesk_core::profile::edit::ProfileKind;
 use provdesk_core::profile::{EffectiveConfig, Source};
 use provdesk_core::{Diagnostic, Mac, PName};
 use serde::{Deserialize, Serialize};
-
-use crate::profile_file::ProfileKind;
 
 // Live screen.
 use provdesk_core::build::{Scheme, ServerAddress};
@@ -168,6 +167,10 @@ pub struct FilePreview {
     pub size: u64,
     pub version: u64,
     pub text: Option<String>,
+    /// `text` with every catalogue secret masked: what the preview shows until revealed.
+    pub masked: Option<String>,
+    /// How many values `masked` hides.
+    pub secrets: usize,
     /// Why there is no text (firmware, unreadable, no password).
     pub note: Option<String>,
 }
@@ -228,6 +231,8 @@ pub struct OwnValue {
     pub line: Option<usize>,
     /// The catalogue's verdict on this value.
     pub violations: Vec<Diagnostic>,
+    /// The `{{ var }}` names the value uses (filled in per device).
+    pub variables: Vec<String>,
 }
 
 /// A value the profile inherits from a lower layer.
@@ -243,6 +248,10 @@ pub struct ProfileDoc {
     pub name: String,
     pub kind: ProfileKind,
     pub file: String,
+    /// A hash of `text`; the editor compares it with `profile_revision` to notice outside edits.
+    pub revision: String,
+    /// The files layered for this profile, bottom first (global, model, parents, itself).
+    pub layers: Vec<String>,
     pub text: String,
     pub extends: Option<String>,
     /// The model the inherited values were computed for, if any.

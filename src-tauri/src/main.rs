@@ -9,7 +9,6 @@
 mod commands;
 mod dto;
 mod error;
-mod profile_file;
 mod servers;
 mod session;
 
@@ -64,6 +63,7 @@ fn main() {
             commands::devices::enroll,
             commands::profiles::list_profiles,
             commands::profiles::read_profile,
+            commands::profiles::profile_revision,
             commands::profiles::save_profile_value,
             commands::profiles::save_profile_raw,
             commands::profiles::create_profile,

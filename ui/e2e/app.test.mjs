@@ -8,7 +8,7 @@
 // and the debug build of the app (APP_BINARY, else $CARGO_TARGET_DIR or ../target).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -207,6 +207,113 @@ test("editing a profile value changes the device's effective config", async () =
   await waitFor("the new P47 on the device page", async () => (await text("[data-p='P47'] [data-value]")) === "pbx.e2e.test");
 });
 
+// --- Devices and Profiles, second round: secrets in previews, bulk assign, enrolment, and
+// profile files edited outside the app. Kept together so merges stay easy.
+
+/** Every toast's text, joined. */
+const toastText = () => exec("return [...document.querySelectorAll('[data-toast]')].map(t => t.textContent).join('|')");
+
+/** Selects an option the way a user does (Svelte's bind:value listens to `change`). */
+async function choose(css, value) {
+  await el(css);
+  await exec(
+    `const e = document.querySelector(arguments[0]); e.value = arguments[1];
+     e.dispatchEvent(new Event("change", { bubbles: true }));`,
+    [css, value],
+  );
+}
+
+/** Runs SQL on the desk's inventory the way the servers' recorder writes it. */
+function sql(statement) {
+  const done = spawnSync("sqlite3", ["-cmd", ".timeout 5000", join(desk, "provdesk.db"), statement], { encoding: "utf8" });
+  assert.equal(done.status, 0, `sqlite3 (install the sqlite3 package): ${done.error?.message ?? done.stderr}`);
+}
+
+test("the file preview masks secrets until revealed", async () => {
+  await el("[data-device-page='000b82001003']");
+  await click("[data-tab='files']");
+  const shown = () => exec("return document.querySelector('[data-file-text]')?.textContent ?? ''");
+  await waitFor("the masked XML", async () => (await shown()).includes("<P34>••••••</P34>"));
+  assert.ok(!(await shown()).includes("secret-203"), "the SIP password is not on screen");
+  assert.match(await shown(), /<P35>203<\/P35>/, "the user ID is no secret");
+  assert.match(await text("[data-secret-count]"), /1 secret value\(s\) masked/);
+  await screenshot("device-files-masked");
+  await click("[data-reveal-files]");
+  await waitFor("the revealed password", async () => (await shown()).includes("<P34>secret-203</P34>"));
+  await click("[data-reveal-files]");
+  await waitFor("masked again", async () => (await shown()).includes("<P34>••••••</P34>"));
+});
+
+test("bulk assign gives the selected devices a profile added outside the app", async () => {
+  writeFileSync(join(desk, "profiles/sales.toml"), 'extends = "office"\n\n[params]\nP3 = "Sales {{ ext }}"\n');
+  await click("[data-action='back']");
+  // Opening the screen again re-reads the desk, so the new file is in the menus.
+  await click("[data-nav='profiles']");
+  await click("[data-nav='devices']");
+  await click("[data-mac='000b82001001'] input[type='checkbox']");
+  await click("[data-mac='000b82001002'] input[type='checkbox']");
+  await waitFor("the new profile in the menu", () => exec("return !!document.querySelector(\"[data-bulk-profile] option[value='sales']\")"));
+  assert.match(await text("[data-bulk]"), /2 selected/);
+  await choose("[data-bulk-profile]", "sales");
+  await click("[data-action='assign']");
+  await waitFor("the assign toast", async () => /2 device\(s\) now use sales; rebuilt \d+ files? in/.test(await toastText()));
+  await waitFor("sales in the table", async () => (await text("[data-mac='000b82001002'] .profile")) === "sales");
+  assert.equal(await text("[data-mac='000b82001003'] .profile"), "office", "unselected rows keep theirs");
+  await screenshot("devices-bulk-assign");
+  await click("[data-mac='000b82001002'] button.mac");
+  await waitFor("the sales display name", async () => (await text("[data-p='P3'] [data-value]")) === "Sales 202");
+  assert.match(await text("[data-p='P3']"), /sales\.toml/);
+  await click("[data-action='back']");
+});
+
+test("a discovered phone shows apart and is enrolled with one click, with its history", async () => {
+  const now = Date.now();
+  sql(`INSERT INTO devices (mac, model, state, first_seen, last_seen, last_ip, firmware_version, created_at, updated_at)
+       VALUES ('000b82abcdef', 'gxp2135', 'discovered', ${now}, ${now}, '192.0.2.50', '1.0.11.6', ${now}, ${now});
+       INSERT INTO fetch_log (ts, protocol, peer, name, mac, status, reason, bytes, duration_ms)
+       VALUES (${now}, 'http', '192.0.2.50:40000', 'cfg000b82abcdef.xml', '000b82abcdef', '404', 'unknown device', 0, 2);`);
+  // Leaving and opening the screen re-reads the inventory, as a window focus does.
+  await click("[data-nav='profiles']");
+  await click("[data-nav='devices']");
+  await waitFor("the discovered phone", async () => (await text("[data-discovered]")).includes("00:0b:82:ab:cd:ef"));
+  assert.ok(!(await find("[data-mac='000b82abcdef']")), "not in the inventory table yet");
+  await screenshot("devices-discovered");
+  await click("[data-enroll='000b82abcdef']");
+  await waitFor("the enrol toast", async () => /enrolled 1 device\(s\); rebuilt/.test(await toastText()));
+  await waitFor("21 devices", async () => (await text(".screen header")).includes("21 in inventory"));
+  assert.ok(!(await find("[data-discovered]")), "nothing left to enroll");
+  await setValue("[data-search]", "abcdef");
+  await click("[data-mac='000b82abcdef'] button.mac");
+  await click("[data-tab='history']");
+  await waitFor("its request", async () => /cfg000b82abcdef\.xml\s*404\s*unknown device/.test(await text("[data-history]")));
+  await screenshot("device-history");
+  await click("[data-action='back']");
+  await setValue("[data-search]", "");
+});
+
+test("an edit made outside the app shows up in the profile editor; unsaved text is not overwritten", async () => {
+  const file = join(desk, "profiles/office.toml");
+  await click("[data-nav='profiles']");
+  await click("[data-profile='office']");
+  await waitFor("office open", async () => (await exec("return document.querySelector(\"[data-field='P47'] input\")?.value ?? ''")) === "pbx.e2e.test");
+  writeFileSync(file, readFileSync(file, "utf8").replace("pbx.e2e.test", "pbx.outside.test"));
+  await waitFor("the outside value", async () => (await exec("return document.querySelector(\"[data-field='P47'] input\")?.value ?? ''")) === "pbx.outside.test");
+  assert.match(await text("[data-save-status]"), /profiles\/office\.toml changed on disk: reloaded; rebuilt \d+ files? in/);
+  await click("[data-view='raw']");
+  await el("[data-raw]");
+  const mine = (await exec("return document.querySelector('[data-raw]').value")).replace("pbx.outside.test", "pbx.mine.test");
+  await setValue("[data-raw]", mine);
+  const theirs = readFileSync(file, "utf8").replace("pbx.outside.test", "pbx.theirs.test");
+  writeFileSync(file, theirs);
+  await waitFor("the conflict notice", async () => /changed outside ProvDesk while you had unsaved changes/.test(await text("[data-conflict]")));
+  assert.equal(await exec("return document.querySelector('[data-raw]').value"), mine, "the unsaved text stays");
+  await screenshot("profiles-conflict");
+  await click("[data-action='load-theirs']");
+  await waitFor("the file's version", async () => (await exec("return document.querySelector('[data-raw]').value")) === theirs);
+  assert.ok(!(await find("[data-conflict]")));
+  await click("[data-view='fields']");
+});
+
 test("the servers start, a simulated phone fetches its config, and its tile turns up to date", async () => {
   await click("[data-nav='live']");
   await el("[data-action='start-servers']");
@@ -233,7 +340,9 @@ test("the servers start, a simulated phone fetches its config, and its tile turn
   assert.equal(response.status, 200);
   const body = await response.text();
   assert.match(body, /<gs_provision/);
-  assert.match(body, /pbx\.e2e\.test/, "the profile edit is served");
+  // The profile's P47 as the earlier tests left it on disk (edited in the app, then outside it).
+  const p47 = readFileSync(join(desk, "profiles/office.toml"), "utf8").match(/P47 = "([^"]+)"/)?.[1];
+  assert.ok(p47 && body.includes(`<P47>${p47}</P47>`), `the profile edit is served: ${p47}`);
   assert.match(body, new RegExp(`<P237>127\\.0\\.0\\.1:${port}</P237>`), "phones are told this server");
 
   await waitFor("the tile to turn up to date", async () =>

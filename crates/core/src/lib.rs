@@ -12,6 +12,7 @@ pub mod error;
 pub mod format;
 pub mod inventory;
 pub mod mac;
+pub mod preview;
 pub mod profile;
 pub mod profile_io;
 pub mod pvalue;

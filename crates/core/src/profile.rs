@@ -17,6 +17,8 @@ use sha2::{Digest, Sha256};
 use crate::diagnostic::line_column;
 use crate::{Diagnostic, Mac, PName};
 
+pub mod edit;
+
 /// The name of the profile that applies to every device.
 pub const GLOBAL: &str = "global";
 
@@ -285,6 +287,38 @@ impl ProfileSet {
     /// The effective configuration of `target` with the source of every value, plus every
     /// problem found (undefined variables, an unknown profile).
     pub fn effective(&self, target: &Target<'_>) -> (EffectiveConfig, Vec<Diagnostic>) {
+        self.effective_with(target, Unresolved::Report)
+    }
+
+    /// The effective configuration with every `{{ var }}` that `target.vars` does not define
+    /// kept as a placeholder (`{{ ext }}`) instead of reported: how a profile editor shows the
+    /// values a layer gives before any device fills them in. The diagnostics are the other
+    /// problems (an unknown profile).
+    pub fn layered(&self, target: &Target<'_>) -> (EffectiveConfig, Vec<Diagnostic>) {
+        self.effective_with(target, Unresolved::Keep)
+    }
+
+    /// The files applied for `target`, bottom layer first (relative to the desk), e.g.
+    /// `global.toml`, `models/gxp2170.toml`, `office.toml`, `sales.toml`. An unknown profile
+    /// ends the list where the chain breaks.
+    pub fn layer_files(&self, target: &Target<'_>) -> Vec<PathBuf> {
+        match self.layers(target) {
+            Ok(layers) => layers.into_iter().map(|f| f.path.clone()).collect(),
+            Err(_) => self
+                .layers(&Target {
+                    profile: None,
+                    ..target.clone()
+                })
+                .map(|layers| layers.into_iter().map(|f| f.path.clone()).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn effective_with(
+        &self,
+        target: &Target<'_>,
+        unresolved: Unresolved,
+    ) -> (EffectiveConfig, Vec<Diagnostic>) {
         let mut config = EffectiveConfig::default();
         let mut diagnostics = Vec::new();
         let layers = match self.layers(target) {
@@ -296,7 +330,7 @@ impl ProfileSet {
         };
         for file in layers {
             for param in &file.params {
-                match substitute(&param.pieces, &target.vars) {
+                match substitute(&param.pieces, &target.vars, unresolved) {
                     Ok(value) => {
                         let source = Source::File {
                             path: file.path.clone(),
@@ -536,10 +570,21 @@ fn parse_pieces(value: &str) -> Result<Vec<Piece>, String> {
     Ok(pieces)
 }
 
-/// Joins the pieces; an undefined variable returns its name and its column offset.
+/// What substitution does with a variable the target does not define.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unresolved {
+    /// Stop, and report the variable (a device's configuration).
+    Report,
+    /// Write it back as `{{ name }}` (a profile's values before any device fills them in).
+    Keep,
+}
+
+/// Joins the pieces; an undefined variable returns its name and its column offset, unless
+/// `unresolved` says to keep it.
 fn substitute(
     pieces: &[Piece],
     vars: &BTreeMap<String, String>,
+    unresolved: Unresolved,
 ) -> Result<String, (String, usize)> {
     let mut out = String::new();
     for piece in pieces {
@@ -548,13 +593,32 @@ fn substitute(
             Piece::Var {
                 name,
                 column_offset,
-            } => match vars.get(name) {
-                Some(value) => out.push_str(value),
-                None => return Err((name.clone(), *column_offset)),
+            } => match (vars.get(name), unresolved) {
+                (Some(value), _) => out.push_str(value),
+                (None, Unresolved::Keep) => {
+                    out.push_str("{{ ");
+                    out.push_str(name);
+                    out.push_str(" }}");
+                }
+                (None, Unresolved::Report) => return Err((name.clone(), *column_offset)),
             },
         }
     }
     Ok(out)
+}
+
+/// The `{{ var }}` names a profile value uses, in order, each once; or why the value is not a
+/// valid template (the loader's `bad-template` message).
+pub fn template_variables(value: &str) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = Vec::new();
+    for piece in parse_pieces(value)? {
+        if let Piece::Var { name, .. } = piece
+            && !names.contains(&name)
+        {
+            names.push(name);
+        }
+    }
+    Ok(names)
 }
 
 #[cfg(test)]
@@ -732,6 +796,78 @@ mod tests {
         )
         .unwrap();
         assert_ne!(ProfileSet::load(root).fingerprint(), first.fingerprint());
+    }
+
+    #[test]
+    fn layered_keeps_undefined_variables_and_fills_known_ones() {
+        let set = ProfileSet::from_texts(&[
+            ("profiles/global.toml", GLOBAL_TOML),
+            ("profiles/office.toml", OFFICE_TOML),
+        ]);
+        let target = Target {
+            profile: Some("office"),
+            vars: vars(&[("name", "Anna")]),
+            ..Target::default()
+        };
+        let (config, diagnostics) = set.layered(&target);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        assert_eq!(config.get(p("P35")), Some("{{ ext }}"));
+        assert_eq!(config.get(p("P270")), Some("Office {{ ext }}"));
+        assert_eq!(config.get(p("P30")), Some("pool.ntp.org"));
+        // The same target, asked for a device's configuration, reports instead.
+        let (strict, diagnostics) = set.effective(&target);
+        assert_eq!(diagnostics.len(), 2);
+        assert_eq!(strict.get(p("P35")), None);
+        // An unknown profile is still a problem.
+        let (_, diagnostics) = set.layered(&Target {
+            profile: Some("nope"),
+            ..Target::default()
+        });
+        assert_eq!(diagnostics[0].kind, "unknown-profile");
+    }
+
+    #[test]
+    fn layer_files_list_the_chain_bottom_first() {
+        let set = ProfileSet::from_texts(&[
+            ("profiles/global.toml", GLOBAL_TOML),
+            ("profiles/models/gxp2170.toml", "[params]\nP1650 = 0\n"),
+            ("profiles/office.toml", OFFICE_TOML),
+            ("profiles/sales.toml", "extends = \"office\"\n"),
+        ]);
+        let files = |model, profile| -> Vec<String> {
+            set.layer_files(&Target {
+                model,
+                profile,
+                ..Target::default()
+            })
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect()
+        };
+        assert_eq!(
+            files(Some("GXP2170"), Some("sales")),
+            [
+                "profiles/global.toml",
+                "profiles/models/gxp2170.toml",
+                "profiles/office.toml",
+                "profiles/sales.toml"
+            ]
+        );
+        assert_eq!(files(None, Some("office")).len(), 2);
+        assert_eq!(
+            files(Some("gxp2170"), Some("nope")),
+            ["profiles/global.toml", "profiles/models/gxp2170.toml"]
+        );
+    }
+
+    #[test]
+    fn template_variables_name_each_variable_once() {
+        assert_eq!(
+            template_variables("{{ ext }}@{{host}} {{ ext }}").unwrap(),
+            ["ext", "host"]
+        );
+        assert!(template_variables("plain").unwrap().is_empty());
+        assert!(template_variables("{{ ext").is_err());
     }
 
     #[test]

@@ -4,10 +4,10 @@
 use std::collections::BTreeSet;
 
 use provdesk_core::build::{ArtifactKind, device_config};
-use provdesk_core::format::{binary, crypt};
 use provdesk_core::inventory::{
     Device, DeviceState, FetchLogQuery, model_problem, parse_devices_csv, variable_name_problem,
 };
+use provdesk_core::preview;
 use provdesk_core::profile::ProfileSet;
 use provdesk_core::{Mac, PName};
 use tauri::State;
@@ -70,8 +70,9 @@ pub fn detail(session: &Session, device: Device) -> ApiResult<DeviceDetail> {
     })
 }
 
-/// Every file the manifest serves this device, decoded: the binary file as `P-value = value`
-/// lines, the XML decrypted with the device's own P1359.
+/// Every file the manifest serves this device, decoded by the core: the binary file as
+/// `P-value = value` lines, the XML decrypted with the device's own P1359, secrets masked in
+/// `masked`.
 fn previews(
     session: &Session,
     device: &Device,
@@ -89,57 +90,33 @@ fn previews(
         if !mine {
             continue;
         }
-        let mut preview = FilePreview {
+        let decoded = if entry.kind == ArtifactKind::Firmware {
+            // Firmware is not read: it can be tens of megabytes and says nothing readable.
+            preview::decode(entry.kind, &[], None, &session.catalog)
+        } else {
+            let path = root.join(&entry.file);
+            match std::fs::read(&path) {
+                Ok(bytes) => preview::decode(entry.kind, &bytes, password, &session.catalog),
+                Err(e) => preview::Preview {
+                    note: Some(format!("cannot read {}: {e}; build again", entry.file)),
+                    ..preview::Preview::default()
+                },
+            }
+        };
+        out.push(FilePreview {
             name: name.clone(),
             kind: entry.kind,
             file: entry.file.clone(),
             encrypted: entry.encrypted,
             size: entry.size,
             version: entry.version,
-            text: None,
-            note: None,
-        };
-        if entry.kind == ArtifactKind::Firmware {
-            preview.note = Some("firmware image, served as it lies in firmware/".into());
-            out.push(preview);
-            continue;
-        }
-        let path = root.join(&entry.file);
-        match std::fs::read(&path) {
-            Ok(bytes) => decode(entry.kind, &bytes, password, &mut preview),
-            Err(e) => {
-                preview.note = Some(format!("cannot read {}: {e}; build again", entry.file));
-            }
-        }
-        out.push(preview);
+            text: decoded.text,
+            masked: decoded.masked,
+            secrets: decoded.secrets,
+            note: decoded.note,
+        });
     }
     Ok(out)
-}
-
-fn decode(kind: ArtifactKind, bytes: &[u8], password: Option<&str>, preview: &mut FilePreview) {
-    match kind {
-        ArtifactKind::DeviceBinary => match binary::decode(bytes) {
-            Ok(decoded) => {
-                let lines: Vec<String> = decoded
-                    .params
-                    .iter()
-                    .map(|(p, v)| format!("{p} = {v}"))
-                    .collect();
-                preview.text = Some(lines.join("\n"));
-            }
-            Err(e) => preview.note = Some(format!("cannot decode the binary file: {e}")),
-        },
-        _ if crypt::is_encrypted(bytes) => match password.map(|pw| crypt::decrypt(bytes, pw)) {
-            Some(Ok(plain)) => preview.text = Some(String::from_utf8_lossy(&plain).into_owned()),
-            Some(Err(e)) => {
-                preview.note = Some(format!(
-                    "cannot decrypt with the device's P1359 ({e}); build again after changing it"
-                ))
-            }
-            None => preview.note = Some("encrypted, and the device has no P1359".into()),
-        },
-        _ => preview.text = Some(String::from_utf8_lossy(bytes).into_owned()),
-    }
 }
 
 /// Checks a form's device the way `provdesk device add` does, and makes the core's `Device`.
@@ -180,6 +157,22 @@ fn device_from_input(input: &DeviceInput, profiles: &ProfileSet) -> ApiResult<De
         device.overrides.insert(name, value.clone());
     }
     Ok(device)
+}
+
+/// The profile a bulk action gives its devices: `None` (or blank) for none, else a profile
+/// that must exist.
+fn profile_to_give(session: &Session, profile: Option<String>) -> ApiResult<Option<String>> {
+    let profile = profile
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty());
+    if let Some(profile) = &profile {
+        check_profile(&ProfileSet::load(session.desk.root()), profile)?;
+    }
+    Ok(profile)
+}
+
+fn parse_macs(macs: &[String]) -> ApiResult<Vec<Mac>> {
+    macs.iter().map(|m| parse_mac(m)).collect()
 }
 
 fn check_profile(profiles: &ProfileSet, profile: &str) -> ApiResult<()> {
@@ -252,10 +245,7 @@ pub async fn remove_devices(
     macs: Vec<String>,
 ) -> ApiResult<BuildSummary> {
     let session = state.session();
-    let macs: Vec<Mac> = macs
-        .iter()
-        .map(|m| parse_mac(m))
-        .collect::<ApiResult<_>>()?;
+    let macs = parse_macs(&macs)?;
     for mac in &macs {
         session.inventory.remove_device(*mac)?;
     }
@@ -270,19 +260,19 @@ pub async fn assign_profile(
     profile: Option<String>,
 ) -> ApiResult<BuildSummary> {
     let session = state.session();
-    let profile = profile.filter(|p| !p.trim().is_empty());
-    if let Some(profile) = &profile {
-        check_profile(&ProfileSet::load(session.desk.root()), profile)?;
-    }
+    assign(&session, &parse_macs(&macs)?, profile)
+}
+
+pub fn assign(session: &Session, macs: &[Mac], profile: Option<String>) -> ApiResult<BuildSummary> {
+    let profile = profile_to_give(session, profile)?;
     let mut devices = Vec::new();
-    for mac in &macs {
-        let mut device = get_device(&session, parse_mac(mac)?)?;
+    for mac in macs {
+        let mut device = get_device(session, *mac)?;
         device.profile = profile.clone();
         devices.push(device);
     }
     session.inventory.import_devices(&devices)?;
-    let macs: Vec<Mac> = devices.iter().map(|d| d.mac).collect();
-    Ok(BuildSummary::from(&session.rebuild_devices(&macs)?))
+    Ok(BuildSummary::from(&session.rebuild_devices(macs)?))
 }
 
 /// Imports a device list with the same rules as `provdesk device import`: every bad row is
@@ -385,15 +375,129 @@ pub async fn enroll(
     profile: Option<String>,
 ) -> ApiResult<BuildSummary> {
     let session = state.session();
-    let profile = profile.filter(|p| !p.trim().is_empty());
-    if let Some(profile) = &profile {
-        check_profile(&ProfileSet::load(session.desk.root()), profile)?;
+    enroll_macs(&session, &parse_macs(&macs)?, profile)
+}
+
+pub fn enroll_macs(
+    session: &Session,
+    macs: &[Mac],
+    profile: Option<String>,
+) -> ApiResult<BuildSummary> {
+    let profile = profile_to_give(session, profile)?;
+    for mac in macs {
+        session.inventory.enroll(*mac, profile.as_deref())?;
     }
-    let mut enrolled = Vec::new();
-    for mac in &macs {
-        let mac = parse_mac(mac)?;
-        session.inventory.enroll(mac, profile.as_deref())?;
-        enrolled.push(mac);
+    Ok(BuildSummary::from(&session.rebuild_devices(macs)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use provdesk_core::inventory::{FetchLogEntry, Sighting};
+
+    const CSV: &str = "mac,model,profile,name,ext,sip_secret\n\
+        00:0b:82:00:00:01,GXP2170,office,Reception,201,sip-pw-1\n\
+        00:0b:82:00:00:02,GXP2170,,Sales,202,sip-pw-2\n";
+
+    fn desk() -> (tempfile::TempDir, Session) {
+        let dir = tempfile::tempdir().unwrap();
+        let session = Session::open(&dir.path().join("desk")).unwrap();
+        let result = import(&session, CSV, None, false, false).unwrap();
+        assert_eq!(result.imported, Some(2), "{}", result.message);
+        (dir, session)
     }
-    Ok(BuildSummary::from(&session.rebuild_devices(&enrolled)?))
+
+    fn mac(text: &str) -> Mac {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn file_previews_mask_secrets_and_keep_the_clear_text_for_reveal() {
+        let (_dir, session) = desk();
+        let device = get_device(&session, mac("000b82000001")).unwrap();
+        let detail = detail(&session, device).unwrap();
+        let xml = detail
+            .files
+            .iter()
+            .find(|f| f.kind == ArtifactKind::DeviceXml)
+            .expect("the device's XML is previewed");
+        let text = xml.text.as_deref().unwrap();
+        let masked = xml.masked.as_deref().unwrap();
+        assert!(text.contains("<P34>sip-pw-1</P34>"), "{text}");
+        assert!(masked.contains("<P34>••••••</P34>"), "{masked}");
+        assert!(!masked.contains("sip-pw-1"));
+        assert!(
+            masked.contains("<P35>201</P35>"),
+            "the user ID is no secret"
+        );
+        assert_eq!(xml.secrets, 1);
+    }
+
+    #[test]
+    fn bulk_assign_gives_and_clears_a_profile_and_refuses_unknown_ones() {
+        let (_dir, session) = desk();
+        let macs = [mac("000b82000001"), mac("000b82000002")];
+        let summary = assign(&session, &macs, Some(" office ".into())).unwrap();
+        assert!(summary.published);
+        for m in macs {
+            let device = get_device(&session, m).unwrap();
+            assert_eq!(device.profile.as_deref(), Some("office"));
+        }
+        let err = assign(&session, &macs, Some("nope".into())).unwrap_err();
+        assert!(
+            err.message.contains("profile \"nope\" does not exist"),
+            "{}",
+            err.message
+        );
+        assign(&session, &macs[..1], Some("  ".into())).unwrap();
+        assert_eq!(get_device(&session, macs[0]).unwrap().profile, None);
+        assert_eq!(
+            get_device(&session, macs[1]).unwrap().profile.as_deref(),
+            Some("office")
+        );
+    }
+
+    #[test]
+    fn enrolling_a_discovered_phone_makes_it_an_inventory_device_with_history() {
+        let (_dir, session) = desk();
+        let phone = mac("000b82abcdef");
+        let mut sighting = Sighting::new(phone, 1_700_000_000_000);
+        sighting.model = Some("GXP2135".into());
+        session.inventory.record_sighting(&sighting).unwrap();
+        session
+            .inventory
+            .append_fetch_log(&[FetchLogEntry {
+                id: None,
+                ts: 1_700_000_000_000,
+                protocol: "http".into(),
+                peer: "127.0.0.1:5060".into(),
+                name: "cfg000b82abcdef.xml".into(),
+                mac: Some(phone),
+                user_agent: None,
+                status: "404".into(),
+                reason: Some("unknown device".into()),
+                bytes: 0,
+                duration_ms: 1,
+                artifact_hash: None,
+            }])
+            .unwrap();
+        assert_eq!(
+            get_device(&session, phone).unwrap().state,
+            DeviceState::Discovered
+        );
+        assert!(enroll_macs(&session, &[phone], Some("nope".into())).is_err());
+        // Without a profile: the office profile would need an `ext` the phone does not have.
+        let summary = enroll_macs(&session, &[phone], None).unwrap();
+        assert!(summary.published, "{:?}", summary.diagnostics);
+        let device = get_device(&session, phone).unwrap();
+        assert_eq!(device.state, DeviceState::Inventory);
+        assert_eq!(device.model, "gxp2135");
+        let detail = detail(&session, device).unwrap();
+        assert_eq!(detail.history.len(), 1);
+        assert_eq!(detail.history[0].reason.as_deref(), Some("unknown device"));
+        assert!(
+            detail.files.iter().any(|f| f.name == "cfg000b82abcdef.xml"),
+            "its files are built on enrolment"
+        );
+    }
 }

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use provdesk_core::catalog::{Entry, ParamType, family_of_model};
-use provdesk_core::profile::{EffectiveConfig, ProfileSet, Source, Target};
+use provdesk_core::catalog::{Entry, family_of_model};
+use provdesk_core::profile::edit::{self, Edit, ProfileKind, ProfileRef, Spelling};
+use provdesk_core::profile::{EffectiveConfig, ProfileSet, Source, Target, template_variables};
 use provdesk_core::{Diagnostic, PName, Severity};
 use tauri::State;
 
@@ -14,7 +15,6 @@ use crate::dto::{
     BuildSummary, InheritedValue, OwnValue, ProfileDoc, ProfileList, ProfileSummary, SaveResult,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::profile_file::{self, ProfileKind, ProfileRef, Spelling};
 use crate::session::{AppState, Session};
 
 #[tauri::command]
@@ -22,34 +22,18 @@ pub async fn list_profiles(state: State<'_, AppState>) -> ApiResult<ProfileList>
     let session = state.session();
     let root = session.desk.root();
     let profiles = ProfileSet::load(root);
-    let mut names = vec![provdesk_core::profile::GLOBAL.to_string()];
-    names.extend(
-        toml_stems(&session.desk.profiles_dir())
-            .into_iter()
-            .filter(|s| s != "global"),
-    );
-    names.extend(
-        toml_stems(&root.join(provdesk_core::desk::MODELS_DIR))
-            .into_iter()
-            .map(|m| format!("models/{m}")),
-    );
     let mut out = Vec::new();
-    for name in names {
-        let Ok(pref) = ProfileRef::parse(&name) else {
-            continue;
-        };
+    for pref in edit::list(root) {
         let text = fs::read_to_string(root.join(&pref.file)).unwrap_or_default();
-        let doc = profile_file::parse(&text).ok();
+        let doc = edit::parse(&text).ok();
         let errors = profiles
             .diagnostics()
             .iter()
             .filter(|d| d.is_error() && d.file.as_deref() == Some(pref.file.as_path()))
             .count();
         out.push(ProfileSummary {
-            extends: doc.as_ref().and_then(profile_file::extends),
-            params: doc
-                .as_ref()
-                .map_or(0, |d| profile_file::own_values(d).len()),
+            extends: doc.as_ref().and_then(edit::extends),
+            params: doc.as_ref().map_or(0, |d| edit::own_values(d).len()),
             errors,
             file: pref.file.to_string_lossy().into_owned(),
             kind: pref.kind,
@@ -62,22 +46,6 @@ pub async fn list_profiles(state: State<'_, AppState>) -> ApiResult<ProfileList>
     })
 }
 
-/// `*.toml` stems directly in `dir`, sorted, skipping editors' backup and lock files.
-fn toml_stems(dir: &Path) -> Vec<String> {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut stems: Vec<String> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "toml"))
-        .filter_map(|p| p.file_stem()?.to_str().map(str::to_string))
-        .filter(|s| !s.starts_with(['.', '#']))
-        .collect();
-    stems.sort();
-    stems
-}
-
 #[tauri::command]
 pub async fn read_profile(
     state: State<'_, AppState>,
@@ -88,27 +56,10 @@ pub async fn read_profile(
     read(&session, &name, model.as_deref())
 }
 
-/// The effective config of `target` with every `{{ var }}` left as written, so a profile's
-/// inherited values show as the technician wrote them: undefined variables are fed back as
-/// their own placeholder until none is left.
-fn layered(profiles: &ProfileSet, mut target: Target<'_>) -> EffectiveConfig {
-    for _ in 0..64 {
-        let (config, diagnostics) = profiles.effective(&target);
-        let missing: Vec<String> = diagnostics
-            .iter()
-            .filter(|d| d.kind == "undefined-variable")
-            .filter_map(|d| d.message.split('`').nth(1).map(str::to_string))
-            .filter(|v| !target.vars.contains_key(v))
-            .collect();
-        if missing.is_empty() {
-            return config;
-        }
-        for var in missing {
-            let placeholder = format!("{{{{ {var} }}}}");
-            target.vars.insert(var, placeholder);
-        }
-    }
-    profiles.effective(&target).0
+/// The layered values of `target` with every `{{ var }}` left as written, so a profile's
+/// inherited values show as the technician wrote them.
+fn layered(profiles: &ProfileSet, target: Target<'_>) -> EffectiveConfig {
+    profiles.layered(&target).0
 }
 
 fn model_of<'a>(pref: &'a ProfileRef, model: Option<&'a str>) -> Option<&'a str> {
@@ -126,7 +77,7 @@ pub fn read(session: &Session, name: &str, model: Option<&str>) -> ApiResult<Pro
         )),
         _ => ApiError::io(&path, e),
     })?;
-    let doc = profile_file::parse(&text).ok();
+    let doc = edit::parse(&text).ok();
     let profiles = ProfileSet::load(root);
     let diagnostics: Vec<Diagnostic> = profiles
         .diagnostics()
@@ -134,7 +85,7 @@ pub fn read(session: &Session, name: &str, model: Option<&str>) -> ApiResult<Pro
         .filter(|d| d.file.as_deref() == Some(pref.file.as_path()))
         .cloned()
         .collect();
-    let extends = doc.as_ref().and_then(profile_file::extends);
+    let extends = doc.as_ref().and_then(edit::extends);
     let model = model_of(&pref, model);
 
     // Lines of this file's values, from the core's own reading of it.
@@ -150,6 +101,11 @@ pub fn read(session: &Session, name: &str, model: Option<&str>) -> ApiResult<Pro
             ..Target::default()
         },
     };
+    let layers = profiles
+        .layer_files(&own_target)
+        .iter()
+        .map(|f| f.to_string_lossy().into_owned())
+        .collect();
     let lines: BTreeMap<PName, usize> = layered(&profiles, own_target)
         .params
         .into_iter()
@@ -178,11 +134,13 @@ pub fn read(session: &Session, name: &str, model: Option<&str>) -> ApiResult<Pro
     let check_model = model.unwrap_or("");
     let own = doc
         .as_ref()
-        .map(profile_file::own_values)
+        .map(edit::own_values)
         .unwrap_or_default()
         .into_iter()
         .map(|(p, value)| {
             let line = lines.get(&p).copied();
+            // A bad template is the loader's diagnostic already; here it only means "none".
+            let variables = template_variables(&value).unwrap_or_default();
             let violations = session
                 .catalog
                 .validate(p, &value, check_model)
@@ -200,6 +158,7 @@ pub fn read(session: &Session, name: &str, model: Option<&str>) -> ApiResult<Pro
                 value,
                 line,
                 violations,
+                variables,
             }
         })
         .collect();
@@ -207,6 +166,8 @@ pub fn read(session: &Session, name: &str, model: Option<&str>) -> ApiResult<Pro
         file: pref.file.to_string_lossy().into_owned(),
         kind: pref.kind,
         name: pref.name.clone(),
+        revision: edit::revision(&text),
+        layers,
         text,
         extends,
         model: model.map(str::to_string),
@@ -281,7 +242,7 @@ pub fn save_value(
     let p: PName = p.trim().parse()?;
     let path = session.desk.root().join(&pref.file);
     let text = fs::read_to_string(&path).map_err(|e| ApiError::io(&path, e))?;
-    let mut doc = profile_file::parse(&text)?;
+    let mut doc = edit::parse(&text)?;
     let check_model = model_of(&pref, model).unwrap_or("");
     let mut warnings = Vec::new();
     if let Some(value) = value {
@@ -296,11 +257,15 @@ pub fn save_value(
         warnings = found;
     }
     let entry: Option<&Entry> = session.catalog.get(p);
-    let spelling = match entry.map(|e| &e.kind) {
-        Some(ParamType::Bool | ParamType::Integer { .. }) => Spelling::Number,
-        _ => Spelling::Text,
-    };
-    profile_file::set_value(&mut doc, p, value, spelling, entry.map(|e| e.name.as_str()));
+    edit::set_value(
+        &mut doc,
+        Edit {
+            name: p,
+            value,
+            spelling: Spelling::for_entry(entry),
+            label: entry.map(|e| e.name.as_str()),
+        },
+    );
     write_profile(session, &pref, &doc.to_string())?;
     let build = BuildSummary::from(&session.build()?);
     Ok(SaveResult {
@@ -317,19 +282,42 @@ pub async fn save_profile_raw(
     name: String,
     text: String,
     model: Option<String>,
+    base_revision: Option<String>,
 ) -> ApiResult<SaveResult> {
     let session = state.session();
-    save_raw(&session, &name, &text, model.as_deref())
+    save_raw(
+        &session,
+        &name,
+        &text,
+        model.as_deref(),
+        base_revision.as_deref(),
+    )
 }
 
+/// Saves the raw text. With `base_revision` (the revision the editor loaded), a file changed
+/// on disk since then is not overwritten: the technician chooses between the two versions.
 pub fn save_raw(
     session: &Session,
     name: &str,
     text: &str,
     model: Option<&str>,
+    base_revision: Option<&str>,
 ) -> ApiResult<SaveResult> {
     let pref = ProfileRef::parse(name)?;
     let file = pref.file.to_string_lossy().into_owned();
+    if let Some(base) = base_revision
+        && let Some(current) = current_revision(session, &pref)?
+        && current != base
+    {
+        return Err(ApiError {
+            kind: "conflict",
+            message: format!(
+                "{file} was changed outside ProvDesk since you opened it; nothing was saved. \
+                 Load the file's version, or copy your text and save it again"
+            ),
+            diagnostics: Vec::new(),
+        });
+    }
     // Parents live in other files, so only this file's own problems count here.
     let mut errors: Vec<Diagnostic> = ProfileSet::from_texts(&[(file.as_str(), text)])
         .diagnostics()
@@ -338,14 +326,9 @@ pub fn save_raw(
         .cloned()
         .collect();
     let mut warnings = Vec::new();
-    if let Ok(doc) = profile_file::parse(text) {
+    if let Ok(doc) = edit::parse(text) {
         let check_model = model_of(&pref, model).unwrap_or("");
-        let (bad, found) = verdicts(
-            session,
-            &profile_file::own_values(&doc),
-            check_model,
-            &pref.file,
-        );
+        let (bad, found) = verdicts(session, &edit::own_values(&doc), check_model, &pref.file);
         errors.extend(bad);
         warnings = found;
     }
@@ -384,18 +367,29 @@ pub async fn create_profile(
             pref.file.display()
         )));
     }
-    let text = match (pref.kind, extends.filter(|e| !e.trim().is_empty())) {
-        (ProfileKind::Profile, Some(parent)) => {
-            format!(
-                "extends = {}\n\n[params]\n",
-                toml_edit::Value::from(parent.trim())
-            )
-        }
-        (ProfileKind::Profile, None) => "extends = \"global\"\n\n[params]\n".to_string(),
-        _ => "[params]\n".to_string(),
-    };
+    let text = pref.new_file_text(extends.as_deref());
     write_profile(&session, &pref, &text)?;
     read(&session, &pref.name, None)
+}
+
+/// The revision of a profile file as it is on disk now (`None` when it does not exist). The
+/// editor polls this while it is open, so edits made outside the app show up.
+#[tauri::command]
+pub async fn profile_revision(
+    state: State<'_, AppState>,
+    name: String,
+) -> ApiResult<Option<String>> {
+    let session = state.session();
+    current_revision(&session, &ProfileRef::parse(&name)?)
+}
+
+fn current_revision(session: &Session, pref: &ProfileRef) -> ApiResult<Option<String>> {
+    let path = session.desk.root().join(&pref.file);
+    match fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(edit::revision(&text))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ApiError::io(&path, e)),
+    }
 }
 
 /// The catalogue entries a model's phones use (all of them without a model), for the editor.
@@ -529,8 +523,14 @@ mod tests {
     #[test]
     fn raw_saves_refuse_syntax_errors_with_their_line() {
         let (_dir, session) = desk();
-        let err =
-            save_raw(&session, "office", "[params]\nP47 = \"a\"\nP48 = \n", None).unwrap_err();
+        let err = save_raw(
+            &session,
+            "office",
+            "[params]\nP47 = \"a\"\nP48 = \n",
+            None,
+            None,
+        )
+        .unwrap_err();
         assert_eq!(err.kind, "diagnostics");
         assert_eq!(err.diagnostics[0].line, Some(3));
         let ok = save_raw(
@@ -538,9 +538,64 @@ mod tests {
             "office",
             "extends = \"global\"\n[params]\nP47 = \"b\" # mine\n",
             None,
+            None,
         )
         .unwrap();
         assert_eq!(ok.doc.own.len(), 1);
+    }
+
+    #[test]
+    fn a_raw_save_over_an_outside_edit_is_a_conflict() {
+        let (_dir, session) = desk();
+        let opened = read(&session, "office", None).unwrap();
+        let path = session.desk.root().join("profiles/office.toml");
+        let theirs = opened.text.replace("pbx.example.com", "pbx.outside.test");
+        fs::write(&path, &theirs).unwrap();
+        let pref = ProfileRef::parse("office").unwrap();
+        assert_ne!(
+            current_revision(&session, &pref).unwrap().as_deref(),
+            Some(opened.revision.as_str()),
+            "the poll sees the outside edit"
+        );
+        let mine = opened.text.replace("pbx.example.com", "pbx.mine.test");
+        let err = save_raw(&session, "office", &mine, None, Some(&opened.revision)).unwrap_err();
+        assert_eq!(err.kind, "conflict");
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            theirs,
+            "nothing written"
+        );
+        // Reloaded, the editor's revision matches again and the save goes through.
+        let reloaded = read(&session, "office", None).unwrap();
+        assert!(reloaded.text.contains("pbx.outside.test"));
+        let saved = save_raw(&session, "office", &mine, None, Some(&reloaded.revision)).unwrap();
+        assert_eq!(saved.doc.revision, edit::revision(&mine));
+        let missing = ProfileRef::parse("nope").unwrap();
+        assert_eq!(current_revision(&session, &missing).unwrap(), None);
+    }
+
+    #[test]
+    fn a_profile_names_its_layers_and_the_variables_its_values_use() {
+        let (_dir, session) = desk();
+        let doc = read(&session, "office", Some("gxp2170")).unwrap();
+        assert_eq!(
+            doc.layers,
+            [
+                "profiles/global.toml",
+                "profiles/models/gxp2170.toml",
+                "profiles/office.toml"
+            ]
+        );
+        let p270 = doc.own.iter().find(|o| o.p.to_string() == "P270").unwrap();
+        assert_eq!(p270.variables, ["ext"]);
+        let p47 = doc.own.iter().find(|o| o.p.to_string() == "P47").unwrap();
+        assert!(p47.variables.is_empty());
+        let model = read(&session, "models/gxp2170", None).unwrap();
+        assert_eq!(model.kind, ProfileKind::Model);
+        assert_eq!(
+            model.layers,
+            ["profiles/global.toml", "profiles/models/gxp2170.toml"]
+        );
     }
 
     #[test]

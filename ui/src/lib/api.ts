@@ -84,6 +84,10 @@ export interface FilePreview {
   size: number;
   version: number;
   text: string | null;
+  /** `text` with every catalogue secret masked: shown until the technician reveals it. */
+  masked: string | null;
+  /** How many values `masked` hides. */
+  secrets: number;
   note: string | null;
 }
 
@@ -148,6 +152,8 @@ export interface OwnValue {
   value: string;
   line: number | null;
   violations: Diagnostic[];
+  /** The `{{ var }}` names the value uses (filled in per device). */
+  variables: string[];
 }
 
 export interface InheritedValue {
@@ -160,6 +166,10 @@ export interface ProfileDoc {
   name: string;
   kind: ProfileKind;
   file: string;
+  /** A hash of `text`, compared with `profileRevision` to notice edits made outside the app. */
+  revision: string;
+  /** The files layered for this profile, bottom first. */
+  layers: string[];
   text: string;
   extends: string | null;
   model: string | null;
@@ -262,8 +272,9 @@ export const api = {
     call<ProfileDoc>("read_profile", { name, model }),
   saveProfileValue: (name: string, p: string, value: string | null, model: string | null) =>
     call<SaveResult>("save_profile_value", { name, p, value, model }),
-  saveProfileRaw: (name: string, text: string, model: string | null) =>
-    call<SaveResult>("save_profile_raw", { name, text, model }),
+  saveProfileRaw: (name: string, text: string, model: string | null, baseRevision: string | null = null) =>
+    call<SaveResult>("save_profile_raw", { name, text, model, baseRevision }),
+  profileRevision: (name: string) => call<string | null>("profile_revision", { name }),
   createProfile: (name: string, extendsName: string | null) =>
     call<ProfileDoc>("create_profile", { name, extends: extendsName }),
   catalogEntries: (model: string | null) => call<CatalogEntry[]>("catalog_entries", { model }),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildPages, numberQuery, profileTree } from "./profileFields";
+import { GONE, buildPages, diagnosticsByField, externalChange, layerLabel, numberQuery, profileTree } from "./profileFields";
 import type { CatalogEntry, ProfileDoc, ProfileSummary } from "./api";
 
 const entry = (p: string, page: string, section: string): CatalogEntry => ({
@@ -7,8 +7,9 @@ const entry = (p: string, page: string, section: string): CatalogEntry => ({
 });
 const entries = [entry("P47", "Account 1", "General"), entry("P35", "Account 1", "General"), entry("P30", "Maintenance", "Time")];
 const doc: ProfileDoc = {
-  name: "office", kind: "profile", file: "profiles/office.toml", text: "", extends: "global", model: null,
-  own: [{ p: "P47", value: "pbx", line: 5, violations: [] }, { p: "P99999", value: "x", line: 6, violations: [] }],
+  name: "office", kind: "profile", file: "profiles/office.toml", revision: "r1", layers: ["profiles/global.toml", "profiles/office.toml"],
+  text: "", extends: "global", model: null,
+  own: [{ p: "P47", value: "pbx", line: 5, violations: [], variables: [] }, { p: "P99999", value: "x", line: 6, violations: [], variables: [] }],
   inherited: [{ p: "P30", value: "pool.ntp.org", source: { kind: "file", path: "profiles/global.toml", line: 4 } }],
   diagnostics: [],
 };
@@ -42,5 +43,36 @@ describe("profileTree", () => {
     ]);
     expect(tree.map((n) => `${n.depth}:${n.profile.name}`)).toEqual(["0:global", "1:office", "2:sales", "1:lab"]);
     expect(models.map((m) => m.name)).toEqual(["models/gxp2170"]);
+  });
+});
+
+describe("outside edits", () => {
+  const open = { revision: "r1", text: "[params]\n" };
+  it("reload quietly when nothing is unsaved, ask when something is", () => {
+    expect(externalChange(open, "r1", open.text)).toBe("none");
+    expect(externalChange(open, null, open.text)).toBe("deleted");
+    expect(externalChange(open, null, open.text, GONE)).toBe("none");
+    expect(externalChange(open, "r2", open.text)).toBe("reload");
+    expect(externalChange(open, "r2", "[params]\nP47 = 'mine'\n")).toBe("conflict");
+  });
+  it("stay quiet about a version the technician chose to keep theirs over", () => {
+    expect(externalChange(open, "r2", "mine", "r2")).toBe("none");
+    expect(externalChange(open, "r3", "mine", "r2")).toBe("conflict");
+  });
+});
+
+describe("diagnosticsByField and layerLabel", () => {
+  it("hand each field its own problems", () => {
+    const byField = diagnosticsByField([
+      { severity: "error", kind: "bad-template", message: "P3: bad", field: "P3" },
+      { severity: "error", kind: "unknown-parent", message: "no parent", field: "extends" },
+      { severity: "error", kind: "toml-syntax", message: "syntax" },
+    ]);
+    expect(Object.keys(byField)).toEqual(["P3"]);
+    expect(byField.P3[0].message).toBe("P3: bad");
+  });
+  it("name layers the way the list does", () => {
+    expect(layerLabel("profiles/models/gxp2170.toml")).toBe("models/gxp2170");
+    expect(layerLabel("profiles/global.toml")).toBe("global");
   });
 });

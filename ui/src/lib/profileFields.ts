@@ -1,6 +1,6 @@
 // Turns the catalogue and one profile into the editor's groups: page → section → field, each
 // field with its own value, or the inherited one and where it comes from. Pure; tested.
-import type { CatalogEntry, InheritedValue, OwnValue, ProfileDoc, ProfileSummary } from "./api";
+import type { CatalogEntry, Diagnostic, InheritedValue, OwnValue, ProfileDoc, ProfileSummary } from "./api";
 import { pNumber } from "./format";
 
 export interface Field {
@@ -85,4 +85,41 @@ export function profileTree(profiles: ProfileSummary[]): { tree: TreeNode[]; mod
   walk("global", 1);
   for (const p of named) if (!seen.has(p.name)) tree.push({ profile: p, depth: 1 });
   return { tree, models: profiles.filter((p) => p.kind === "model") };
+}
+
+/** The revision `ignored` holds for a deleted file the technician chose to keep editing. */
+export const GONE = "(deleted)";
+
+/** What the editor does when the file's revision on disk is `disk` (`null`: the file is gone). */
+export type ExternalChange = "none" | "reload" | "conflict" | "deleted";
+
+/**
+ * An edit made outside the app: reload quietly when the editor holds no unsaved text, else
+ * ask (a conflict) instead of overwriting either side. `ignored` is a disk revision the
+ * technician already chose to keep their own text over.
+ */
+export function externalChange(
+  doc: Pick<ProfileDoc, "revision" | "text">,
+  disk: string | null,
+  draft: string,
+  ignored: string | null = null,
+): ExternalChange {
+  if (disk === doc.revision || (disk ?? GONE) === ignored) return "none";
+  if (disk == null) return "deleted";
+  return draft === doc.text ? "reload" : "conflict";
+}
+
+/** The file's own diagnostics that name a P-value, by P-value, so a field shows its own. */
+export function diagnosticsByField(diagnostics: Diagnostic[]): Record<string, Diagnostic[]> {
+  const out: Record<string, Diagnostic[]> = {};
+  for (const d of diagnostics) {
+    if (!d.field || !/^P\d+$/.test(d.field)) continue;
+    (out[d.field] ??= []).push(d);
+  }
+  return out;
+}
+
+/** `profiles/models/gxp2170.toml` → `models/gxp2170`, the name the list uses. */
+export function layerLabel(file: string): string {
+  return file.replace(/^profiles\//, "").replace(/\.toml$/, "");
 }

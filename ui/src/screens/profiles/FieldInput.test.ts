@@ -26,7 +26,7 @@ describe("FieldInput", () => {
   it("offers on/off for a bool, masks secrets, and shows the core's messages", async () => {
     const onsave = vi.fn();
     render(FieldInput, {
-      field: { ...base, p: "P122", entry: { ...base.entry!, p: "P122", name: "24h clock", type: "bool" }, own: { p: "P122", value: "1", line: 4, violations: [] }, inherited: null },
+      field: { ...base, p: "P122", entry: { ...base.entry!, p: "P122", name: "24h clock", type: "bool" }, own: { p: "P122", value: "1", line: 4, violations: [], variables: [] }, inherited: null },
       error: [{ severity: "error", kind: "catalog-wrong-type", message: "P122 takes 0 or 1" }],
       onsave,
     });
@@ -40,10 +40,15 @@ describe("FieldInput", () => {
   });
 
   it("masks a secret until asked", async () => {
-    render(FieldInput, { field: { ...base, p: "P34", entry: { ...base.entry!, p: "P34", name: "Password", type: "secret" }, own: { p: "P34", value: "s3", line: 2, violations: [] }, inherited: null }, error: null, onsave: () => {} });
+    render(FieldInput, { field: { ...base, p: "P34", entry: { ...base.entry!, p: "P34", name: "Password", type: "secret" }, own: { p: "P34", value: "s3", line: 2, violations: [], variables: [] }, inherited: null }, error: null, onsave: () => {} });
     const input = screen.getByLabelText(/Password/) as HTMLInputElement;
     expect(input.type).toBe("password");
     await fireEvent.click(screen.getByText("show"));
     expect(input.type).toBe("text");
+  });
+
+  it("says which values are filled in per device", () => {
+    render(FieldInput, { field: { ...base, p: "P270", own: { p: "P270", value: "Office {{ ext }}", line: 9, violations: [], variables: ["ext"] }, inherited: null }, error: null, onsave: () => {} });
+    expect(screen.getByText("per device: ext")).toBeTruthy();
   });
 });

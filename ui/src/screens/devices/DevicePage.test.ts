@@ -1,0 +1,50 @@
+import { describe, expect, it } from "vitest";
+import { fireEvent, render, screen } from "@testing-library/svelte";
+import { mockIPC } from "@tauri-apps/api/mocks";
+import DevicePage from "./DevicePage.svelte";
+import type { DeviceDetail } from "../../lib/api";
+
+const plain = "<gs_provision>\n  <P34>sip-pw</P34>\n  <P35>201</P35>\n</gs_provision>\n";
+const detail: DeviceDetail = {
+  device: {
+    mac: "000b82000001", model: "gxp2170", profile: "office", name: "Reception", state: "inventory",
+    vars: { ext: "201" }, overrides: { P34: "override-pw", P3: "Front" },
+    first_seen: null, last_seen: null, last_ip: null, firmware_version: null,
+  },
+  params: [
+    { p: "P34", value: "override-pw", source: { kind: "device-override" }, label: "Password", page: "Account 1", secret: true },
+    { p: "P35", value: "201", source: { kind: "file", path: "profiles/office.toml", line: 6 }, label: "User ID", page: "Account 1", secret: false },
+  ],
+  diagnostics: [],
+  files: [{
+    name: "cfg000b82000001.xml", kind: "device-xml", file: "build/cfg000b82000001.xml", encrypted: true, size: 200, version: 1,
+    text: plain, masked: plain.replace("sip-pw", "••••••"), secrets: 1, note: null,
+  }],
+  history: [{ id: 1, ts: 0, protocol: "http", peer: "192.0.2.9:1", name: "cfg000b82000001.xml", mac: "000b82000001", user_agent: null, status: "404", reason: "unknown device", bytes: 0, duration_ms: 3, artifact_hash: null }],
+};
+
+describe("DevicePage", () => {
+  it("shows files decrypted but masked, with the badge, until secrets are revealed", async () => {
+    mockIPC((cmd) => (cmd === "device_detail" ? detail : null));
+    const { container } = render(DevicePage, { mac: "000b82000001", onclose: () => {}, onedit: () => {} });
+    await fireEvent.click(await screen.findByText(/Files \(1\)/));
+    const pre = () => container.querySelector("[data-file-text]")?.textContent ?? "";
+    expect(pre()).toContain("<P34>••••••</P34>");
+    expect(pre()).not.toContain("sip-pw");
+    expect(pre()).toContain("<P35>201</P35>");
+    expect(container.querySelector("[data-encrypted]")?.textContent).toContain("encrypted on the wire");
+    expect(screen.getByText("1 secret value(s) masked")).toBeTruthy();
+    await fireEvent.click(container.querySelector("[data-reveal-files]")!);
+    expect(pre()).toContain("<P34>sip-pw</P34>");
+  });
+
+  it("masks secret overrides and lists requests with their reason", async () => {
+    mockIPC((cmd) => (cmd === "device_detail" ? detail : null));
+    const { container } = render(DevicePage, { mac: "000b82000001", onclose: () => {}, onedit: () => {} });
+    await fireEvent.click(await screen.findByText(/Variables/));
+    expect(container.textContent).not.toContain("override-pw");
+    expect(screen.getByText("Front")).toBeTruthy();
+    await fireEvent.click(screen.getByText(/Requests \(1\)/));
+    expect(container.querySelector("[data-history]")?.textContent).toMatch(/404\s*unknown device/);
+  });
+});

@@ -1,0 +1,73 @@
+import { describe, expect, it } from "vitest";
+import { fireEvent, render, screen, waitFor } from "@testing-library/svelte";
+import { mockIPC } from "@tauri-apps/api/mocks";
+import Devices from "./Devices.svelte";
+import { app } from "../../lib/stores/app.svelte";
+import { devices } from "../../lib/stores/devices.svelte";
+import type { BuildSummary, Device, DeskInfo } from "../../lib/api";
+
+// jsdom has no layout: the virtual list's `bind:clientHeight` needs a ResizeObserver that
+// never fires, so the list keeps its default height and renders a screenful of rows.
+globalThis.ResizeObserver ??= class {
+  observe() {}
+  unobserve() {}
+  disconnect() {}
+} as unknown as typeof ResizeObserver;
+
+const device = (i: number, over: Partial<Device> = {}): Device => ({
+  mac: `000b82${i.toString(16).padStart(6, "0")}`, model: "gxp2170", profile: "office", name: `Desk ${i}`, state: "inventory",
+  vars: {}, overrides: {}, first_seen: null, last_seen: null, last_ip: null, firmware_version: null, ...over,
+});
+const info: DeskInfo = {
+  root: "/desk", settings_file: "provdesk.toml", settings_text: "", devices: 10000, discovered: 1, profiles: ["global", "office", "sales"],
+  models: ["gxp2170"], catalog_entries: 0, catalog_diagnostics: [], server_address: null,
+};
+const build: BuildSummary = { published: true, build: 3, artifacts: 3, devices: 1, written: 3, removed: 0, unchanged: 0, errors: 0, diagnostics: [], elapsed_ms: 12 };
+
+describe("Devices screen", () => {
+  it("renders only the rows in view of 10,000, and enrolls a discovered phone with one click", async () => {
+    const all = Array.from({ length: 10000 }, (_, i) => device(i + 1));
+    const phone = device(0xabcdef, { state: "discovered", model: "gxp2135", name: null, profile: null });
+    const calls: { cmd: string; args: unknown }[] = [];
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      if (cmd === "list_devices") return calls.some((c) => c.cmd === "enroll") ? [...all, { ...phone, state: "inventory" }] : [...all, phone];
+      if (cmd === "desk_info") return info;
+      if (cmd === "enroll") return build;
+      return null;
+    });
+    app.desk = info;
+    const { container } = render(Devices);
+    await waitFor(() => expect(screen.getByText("10000 in inventory")).toBeTruthy());
+    expect(container.querySelectorAll("[data-mac]").length).toBeLessThan(50);
+    expect(container.querySelector("[data-discovered]")?.textContent).toContain("00:0b:82:ab:cd:ef");
+    await fireEvent.click(container.querySelector("[data-enroll='000b82abcdef']")!);
+    await waitFor(() => expect(screen.getByText("10001 in inventory")).toBeTruthy());
+    expect(calls.find((c) => c.cmd === "enroll")?.args).toMatchObject({ macs: ["000b82abcdef"], profile: null });
+    expect(container.querySelector("[data-discovered]")).toBeNull();
+  });
+
+  it("assigns the chosen profile to the selected rows in one call", async () => {
+    const calls: { cmd: string; args: unknown }[] = [];
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      if (cmd === "list_devices") return [device(1), device(2), device(3)];
+      if (cmd === "desk_info") return info;
+      if (cmd === "assign_profile") return build;
+      return null;
+    });
+    app.desk = info;
+    devices.selected.clear();
+    const { container } = render(Devices);
+    await waitFor(() => expect(container.querySelectorAll("[data-mac]").length).toBe(3));
+    await fireEvent.click(container.querySelector("[data-mac='000b82000001'] input")!);
+    await fireEvent.click(container.querySelector("[data-mac='000b82000003'] input")!);
+    expect(container.querySelector("[data-bulk]")?.textContent).toContain("2 selected");
+    await fireEvent.change(container.querySelector("[data-bulk-profile]")!, { target: { value: "sales" } });
+    await fireEvent.click(container.querySelector("[data-action='assign']")!);
+    await waitFor(() => expect(calls.some((c) => c.cmd === "assign_profile")).toBe(true));
+    const args = calls.find((c) => c.cmd === "assign_profile")?.args as { macs: string[]; profile: string };
+    expect([...args.macs].sort()).toEqual(["000b82000001", "000b82000003"]);
+    expect(args.profile).toBe("sales");
+  });
+});
