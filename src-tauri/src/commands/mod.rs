@@ -3,4 +3,6 @@
 
 pub mod desk;
 pub mod devices;
+pub mod firmware;
 pub mod profiles;
+pub mod settings;
