@@ -593,6 +593,80 @@ pub struct LiveBatch {
     pub board_changed: bool,
 }
 
+// --- Settings and Firmware screens -------------------------------------------------------
+
+/// The Settings screen: the typed settings, the file they come from, and what the form needs
+/// to offer (this machine's addresses, the state of the HTTPS certificate).
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsDto {
+    pub settings: provdesk_core::desk::DeskSettings,
+    pub file: String,
+    pub text: String,
+    pub interfaces: Vec<InterfaceAddress>,
+    pub tls: TlsState,
+}
+
+/// One address of this machine and the interface it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InterfaceAddress {
+    pub interface: String,
+    pub ip: String,
+    pub ipv6: bool,
+    pub loopback: bool,
+}
+
+/// Which certificate HTTPS will use.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsState {
+    /// `own` (cert/key files named in the settings), `generated` (DESK/tls/ has them) or
+    /// `none yet` (generated when HTTPS first starts, or with the Generate button).
+    pub source: &'static str,
+    pub ca_file: Option<String>,
+    pub cert_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsSaved {
+    pub settings: SettingsDto,
+    /// What changed on disk and what to do next.
+    pub message: String,
+}
+
+/// The Firmware screen: every served file, who fetches it, and the prefixes in effect.
+#[derive(Debug, Clone, Serialize)]
+pub struct FirmwareOverview {
+    pub files: Vec<FirmwareEntry>,
+    /// P232/P233 pairs in effect across the inventory, most used first.
+    pub affixes: Vec<provdesk_core::firmware::Affixes>,
+    /// Models in the inventory with no firmware file (their phones get a 404 for firmware).
+    pub missing: Vec<MissingFirmware>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FirmwareEntry {
+    /// The name inside `firmware/`.
+    pub file: String,
+    pub size: u64,
+    pub model: Option<String>,
+    /// Inventory devices that will fetch this file, with the name each requests.
+    pub devices: Vec<provdesk_core::firmware::FirmwareUse>,
+    /// Names the last build answers with this file.
+    pub requests: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MissingFirmware {
+    pub model: String,
+    pub devices: usize,
+    pub file: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FirmwareChanged {
+    pub overview: FirmwareOverview,
+    pub message: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,6 +76,16 @@ fn main() {
             commands::live::server_status,
             commands::live::live_board,
             commands::live::live_subscribe,
+            commands::settings::read_settings,
+            commands::settings::save_settings,
+            commands::settings::pick_file,
+            commands::settings::generate_certificate,
+            commands::settings::export_ca,
+            commands::firmware::firmware_overview,
+            commands::firmware::pick_firmware_file,
+            commands::firmware::add_firmware,
+            commands::firmware::map_firmware,
+            commands::firmware::remove_firmware,
         ])
         .build(tauri::generate_context!())
         .unwrap_or_else(|e| {

@@ -410,10 +410,37 @@ test("the servers start, a simulated phone fetches its config, and its tile turn
 });
 
 test("firmware and settings screens open", async () => {
+  // Firmware: the native file dialog cannot be driven over WebDriver, so the path goes into
+  // the screen's path field, the same command the dialog feeds.
+  const downloads = mkdtempSync(join(tmpdir(), "provdesk-e2e-fw-"));
+  const image = join(downloads, "GXP2170-1.0.11.23.bin");
+  writeFileSync(image, Buffer.alloc(64 * 1024, 7));
   await click("[data-nav='firmware']");
   await el("[data-firmware]");
+  await setValue("[data-firmware-path]", image);
+  await setValue("[data-firmware-models]", "GXP2170");
+  await click("[data-action='add-firmware']");
+  const row = "[data-fw-file='gxp2170fw.bin']";
+  await waitFor("the image listed with its model", async () => (await exec(`return document.querySelector("${row} [data-fw-model]")?.textContent ?? ""`)) === "gxp2170");
+  assert.equal(await exec(`return document.querySelector("${row} [data-fw-devices]").dataset.fwDevices`), "20", "the 20 imported GXP2170s fetch it");
+  assert.deepEqual(readFileSync(join(desk, "firmware/gxp2170fw.bin")), readFileSync(image));
+  assert.deepEqual(readdirSync(join(desk, "firmware")).filter((f) => f.startsWith(".")), [], "no temp file left");
   await screenshot("firmware");
+
+  // Settings: change the HTTP port and the allow-list, save, and find both in the file with
+  // its comments kept.
   await click("[data-nav='settings']");
-  await waitFor("provdesk.toml", async () => (await text("[data-settings]")).includes("[server]"));
+  await el("[data-port='http']");
+  await setValue("[data-port='http']", "8099");
+  // Typed with Enter: the Add button may sit under the toasts at 1280×800.
+  await wd("POST", s(`/element/${await el("[data-allow-new]")}/value`), { text: "127.0.0.0/8\uE007" });
+  await el("[data-allow-entry='0']");
+  await click("[data-action='save-settings']");
+  await waitFor("the saved message", async () => /Restart the servers on the Live screen/.test(await text("[data-settings-message]")));
+  const saved = readFileSync(join(desk, "provdesk.toml"), "utf8");
+  assert.match(saved, /^http = "0\.0\.0\.0:8099"$/m);
+  assert.match(saved, /^allow = \["127\.0\.0\.0\/8"\]$/m);
+  assert.match(saved, /# Where the servers listen\. Port 69 \(TFTP\) needs privileges/, "the comments are kept");
+  assert.match(saved, /^tftp = "0\.0\.0\.0:69"$/m, "untouched values stay");
   await screenshot("settings");
 });

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod desk;
 pub mod diagnostic;
 pub mod error;
+pub mod firmware;
 pub mod format;
 pub mod inventory;
 pub mod mac;
@@ -16,6 +17,7 @@ pub mod preview;
 pub mod profile;
 pub mod profile_io;
 pub mod pvalue;
+pub mod settings_edit;
 pub mod status;
 
 pub use diagnostic::{Diagnostic, Severity};

@@ -3,5 +3,7 @@
 
 pub mod desk;
 pub mod devices;
+pub mod firmware;
 pub mod live;
 pub mod profiles;
+pub mod settings;

@@ -232,6 +232,77 @@ export interface PickedFile {
   text: string;
 }
 
+// --- Settings and Firmware screens (mirror dto.rs SettingsDto … FirmwareChanged) ---------
+
+export type AuthMode = "none" | "basic" | "digest";
+
+/** provdesk.toml, as provdesk-core's DeskSettings serializes it. */
+export interface DeskSettings {
+  server: {
+    http: string | null;
+    https: string | null;
+    tftp: string | null;
+    base_path: string;
+    public_host: string | null;
+  };
+  discovery: { auto_enroll_profile: string | null; max_discovered: number };
+  tls: { cert: string | null; key: string | null; client_ca: string | null; require_client_cert: boolean };
+  auth: { mode: AuthMode; realm: string };
+  access: { allow: string[] };
+}
+
+export interface InterfaceAddress {
+  interface: string;
+  ip: string;
+  ipv6: boolean;
+  loopback: boolean;
+}
+
+export interface TlsState {
+  source: "own" | "generated" | "none yet";
+  ca_file: string | null;
+  cert_file: string | null;
+}
+
+export interface SettingsDto {
+  settings: DeskSettings;
+  file: string;
+  text: string;
+  interfaces: InterfaceAddress[];
+  tls: TlsState;
+}
+
+export interface SettingsSaved {
+  settings: SettingsDto;
+  message: string;
+}
+
+export interface FirmwareUse {
+  mac: string;
+  name: string | null;
+  model: string;
+  request: string;
+}
+
+export interface FirmwareEntry {
+  file: string;
+  size: number;
+  model: string | null;
+  devices: FirmwareUse[];
+  requests: string[];
+}
+
+export interface FirmwareOverview {
+  files: FirmwareEntry[];
+  affixes: { prefix: string; postfix: string; devices: number }[];
+  missing: { model: string; devices: number; file: string }[];
+}
+
+export interface FirmwareChanged {
+  overview: FirmwareOverview;
+  message: string;
+}
+
 /** Turns whatever a command rejected with into an ApiError. */
 export function asApiError(e: unknown): ApiError {
   if (e && typeof e === "object" && "message" in e && "kind" in e) return e as ApiError;
@@ -281,6 +352,19 @@ export const api = {
   catalogSearch: (query: string, limit = 50) =>
     call<CatalogEntry[]>("catalog_search", { query, limit }),
   build: () => call<BuildSummary>("build"),
+
+  // Settings and Firmware screens.
+  readSettings: () => call<SettingsDto>("read_settings"),
+  saveSettings: (settings: DeskSettings) => call<SettingsSaved>("save_settings", { settings }),
+  pickFile: (title: string, filter: string, extensions: string[]) =>
+    call<string | null>("pick_file", { title, filter, extensions }),
+  generateCertificate: () => call<SettingsSaved>("generate_certificate"),
+  exportCa: () => call<string | null>("export_ca"),
+  firmwareOverview: () => call<FirmwareOverview>("firmware_overview"),
+  pickFirmwareFile: () => call<string | null>("pick_firmware_file"),
+  addFirmware: (path: string, models: string[]) => call<FirmwareChanged>("add_firmware", { path, models }),
+  mapFirmware: (file: string, models: string[]) => call<FirmwareChanged>("map_firmware", { file, models }),
+  removeFirmware: (file: string) => call<FirmwareChanged>("remove_firmware", { file }),
 };
 
 // ---- Live screen (mirrors the Live block of dto.rs) ----

@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import type { DeskSettings } from "../../lib/api";
+import { checkAllowEntry, fromForm, isDirty, joinAddress, privilegedNote, splitAddress, toForm, validate } from "./settingsForm";
+
+const sample: DeskSettings = {
+  server: { http: "0.0.0.0:8080", https: null, tftp: "0.0.0.0:69", base_path: "/", public_host: null },
+  discovery: { auto_enroll_profile: null, max_discovered: 1000 },
+  tls: { cert: null, key: null, client_ca: null, require_client_cert: false },
+  auth: { mode: "none", realm: "ProvDesk" },
+  access: { allow: [] },
+};
+
+describe("settings form", () => {
+  it("round-trips the saved settings and is clean until something changes", () => {
+    const form = toForm(sample);
+    expect(fromForm(form)).toEqual(sample);
+    expect(isDirty(form, sample)).toBe(false);
+    form.listen.http.port = "8099";
+    expect(isDirty(form, sample)).toBe(true);
+    expect(fromForm(form).server.http).toBe("0.0.0.0:8099");
+    form.listen.http.port = "8080";
+    expect(isDirty(form, sample)).toBe(false);
+    form.allow.push("  ");
+    // A blank allow row is not a change.
+    expect(isDirty(form, sample)).toBe(false);
+    form.allow.push("10.0.0.0/8");
+    expect(fromForm(form).access.allow).toEqual(["10.0.0.0/8"]);
+  });
+
+  it("writes a server turned off as off, HTTPS off as absent, IPv6 in brackets", () => {
+    const form = toForm(sample);
+    form.listen.tftp.on = false;
+    form.listen.https = { on: true, host: "::", port: "8443" };
+    const s = fromForm(form);
+    expect(s.server.tftp).toBe("off");
+    expect(s.server.https).toBe("[::]:8443");
+    expect(splitAddress("[::]:8443", "https")).toEqual({ on: true, host: "[::]", port: "8443" });
+    expect(joinAddress("[::]", "1")).toBe("[::]:1");
+    expect(splitAddress("off", "tftp")).toEqual({ on: false, host: "0.0.0.0", port: "69" });
+  });
+
+  it("names every bad field with the core's field names", () => {
+    const form = toForm(sample);
+    expect(validate(form)).toEqual({});
+    form.listen.http.port = "99999";
+    form.allow = ["192.168.1.0/24", "10.0.0.0/33", "office-lan"];
+    form.cert = "/tmp/server.pem";
+    form.auth_mode = "digest";
+    form.realm = " ";
+    form.max_discovered = "0";
+    const problems = validate(form);
+    expect(Object.keys(problems).sort()).toEqual([
+      "access.allow[1]",
+      "access.allow[2]",
+      "auth.realm",
+      "discovery.max_discovered",
+      "server.http",
+      "tls.key",
+    ]);
+    expect(problems["server.http"]).toMatch(/1 to 65535/);
+    expect(problems["access.allow[1]"]).toMatch(/0 to 32/);
+  });
+
+  it("needs at least one server on", () => {
+    const form = toForm(sample);
+    form.listen.http.on = false;
+    form.listen.tftp.on = false;
+    expect(validate(form)["server"]).toMatch(/turn on at least one/);
+  });
+
+  it("checks allow-list entries like the core", () => {
+    for (const ok of ["10.0.0.0/8", "10.0.0.5", "::1", "fd00::/8", "0.0.0.0/0", "::ffff:10.0.0.1", "2001:db8:0:0:0:0:0:1"]) {
+      expect(checkAllowEntry(ok), ok).toBeNull();
+    }
+    for (const bad of ["10.0.0.0/33", "::/129", "10.0.0/8", "256.1.1.1", "host.lan", "1:2:3", "10.0.0.1/8/8", "010.0.0.1"]) {
+      expect(checkAllowEntry(bad), bad).not.toBeNull();
+    }
+  });
+
+  it("explains privileged ports", () => {
+    expect(privilegedNote("69")).toMatch(/setcap cap_net_bind_service/);
+    expect(privilegedNote("6969")).toBeNull();
+  });
+});
