@@ -38,6 +38,16 @@ pub enum Built {
     },
 }
 
+impl Built {
+    /// Whether the build reached the served files (a build with errors publishes nothing).
+    pub fn published(&self) -> bool {
+        match self {
+            Built::Here(report) => report.published,
+            Built::Served { summary, .. } => summary.published,
+        }
+    }
+}
+
 impl Session {
     /// Opens the desk at `root`, creating it with the sample when the folder has no desk yet
     /// (the same rule as the CLI).

@@ -77,7 +77,7 @@ fn overview(session: &Session) -> ApiResult<FirmwareOverview> {
 /// returns the new overview with `message`.
 fn changed(session: &Session, message: String) -> ApiResult<FirmwareChanged> {
     let report = session.build()?;
-    let message = if report.published {
+    let message = if report.published() {
         format!("{message} Phones get it on their next firmware check.")
     } else {
         format!(

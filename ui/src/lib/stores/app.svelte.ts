@@ -11,7 +11,8 @@ export const SCREENS: { id: Screen; label: string }[] = [
 ];
 
 class AppStore {
-  screen = $state<Screen>("devices");
+  // Live is the home screen: a technician opens the app to watch phones provision.
+  screen = $state<Screen>("live");
   desk = $state<DeskInfo | null>(null);
   /** MAC of the device page shown on the Devices screen, if any. */
   openDevice = $state<string | null>(null);

@@ -1,6 +1,8 @@
 // Short messages in the corner: what a save or a build did, or what went wrong.
 export type Tone = "ok" | "error" | "info";
 
+const MAX_VISIBLE = 4;
+
 export interface Toast {
   id: number;
   text: string;
@@ -13,7 +15,8 @@ class Toasts {
 
   push(text: string, tone: Tone = "ok", ms = 5000): number {
     const id = this.#next++;
-    this.items = [...this.items, { id, text, tone }];
+    // The newest few only: a burst of saves or builds must not stack up the screen.
+    this.items = [...this.items, { id, text, tone }].slice(-MAX_VISIBLE);
     if (ms > 0) setTimeout(() => this.dismiss(id), ms);
     return id;
   }
