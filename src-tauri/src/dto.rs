@@ -99,6 +99,18 @@ pub struct BuildSummary {
     pub elapsed_ms: f64,
 }
 
+/// The build that runs in the background when the app opens a desk.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeskBuildStatus {
+    pub running: bool,
+    pub elapsed_ms: u64,
+    /// Devices being built (while running) or built.
+    pub devices: usize,
+    pub summary: Option<BuildSummary>,
+    /// An I/O failure; problems in the profiles are in `summary.diagnostics`.
+    pub error: Option<String>,
+}
+
 /// At most this many diagnostics travel with a build summary; the count is always exact.
 const SUMMARY_DIAGNOSTICS: usize = 200;
 

@@ -38,16 +38,19 @@ fn main() {
         .plugin(tauri_plugin_opener::init())
         .setup(move |app| {
             let session = Session::open(&desk_path).map_err(|e| e.message)?;
-            // Build once so previews and firmware mappings are current; problems in the
-            // profiles show up in the UI, they do not stop the app.
-            if let Err(e) = session.build() {
-                eprintln!("warning: first build failed: {}", e.message);
-            }
-            app.manage(AppState::new(session));
+            let state = AppState::new(session);
+            let session = state.session();
+            app.manage(state);
+            // Build in the background so the window shows at once, even for a large desk; the
+            // UI shows a banner until it is done, and problems in the profiles show up there.
+            std::thread::Builder::new()
+                .name("opening-build".into())
+                .spawn(move || session.run_opening_build())?;
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
             commands::desk::desk_info,
+            commands::desk::desk_build_status,
             commands::desk::open_desk,
             commands::desk::choose_folder,
             commands::desk::pick_csv_file,

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use provdesk_core::build::{BuildOptions, BuildReport, Builder};
 use provdesk_core::catalog::Catalog;
@@ -11,6 +12,7 @@ use provdesk_core::inventory::Inventory;
 use provdesk_core::{Diagnostic, Mac};
 use provdesk_serve::publisher::Publisher;
 
+use crate::dto::{BuildSummary, DeskBuildStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::servers::Servers;
 
@@ -24,6 +26,18 @@ pub struct Session {
     /// The running servers' publisher while they serve this desk: then every build goes
     /// through it, so `build/` has one writer and the servers swap in each good build.
     serving: Mutex<Option<Publisher>>,
+    /// The build that runs when the app opens a desk, in the background so the window shows
+    /// at once even for a desk of 10,000 phones.
+    opening_build: Mutex<OpeningBuild>,
+}
+
+/// Where the opening build of a desk is.
+#[derive(Debug, Clone)]
+enum OpeningBuild {
+    NotStarted,
+    Running { started: Instant, devices: usize },
+    Done(BuildSummary),
+    Failed(String),
 }
 
 /// A build the session ran: with its own builder, or through the running servers' publisher
@@ -61,6 +75,7 @@ impl Session {
             inventory,
             catalog,
             catalog_diagnostics,
+            opening_build: Mutex::new(OpeningBuild::NotStarted),
             serving: Mutex::new(None),
         })
     }
@@ -98,6 +113,59 @@ impl Session {
             *self.builder.lock().unwrap_or_else(|p| p.into_inner()) =
                 Builder::new(self.desk.clone());
         }
+    }
+
+    /// The build a desk gets when the app opens it, so previews, firmware mappings and tiles
+    /// are current. Run on a thread of its own; the UI follows it with [`Session::opening_build`].
+    pub fn run_opening_build(&self) {
+        // Counted once: the banner says how big the job is.
+        let devices = self.inventory.list_devices().map_or(0, |d| d.len());
+        self.set_opening(OpeningBuild::Running {
+            started: Instant::now(),
+            devices,
+        });
+        let outcome = match self.build() {
+            Ok(built) => OpeningBuild::Done(BuildSummary::from(&built)),
+            Err(e) => OpeningBuild::Failed(e.message),
+        };
+        self.set_opening(outcome);
+    }
+
+    fn set_opening(&self, state: OpeningBuild) {
+        *self.opening_build.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+
+    /// How far the opening build is, for the banner the window shows while it runs.
+    pub fn opening_build(&self) -> DeskBuildStatus {
+        let state = self
+            .opening_build
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match state {
+            OpeningBuild::NotStarted => DeskBuildStatus::default(),
+            OpeningBuild::Running { started, devices } => DeskBuildStatus {
+                running: true,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+                devices,
+                ..DeskBuildStatus::default()
+            },
+            OpeningBuild::Done(summary) => DeskBuildStatus {
+                devices: summary.devices,
+                summary: Some(summary),
+                ..DeskBuildStatus::default()
+            },
+            OpeningBuild::Failed(error) => DeskBuildStatus {
+                error: Some(error),
+                ..DeskBuildStatus::default()
+            },
+        }
+    }
+
+    /// Waits until no build of the session's own builder runs (the opening build included),
+    /// so the servers' publisher does not write `build/` next to it.
+    pub fn wait_for_builds(&self) {
+        drop(self.builder.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
     /// A full build, after a profile changed.
@@ -251,6 +319,34 @@ mod tests {
         let args = args.iter().map(|s| s.to_string());
         let got = desk_from_args(args, env.map(str::to_string)).unwrap();
         assert_eq!(got, PathBuf::from(expected));
+    }
+
+    #[test]
+    fn the_opening_build_reports_its_progress_and_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = Arc::new(Session::open(&dir.path().join("desk")).unwrap());
+        let before = session.opening_build();
+        assert!(!before.running && before.summary.is_none() && before.error.is_none());
+        // Hold the builder the way a running build does: the opening build waits behind it and
+        // reports itself as running meanwhile.
+        let held = session.builder.lock().unwrap();
+        let opening = {
+            let session = Arc::clone(&session);
+            std::thread::spawn(move || session.run_opening_build())
+        };
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while !session.opening_build().running {
+            assert!(Instant::now() < deadline, "the opening build never started");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        drop(held);
+        opening.join().unwrap();
+        let after = session.opening_build();
+        assert!(!after.running);
+        let summary = after.summary.expect("a summary once done");
+        assert!(summary.published, "{summary:?}");
+        assert!(summary.written > 0, "the sample desk has files to write");
+        assert!(dir.path().join("desk/build/cfg.xml").exists());
     }
 
     #[test]

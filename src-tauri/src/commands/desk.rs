@@ -11,7 +11,7 @@ use tauri::{AppHandle, State};
 use tauri_plugin_dialog::DialogExt;
 use tauri_plugin_opener::OpenerExt;
 
-use crate::dto::{DeskInfo, FirmwareFile};
+use crate::dto::{DeskBuildStatus, DeskInfo, FirmwareFile};
 use crate::error::{ApiError, ApiResult};
 use crate::session::{AppState, Session};
 
@@ -54,6 +54,12 @@ pub fn info(session: &Session) -> ApiResult<DeskInfo> {
     })
 }
 
+/// How far the build that runs when a desk opens is.
+#[tauri::command]
+pub async fn desk_build_status(state: State<'_, AppState>) -> ApiResult<DeskBuildStatus> {
+    Ok(state.session().opening_build())
+}
+
 /// Opens (or, for a folder without a desk, creates with the sample) the desk at `path`.
 #[tauri::command]
 pub async fn open_desk(state: State<'_, AppState>, path: String) -> ApiResult<DeskInfo> {
@@ -62,10 +68,11 @@ pub async fn open_desk(state: State<'_, AppState>, path: String) -> ApiResult<De
         return Err(ApiError::invalid("choose a folder for the desk"));
     }
     let session = Session::open(&path)?;
-    // The first look at a desk builds it, so previews and counts are current.
-    session.build()?;
     let info = info(&session)?;
     state.replace(session);
+    // The first look at a desk builds it, in the background like at start-up.
+    let session = state.session();
+    std::thread::spawn(move || session.run_opening_build());
     Ok(info)
 }
 

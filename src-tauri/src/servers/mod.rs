@@ -99,6 +99,10 @@ impl Servers {
                 "the servers still run for another desk; stop them first",
             ));
         }
+        // The desk's opening build (or an edit's) may still be writing build/: let it finish,
+        // so the servers' publisher is its only writer from here on.
+        let waiting = Arc::clone(&session);
+        let _ = tauri::async_runtime::spawn_blocking(move || waiting.wait_for_builds()).await;
         let service = Service::new(session.desk.clone(), options);
         let events = service.events().subscribe();
         let service = match service.launch().await {

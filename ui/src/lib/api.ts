@@ -52,6 +52,15 @@ export interface DeviceInput {
   overrides: Record<string, string>;
 }
 
+/** The build that runs in the background when the app opens a desk. */
+export interface DeskBuildStatus {
+  running: boolean;
+  elapsed_ms: number;
+  devices: number;
+  summary: BuildSummary | null;
+  error: string | null;
+}
+
 export interface BuildSummary {
   published: boolean;
   build: number;
@@ -319,6 +328,7 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
 
 export const api = {
   deskInfo: () => call<DeskInfo>("desk_info"),
+  deskBuildStatus: () => call<DeskBuildStatus>("desk_build_status"),
   openDesk: (path: string) => call<DeskInfo>("open_desk", { path }),
   chooseFolder: (title: string) => call<string | null>("choose_folder", { title }),
   pickCsvFile: () => call<PickedFile | null>("pick_csv_file"),

@@ -31,4 +31,22 @@ describe("ImportDialog", () => {
     await fireEvent.click(screen.getByLabelText("Skip bad rows"));
     expect((importButton as HTMLButtonElement).disabled).toBe(false);
   });
+
+  it("says what it is doing while a long import runs", async () => {
+    let release: (r: ImportResult) => void = () => {};
+    mockIPC((cmd, args) => {
+      if (cmd !== "import_csv") return;
+      const a = args as { dryRun: boolean };
+      if (a.dryRun) return { ...result, diagnostics: [], bad: 0 };
+      return new Promise<ImportResult>((resolve) => (release = resolve));
+    });
+    render(ImportDialog, { onclose: () => {} });
+    await fireEvent.input(screen.getByLabelText("CSV text"), { target: { value: "mac,model\n00:0b:82:00:00:01,gxp2170\n" } });
+    await fireEvent.click(screen.getByText("Check (dry run)"));
+    await screen.findByText("00:0b:82:00:00:01");
+    await fireEvent.click(screen.getByRole("button", { name: /Import 1 device/ }));
+    const working = await screen.findByRole("status");
+    expect(working.textContent).toContain("Importing 1 device(s) and rebuilding their files");
+    release({ ...result, diagnostics: [], bad: 0, imported: 1, message: "imported 1 device(s)" });
+  });
 });
