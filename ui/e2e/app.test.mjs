@@ -370,10 +370,11 @@ test("the servers start, a simulated phone fetches its config, and its tile turn
 
   await screenshot("live-running");
 
-  // A small boot storm: 1,000 requests from the 20 phones, 25 at a time, as fast as this Node
-  // client manages (100-200/s on the shared 2-core machine; the client is the limit, the server
-  // answers in under 1 ms), while the window keeps answering: each probe is a round trip
-  // through the webview's event loop, and a freeze would show as a probe of seconds.
+  // A boot storm: 1,000 requests from the 20 phones on fresh connections, played by curl with
+  // 50 transfers in parallel, while the window keeps answering: each probe is a round trip
+  // through the webview's event loop, and a freeze would show as a probe of seconds. (The rate
+  // here is bounded by the app's debug build on 2 shared cores, about 200/s; the batching that
+  // keeps the window free at any rate is unit-tested with 1,000 events in src-tauri.)
   const probes = [];
   let storming = true;
   const probing = (async () => {
@@ -384,17 +385,35 @@ test("the servers start, a simulated phone fetches its config, and its tile turn
       await sleep(50);
     }
   })();
+  const stormConfig = join(tmpdir(), `provdesk-storm-${process.pid}.curl`);
+  const transfers = Array.from({ length: 1000 }, (_, i) => {
+    const n = String((i % 20) + 1).padStart(2, "0");
+    return [
+      `url = "${url}cfg000b820010${n}.xml"`,
+      `user-agent = "Grandstream Model HW GXP2170 V1.0A SW 1.0.11.23 DevId 000b820010${n}"`,
+      `header = "Connection: close"`,
+      `output = "/dev/null"`,
+      "silent",
+      "max-time = 20",
+      `write-out = "%{http_code}\\n"`,
+    ].join("\n");
+  });
+  writeFileSync(stormConfig, "parallel\nparallel-max = 50\n" + transfers.join("\nnext\n") + "\n");
   const started = Date.now();
-  let sent = 0;
-  await Promise.all(Array.from({ length: 25 }, async () => {
-    while (sent < 1000) {
-      const n = String((sent++ % 20) + 1).padStart(2, "0");
-      const r = await fetch(`${url}cfg000b820010${n}.xml`, {
-        headers: { "User-Agent": `Grandstream Model HW GXP2170 V1.0A SW 1.0.11.23 DevId 000b820010${n}` },
-      });
-      await r.arrayBuffer();
-    }
-  }));
+  const codes = await new Promise((done, fail) => {
+    // stderr is kept for the failure message only: parallel mode draws a progress meter there.
+    const curl = spawn("curl", ["--config", stormConfig], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    curl.stdout.on("data", (d) => (out += d));
+    curl.stderr.on("data", (d) => (err += d));
+    curl.on("error", fail);
+    curl.on("close", () => done({ codes: out.split("\n").filter(Boolean), err }));
+  }).then(({ codes, err }) => {
+    assert.equal(codes.length, 1000, `curl made every request: ${err.slice(-400)}`);
+    return codes;
+  });
+  assert.ok(codes.every((c) => c === "200"), `every phone got its file: ${[...new Set(codes)].join(",")}`);
   metrics.storm_requests_per_s = Math.round(1000 / ((Date.now() - started) / 1000));
   await waitFor("1,002 requests in the log", async () => /^1002 of 1002/.test(await text("[data-log-count]")), 20000);
   storming = false;
