@@ -535,20 +535,7 @@ fn quote_escape(text: &str) -> String {
 
 /// A user name as it may appear in a reason: control characters escaped, length bounded.
 fn shown_user(user: &[u8]) -> String {
-    let text = String::from_utf8_lossy(user);
-    let mut out = String::new();
-    for (n, c) in text.chars().enumerate() {
-        if n == MAX_SHOWN_USER {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    super::handler::shown(&String::from_utf8_lossy(user), MAX_SHOWN_USER)
 }
 
 #[cfg(test)]

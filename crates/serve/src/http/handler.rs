@@ -466,13 +466,19 @@ pub(crate) fn percent_decode(raw: &str) -> Result<String, String> {
 
 /// A name or header as it may be shown: control characters escaped, length bounded.
 fn escape(text: &str) -> String {
+    shown(text, MAX_EVENT_NAME)
+}
+
+/// Technician-facing text from a request (a name, a header, a user name): control characters
+/// escaped, at most about `max` bytes, then `…`.
+pub(crate) fn shown(text: &str, max: usize) -> String {
     // Nearly every name and User-Agent is short printable ASCII: copy it as it is.
-    if text.len() <= MAX_EVENT_NAME && text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+    if text.len() <= max && text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
         return text.to_owned();
     }
-    let mut out = String::with_capacity(text.len().min(MAX_EVENT_NAME));
+    let mut out = String::with_capacity(text.len().min(max));
     for c in text.chars() {
-        if out.len() >= MAX_EVENT_NAME {
+        if out.len() >= max {
             out.push('…');
             break;
         }
