@@ -381,6 +381,20 @@ mod tests {
         }
     }
 
+    /// Runs the recorder with the default policy until the bus is dropped and drained.
+    async fn record_all(rx: UnboundedReceiver<Arc<Event>>, s: &Setup) {
+        run(
+            rx,
+            s.inventory.clone(),
+            RecorderConfig::default(),
+            s.out.clone(),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    }
+
     #[tokio::test]
     async fn ten_thousand_events_then_close_are_ten_thousand_rows() {
         let s = setup();
@@ -462,16 +476,7 @@ mod tests {
             bus.emit(Event::Fetch(f));
         }
         drop(bus);
-        run(
-            rx,
-            s.inventory.clone(),
-            RecorderConfig::default(),
-            s.out.clone(),
-            |_| {},
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+        record_all(rx, &s).await;
         let device = s.inventory.get_device(mac).unwrap().unwrap();
         assert_eq!(device.state, DeviceState::Discovered);
         assert_eq!(device.model, "gxp2170");
@@ -563,16 +568,7 @@ mod tests {
             ));
         }
         drop(bus);
-        run(
-            rx,
-            s.inventory.clone(),
-            RecorderConfig::default(),
-            s.out.clone(),
-            |_| {},
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+        record_all(rx, &s).await;
         assert_eq!(s.inventory.list_devices().unwrap().len(), 2);
         assert_eq!(
             s.inventory

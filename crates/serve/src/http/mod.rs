@@ -116,12 +116,7 @@ pub async fn run(
     events: EventBus,
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {
-    let handler = Arc::new(Handler::new(
-        &config,
-        normalize_base_path(&config.base_path)?,
-        store,
-        events,
-    ));
+    let handler = handler(&config, store, events)?;
     // Phones speak HTTP/1.x; skipping the HTTP/2 preface sniff saves a read per connection.
     let builder = connection_builder().http1_only();
     serve(listener, handler, None, builder, &config, shutdown).await
@@ -138,12 +133,7 @@ pub async fn run_tls(
     events: EventBus,
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {
-    let handler = Arc::new(Handler::new(
-        &config,
-        normalize_base_path(&config.base_path)?,
-        store,
-        events,
-    ));
+    let handler = handler(&config, store, events)?;
     let builder = connection_builder();
     let acceptor = TlsAcceptor::from(tls);
     serve(
@@ -155,6 +145,15 @@ pub async fn run_tls(
         shutdown,
     )
     .await
+}
+
+fn handler(
+    config: &HttpConfig,
+    store: Arc<ArtifactStore>,
+    events: EventBus,
+) -> Result<Arc<Handler>, HttpError> {
+    let base_path = normalize_base_path(&config.base_path)?;
+    Ok(Arc::new(Handler::new(config, base_path, store, events)))
 }
 
 fn connection_builder() -> auto::Builder<TokioExecutor> {
