@@ -282,17 +282,6 @@ pub struct SaveResult {
     pub warnings: Vec<Diagnostic>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct FirmwareFile {
-    /// Relative to the desk, `firmware/gxp2170fw.bin`.
-    pub file: String,
-    pub size: u64,
-    /// Models whose firmware request this file answers.
-    pub models: Vec<String>,
-    /// Request names that answer with this file.
-    pub requests: Vec<String>,
-}
-
 // ---- Live screen (servers, event batches, device tiles) ----
 
 /// A build as the session reports it: from its own builder while the servers are stopped, or

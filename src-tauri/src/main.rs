@@ -55,7 +55,6 @@ fn main() {
             commands::desk::choose_folder,
             commands::desk::pick_csv_file,
             commands::desk::reveal_in_desk,
-            commands::desk::list_firmware,
             commands::devices::list_devices,
             commands::devices::device_detail,
             commands::devices::add_device,

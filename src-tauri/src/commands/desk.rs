@@ -1,17 +1,16 @@
-//! The desk itself: what is open, opening another folder, its firmware and its settings file.
+//! The desk itself: what is open, opening another folder, its opening build and its settings file.
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::PathBuf;
 
-use provdesk_core::build::ArtifactKind;
 use provdesk_core::inventory::DeviceState;
 use provdesk_core::profile::ProfileSet;
 use tauri::{AppHandle, State};
 use tauri_plugin_dialog::DialogExt;
 use tauri_plugin_opener::OpenerExt;
 
-use crate::dto::{DeskBuildStatus, DeskInfo, FirmwareFile};
+use crate::dto::{DeskBuildStatus, DeskInfo};
 use crate::error::{ApiError, ApiResult};
 use crate::session::{AppState, Session};
 
@@ -132,48 +131,4 @@ pub async fn reveal_in_desk(
     app.opener()
         .open_path(path.display().to_string(), None::<&str>)
         .map_err(|e| ApiError::internal(format!("cannot open {}: {e}", path.display())))
-}
-
-/// Files in `DESK/firmware/`, with the models and request names each answers.
-#[tauri::command]
-pub async fn list_firmware(state: State<'_, AppState>) -> ApiResult<Vec<FirmwareFile>> {
-    let session = state.session();
-    let dir = session.desk.firmware_dir();
-    let manifest = session.builder().manifest()?.clone();
-    let mut files = Vec::new();
-    let entries = match fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
-        Err(e) => return Err(ApiError::io(&dir, e)),
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let path = entry.path();
-        let Ok(meta) = entry.metadata() else { continue };
-        if !meta.is_file() {
-            continue;
-        }
-        let relative = session
-            .desk
-            .display_path(&path)
-            .to_string_lossy()
-            .replace('\\', "/");
-        let mut models = BTreeSet::new();
-        let mut requests = Vec::new();
-        for (name, e) in &manifest.entries {
-            if e.kind == ArtifactKind::Firmware && e.file == relative {
-                requests.push(name.clone());
-                if let Some(model) = &e.model {
-                    models.insert(model.clone());
-                }
-            }
-        }
-        files.push(FirmwareFile {
-            file: relative,
-            size: meta.len(),
-            models: models.into_iter().collect(),
-            requests,
-        });
-    }
-    files.sort_by(|a, b| a.file.cmp(&b.file));
-    Ok(files)
 }

@@ -229,13 +229,6 @@ export interface DeskInfo {
   server_address: string | null;
 }
 
-export interface FirmwareFile {
-  file: string;
-  size: number;
-  models: string[];
-  requests: string[];
-}
-
 export interface PickedFile {
   name: string;
   text: string;
@@ -333,7 +326,6 @@ export const api = {
   chooseFolder: (title: string) => call<string | null>("choose_folder", { title }),
   pickCsvFile: () => call<PickedFile | null>("pick_csv_file"),
   revealInDesk: (relative: string | null) => call<void>("reveal_in_desk", { relative }),
-  listFirmware: () => call<FirmwareFile[]>("list_firmware"),
 
   listDevices: () => call<Device[]>("list_devices"),
   deviceDetail: (mac: string) => call<DeviceDetail>("device_detail", { mac }),
