@@ -42,17 +42,19 @@ pub struct Snapshot {
 
 /// What a requested name resolves to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resolution {
-    Found(Found),
+pub enum Resolution<'a> {
+    Found(Found<'a>),
     NotFound { name: String, reason: String },
     Rejected { reason: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Found {
+pub struct Found<'a> {
     /// The normalized (lowercase) request name.
     pub name: String,
-    pub entry: ManifestEntry,
+    /// Borrowed from the snapshot: a request looks at a handful of its fields, and cloning
+    /// the entry's strings cost a boot storm an allocation each.
+    pub entry: &'a ManifestEntry,
     pub body: Bytes,
 }
 
@@ -111,7 +113,7 @@ impl Snapshot {
 
     /// Resolves a requested file name (already stripped of the HTTP base path and
     /// percent-decoded, or a TFTP file name).
-    pub fn resolve(&self, raw_name: &str) -> Resolution {
+    pub fn resolve(&self, raw_name: &str) -> Resolution<'_> {
         let name = match normalize_name(raw_name) {
             Ok(name) => name,
             Err(reason) => return Resolution::Rejected { reason },
@@ -120,7 +122,7 @@ impl Snapshot {
             Some(entry) => match self.bodies.get(&entry.file) {
                 Some(body) => Resolution::Found(Found {
                     name,
-                    entry: entry.clone(),
+                    entry,
                     body: body.clone(),
                 }),
                 None => Resolution::NotFound {

@@ -2,8 +2,9 @@
 //! resolution, authentication, conditional and range handling.
 //!
 //! Invariants: every request produces exactly one [`Event::Fetch`], emitted by the response
-//! body when hyper finishes or abandons it (so the byte count and the duration are what was
-//! handed to the connection, and a dropped connection shows up as `Failed`); clients get a
+//! body when the connection (ours for plain HTTP, hyper's for HTTPS) finishes or abandons it
+//! (so the byte count and the duration are what was handed to the connection, and a dropped
+//! connection shows up as `Failed`); clients get a
 //! short fixed text on errors while the event carries the reason, because reasons can name
 //! devices; nothing here reads a file: bodies are `Bytes` from the snapshot.
 
@@ -124,7 +125,7 @@ impl Refusal {
     }
 }
 
-fn text_response(status: StatusCode, text: &'static str) -> Response<FetchBody> {
+pub(super) fn text_response(status: StatusCode, text: &'static str) -> Response<FetchBody> {
     let mut response = Response::new(FetchBody::new(Bytes::from_static(text.as_bytes())));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -344,7 +345,7 @@ fn serve_found(headers: &HeaderMap, found: Found) -> Result<Response<FetchBody>,
     }
     h.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     // Configs change with every edit and carry passwords; no cache may keep them.
-    let cache = if is_firmware(&found.entry) {
+    let cache = if is_firmware(found.entry) {
         "no-cache"
     } else {
         "no-store"
@@ -513,6 +514,21 @@ impl FetchBody {
             log: None,
         }
     }
+
+    /// The next slice to hand to the connection, counted as sent.
+    pub(super) fn next_chunk(&mut self) -> Option<Bytes> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let n = self.rest.len().min(BODY_SLICE);
+        self.sent += n as u64;
+        Some(self.rest.split_to(n))
+    }
+
+    /// Bytes not yet handed to the connection.
+    pub(super) fn remaining(&self) -> usize {
+        self.rest.len()
+    }
 }
 
 impl Body for FetchBody {
@@ -523,13 +539,7 @@ impl Body for FetchBody {
         mut self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        if self.rest.is_empty() {
-            return Poll::Ready(None);
-        }
-        let n = self.rest.len().min(BODY_SLICE);
-        let chunk = self.rest.split_to(n);
-        self.sent += n as u64;
-        Poll::Ready(Some(Ok(Frame::data(chunk))))
+        Poll::Ready(self.next_chunk().map(|chunk| Ok(Frame::data(chunk))))
     }
 
     fn is_end_stream(&self) -> bool {

@@ -4,8 +4,10 @@
 //! Shape: [`run`] and [`run_tls`] take a listener the caller bound, serve until `shutdown`
 //! is cancelled, then stop accepting and give requests in flight `shutdown_grace` to finish.
 //! The accept loop is our own (not `axum::serve`) so HTTPS can hand each request its client
-//! certificate, and both protocols share it. Every accepted socket gets TCP_NODELAY: without
-//! it a response can stall ~40 ms on Nagle and delayed ACKs.
+//! certificate, and both protocols share it. Plain HTTP connections are served by our own
+//! HTTP/1 loop ([`plain`], for boot-storm throughput); HTTPS connections by hyper, which
+//! also speaks HTTP/2. Both call the same [`Handler`]. Every accepted socket gets
+//! TCP_NODELAY: without it a response can stall ~40 ms on Nagle and delayed ACKs.
 //!
 //! Invariants: nothing is read from disk per request; every request ends in exactly one
 //! `Event::Fetch`; a password never reaches an event or a log line.
@@ -14,6 +16,7 @@ pub mod access;
 pub mod agent;
 pub mod auth;
 mod handler;
+mod plain;
 pub mod tls;
 
 use std::convert::Infallible;
@@ -42,8 +45,6 @@ use handler::Handler;
 
 /// A TLS handshake that takes longer than this is a stuck or hostile client.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time to send a request head; guards against slow-loris connections holding a task.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after an accept error such as "too many open files", so the loop cannot spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// The event name of a TLS handshake that failed before any request was read.
@@ -84,6 +85,10 @@ pub struct HttpConfig {
     pub require_client_cert: bool,
     /// How long requests in flight may take to finish after shutdown.
     pub shutdown_grace: Duration,
+    /// Time a client has to send a request head, counted from when the server starts
+    /// waiting for it (idle keep-alive time included); guards against slow-loris
+    /// connections holding a task.
+    pub head_timeout: Duration,
 }
 
 impl HttpConfig {
@@ -96,6 +101,7 @@ impl HttpConfig {
             protocol,
             require_client_cert: false,
             shutdown_grace: Duration::from_secs(10),
+            head_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -117,9 +123,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {
     let handler = handler(&config, store, events)?;
-    // Phones speak HTTP/1.x; skipping the HTTP/2 preface sniff saves a read per connection.
-    let builder = connection_builder().http1_only();
-    serve(listener, handler, None, builder, &config, shutdown).await
+    serve(listener, handler, None, &config, shutdown).await
 }
 
 /// Serves HTTPS on `listener` with `tls` (see [`tls::load_or_generate`]) until `shutdown`
@@ -134,17 +138,8 @@ pub async fn run_tls(
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {
     let handler = handler(&config, store, events)?;
-    let builder = connection_builder();
     let acceptor = TlsAcceptor::from(tls);
-    serve(
-        listener,
-        handler,
-        Some(acceptor),
-        builder,
-        &config,
-        shutdown,
-    )
-    .await
+    serve(listener, handler, Some(acceptor), &config, shutdown).await
 }
 
 fn handler(
@@ -156,12 +151,12 @@ fn handler(
     Ok(Arc::new(Handler::new(config, base_path, store, events)))
 }
 
-fn connection_builder() -> auto::Builder<TokioExecutor> {
+fn hyper_builder(head_timeout: Duration) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(head_timeout);
     builder.http2().timer(TokioTimer::new());
     builder
 }
@@ -183,7 +178,6 @@ async fn serve(
     listener: TcpListener,
     handler: Arc<Handler>,
     tls: Option<TlsAcceptor>,
-    builder: auto::Builder<TokioExecutor>,
     config: &HttpConfig,
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {
@@ -197,7 +191,8 @@ async fn serve(
     // atomic increment.
     let shared = Arc::new(Shared {
         handler: Arc::clone(&handler),
-        builder,
+        hyper: hyper_builder(config.head_timeout),
+        head_timeout: config.head_timeout,
         shutdown: shutdown.clone(),
         // Cancelled when the grace period is over: connections still open are dropped.
         hard_stop: CancellationToken::new(),
@@ -230,7 +225,13 @@ async fn serve(
             shared: Arc::clone(&shared),
             peer,
         };
-        tracker.spawn(connection.run(stream, tls.clone()));
+        // Two task types, not one future with both branches: the HTTPS one holds hyper's
+        // connection state (kilobytes), which every plain connection would otherwise
+        // allocate and move into its task.
+        match &tls {
+            None => tracker.spawn(connection.run_plain(stream)),
+            Some(acceptor) => tracker.spawn(connection.run_tls(stream, acceptor.clone())),
+        };
     }
     // Stop accepting at once: new phones get "connection refused" and retry later.
     drop(listener);
@@ -252,7 +253,9 @@ async fn serve(
 /// What every connection of one server needs.
 struct Shared {
     handler: Arc<Handler>,
-    builder: auto::Builder<TokioExecutor>,
+    /// Serves HTTPS connections.
+    hyper: auto::Builder<TokioExecutor>,
+    head_timeout: Duration,
     shutdown: CancellationToken,
     /// Waited on only after `shutdown`, so a connection registers one waiter, not two.
     hard_stop: CancellationToken,
@@ -264,11 +267,11 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(self, stream: TcpStream, tls: Option<TlsAcceptor>) {
-        let Some(acceptor) = tls else {
-            self.serve_http(CloseOnDrop(stream), None).await;
-            return;
-        };
+    async fn run_plain(self, stream: TcpStream) {
+        plain::serve(stream, self.peer, &self.shared).await;
+    }
+
+    async fn run_tls(self, stream: TcpStream, acceptor: TlsAcceptor) {
         let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
         let stream = tokio::select! {
             // No request is in flight during a handshake; nothing to wait for.
@@ -298,10 +301,10 @@ impl Connection {
             .map(|chain| ClientIdentity {
                 certificates: chain.iter().map(|c| c.clone().into_owned()).collect(),
             });
-        self.serve_http(stream, identity).await;
+        self.serve_https(stream, identity).await;
     }
 
-    async fn serve_http<S>(&self, stream: S, identity: Option<ClientIdentity>)
+    async fn serve_https<S>(&self, stream: S, identity: Option<ClientIdentity>)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -317,7 +320,7 @@ impl Connection {
         // hyper has its own I/O traits; TokioIo adapts tokio's to them.
         let connection = self
             .shared
-            .builder
+            .hyper
             .serve_connection(TokioIo::new(stream), service);
         tokio::pin!(connection);
         let result = tokio::select! {
@@ -355,59 +358,6 @@ impl Connection {
             duration_ms: 0,
             artifact: None,
         }));
-    }
-}
-
-/// A plain TCP stream whose write side is closed by `close` when it is dropped, not by a
-/// `shutdown` call first: hyper shuts the write side down before it drops a finished
-/// connection, and the FIN that `close` sends right after is the same, so the separate
-/// syscall (about a tenth of a fresh-connection request's server time) is saved.
-struct CloseOnDrop(TcpStream);
-
-impl AsyncRead for CloseOnDrop {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for CloseOnDrop {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        // Everything written is already queued in the kernel (TCP has no user buffer).
-        std::task::Poll::Ready(Ok(()))
     }
 }
 

@@ -929,3 +929,177 @@ async fn shutdown_stops_accepting_and_lets_idle_connections_go() {
         .unwrap_or(0);
     assert_eq!(n, 0);
 }
+
+/// Writes `request` on a fresh connection and reads until the server closes it.
+async fn exchange(port: u16, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut reply))
+        .await
+        .expect("the server did not close the connection")
+        .unwrap();
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+fn status_lines(reply: &str) -> Vec<&str> {
+    // `lines` also splits where a body without a final CRLF runs into the next status line.
+    reply
+        .lines()
+        .filter(|line| line.starts_with("HTTP/1.1 "))
+        .collect()
+}
+
+#[tokio::test]
+async fn keeps_connections_alive_and_answers_pipelined_requests() {
+    let mut server = start(Options::default()).await;
+    // Three requests in one write; the last asks the server to close after it.
+    let reply = exchange(
+        server.port,
+        b"GET /cfg.xml HTTP/1.1\r\nHost: x\r\n\r\n\
+          HEAD /cfg000b82123456 HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /nothing.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(
+        status_lines(&reply),
+        [
+            "HTTP/1.1 200 OK",
+            "HTTP/1.1 200 OK",
+            "HTTP/1.1 404 Not Found"
+        ],
+        "{reply}"
+    );
+    assert_eq!(reply.matches("connection: close").count(), 1, "{reply}");
+    assert!(reply.contains("<gs_provision"), "{reply}");
+    served(&server.next_fetch().await, 200);
+    let head = server.next_fetch().await;
+    served(&head, 200);
+    assert_eq!((head.name.as_str(), head.bytes), ("cfg000b82123456", 0));
+    refused(&server.next_fetch().await, "not-found", "no such file");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn http_1_0_gets_one_answer_then_the_connection_closes() {
+    let mut server = start(Options::default()).await;
+    let reply = exchange(
+        server.port,
+        b"GET /cfg.xml HTTP/1.0\r\n\r\nGET /cfg.xml HTTP/1.0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_lines(&reply), ["HTTP/1.1 200 OK"], "{reply}");
+    assert!(reply.contains("content-length: 51\r\n"), "{reply}");
+    assert!(reply.contains("connection: close\r\n"), "{reply}");
+    served(&server.next_fetch().await, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn refuses_oversized_and_malformed_heads_before_the_handler() {
+    let mut server = start(Options::default()).await;
+    let huge = format!(
+        "GET /cfg.xml HTTP/1.1\r\nX-Filler: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let reply = exchange(server.port, huge.as_bytes()).await;
+    assert!(
+        reply.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+        "{reply}"
+    );
+    for garbage in [
+        &b"HELLO\r\n\r\n"[..],
+        b"GET /cfg.xml HTTP/1.1\r\nNo-Colon\r\n\r\n",
+    ] {
+        let reply = exchange(server.port, garbage).await;
+        assert!(reply.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{reply}");
+        assert!(reply.contains("connection: close\r\n"), "{reply}");
+    }
+    // None of them made an event: the next one is this request's.
+    server.curl("/cfg.xml", &[]).await;
+    assert_eq!(server.next_fetch().await.name, "cfg.xml");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn reads_past_a_small_request_body_and_keeps_the_connection() {
+    let mut server = start(Options::default()).await;
+    let reply = exchange(
+        server.port,
+        b"POST /cfg.xml HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
+          GET /cfg.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(
+        status_lines(&reply),
+        ["HTTP/1.1 405 Method Not Allowed", "HTTP/1.1 200 OK"],
+        "{reply}"
+    );
+    refused(
+        &server.next_fetch().await,
+        "bad-request",
+        "method POST not allowed",
+    );
+    served(&server.next_fetch().await, 200);
+    // A chunked body is not read: one answer, then the connection closes.
+    let reply = exchange(
+        server.port,
+        b"POST /cfg.xml HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+          5\r\nhello\r\n0\r\n\r\nGET /cfg.xml HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    assert_eq!(
+        status_lines(&reply),
+        ["HTTP/1.1 405 Method Not Allowed"],
+        "{reply}"
+    );
+    assert!(reply.contains("connection: close\r\n"), "{reply}");
+    refused(&server.next_fetch().await, "bad-request", "method POST");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn closes_connections_slow_to_send_a_head() {
+    let mut config = HttpConfig::new(Protocol::Http);
+    config.head_timeout = Duration::from_millis(300);
+    let mut server = start(Options {
+        config: Some(config),
+        ..Options::default()
+    })
+    .await;
+    // Half a head, then nothing (slow loris).
+    let started = std::time::Instant::now();
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /cfg.xml HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut rest))
+        .await
+        .expect("a slow head must be cut off")
+        .unwrap();
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    // An idle keep-alive connection gets the same time for its next head.
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /cfg.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut reply))
+        .await
+        .expect("an idle connection must be closed")
+        .unwrap();
+    assert_eq!(
+        status_lines(&String::from_utf8_lossy(&reply)),
+        ["HTTP/1.1 200 OK"]
+    );
+    served(&server.next_fetch().await, 200);
+    server.stop().await;
+}

@@ -1,0 +1,547 @@
+//! Plain-HTTP/1.x connections, served without hyper.
+//!
+//! Why: a boot storm is hundreds of phones that each open a fresh connection for one small
+//! file. Per request, hyper's generic connection machinery (a large connection future moved
+//! into every task, its dispatcher and write queue) cost more CPU than the rest of our user
+//! space together. This loop reads the head into one buffer, parses it with httparse,
+//! asks the shared [`Handler`] for the response and sends head and body in one vectored
+//! write. HTTPS stays on hyper, which also speaks HTTP/2 to clients that offer it.
+//!
+//! What it speaks: HTTP/1.1 with keep-alive and pipelining; HTTP/1.0 and `Connection:
+//! close` get one response, then the connection closes. Every method reaches the handler
+//! (which answers 405 to all but GET and HEAD). A request body announced by a small
+//! Content-Length is read and dropped; any other body closes the connection after the
+//! response. Heads over [`MAX_HEAD`] get 431 and unparsable heads 400; like hyper's, those
+//! never reach the handler and make no event, since there is no name to report.
+//!
+//! Invariants: a head must arrive within `head_timeout` of the server starting to wait for
+//! it, idle keep-alive time included (slow-loris guard); once shutdown begins, idle
+//! connections close at once and a response in flight is finished unless the hard stop
+//! comes first.
+
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::ops::Range;
+
+use bytes::BytesMut;
+use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
+use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::Shared;
+use super::handler::{FetchBody, text_response};
+
+/// Largest request head accepted; phones send a few hundred bytes.
+const MAX_HEAD: usize = 16 * 1024;
+/// Header lines accepted in one head.
+const MAX_HEADERS: usize = 64;
+/// Bytes asked of the socket per read while a head is incomplete.
+const READ_CHUNK: usize = 4096;
+/// A request body up to this size is read and dropped so the connection can be kept.
+const MAX_DISCARDED_BODY: u64 = 64 * 1024;
+/// How much unread input is drained, and for how long, before a refused connection closes.
+const LINGER_BYTES: usize = 256 * 1024;
+const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Serves requests on one plain-HTTP connection until the client or the server closes it.
+pub(super) async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
+    let mut input = BytesMut::with_capacity(READ_CHUNK);
+    let mut head = Vec::with_capacity(512);
+    loop {
+        let waited = tokio::select! {
+            biased;
+            read = tokio::time::timeout(shared.head_timeout, next_request(&mut stream, &mut input)) => read,
+            // Between requests nothing is owed to anyone: close at once.
+            () = shared.shutdown.cancelled() => return,
+        };
+        let parsed = match waited {
+            Ok(Ok(parsed)) => parsed,
+            Ok(Err(RequestError::Refuse(status, text))) => {
+                let response = text_response(status, text);
+                if write_response(&mut stream, response, false, &mut head)
+                    .await
+                    .is_ok()
+                {
+                    linger(&mut stream).await;
+                }
+                return;
+            }
+            // The client closed, reset, or was too slow to send a head: nothing to answer.
+            Ok(Err(RequestError::Closed)) | Err(_) => return,
+        };
+        let response = shared.handler.handle(&parsed.request, peer);
+        let keep_alive = parsed.keep_alive && !shared.shutdown.is_cancelled();
+        let written = tokio::select! {
+            biased;
+            written = write_response(&mut stream, response, keep_alive, &mut head) => written,
+            // Dropping the write drops the response body unfinished: a failed fetch.
+            () = shared.hard_stop.cancelled() => return,
+        };
+        if written.is_err() || !keep_alive {
+            if written.is_ok() && parsed.unread_body {
+                linger(&mut stream).await;
+            }
+            return;
+        }
+    }
+}
+
+/// Closes our side, then reads and drops what the client still sends (bounded in bytes and
+/// time) before the socket is closed. Closing a socket with unread input makes the kernel
+/// send a reset, and a client that is still writing may then lose the answer it was sent.
+async fn linger(stream: &mut TcpStream) {
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 4096];
+    let mut budget = LINGER_BYTES;
+    let drain = async {
+        while budget > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => budget = budget.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+}
+
+/// One parsed request and whether the connection may carry another after it.
+struct Parsed {
+    request: Request<()>,
+    keep_alive: bool,
+    /// A body follows that is not read; the connection closes after the response.
+    unread_body: bool,
+}
+
+enum RequestError {
+    /// Answer with this status and text, then close.
+    Refuse(StatusCode, &'static str),
+    Closed,
+}
+
+impl From<io::Error> for RequestError {
+    fn from(_: io::Error) -> RequestError {
+        RequestError::Closed
+    }
+}
+
+/// Reads until `input` holds a whole head, parses it, and consumes a small body if the
+/// request announced one.
+async fn next_request(
+    stream: &mut TcpStream,
+    input: &mut BytesMut,
+) -> Result<Parsed, RequestError> {
+    loop {
+        if !input.is_empty() {
+            if let Some(parsed) = parse_head(input)? {
+                return finish_body(stream, input, parsed).await;
+            }
+            if input.len() >= MAX_HEAD {
+                return Err(too_large());
+            }
+        }
+        input.reserve(READ_CHUNK);
+        if stream.read_buf(input).await? == 0 {
+            // End of stream; half a head is not worth an answer.
+            return Err(RequestError::Closed);
+        }
+    }
+}
+
+fn too_large() -> RequestError {
+    RequestError::Refuse(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "request head too large\n",
+    )
+}
+
+fn malformed() -> RequestError {
+    RequestError::Refuse(StatusCode::BAD_REQUEST, "bad request\n")
+}
+
+/// What a head says about the body that follows it.
+enum BodyFraming {
+    None,
+    Discard(u64),
+    /// Chunked, or too big to read and drop: answer, then close.
+    Unread,
+}
+
+struct ParsedHead {
+    parsed: Parsed,
+    body: BodyFraming,
+}
+
+/// Parses a complete head off the front of `input` (leaving any pipelined bytes), or
+/// returns `None` if more bytes are needed.
+fn parse_head(input: &mut BytesMut) -> Result<Option<ParsedHead>, RequestError> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut raw = httparse::Request::new(&mut slots);
+    let length = match raw.parse(input) {
+        Ok(httparse::Status::Complete(length)) => length,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(too_large()),
+        Err(_) => return Err(malformed()),
+    };
+    // The head is split off as shared bytes, so the URI and header values below are views
+    // into it rather than copies; httparse's slices are turned into ranges first.
+    let base = input.as_ptr() as usize;
+    let range = |part: &[u8]| -> Range<usize> {
+        let start = part.as_ptr() as usize - base;
+        start..start + part.len()
+    };
+    let method =
+        Method::from_bytes(raw.method.unwrap_or_default().as_bytes()).map_err(|_| malformed())?;
+    let path = range(raw.path.unwrap_or_default().as_bytes());
+    let version = if raw.version == Some(1) {
+        Version::HTTP_11
+    } else {
+        Version::HTTP_10
+    };
+    let fields: Vec<(HeaderName, Range<usize>)> = raw
+        .headers
+        .iter()
+        .map(|h| Ok((HeaderName::from_bytes(h.name.as_bytes())?, range(h.value))))
+        .collect::<Result<_, http::header::InvalidHeaderName>>()
+        .map_err(|_| malformed())?;
+    let head = input.split_to(length).freeze();
+
+    let mut request = Request::new(());
+    *request.method_mut() = method;
+    *request.version_mut() = version;
+    *request.uri_mut() = Uri::from_maybe_shared(head.slice(path)).map_err(|_| malformed())?;
+    let headers = request.headers_mut();
+    headers.reserve(fields.len());
+    for (name, value) in fields {
+        let value = HeaderValue::from_maybe_shared(head.slice(value)).map_err(|_| malformed())?;
+        headers.append(name, value);
+    }
+
+    let body = body_framing(&request)?;
+    let unread_body = matches!(body, BodyFraming::Unread);
+    let keep_alive = wants_keep_alive(&request) && !unread_body;
+    Ok(Some(ParsedHead {
+        parsed: Parsed {
+            request,
+            keep_alive,
+            unread_body,
+        },
+        body,
+    }))
+}
+
+fn body_framing(request: &Request<()>) -> Result<BodyFraming, RequestError> {
+    let headers = request.headers();
+    if headers.contains_key(TRANSFER_ENCODING) {
+        return Ok(BodyFraming::Unread);
+    }
+    let mut lengths = headers.get_all(CONTENT_LENGTH).iter();
+    let Some(first) = lengths.next() else {
+        return Ok(BodyFraming::None);
+    };
+    // Two different lengths are a request-smuggling attempt, not a client mistake.
+    if lengths.any(|other| other != first) {
+        return Err(malformed());
+    }
+    let length: u64 = std::str::from_utf8(first.as_bytes())
+        .ok()
+        .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(malformed)?;
+    Ok(match length {
+        0 => BodyFraming::None,
+        n if n <= MAX_DISCARDED_BODY => BodyFraming::Discard(n),
+        _ => BodyFraming::Unread,
+    })
+}
+
+/// HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 always closes (phones speak
+/// 1.1, and 1.0's keep-alive extension is not worth its corner cases).
+fn wants_keep_alive(request: &Request<()>) -> bool {
+    if request.version() != Version::HTTP_11 {
+        return false;
+    }
+    !request.headers().get_all(CONNECTION).iter().any(|value| {
+        value
+            .as_bytes()
+            .split(|&b| b == b',')
+            .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
+    })
+}
+
+async fn finish_body(
+    stream: &mut TcpStream,
+    input: &mut BytesMut,
+    head: ParsedHead,
+) -> Result<Parsed, RequestError> {
+    let BodyFraming::Discard(mut left) = head.body else {
+        return Ok(head.parsed);
+    };
+    loop {
+        let buffered = (input.len() as u64).min(left);
+        let _ = input.split_to(buffered as usize);
+        left -= buffered;
+        if left == 0 {
+            return Ok(head.parsed);
+        }
+        input.reserve(READ_CHUNK);
+        if stream.read_buf(input).await? == 0 {
+            return Err(RequestError::Closed);
+        }
+    }
+}
+
+/// Writes the status line, the headers and the body; the body's fetch event is sent when
+/// the response is dropped here, finished or not.
+async fn write_response(
+    stream: &mut TcpStream,
+    mut response: Response<FetchBody>,
+    keep_alive: bool,
+    head: &mut Vec<u8>,
+) -> io::Result<()> {
+    encode_head(&response, keep_alive, head);
+    let first = response.body_mut().next_chunk().unwrap_or_default();
+    write_both(stream, head, &first).await?;
+    while let Some(chunk) = response.body_mut().next_chunk() {
+        stream.write_all(&chunk).await?;
+    }
+    Ok(())
+}
+
+/// Writes `head` then `body`, in one system call when the socket takes it all.
+async fn write_both(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> io::Result<()> {
+    let (mut head_done, mut body_done) = (0, 0);
+    while head_done < head.len() {
+        let parts = [
+            IoSlice::new(&head[head_done..]),
+            IoSlice::new(&body[body_done..]),
+        ];
+        let mut written = stream.write_vectored(&parts).await?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let from_head = written.min(head.len() - head_done);
+        head_done += from_head;
+        written -= from_head;
+        body_done += written;
+    }
+    stream.write_all(&body[body_done..]).await
+}
+
+fn encode_head(response: &Response<FetchBody>, keep_alive: bool, out: &mut Vec<u8>) {
+    out.clear();
+    let status = response.status();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let headers = response.headers();
+    if !headers.contains_key(DATE) {
+        out.extend_from_slice(b"date: ");
+        push_date(out);
+        out.extend_from_slice(b"\r\n");
+    }
+    // A 304 describes the representation the client already has; a length here would be
+    // read as that of an empty one. HEAD responses come with the GET length already set.
+    let sends_length = status != StatusCode::NOT_MODIFIED
+        && status != StatusCode::NO_CONTENT
+        && !status.is_informational();
+    if sends_length && !headers.contains_key(CONTENT_LENGTH) {
+        out.extend_from_slice(b"content-length: ");
+        let mut digits = [0; 20];
+        out.extend_from_slice(format_length(response.body().remaining(), &mut digits));
+        out.extend_from_slice(b"\r\n");
+    }
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !keep_alive {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `length` in decimal, written into the end of `buffer`.
+fn format_length(mut length: usize, buffer: &mut [u8; 20]) -> &[u8] {
+    let mut at = buffer.len();
+    loop {
+        at -= 1;
+        buffer[at] = b'0' + (length % 10) as u8;
+        length /= 10;
+        if length == 0 {
+            return &buffer[at..];
+        }
+    }
+}
+
+/// The IMF-fixdate of now, formatted once per second per thread.
+fn push_date(out: &mut Vec<u8>) {
+    use std::cell::RefCell;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    thread_local! {
+        static CACHED: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CACHED.with_borrow_mut(|(cached_second, text)| {
+        if *cached_second != second {
+            *text = httpdate::fmt_http_date(now);
+            *cached_second = second;
+        }
+        out.extend_from_slice(text.as_bytes());
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Option<ParsedHead>, RequestError> {
+        parse_head(&mut BytesMut::from(text.as_bytes()))
+    }
+
+    fn parsed(text: &str) -> ParsedHead {
+        match parse(text) {
+            Ok(Some(head)) => head,
+            Ok(None) => panic!("incomplete: {text:?}"),
+            Err(RequestError::Refuse(status, _)) => panic!("refused {status}: {text:?}"),
+            Err(RequestError::Closed) => panic!("closed: {text:?}"),
+        }
+    }
+
+    fn refused_with(text: &str) -> StatusCode {
+        match parse(text) {
+            Err(RequestError::Refuse(status, _)) => status,
+            Ok(Some(_)) => panic!("accepted: {text:?}"),
+            _ => panic!("not refused: {text:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_a_head_and_leaves_the_next_one() {
+        let mut input = BytesMut::from(
+            &b"GET /cfg000b82123456.xml?x=1 HTTP/1.1\r\nHost: a\r\nUser-Agent: Grandstream\r\n\r\nGET /n"[..],
+        );
+        let head = parse_head(&mut input).ok().flatten().expect("complete");
+        let request = &head.parsed.request;
+        assert_eq!(request.method(), Method::GET);
+        assert_eq!(request.uri().path(), "/cfg000b82123456.xml");
+        assert_eq!(request.uri().query(), Some("x=1"));
+        assert_eq!(request.headers()["user-agent"], "Grandstream");
+        assert!(head.parsed.keep_alive);
+        assert!(matches!(head.body, BodyFraming::None));
+        assert_eq!(&input[..], b"GET /n");
+    }
+
+    #[test]
+    fn waits_for_the_rest_of_a_head() {
+        assert!(matches!(parse("GET /cfg.xml HTTP/1.1\r\nHost:"), Ok(None)));
+    }
+
+    #[test]
+    fn decides_keep_alive_from_version_and_connection() {
+        let keep = |text: &str| parsed(text).parsed.keep_alive;
+        assert!(keep("GET / HTTP/1.1\r\n\r\n"));
+        assert!(keep("GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n"));
+        assert!(!keep("GET / HTTP/1.1\r\nConnection: Close\r\n\r\n"));
+        assert!(!keep("GET / HTTP/1.1\r\nConnection: te, close\r\n\r\n"));
+        assert!(!keep("GET / HTTP/1.0\r\n\r\n"));
+        assert!(!keep("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+        assert!(!keep(
+            "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ));
+        assert!(!keep("POST / HTTP/1.1\r\nContent-Length: 100000\r\n\r\n"));
+    }
+
+    #[test]
+    fn frames_request_bodies() {
+        let framing = |text: &str| parsed(text).body;
+        assert!(matches!(
+            framing("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n"),
+            BodyFraming::Discard(5)
+        ));
+        assert!(matches!(
+            framing("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
+            BodyFraming::None
+        ));
+        assert!(matches!(
+            framing("GET / HTTP/1.1\r\nContent-Length: 7\r\nContent-Length: 7\r\n\r\n"),
+            BodyFraming::Discard(7)
+        ));
+        for bad in [
+            "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 1e3\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+        ] {
+            assert_eq!(refused_with(bad), StatusCode::BAD_REQUEST, "{bad}");
+        }
+    }
+
+    #[test]
+    fn refuses_malformed_and_oversized_heads() {
+        for bad in [
+            "GET\r\n\r\n",
+            "GET / HTTP/2.0\r\n\r\n",
+            "G(T / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+            "GET / HTTP/1.1\r\nX: a\u{1}b\r\n\r\n",
+        ] {
+            assert_eq!(refused_with(bad), StatusCode::BAD_REQUEST, "{bad:?}");
+        }
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: y\r\n")).collect();
+        assert_eq!(
+            refused_with(&format!("GET / HTTP/1.1\r\n{many}\r\n")),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        );
+    }
+
+    fn encoded(mut response: Response<FetchBody>, keep_alive: bool) -> String {
+        let mut out = Vec::new();
+        encode_head(&response, keep_alive, &mut out);
+        let body = response.body_mut().next_chunk().unwrap_or_default();
+        out.extend_from_slice(&body);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn encodes_status_date_length_headers_and_close() {
+        let text = encoded(text_response(StatusCode::NOT_FOUND, "not found\n"), false);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let mut lines = head.split("\r\n");
+        assert_eq!(lines.next(), Some("HTTP/1.1 404 Not Found"));
+        let lines: Vec<&str> = lines.collect();
+        let date = lines.iter().find_map(|l| l.strip_prefix("date: ")).unwrap();
+        assert!(httpdate::parse_http_date(date).is_ok(), "{date}");
+        assert!(lines.contains(&"content-length: 10"));
+        assert!(lines.contains(&"content-type: text/plain; charset=utf-8"));
+        assert!(lines.contains(&"connection: close"));
+        assert_eq!(body, "not found\n");
+
+        let kept = encoded(text_response(StatusCode::OK, "x"), true);
+        assert!(!kept.contains("connection:"), "{kept}");
+    }
+
+    #[test]
+    fn a_not_modified_answer_has_no_length() {
+        let mut response = text_response(StatusCode::OK, "");
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        let text = encoded(response, true);
+        assert!(text.starts_with("HTTP/1.1 304 Not Modified\r\n"), "{text}");
+        assert!(!text.contains("content-length"), "{text}");
+    }
+
+    #[test]
+    fn formats_lengths() {
+        let mut buffer = [0; 20];
+        for n in [0usize, 7, 10, 20480, usize::MAX] {
+            assert_eq!(format_length(n, &mut buffer), n.to_string().as_bytes());
+        }
+    }
+}
