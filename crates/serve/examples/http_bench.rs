@@ -24,6 +24,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+// The allocator the `provdesk` binary and the app use.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const FILES: usize = 1000;
 const FILE_SIZE: usize = 20 * 1024;
 
@@ -691,14 +695,6 @@ fn main() {
             for k in 0..servers.len() {
                 let s = (k + round) % servers.len();
                 if options.only.as_ref().is_some_and(|only| !only.contains(&s)) {
-                    results[ci][s].push(RunResult {
-                        cpu_us: f64::NAN,
-                        rps: f64::NAN,
-                        p50_ms: f64::NAN,
-                        p99_ms: f64::NAN,
-                        ok: 0,
-                        errors: 0,
-                    });
                     continue;
                 }
                 let (label, addr) = servers[s];
@@ -738,11 +734,16 @@ fn main() {
         FILE_SIZE / 1024,
         options.rounds
     );
-    println!("| c | server | req/s | p50 ms | p99 ms | ours / this (req/s, per-round median) |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| c | server | req/s | p50 ms | p99 ms | CPU us/req | ours / this (req/s, per-round median) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for (ci, &c) in options.concurrency.iter().enumerate() {
         for (s, (label, _)) in servers.iter().enumerate() {
             let runs = &results[ci][s];
+            if runs.is_empty() {
+                continue;
+            }
             let mut rps: Vec<f64> = runs.iter().map(|r| r.rps).collect();
             let mut p50: Vec<f64> = runs.iter().map(|r| r.p50_ms).collect();
             let mut p99: Vec<f64> = runs.iter().map(|r| r.p99_ms).collect();
@@ -751,7 +752,7 @@ fn main() {
                 rps.iter().copied().fold(f64::MAX, f64::min),
                 rps.iter().copied().fold(0.0, f64::max),
             );
-            let ratio = if s == 0 {
+            let ratio = if s == 0 || results[ci][0].is_empty() {
                 "-".to_string()
             } else {
                 let mut ratios: Vec<f64> = results[ci][0]
