@@ -14,6 +14,12 @@
 //! response. Heads over [`MAX_HEAD`] get 431 and unparsable heads 400; like hyper's, those
 //! never reach the handler and make no event, since there is no name to report.
 //!
+//! A fresh connection usually has its request waiting in the socket by the time its task
+//! runs, and an empty send buffer. So every read and write is first tried at once on the
+//! socket ([`now`]); only when that would block does the task wait for the runtime's
+//! readiness events. A boot-storm request is then served in one poll of its task, without
+//! a trip through epoll, a timer or a wake-up.
+//!
 //! Invariants: a head must arrive within `head_timeout` of the server starting to wait for
 //! it, idle keep-alive time included (slow-loris guard); once shutdown begins, idle
 //! connections close at once and a response in flight is finished unless the hard stop
@@ -142,11 +148,21 @@ async fn next_request(
                 return Err(too_large());
             }
         }
-        input.reserve(READ_CHUNK);
-        if stream.read_buf(input).await? == 0 {
+        if read_more(stream, input).await? == 0 {
             // End of stream; half a head is not worth an answer.
             return Err(RequestError::Closed);
         }
+    }
+}
+
+/// Appends what the socket holds to `input`, waiting for it only if there is nothing yet.
+async fn read_more(stream: &mut TcpStream, input: &mut BytesMut) -> io::Result<usize> {
+    match now::read(stream, input) {
+        Err(e) if now::must_wait(&e) => {
+            input.reserve(READ_CHUNK);
+            stream.read_buf(input).await
+        }
+        done => done,
     }
 }
 
@@ -286,8 +302,7 @@ async fn finish_body(
         if left == 0 {
             return Ok(head.parsed);
         }
-        input.reserve(READ_CHUNK);
-        if stream.read_buf(input).await? == 0 {
+        if read_more(stream, input).await? == 0 {
             return Err(RequestError::Closed);
         }
     }
@@ -305,7 +320,7 @@ async fn write_response(
     let first = response.body_mut().next_chunk().unwrap_or_default();
     write_both(stream, head, &first).await?;
     while let Some(chunk) = response.body_mut().next_chunk() {
-        stream.write_all(&chunk).await?;
+        write_both(stream, &[], &chunk).await?;
     }
     Ok(())
 }
@@ -313,12 +328,15 @@ async fn write_response(
 /// Writes `head` then `body`, in one system call when the socket takes it all.
 async fn write_both(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> io::Result<()> {
     let (mut head_done, mut body_done) = (0, 0);
-    while head_done < head.len() {
+    while head_done < head.len() || body_done < body.len() {
         let parts = [
             IoSlice::new(&head[head_done..]),
             IoSlice::new(&body[body_done..]),
         ];
-        let mut written = stream.write_vectored(&parts).await?;
+        let mut written = match now::write(stream, &parts) {
+            Err(e) if now::must_wait(&e) => stream.write_vectored(&parts).await?,
+            done => done?,
+        };
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -327,7 +345,57 @@ async fn write_both(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> io::Res
         written -= from_head;
         body_done += written;
     }
-    stream.write_all(&body[body_done..]).await
+    Ok(())
+}
+
+/// Socket calls made at once, whatever the runtime last knew of the socket's readiness.
+///
+/// Why this is sound with tokio: the runtime's readiness is only a hint that is re-checked
+/// by the call itself. If we drain the socket here, the runtime's next attempt sees
+/// `WouldBlock`, clears the hint and waits for the next edge, which new data always brings.
+/// Only on Unix, where that reasoning is checked by the tests; elsewhere every call goes
+/// through the runtime.
+mod now {
+    use std::io::{self, IoSlice};
+
+    use bytes::BytesMut;
+    use tokio::net::TcpStream;
+
+    /// The error means "try again through the runtime", not a failed connection.
+    pub(super) fn must_wait(error: &io::Error) -> bool {
+        matches!(
+            error.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+        )
+    }
+
+    #[cfg(unix)]
+    pub(super) fn read(stream: &TcpStream, input: &mut BytesMut) -> io::Result<usize> {
+        use std::io::Read as _;
+        let start = input.len();
+        input.resize(start + super::READ_CHUNK, 0);
+        let socket = socket2::SockRef::from(stream);
+        let result = (&*socket).read(&mut input[start..]);
+        input.truncate(start + result.as_ref().map_or(0, |n| *n));
+        result
+    }
+
+    #[cfg(unix)]
+    pub(super) fn write(stream: &TcpStream, parts: &[IoSlice<'_>]) -> io::Result<usize> {
+        use std::io::Write as _;
+        let socket = socket2::SockRef::from(stream);
+        (&*socket).write_vectored(parts)
+    }
+
+    #[cfg(not(unix))]
+    pub(super) fn read(_: &TcpStream, _: &mut BytesMut) -> io::Result<usize> {
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+
+    #[cfg(not(unix))]
+    pub(super) fn write(_: &TcpStream, _: &[IoSlice<'_>]) -> io::Result<usize> {
+        Err(io::ErrorKind::WouldBlock.into())
+    }
 }
 
 fn encode_head(response: &Response<FetchBody>, keep_alive: bool, out: &mut Vec<u8>) {
