@@ -12,6 +12,7 @@ pub mod error;
 pub mod firmware;
 pub mod format;
 pub mod inventory;
+pub mod ip_block;
 pub mod mac;
 pub mod preview;
 pub mod profile;

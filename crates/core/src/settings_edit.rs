@@ -7,12 +7,12 @@
 //! byte for byte.
 
 use std::fs;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use toml_edit::{Array, DocumentMut, Item, Table, Value};
 
 use crate::desk::{AuthMode, DeskSettings, SETTINGS_FILE, parse_settings, replace_file};
+use crate::ip_block::IpBlock;
 use crate::{Diagnostic, Error, Result};
 
 /// Applies `new` to `DESK/provdesk.toml` and returns the settings as read back from the
@@ -271,28 +271,12 @@ fn check_host(host: &str) -> std::result::Result<(), String> {
 }
 
 /// One allow-list entry: an address, or `ADDRESS/PREFIX` with the prefix in range for its
-/// family. The same syntax the HTTP server's access list accepts.
+/// family; checked by the parser the HTTP server's access list uses.
 pub fn check_allow_entry(entry: &str) -> std::result::Result<(), String> {
-    let entry = entry.trim();
-    let (address, prefix) = match entry.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (entry, None),
-    };
-    let ip: IpAddr = address.parse().map_err(|_| {
-        format!("{entry:?} is not an address or CIDR block: write e.g. 192.168.1.0/24, 10.0.0.5 or fd00::/8")
-    })?;
-    if let Some(prefix) = prefix {
-        let max = if ip.is_ipv4() { 32 } else { 128 };
-        match prefix.parse::<u8>() {
-            Ok(n) if n <= max => {}
-            _ => {
-                return Err(format!(
-                    "{entry:?}: the prefix after '/' must be a number from 0 to {max}"
-                ));
-            }
-        }
-    }
-    Ok(())
+    entry
+        .parse::<IpBlock>()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Writes every changed field of `new` into `doc`.

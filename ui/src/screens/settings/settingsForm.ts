@@ -114,7 +114,8 @@ function isIpv6(text: string): boolean {
   return double ? count < 8 : count === 8;
 }
 
-/** An allow-list entry: an address or ADDRESS/PREFIX. `null` when fine. */
+/** An allow-list entry: an address or ADDRESS/PREFIX. `null` when fine. A typing aid only:
+ * provdesk_core::ip_block decides on save, and the server matches with the same parser. */
 export function checkAllowEntry(entry: string): string | null {
   const text = entry.trim();
   const [address, prefix, extra] = text.split("/");
