@@ -12,13 +12,6 @@ mod error;
 mod servers;
 mod session;
 
-// mimalloc rather than the system allocator: a boot storm allocates a few dozen small
-// objects per request on the server threads and frees many of them on the fetch-log thread,
-// and glibc's arenas made that about a sixth of the server's CPU (see
-// crates/serve/examples/http_bench.rs).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use tauri::Manager;
 
 use crate::session::{AppState, Session};

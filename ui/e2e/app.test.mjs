@@ -447,20 +447,37 @@ test("firmware and settings screens open", async () => {
   assert.deepEqual(readdirSync(join(desk, "firmware")).filter((f) => f.startsWith(".")), [], "no temp file left");
   await screenshot("firmware");
 
-  // Settings: change the HTTP port and the allow-list, save, and find both in the file with
-  // its comments kept.
+  // Settings, with the servers running: change the HTTP port and the allow-list, save, find
+  // both in the file with its comments kept, and the servers restarted with the new list.
+  await click("[data-nav='live']");
+  await el("[data-action='start-servers']");
+  await setValue("[data-listen='http']", "127.0.0.1:0");
+  await setValue("[data-listen='https']", "off");
+  await setValue("[data-listen='tftp']", "off");
+  await click("[data-action='start-servers']");
+  await el("[data-action='stop-servers']", 30000);
   await click("[data-nav='settings']");
   await el("[data-port='http']");
   await setValue("[data-port='http']", "8099");
   // Typed with Enter: the Add button may sit under the toasts at 1280×800.
-  await wd("POST", s(`/element/${await el("[data-allow-new]")}/value`), { text: "127.0.0.0/8\uE007" });
+  await wd("POST", s(`/element/${await el("[data-allow-new]")}/value`), { text: "10.0.0.0/8\uE007" });
   await el("[data-allow-entry='0']");
   await click("[data-action='save-settings']");
-  await waitFor("the saved message", async () => /Restart the servers on the Live screen/.test(await text("[data-settings-message]")));
+  await waitFor("the saved message", async () => /restarted the servers with the new settings/.test(await text("[data-settings-message]")), 30000);
   const saved = readFileSync(join(desk, "provdesk.toml"), "utf8");
   assert.match(saved, /^http = "0\.0\.0\.0:8099"$/m);
-  assert.match(saved, /^allow = \["127\.0\.0\.0\/8"\]$/m);
+  assert.match(saved, /^allow = \["10\.0\.0\.0\/8"\]$/m);
   assert.match(saved, /# Where the servers listen\. Port 69 \(TFTP\) needs privileges/, "the comments are kept");
   assert.match(saved, /^tftp = "0\.0\.0\.0:69"$/m, "untouched values stay");
   await screenshot("settings");
+  // The Live screen's override kept HTTP on loopback; the new allow-list now refuses it.
+  await click("[data-nav='live']");
+  const url = await waitFor("the restarted HTTP URL", async () => {
+    const shown = await exec("return document.querySelector(\"[data-url='http']\")?.textContent ?? ''");
+    return /^http:\/\/127\.0\.0\.1:\d+\/$/.test(shown) ? shown : null;
+  }, 30000);
+  const refused = await fetch(`${url}cfg.xml`, { signal: AbortSignal.timeout(10000) });
+  assert.equal(refused.status, 403, "the restarted servers apply the saved allow-list");
+  await click("[data-action='stop-servers']");
+  await el("[data-action='start-servers']", 20000);
 });

@@ -74,7 +74,9 @@ fn interfaces() -> Vec<InterfaceAddress> {
 }
 
 /// Saves the form's settings into `provdesk.toml` and reopens the desk with them, so the
-/// rest of the app (builds, server address) sees the new values at once.
+/// rest of the app (builds, server address) sees the new values at once. Servers that were
+/// running are restarted with the new settings (and the Live screen's overrides, if any):
+/// a technician who changes a port or the allow-list expects it to apply.
 #[tauri::command]
 pub async fn save_settings(
     state: State<'_, AppState>,
@@ -99,17 +101,31 @@ pub async fn save_settings(
         ),
         other => other.into(),
     })?;
+    if saved == before {
+        return Ok(SettingsSaved {
+            settings: settings_dto(&session)?,
+            message: "Nothing changed; provdesk.toml is as it was.".to_string(),
+        });
+    }
     let fresh = Session::open(&root)?;
     if let Err(e) = fresh.build() {
         eprintln!("warning: build after saving settings failed: {}", e.message);
     }
-    let message = if saved == before {
-        "Nothing changed; provdesk.toml is as it was.".to_string()
-    } else {
-        "Saved provdesk.toml (comments kept). Restart the servers on the Live screen to apply the new settings.".to_string()
-    };
     let dto = settings_dto(&fresh)?;
+    let servers = state.servers();
+    let restart = servers.running_options().await;
+    // Stops the running servers first: they serve the desk as it was opened.
     state.replace(fresh);
+    let message = match restart {
+        None => "Saved provdesk.toml (comments kept). The servers use the new settings when they start.".to_string(),
+        Some(options) => match servers.start(state.session(), options).await {
+            Ok(_) => "Saved provdesk.toml (comments kept) and restarted the servers with the new settings.".to_string(),
+            Err(e) => format!(
+                "Saved provdesk.toml (comments kept), but the servers could not restart: {}. Fix the settings, or start the servers on the Live screen.",
+                e.message
+            ),
+        },
+    };
     Ok(SettingsSaved {
         settings: dto,
         message,

@@ -49,6 +49,8 @@ struct State {
 struct Running {
     service: RunningService,
     session: Arc<Session>,
+    /// What the servers were started with, so saving settings can restart them alike.
+    options: ServeOptions,
     status: ServerStatus,
     forwarder: JoinHandle<()>,
     stop_forwarder: CancellationToken,
@@ -103,7 +105,7 @@ impl Servers {
         // so the servers' publisher is its only writer from here on.
         let waiting = Arc::clone(&session);
         let _ = tauri::async_runtime::spawn_blocking(move || waiting.wait_for_builds()).await;
-        let service = Service::new(session.desk.clone(), options);
+        let service = Service::new(session.desk.clone(), options.clone());
         let events = service.events().subscribe();
         let service = match service.launch().await {
             Ok(service) => service,
@@ -140,11 +142,21 @@ impl Servers {
         state.running = Some(Running {
             service,
             session,
+            options,
             status: status.clone(),
             forwarder,
             stop_forwarder,
         });
         Ok(status)
+    }
+
+    /// The options the running servers were started with; `None` when stopped.
+    pub async fn running_options(&self) -> Option<ServeOptions> {
+        let state = self.state.lock().await;
+        state
+            .running
+            .as_ref()
+            .map(|running| running.options.clone())
     }
 
     /// Stops the servers (if running) once every fetch is in the fetch log; the session

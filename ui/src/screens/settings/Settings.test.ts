@@ -29,7 +29,7 @@ describe("Settings screen", () => {
       if (cmd === "save_settings") {
         const sent = (args as { settings: DeskSettings }).settings;
         saves.push(sent);
-        return { settings: { ...dto, settings: sent }, message: "Saved provdesk.toml (comments kept). Restart the servers on the Live screen to apply the new settings." };
+        return { settings: { ...dto, settings: sent }, message: "Saved provdesk.toml (comments kept) and restarted the servers with the new settings." };
       }
     });
     render(Settings);
@@ -53,7 +53,7 @@ describe("Settings screen", () => {
 
     expect(save.disabled).toBe(false);
     await fireEvent.click(save);
-    await screen.findByText(/Restart the servers on the Live screen/, { selector: "[data-settings-message]" });
+    await screen.findByText(/restarted the servers with the new settings/, { selector: "[data-settings-message]" });
     expect(saves[0].server.http).toBe("0.0.0.0:8099");
     expect(saves[0].access.allow).toEqual(["10.0.0.0/8"]);
     expect(screen.queryByText("unsaved changes")).toBeNull();
