@@ -22,6 +22,9 @@ use tokio_util::sync::CancellationToken;
 use crate::events::{Event, EventBus, Fetch};
 use crate::http::parse_user_agent;
 
+/// How often a collecting recorder looks at its queue.
+const COLLECT_TICK: Duration = Duration::from_millis(50);
+
 /// Rows held in memory while the database refuses writes; beyond it the oldest are dropped
 /// with a warning rather than growing without bound.
 pub const MAX_HELD_ROWS: usize = 100_000;
@@ -31,7 +34,8 @@ pub struct RecorderConfig {
     /// Enroll unknown phones into this profile (once their model is known) instead of only
     /// recording them as discovered.
     pub auto_enroll_profile: Option<String>,
-    /// Rows per transaction at most.
+    /// Rows per transaction at most. Large, because each commit rewrites every page of the
+    /// (mac, ts) index that its rows touch, and a storm's rows touch most of them.
     pub batch: usize,
     /// Longest a row waits before it is written.
     pub interval: Duration,
@@ -41,8 +45,8 @@ impl Default for RecorderConfig {
     fn default() -> RecorderConfig {
         RecorderConfig {
             auto_enroll_profile: None,
-            batch: 500,
-            interval: Duration::from_millis(200),
+            batch: 5000,
+            interval: Duration::from_millis(500),
         }
     }
 }
@@ -80,43 +84,44 @@ pub async fn run(
         warned_cap: false,
         warned_dropped: false,
     };
-    let mut deadline: Option<Instant> = None;
-    loop {
-        let flush_at = deadline;
-        tokio::select! {
+    'idle: loop {
+        // Idle: wait for the first event of a batch.
+        let first = tokio::select! {
             biased;
-            received = events.recv() => match received {
-                Some(event) => {
-                    recorder.take(&event);
-                    // Drain what is already queued without waiting, up to a batch.
-                    while recorder.rows.len() < batch {
-                        match events.try_recv() {
-                            Ok(event) => recorder.take(&event),
-                            Err(_) => break,
-                        }
-                    }
-                    if recorder.rows.len() >= batch {
-                        recorder.flush().await;
-                        deadline = None;
-                    } else if deadline.is_none() && !recorder.is_empty() {
-                        deadline = Some(Instant::now() + recorder.config.interval);
-                    }
+            received = events.recv() => received,
+            () = shutdown.cancelled() => None,
+        };
+        let Some(first) = first else {
+            break 'idle;
+        };
+        recorder.take(&first);
+        // Collecting: look at the queue every `COLLECT_TICK` rather than waking for each
+        // event; in a boot storm a wake-up per request cost the servers' threads.
+        let deadline = Instant::now() + recorder.config.interval;
+        loop {
+            while let Ok(event) = events.try_recv() {
+                recorder.take(&event);
+                if recorder.rows.len() >= batch {
+                    recorder.flush().await;
                 }
-                None => break,
-            },
-            () = sleep_until(flush_at) => {
-                recorder.flush().await;
-                deadline = None;
             }
-            () = shutdown.cancelled() => {
-                while let Ok(event) = events.try_recv() {
-                    recorder.take(&event);
-                    if recorder.rows.len() >= batch {
-                        recorder.flush().await;
-                    }
-                }
+            let now = Instant::now();
+            if now >= deadline {
                 break;
             }
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break 'idle,
+                () = tokio::time::sleep((deadline - now).min(COLLECT_TICK)) => {}
+            }
+        }
+        recorder.flush().await;
+    }
+    // Shut down, or every sender is gone: write what is still queued.
+    while let Ok(event) = events.try_recv() {
+        recorder.take(&event);
+        if recorder.rows.len() >= batch {
+            recorder.flush().await;
         }
     }
     recorder.flush().await;
@@ -130,13 +135,6 @@ pub async fn run(
                 .await
                 .map_err(|source| RecorderError::Flush { rows, source })
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 
@@ -215,6 +213,9 @@ impl Recorder {
     /// Writes the rows in one transaction and the sightings, then applies the discovery
     /// policy. A failed row write keeps the rows for the next flush.
     async fn flush(&mut self) {
+        if self.is_empty() {
+            return;
+        }
         let rows = std::mem::take(&mut self.rows);
         let sightings: Vec<Sighting> = std::mem::take(&mut self.sightings).into_values().collect();
         let inventory = self.inventory.clone();
@@ -222,22 +223,32 @@ impl Recorder {
         let enrolled = self.enrolled.clone();
         let result = blocking(move || {
             let written = inventory.append_fetch_log(&rows);
-            let mut outcomes = Vec::new();
-            for sighting in sightings {
-                let outcome = inventory.record_sighting(&sighting);
-                let enroll = match (&outcome, &policy) {
-                    (Ok(SightingOutcome::CapReached), _) | (Err(_), _) | (_, None) => None,
-                    (Ok(_), Some(profile)) if !enrolled.contains(&sighting.mac) => {
-                        enroll_if_discovered(&inventory, &sighting, profile).transpose()
-                    }
-                    _ => None,
-                };
-                outcomes.push((sighting, outcome, enroll));
-            }
-            Ok((written.map_err(|e| (rows, e)), outcomes))
+            let count = sightings.len();
+            // One transaction for the whole batch: in a boot storm, one commit per phone
+            // cost more CPU than serving its requests.
+            let recorded = inventory.record_sightings(&sightings).map(|outcomes| {
+                sightings
+                    .into_iter()
+                    .zip(outcomes)
+                    .map(|(sighting, outcome)| {
+                        let enroll = match (&outcome, &policy) {
+                            (SightingOutcome::CapReached, _) | (_, None) => None,
+                            (_, Some(profile)) if !enrolled.contains(&sighting.mac) => {
+                                enroll_if_discovered(&inventory, &sighting, profile).transpose()
+                            }
+                            _ => None,
+                        };
+                        (sighting, outcome, enroll)
+                    })
+                    .collect::<Vec<_>>()
+            });
+            Ok((
+                written.map_err(|e| (rows, e)),
+                recorded.map_err(|e| (count, e)),
+            ))
         })
         .await;
-        let Ok((written, outcomes)) = result else {
+        let Ok((written, recorded)) = result else {
             return;
         };
         if let Err((rows, error)) = written {
@@ -248,16 +259,22 @@ impl Recorder {
             held.append(&mut self.rows);
             self.rows = held;
         }
+        let outcomes = recorded.unwrap_or_else(|(count, e)| {
+            self.bus.emit(Event::Warning {
+                message: format!("{count} sightings not recorded: {e}"),
+            });
+            Vec::new()
+        });
         let mut to_build = Vec::new();
         for (sighting, outcome, enroll) in outcomes {
             match outcome {
-                Ok(SightingOutcome::Discovered) => self.bus.emit(Event::Discovered {
+                SightingOutcome::Discovered => self.bus.emit(Event::Discovered {
                     mac: sighting.mac,
                     model: sighting.model.clone(),
                     ip: sighting.ip.clone().unwrap_or_default(),
                     firmware_version: sighting.firmware_version.clone(),
                 }),
-                Ok(SightingOutcome::CapReached) if !self.warned_cap => {
+                SightingOutcome::CapReached if !self.warned_cap => {
                     self.warned_cap = true;
                     self.bus.emit(Event::Warning {
                         message: format!(
@@ -267,10 +284,7 @@ impl Recorder {
                         ),
                     });
                 }
-                Ok(_) => {}
-                Err(e) => self.bus.emit(Event::Warning {
-                    message: format!("sighting of {} not recorded: {e}", sighting.mac),
-                }),
+                _ => {}
             }
             match enroll {
                 Some(Ok(profile)) => {

@@ -204,6 +204,39 @@ impl Inventory {
     /// Fields the sighting leaves `None` keep their stored value, and a sighting older than the
     /// stored `last_seen` (batches may arrive out of order) only moves `first_seen` back.
     pub fn record_sighting(&self, sighting: &Sighting) -> Result<SightingOutcome, InventoryError> {
+        let mut outcomes = self.record_sightings(std::slice::from_ref(sighting))?;
+        outcomes.pop().ok_or(InventoryError::UnknownDevice {
+            operation: "record_sighting",
+            mac: sighting.mac,
+        })
+    }
+
+    /// [`Inventory::record_sighting`] for many phones in one transaction, in order, with one
+    /// outcome each. A boot storm's recorder flushes hundreds of sightings at once, and one
+    /// commit for each cost more CPU than serving their requests.
+    pub fn record_sightings(
+        &self,
+        sightings: &[Sighting],
+    ) -> Result<Vec<SightingOutcome>, InventoryError> {
+        if sightings.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cap = i64::try_from(self.discovery_cap()).unwrap_or(i64::MAX);
+        self.write("record_sightings", None, |tx, now| {
+            sightings
+                .iter()
+                .map(|sighting| self.sighting_in(tx, now, sighting, cap))
+                .collect()
+        })
+    }
+
+    fn sighting_in(
+        &self,
+        tx: &Transaction<'_>,
+        now: i64,
+        sighting: &Sighting,
+        cap: i64,
+    ) -> Result<SightingOutcome, InventoryError> {
         const OP: &str = "record_sighting";
         let mac = sighting.mac;
         let model = sighting
@@ -211,88 +244,85 @@ impl Inventory {
             .as_deref()
             .map(|m| m.trim().to_ascii_lowercase())
             .filter(|m| model_problem(m).is_none());
-        let cap = i64::try_from(self.discovery_cap()).unwrap_or(i64::MAX);
-        self.write(OP, Some(mac), |tx, now| {
-            let path = &self.shared.path;
-            let existing = tx
-                .prepare_cached("SELECT model, first_seen, last_seen FROM devices WHERE mac = ?1")
+        let path = &self.shared.path;
+        let existing = tx
+            .prepare_cached("SELECT model, first_seen, last_seen FROM devices WHERE mac = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([mac.to_string()], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, Option<i64>>(1)?,
+                        row.get::<_, Option<i64>>(2)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(sql_err(path, OP, Some(mac)))?;
+        match existing {
+            Some((stored_model, first_seen, last_seen)) => {
+                let newest = last_seen.is_none_or(|last| sighting.at >= last);
+                let first_seen = first_seen.map_or(sighting.at, |first| first.min(sighting.at));
+                let fill_model = model
+                    .as_deref()
+                    .filter(|_| stored_model.is_empty() || stored_model == UNKNOWN_MODEL);
+                let pick = |value: &Option<String>| if newest { value.clone() } else { None };
+                tx.prepare_cached(
+                    "UPDATE devices SET first_seen = ?2,
+                         last_seen = max(coalesce(last_seen, ?3), ?3),
+                         last_ip = coalesce(?4, last_ip),
+                         firmware_version = coalesce(?5, firmware_version),
+                         user_agent = coalesce(?6, user_agent),
+                         model = coalesce(?7, model),
+                         updated_at = CASE WHEN ?7 IS NULL THEN updated_at ELSE ?8 END
+                     WHERE mac = ?1",
+                )
                 .and_then(|mut stmt| {
-                    stmt.query_row([mac.to_string()], |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, Option<i64>>(1)?,
-                            row.get::<_, Option<i64>>(2)?,
-                        ))
-                    })
-                    .optional()
+                    stmt.execute(params![
+                        mac.to_string(),
+                        first_seen,
+                        sighting.at,
+                        pick(&sighting.ip),
+                        pick(&sighting.firmware_version),
+                        pick(&sighting.user_agent),
+                        fill_model,
+                        now,
+                    ])
                 })
                 .map_err(sql_err(path, OP, Some(mac)))?;
-            match existing {
-                Some((stored_model, first_seen, last_seen)) => {
-                    let newest = last_seen.is_none_or(|last| sighting.at >= last);
-                    let first_seen = first_seen.map_or(sighting.at, |first| first.min(sighting.at));
-                    let fill_model = model
-                        .as_deref()
-                        .filter(|_| stored_model.is_empty() || stored_model == UNKNOWN_MODEL);
-                    let pick = |value: &Option<String>| if newest { value.clone() } else { None };
-                    tx.prepare_cached(
-                        "UPDATE devices SET first_seen = ?2,
-                             last_seen = max(coalesce(last_seen, ?3), ?3),
-                             last_ip = coalesce(?4, last_ip),
-                             firmware_version = coalesce(?5, firmware_version),
-                             user_agent = coalesce(?6, user_agent),
-                             model = coalesce(?7, model),
-                             updated_at = CASE WHEN ?7 IS NULL THEN updated_at ELSE ?8 END
-                         WHERE mac = ?1",
-                    )
-                    .and_then(|mut stmt| {
-                        stmt.execute(params![
-                            mac.to_string(),
-                            first_seen,
-                            sighting.at,
-                            pick(&sighting.ip),
-                            pick(&sighting.firmware_version),
-                            pick(&sighting.user_agent),
-                            fill_model,
-                            now,
-                        ])
-                    })
-                    .map_err(sql_err(path, OP, Some(mac)))?;
-                    if fill_model.is_some() {
-                        bump_device_version(tx, &self.shared.path)?;
-                    }
-                    Ok(SightingOutcome::Known)
-                }
-                None => {
-                    let discovered: i64 = tx
-                        .prepare_cached("SELECT count(*) FROM devices WHERE state = 'discovered'")
-                        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
-                        .map_err(sql_err(path, OP, Some(mac)))?;
-                    if discovered >= cap {
-                        return Ok(SightingOutcome::CapReached);
-                    }
-                    tx.prepare_cached(
-                        "INSERT INTO devices (mac, model, state, first_seen, last_seen, last_ip,
-                             firmware_version, user_agent, created_at, updated_at)
-                         VALUES (?1, ?2, 'discovered', ?3, ?3, ?4, ?5, ?6, ?7, ?7)",
-                    )
-                    .and_then(|mut stmt| {
-                        stmt.execute(params![
-                            mac.to_string(),
-                            model.as_deref().unwrap_or(UNKNOWN_MODEL),
-                            sighting.at,
-                            sighting.ip,
-                            sighting.firmware_version,
-                            sighting.user_agent,
-                            now,
-                        ])
-                    })
-                    .map_err(sql_err(path, OP, Some(mac)))?;
+                if fill_model.is_some() {
                     bump_device_version(tx, &self.shared.path)?;
-                    Ok(SightingOutcome::Discovered)
                 }
+                Ok(SightingOutcome::Known)
             }
-        })
+            None => {
+                let discovered: i64 = tx
+                    .prepare_cached("SELECT count(*) FROM devices WHERE state = 'discovered'")
+                    .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+                    .map_err(sql_err(path, OP, Some(mac)))?;
+                if discovered >= cap {
+                    return Ok(SightingOutcome::CapReached);
+                }
+                tx.prepare_cached(
+                    "INSERT INTO devices (mac, model, state, first_seen, last_seen, last_ip,
+                         firmware_version, user_agent, created_at, updated_at)
+                     VALUES (?1, ?2, 'discovered', ?3, ?3, ?4, ?5, ?6, ?7, ?7)",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        mac.to_string(),
+                        model.as_deref().unwrap_or(UNKNOWN_MODEL),
+                        sighting.at,
+                        sighting.ip,
+                        sighting.firmware_version,
+                        sighting.user_agent,
+                        now,
+                    ])
+                })
+                .map_err(sql_err(path, OP, Some(mac)))?;
+                bump_device_version(tx, &self.shared.path)?;
+                Ok(SightingOutcome::Discovered)
+            }
+        }
     }
 
     /// Makes a device an inventory device, assigning `profile` when given (otherwise the
@@ -895,6 +925,41 @@ mod tests {
             inventory.record_sighting(&sighting(3, 50)).unwrap(),
             SightingOutcome::Discovered
         );
+    }
+
+    #[test]
+    fn a_batch_of_sightings_is_one_transaction_with_an_outcome_each() {
+        let (_dir, inventory) = temp_inventory();
+        inventory.set_discovery_cap(2);
+        inventory.upsert_device(&device(9)).unwrap();
+        let before = inventory.data_version().unwrap();
+        let batch = [
+            sighting(9, 10),
+            sighting(1, 11),
+            sighting(2, 12),
+            // The cap counts the rows this batch inserted.
+            sighting(3, 13),
+            sighting(1, 14),
+        ];
+        assert_eq!(
+            inventory.record_sightings(&batch).unwrap(),
+            [
+                SightingOutcome::Known,
+                SightingOutcome::Discovered,
+                SightingOutcome::Discovered,
+                SightingOutcome::CapReached,
+                SightingOutcome::Known,
+            ]
+        );
+        let first = inventory.get_device(mac(1)).unwrap().unwrap();
+        assert_eq!((first.first_seen, first.last_seen), (Some(11), Some(14)));
+        assert_eq!(
+            inventory.get_device(mac(9)).unwrap().unwrap().last_seen,
+            Some(10)
+        );
+        assert_eq!(inventory.get_device(mac(3)).unwrap(), None);
+        assert_ne!(inventory.data_version().unwrap(), before);
+        assert_eq!(inventory.record_sightings(&[]).unwrap(), []);
     }
 
     #[test]
