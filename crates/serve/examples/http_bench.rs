@@ -5,8 +5,14 @@
 //! compare the ratios, not the absolute numbers (the machine is shared and noisy).
 //!
 //! Run: `cargo run --release -p provdesk-serve --example http_bench -- [--rounds 3]
-//! [--requests 20000] [--seconds 10] [--nginx /usr/sbin/nginx]`. Everything stays on
-//! 127.0.0.1; every run is bounded in requests and in time.
+//! [--requests 20000] [--seconds 10] [--nginx /usr/sbin/nginx] [--provdesk PATH]`.
+//! Everything stays on 127.0.0.1; every run is bounded in requests and in time.
+//!
+//! With `--provdesk target/release/provdesk` (build it with `cargo build --release -p
+//! provdesk-cli`), the configs come from a real desk of 1,000 phones made through that
+//! binary, every server serves that desk's `build/`, and `provdesk serve` itself joins the
+//! table: its fetch log in SQLite and one JSON event line per request on stdout (to a file),
+//! as a technician runs it.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -36,6 +42,8 @@ struct Options {
     requests: usize,
     seconds: u64,
     nginx: PathBuf,
+    /// The `provdesk` binary to measure as well, on a desk it makes.
+    provdesk: Option<PathBuf>,
     concurrency: Vec<usize>,
     /// Indexes into the server list to run (all by default), for profiling one alone.
     only: Option<Vec<usize>>,
@@ -61,6 +69,7 @@ fn options() -> Options {
         requests: 20_000,
         seconds: 10,
         nginx: PathBuf::from("/usr/sbin/nginx"),
+        provdesk: None,
         concurrency: vec![50, 200],
         only: None,
         layout: Layout::Multi(2),
@@ -75,6 +84,7 @@ fn options() -> Options {
             "--requests" => options.requests = value.parse().expect("--requests N"),
             "--seconds" => options.seconds = value.parse().expect("--seconds N"),
             "--nginx" => options.nginx = PathBuf::from(value),
+            "--provdesk" => options.provdesk = Some(PathBuf::from(value)),
             "--concurrency" => {
                 options.concurrency = value
                     .split(',')
@@ -103,6 +113,171 @@ fn options() -> Options {
         i += 2;
     }
     options
+}
+
+/// P-values added to the desk's global profile so each built config is about FILE_SIZE.
+const FILLER_PARAMS: usize = 480;
+
+/// Runs the `provdesk` binary on `desk`; it must succeed.
+fn provdesk(binary: &Path, desk: &Path, args: &[&str]) {
+    let output = Command::new(binary)
+        .arg("--desk")
+        .arg(desk)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+    assert!(
+        output.status.success(),
+        "provdesk {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Makes a desk of FILES phones through the binary (init, catalogue, profile, CSV import,
+/// build) and returns its manifest and the phones' config names.
+fn write_desk(binary: &Path, desk: &Path) -> (Manifest, Vec<String>) {
+    provdesk(binary, desk, &["init"]);
+    // A full template's worth of P-values, described in the catalogue first so the build
+    // does not warn about each of them for every phone.
+    let value = |i: usize| format!("filler-value-{i:08}");
+    let template: String = (0..FILLER_PARAMS)
+        .map(|i| format!("P{} = {}\n", 20000 + i, value(i)))
+        .collect();
+    let template_path = desk.join("bench-template.txt");
+    std::fs::write(&template_path, template).unwrap();
+    let template_arg = template_path.to_str().unwrap();
+    provdesk(
+        binary,
+        desk,
+        &["catalog", "import", "--model", "GXP2170", template_arg],
+    );
+    let global = desk.join("profiles/global.toml");
+    let mut profile = std::fs::read_to_string(&global).unwrap();
+    for i in 0..FILLER_PARAMS {
+        profile.push_str(&format!("P{} = \"{}\"\n", 20000 + i, value(i)));
+    }
+    std::fs::write(&global, profile).unwrap();
+    let mut csv = String::from("mac,model,profile,name,ext,sip_secret\n");
+    for n in 0..FILES {
+        csv.push_str(&format!(
+            "000b82{n:06x},GXP2170,office,Phone {n},{},secret-{n}\n",
+            1000 + n
+        ));
+    }
+    let csv_path = desk.join("bench-phones.csv");
+    std::fs::write(&csv_path, csv).unwrap();
+    provdesk(
+        binary,
+        desk,
+        &["device", "import", csv_path.to_str().unwrap()],
+    );
+    provdesk(binary, desk, &["build"]);
+    let manifest: Manifest =
+        serde_json::from_slice(&std::fs::read(desk.join("build/manifest.json")).unwrap()).unwrap();
+    let names: Vec<String> = (0..FILES)
+        .map(|n| format!("cfg000b82{n:06x}.xml"))
+        .collect();
+    for name in &names {
+        assert!(manifest.entries.contains_key(name), "{name} not built");
+    }
+    (manifest, names)
+}
+
+/// `provdesk serve` on its desk, HTTP on a free loopback port, HTTPS and TFTP off.
+struct Binary {
+    addr: SocketAddr,
+    child: Child,
+    desk: PathBuf,
+    events: PathBuf,
+}
+
+impl Binary {
+    fn start(binary: &Path, desk: &Path, events: &Path) -> Binary {
+        let log = std::fs::File::create(events).unwrap();
+        let mut child = Command::new(binary)
+            .arg("--desk")
+            .arg(desk)
+            .args([
+                "serve",
+                "--http",
+                "127.0.0.1:0",
+                "--https",
+                "off",
+                "--tftp",
+                "off",
+            ])
+            .args(["--log-format", "json"])
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        // Bounded wait for the `listening` event with the port it got.
+        for _ in 0..500 {
+            let text = std::fs::read_to_string(events).unwrap_or_default();
+            let url = text
+                .lines()
+                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+                .find(|event| event["event"] == "listening")
+                .and_then(|event| event["url"].as_str().map(str::to_string));
+            if let Some(url) = url {
+                let addr = url
+                    .trim_start_matches("http://")
+                    .trim_end_matches('/')
+                    .parse()
+                    .unwrap_or_else(|e| panic!("listening URL {url}: {e}"));
+                return Binary {
+                    addr,
+                    child,
+                    desk: desk.to_path_buf(),
+                    events: events.to_path_buf(),
+                };
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "provdesk serve did not report listening; see {}",
+            events.display()
+        );
+    }
+
+    /// Stops it with SIGINT (as Ctrl-C) and returns (fetch-log rows, JSON fetch lines).
+    fn stop(mut self) -> (u64, u64) {
+        let _ = Command::new("kill")
+            .arg("-INT")
+            .arg(self.child.id().to_string())
+            .status();
+        let mut stopped = false;
+        for _ in 0..1000 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                stopped = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !stopped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            panic!("provdesk serve did not stop within 20 s of SIGINT");
+        }
+        let rows = Command::new("sqlite3")
+            .arg(self.desk.join("provdesk.db"))
+            .arg("SELECT count(*) FROM fetch_log")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0);
+        let lines = std::fs::read_to_string(&self.events)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains("\"event\":\"fetch\""))
+            .count() as u64;
+        (rows, lines)
+    }
 }
 
 /// Writes the configs (random `<Pnnnn>value</Pnnnn>` XML, as the builder makes) and the
@@ -497,8 +672,9 @@ fn ours_cpu_ticks() -> u64 {
         .sum()
 }
 
-/// CPU ticks used so far by an nginx master and its workers.
-fn nginx_cpu_ticks(master: u32) -> u64 {
+/// CPU ticks used so far by a process (all its threads) and its child processes (nginx's
+/// workers).
+fn process_cpu_ticks(master: u32) -> u64 {
     let children = std::fs::read_to_string(format!("/proc/{master}/task/{master}/children"))
         .unwrap_or_default();
     let mut total = stat_ticks(Path::new(&format!("/proc/{master}/stat")));
@@ -632,9 +808,20 @@ fn main() {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let root = dir.path();
-    let (manifest, names) = write_build(root);
+    // Where the served files live: a synthetic build, or the desk the binary made.
+    let desk = root.join("desk");
+    let (site, (manifest, names)) = match &options.provdesk {
+        Some(binary) => (desk.clone(), write_desk(binary, &desk)),
+        None => (root.to_path_buf(), write_build(root)),
+    };
+    let average_size = names
+        .iter()
+        .filter_map(|name| manifest.entries.get(name))
+        .map(|entry| entry.size)
+        .sum::<u64>()
+        / names.len().max(1) as u64;
     let names = Arc::new(names);
-    let ours = Ours::start(root, manifest, options.layout, options.log);
+    let ours = Ours::start(&site, manifest, options.layout, options.log);
     eprintln!(
         "provdesk layout: {:?}, log: {:?}",
         options.layout, options.log
@@ -642,31 +829,57 @@ fn main() {
     let nginx_log = Nginx::start(
         &options.nginx,
         &root.join("nginx-log"),
-        &root.join("build"),
+        &site.join("build"),
         true,
     );
     let nginx_nolog = Nginx::start(
         &options.nginx,
         &root.join("nginx-nolog"),
-        &root.join("build"),
+        &site.join("build"),
         false,
     );
+    let binary = options
+        .provdesk
+        .as_ref()
+        .map(|binary| Binary::start(binary, &desk, &root.join("events.jsonl")));
     let ours_label = match options.log {
         LogMode::Batch => "provdesk (fetch log on)",
         LogMode::Wake => "provdesk (log, per-event)",
         LogMode::None => "provdesk (no consumers)",
     };
-    let servers: [(&str, SocketAddr); 3] = [
-        (ours_label, ours.addr),
-        ("nginx (access_log on)", nginx_log.addr),
-        ("nginx (access_log off)", nginx_nolog.addr),
+    // The first server is the one the ratios are for: `provdesk serve` when it is measured.
+    let mut servers: Vec<(&str, SocketAddr, Kind)> = vec![
+        (ours_label, ours.addr, Kind::InProcess),
+        (
+            "nginx (access_log on)",
+            nginx_log.addr,
+            Kind::Process(nginx_log.child.id()),
+        ),
+        (
+            "nginx (access_log off)",
+            nginx_nolog.addr,
+            Kind::Process(nginx_nolog.child.id()),
+        ),
     ];
-    let (log_pid, nolog_pid) = (nginx_log.child.id(), nginx_nolog.child.id());
-    let cpu_ticks = |s: usize| match s {
-        0 => ours_cpu_ticks(),
-        1 => nginx_cpu_ticks(log_pid),
-        _ => nginx_cpu_ticks(nolog_pid),
+    if let Some(binary) = &binary {
+        servers.insert(
+            0,
+            (
+                "provdesk serve (binary)",
+                binary.addr,
+                Kind::Process(binary.child.id()),
+            ),
+        );
+    }
+    let in_process = servers
+        .iter()
+        .position(|(_, _, kind)| *kind == Kind::InProcess)
+        .unwrap_or(0);
+    let cpu_ticks = |s: usize| match servers[s].2 {
+        Kind::InProcess => ours_cpu_ticks(),
+        Kind::Process(pid) => process_cpu_ticks(pid),
     };
+    let mut binary_requests = 0u64;
     // USER_HZ, which Linux fixes at 100 for /proc on every common architecture.
     let ticks_per_second = 100.0;
     let client = tokio::runtime::Builder::new_multi_thread()
@@ -677,15 +890,17 @@ fn main() {
         .unwrap();
     let limit = Duration::from_secs(options.seconds);
     let mut ours_requests = 0u64;
-    for (s, (label, addr)) in servers.iter().enumerate() {
+    for (s, (label, addr, _)) in servers.iter().enumerate() {
         let warm = load(&client, *addr, &names, 50, 2_000, limit);
         assert!(
             warm.errors == 0,
             "{label}: {} errors in warm-up",
             warm.errors
         );
-        if s == 0 {
+        if s == in_process {
             ours_requests += (warm.ok + warm.errors) as u64;
+        } else if binary.is_some() && s == 0 {
+            binary_requests += (warm.ok + warm.errors) as u64;
         }
     }
     // results[concurrency][server] = one result per round
@@ -697,10 +912,10 @@ fn main() {
                 if options.only.as_ref().is_some_and(|only| !only.contains(&s)) {
                     continue;
                 }
-                let (label, addr) = servers[s];
+                let (label, addr, _) = servers[s];
                 let before = cpu_ticks(s);
                 let mut r = load(&client, addr, &names, c, options.requests, limit);
-                if s == 0 && options.log != LogMode::None {
+                if s == in_process && options.log != LogMode::None {
                     // Count the log writer's work for these requests too (bounded wait).
                     for _ in 0..100 {
                         if ours.logged.load(Ordering::Relaxed) >= ours_requests + r.ok as u64 {
@@ -721,8 +936,10 @@ fn main() {
                     r.ok,
                     r.errors
                 );
-                if s == 0 {
+                if s == in_process {
                     ours_requests += (r.ok + r.errors) as u64;
+                } else if binary.is_some() && s == 0 {
+                    binary_requests += (r.ok + r.errors) as u64;
                 }
                 results[ci][s].push(r);
             }
@@ -730,8 +947,8 @@ fn main() {
     }
     println!();
     println!(
-        "Boot storm: {FILES} distinct {} KB configs, fresh connection per request, {} rounds interleaved, medians (min-max)",
-        FILE_SIZE / 1024,
+        "Boot storm: {FILES} distinct configs of {:.1} KB on average, fresh connection per request, {} rounds interleaved, medians (min-max)",
+        average_size as f64 / 1024.0,
         options.rounds
     );
     println!(
@@ -739,7 +956,7 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|");
     for (ci, &c) in options.concurrency.iter().enumerate() {
-        for (s, (label, _)) in servers.iter().enumerate() {
+        for (s, (label, _, _)) in servers.iter().enumerate() {
             let runs = &results[ci][s];
             if runs.is_empty() {
                 continue;
@@ -801,7 +1018,22 @@ fn main() {
         ours.logged.load(Ordering::Relaxed),
         ours.seen.load(Ordering::Relaxed)
     );
+    if let Some(binary) = binary {
+        let (rows, lines) = binary.stop();
+        println!(
+            "provdesk serve (binary): {rows} fetch-log rows in SQLite and {lines} JSON fetch lines (expected {binary_requests} each)"
+        );
+    }
     ours.stop();
     nginx_log.stop();
     nginx_nolog.stop();
+}
+
+/// How a server's CPU time is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Threads of this process, told apart by name.
+    InProcess,
+    /// A process and its children.
+    Process(u32),
 }
