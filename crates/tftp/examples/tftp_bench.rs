@@ -15,6 +15,9 @@
 //! are named `tftp-*` to tell them apart. Times are clock ticks of 10 ms, a small error against
 //! the hundreds of milliseconds a 40 MiB download takes.
 //!
+//! Each download is also printed on stderr as `raw<TAB>case<TAB>round<TAB>MB/s<TAB>CPU s`, so
+//! the rounds of several runs (of different builds, say) can be pooled.
+//!
 //! Run: `cargo run --release -p provdesk-tftp --example tftp_bench [ROUNDS]` (default 3);
 //! `BENCH_WORKERS=N` changes the server runtime's worker threads (default 2).
 //! Bounded: every download has a client timeout and retry limit, and the whole run stops with
@@ -192,8 +195,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mbps =
                 download(addr, &case, &firmware).map_err(|e| format!("{}: {e:?}", case.label()))?;
             let ticks = meter.read()?.saturating_sub(before) + meter.children();
+            let seconds = ticks as f64 / CLOCK_TICKS_PER_SEC;
+            // One line per download on stderr, so runs of different builds can be pooled.
+            eprintln!(
+                "raw\t{}\t{}\t{mbps:.2}\t{seconds:.2}",
+                case.label(),
+                round + 1
+            );
             results[i].push(mbps);
-            cpu[i].push(ticks as f64 / CLOCK_TICKS_PER_SEC);
+            cpu[i].push(seconds);
         }
         eprintln!("round {} done", round + 1);
     }
