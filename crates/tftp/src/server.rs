@@ -5,8 +5,8 @@
 //! path from an ACK arriving to the next DATA leaving. A thread blocked in `recv_from` takes
 //! one wake-up and two system calls per block (receive, send), as tftpd-hpa's process per
 //! transfer does; a tokio task adds a reactor wake-up, a task hand-off and a failed
-//! `recv_from` before it parks again, which made lock-step at blksize 512 markedly slower than
-//! tftpd-hpa. The thread count is bounded by the transfer limit, and a thread spends its life
+//! `recv_from` before it parks again, which left lock-step behind tftpd-hpa and cost more CPU
+//! per block. The thread count is bounded by the transfer limit, and a thread spends its life
 //! blocked in the kernel.
 //!
 //! Invariants:
@@ -602,6 +602,65 @@ mod tests {
         assert_eq!(reachable(v6), "[::1]:69".parse().expect("literal"));
         let bound: SocketAddr = "192.0.2.7:1069".parse().expect("literal");
         assert_eq!(reachable(bound), bound);
+    }
+
+    /// A runtime dropped without a shutdown drops the tasks waiting for the threads; each
+    /// thread notices at its next timeout and tells its client, instead of serving on alone.
+    #[test]
+    fn a_transfer_thread_ends_when_its_runtime_is_dropped() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let socket = runtime
+            .block_on(UdpSocket::bind("127.0.0.1:0"))
+            .expect("bind loopback");
+        let addr = socket.local_addr().expect("local address");
+        let source = |_: &str, _: SocketAddr| Ok(bytes::Bytes::from(vec![7u8; 5000]));
+        let (events, _rx) = mpsc::channel(64);
+        let config = Config {
+            timeout: Duration::from_millis(200),
+            max_retries: 1000,
+            ..Config::default()
+        };
+        runtime.spawn(run(
+            socket,
+            config,
+            Arc::new(source),
+            events,
+            CancellationToken::new(),
+        ));
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind loopback");
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("read timeout");
+        let mut buf = Vec::new();
+        Packet::Rrq {
+            filename: "a".into(),
+            mode: Mode::Octet,
+            options: Vec::new(),
+        }
+        .encode(&mut buf);
+        client.send_to(&buf, addr).expect("send");
+        let mut reply = vec![0u8; 2048];
+        let (len, _) = client.recv_from(&mut reply).expect("first block");
+        assert!(matches!(
+            codec::parse(&reply[..len]),
+            Ok(Packet::Data { block: 1, .. })
+        ));
+        drop(runtime);
+        // Retransmissions of block 1 may come first; the ERROR must follow within the bound.
+        for _ in 0..100 {
+            let (len, _) = client
+                .recv_from(&mut reply)
+                .expect("the thread went silent");
+            if let Ok(Packet::Error { message, .. }) = codec::parse(&reply[..len]) {
+                assert_eq!(message, "server shutting down");
+                return;
+            }
+        }
+        panic!("the thread kept serving after its runtime was dropped");
     }
 
     /// On a wildcard listener the transfer socket is a wildcard too; shutdown must still reach
