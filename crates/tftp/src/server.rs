@@ -399,10 +399,6 @@ impl TransferTask {
     /// Runs the transfer on its own thread and waits for its outcome, waking the thread when
     /// the server shuts down.
     async fn drive_on_thread(&self, transfer: Transfer) -> Outcome {
-        let failed = |e: &io::Error| Outcome::Failed {
-            reason: FailReason::Io(e.kind()),
-            bytes_acked: 0,
-        };
         let (socket, local) = match (self.socket.try_clone(), self.socket.local_addr()) {
             (Ok(socket), Ok(local)) => (socket, local),
             (Err(e), _) | (_, Err(e)) => return self.refuse(&e),
@@ -434,8 +430,12 @@ impl TransferTask {
                 outcome.await
             }
         };
-        // The thread only drops its sender without an outcome if it panicked.
-        received.unwrap_or_else(|_| failed(&io::Error::other("transfer thread panicked")))
+        // The thread only drops its sender without an outcome if it panicked, a bug whose
+        // progress is unknown; the transfer still ends with a final event.
+        received.unwrap_or(Outcome::Failed {
+            reason: FailReason::Io(io::ErrorKind::Other),
+            bytes_acked: 0,
+        })
     }
 
     /// Tells the client that its transfer cannot start, when no thread could be set up for it.
