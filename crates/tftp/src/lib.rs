@@ -1,9 +1,9 @@
 //! A read-only TFTP server (RFC 1350, 2347–2349, 7440) that serves bytes from a [`Source`].
 //!
 //! Layers, from pure to I/O: [`codec`] (packets), [`options`] (negotiation), [`netascii`],
-//! [`transfer`] (the sans-IO state machine of one transfer), and [`server::run`], the tokio loop
-//! that owns the sockets. Invariant: nothing here touches the file system or knows which files
-//! a phone asks for; the [`Source`] decides.
+//! [`transfer`] (the sans-IO state machine of one transfer), and [`server::run`], the I/O
+//! (a tokio listener, a blocking thread per transfer) that owns the sockets. Invariant: nothing
+//! here touches the file system or knows which files a phone asks for; the [`Source`] decides.
 
 pub mod codec;
 pub mod event;

@@ -1,5 +1,13 @@
-//! The tokio loop around the codec and the transfer state machine: one listener, one task and
-//! one ephemeral socket per transfer.
+//! The I/O around the codec and the transfer state machine: one tokio listener, and per
+//! transfer one ephemeral socket driven by its own blocking thread.
+//!
+//! Why threads: lock-step TFTP is one round trip per block, so the cost that counts is the
+//! path from an ACK arriving to the next DATA leaving. A thread blocked in `recv_from` takes
+//! one wake-up and two system calls per block (receive, send), as tftpd-hpa's process per
+//! transfer does; a tokio task adds a reactor wake-up, a task hand-off and a failed
+//! `recv_from` before it parks again, which left lock-step behind tftpd-hpa and cost more CPU
+//! per block. The thread count is bounded by the transfer limit, and a thread spends its life
+//! blocked in the kernel.
 //!
 //! Invariants:
 //! - The caller binds the listening socket; each transfer binds its own socket on the same
@@ -8,16 +16,23 @@
 //! - Transfer sockets are not connected: a packet from another port gets ERROR 5 and the
 //!   transfer carries on (RFC 1350 §4).
 //! - Requests are answered only with ERRORs until a permit of the transfer limit is free.
-//! - `run` returns only after every transfer task has ended and sent its final event.
+//! - A transfer thread blocks at most until the machine's next deadline (the socket's read
+//!   timeout, changed only when that wait differs from the last one, so not once per block in
+//!   lock-step), and checks the stop flag on every wake-up. Shutdown sets the flag and wakes the
+//!   thread with an empty datagram to its own socket, so it does not wait out a timeout.
+//! - Each transfer thread has a tokio task that owns its permit and its events: it sends
+//!   `Started`, waits for the thread's outcome and sends the final event. `run` returns only
+//!   after every such task has ended.
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -36,6 +51,11 @@ const LISTENER_BUFFER: usize = 65536;
 const TRANSFER_BUFFER: usize = 2048;
 /// Consecutive receive errors on a transfer socket before the transfer is abandoned.
 const MAX_RECV_ERRORS: u32 = 8;
+/// Name of the transfer threads, so profilers and the benchmark can tell them apart.
+const THREAD_NAME: &str = "tftp-transfer";
+/// A transfer thread keeps a few buffers on the heap and calls no deep code; 2 MiB default
+/// stacks times the transfer limit would only reserve address space for nothing.
+const THREAD_STACK: usize = 256 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -291,13 +311,22 @@ fn error_packet(code: ErrorCode, message: &str) -> Packet {
     }
 }
 
-/// A fresh socket on the listener's address, ephemeral port: the transfer's TID.
-fn bind_like(local: SocketAddr) -> io::Result<UdpSocket> {
+/// A fresh blocking socket on the listener's address, ephemeral port: the transfer's TID.
+fn bind_like(local: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let mut addr = local;
     addr.set_port(0);
-    let socket = std::net::UdpSocket::bind(addr)?;
-    socket.set_nonblocking(true)?;
-    UdpSocket::from_std(socket)
+    std::net::UdpSocket::bind(addr)
+}
+
+/// Where a datagram reaches a socket bound to `local`: a wildcard address is not a valid
+/// destination everywhere, but loopback of the same family reaches a wildcard socket.
+fn reachable(local: SocketAddr) -> SocketAddr {
+    let ip = match local.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, local.port())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -326,7 +355,7 @@ struct TransferTask {
     id: TransferId,
     peer: SocketAddr,
     filename: String,
-    socket: UdpSocket,
+    socket: std::net::UdpSocket,
     events: mpsc::Sender<TransferEvent>,
     shutdown: CancellationToken,
     _registration: Registration,
@@ -334,7 +363,7 @@ struct TransferTask {
 }
 
 impl TransferTask {
-    async fn run(self, mut transfer: Transfer) {
+    async fn run(self, transfer: Transfer) {
         let started = TransferEvent::Started {
             id: self.id,
             peer: self.peer,
@@ -343,7 +372,7 @@ impl TransferTask {
             size: transfer.size(),
         };
         let _ = self.events.send(started).await;
-        let outcome = self.drive(&mut transfer).await;
+        let outcome = self.drive_on_thread(transfer).await;
         let event = match outcome {
             Outcome::Completed {
                 bytes,
@@ -367,17 +396,93 @@ impl TransferTask {
         let _ = self.events.send(event).await;
     }
 
-    /// Feeds the machine socket input, timer ticks and shutdown until it finishes.
-    async fn drive(&self, transfer: &mut Transfer) -> Outcome {
+    /// Runs the transfer on its own thread and waits for its outcome, waking the thread when
+    /// the server shuts down.
+    async fn drive_on_thread(&self, transfer: Transfer) -> Outcome {
+        let (socket, local) = match (self.socket.try_clone(), self.socket.local_addr()) {
+            (Ok(socket), Ok(local)) => (socket, local),
+            (Err(e), _) | (_, Err(e)) => return self.refuse(&e),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let (done, mut outcome) = oneshot::channel();
+        let driver = Driver {
+            socket,
+            local,
+            peer: self.peer,
+            id: self.id,
+            events: self.events.clone(),
+            stop: Arc::clone(&stop),
+            done,
+        };
+        let spawned = std::thread::Builder::new()
+            .name(THREAD_NAME.to_owned())
+            .stack_size(THREAD_STACK)
+            .spawn(move || driver.run(transfer));
+        if let Err(e) = spawned {
+            return self.refuse(&e);
+        }
+        let received = tokio::select! {
+            received = &mut outcome => received,
+            () = self.shutdown.cancelled() => {
+                stop.store(true, Ordering::Release);
+                // If this datagram is lost the thread still sees the flag at its next timeout.
+                let _ = self.socket.send_to(&[], reachable(local));
+                outcome.await
+            }
+        };
+        // The thread only drops its sender without an outcome if it panicked, a bug whose
+        // progress is unknown; the transfer still ends with a final event.
+        received.unwrap_or(Outcome::Failed {
+            reason: FailReason::Io(io::ErrorKind::Other),
+            bytes_acked: 0,
+        })
+    }
+
+    /// Tells the client that its transfer cannot start, when no thread could be set up for it.
+    fn refuse(&self, e: &io::Error) -> Outcome {
+        let mut buf = Vec::new();
+        error_packet(ErrorCode::NOT_DEFINED, "cannot start the transfer").encode(&mut buf);
+        let _ = self.socket.send_to(&buf, self.peer);
+        Outcome::Failed {
+            reason: FailReason::Io(e.kind()),
+            bytes_acked: 0,
+        }
+    }
+}
+
+/// What a transfer thread owns: its socket, the peer, and the way back to the tokio side.
+struct Driver {
+    socket: std::net::UdpSocket,
+    /// The socket's own address, where a shutdown wake-up comes from.
+    local: SocketAddr,
+    peer: SocketAddr,
+    id: TransferId,
+    events: mpsc::Sender<TransferEvent>,
+    stop: Arc<AtomicBool>,
+    done: oneshot::Sender<Outcome>,
+}
+
+impl Driver {
+    fn run(self, mut transfer: Transfer) {
+        let outcome = self.drive(&mut transfer);
+        let _ = self.done.send(outcome);
+    }
+
+    /// Stops on shutdown, and also if the task waiting for the outcome is gone (its runtime
+    /// was dropped), so a thread never outlives its server by more than one timeout.
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire) || self.done.is_closed()
+    }
+
+    /// Feeds the machine socket input, timeouts and shutdown until it finishes.
+    fn drive(&self, transfer: &mut Transfer) -> Outcome {
         let mut actions = Vec::with_capacity(usize::from(transfer.options().windowsize) + 2);
         let mut send_buf = Vec::with_capacity(usize::from(transfer.options().blksize) + 4);
         let mut recv_buf = vec![0u8; TRANSFER_BUFFER];
         let mut recv_errors = 0;
-        transfer.start(Instant::now(), &mut actions);
-        let first_deadline = transfer.next_deadline().unwrap_or_else(Instant::now);
-        let timer = tokio::time::sleep_until(first_deadline.into());
-        let cancelled = self.shutdown.cancelled();
-        tokio::pin!(timer, cancelled);
+        let mut read_timeout = None;
+        let mut now = Instant::now();
+        transfer.start(now, &mut actions);
         loop {
             for action in actions.drain(..) {
                 match action {
@@ -385,7 +490,7 @@ impl TransferTask {
                         send_buf.clear();
                         packet.encode(&mut send_buf);
                         // A failed send is a lost packet: the retransmission timer covers it.
-                        let _ = self.socket.send_to(&send_buf, self.peer).await;
+                        let _ = self.socket.send_to(&send_buf, self.peer);
                     }
                     Action::Progress { bytes_acked, total } => {
                         let _ = self.events.try_send(TransferEvent::Progress {
@@ -400,46 +505,55 @@ impl TransferTask {
             let Some(deadline) = transfer.next_deadline() else {
                 unreachable!("an unfinished transfer always has a deadline");
             };
-            // The timer is only moved earlier here. When the deadline moves later (every ACK
-            // does that) the timer fires early, the machine ignores the tick and the timer is
-            // set again: one wasted wake-up per timeout period instead of a timer-wheel update
-            // per packet.
-            if timer.deadline() > deadline.into() {
-                timer.as_mut().reset(deadline.into());
+            // `now` is when the last input arrived, and an ACK sets the next deadline from it,
+            // so in steady lock-step the wait is the same every block and the socket option
+            // is left alone.
+            let wait = deadline.saturating_duration_since(now);
+            if wait.is_zero() {
+                now = Instant::now();
+                transfer.handle(Input::Tick, now, &mut actions);
+                continue;
             }
-            tokio::select! {
-                biased;
-                () = &mut cancelled => transfer.handle(Input::Shutdown, Instant::now(), &mut actions),
-                received = self.socket.recv_from(&mut recv_buf) => match received {
-                    Ok((len, from)) => {
-                        recv_errors = 0;
-                        let input = self.input(&recv_buf[..len], from, &mut send_buf).await;
-                        let now = Instant::now();
-                        if let Some(input) = input {
-                            transfer.handle(input, now, &mut actions);
-                        }
-                        // A steady stream of datagrams (a flood from another port, say) keeps
-                        // this branch ready and would starve the timer branch below, so the
-                        // deadlines are checked here too.
-                        if transfer.next_deadline().is_some_and(|deadline| now >= deadline) {
-                            transfer.handle(Input::Tick, now, &mut actions);
-                        }
+            if read_timeout != Some(wait) {
+                if let Err(e) = self.socket.set_read_timeout(Some(wait)) {
+                    // Without a timeout the thread could block forever on a silent client.
+                    return Outcome::Failed {
+                        reason: FailReason::Io(e.kind()),
+                        bytes_acked: transfer.bytes_acked(),
+                    };
+                }
+                read_timeout = Some(wait);
+            }
+            let received = self.socket.recv_from(&mut recv_buf);
+            now = Instant::now();
+            if self.stopping() {
+                transfer.handle(Input::Shutdown, now, &mut actions);
+                continue;
+            }
+            match received {
+                Ok((len, from)) => {
+                    recv_errors = 0;
+                    if let Some(input) = self.input(&recv_buf[..len], from, &mut send_buf) {
+                        transfer.handle(input, now, &mut actions);
                     }
-                    Err(e) if is_transient(&e) => {}
-                    Err(e) => {
-                        recv_errors += 1;
-                        if recv_errors >= MAX_RECV_ERRORS {
-                            return Outcome::Failed {
-                                reason: FailReason::Io(e.kind()),
-                                bytes_acked: transfer.bytes_acked(),
-                            };
-                        }
+                    // A steady stream of datagrams (a flood from another port, say) never lets
+                    // the read time out, so the deadlines are checked here too.
+                    if transfer
+                        .next_deadline()
+                        .is_some_and(|deadline| now >= deadline)
+                    {
+                        transfer.handle(Input::Tick, now, &mut actions);
                     }
-                },
-                () = &mut timer => {
-                    transfer.handle(Input::Tick, Instant::now(), &mut actions);
-                    if let Some(next) = transfer.next_deadline() {
-                        timer.as_mut().reset(next.into());
+                }
+                Err(e) if is_timeout(&e) => transfer.handle(Input::Tick, now, &mut actions),
+                Err(e) if is_transient(&e) => {}
+                Err(e) => {
+                    recv_errors += 1;
+                    if recv_errors >= MAX_RECV_ERRORS {
+                        return Outcome::Failed {
+                            reason: FailReason::Io(e.kind()),
+                            bytes_acked: transfer.bytes_acked(),
+                        };
                     }
                 }
             }
@@ -448,11 +562,15 @@ impl TransferTask {
 
     /// Turns a datagram into machine input. Packets from another TID get ERROR 5 and are
     /// otherwise ignored, as is anything from the client that is not an ACK or an ERROR.
-    async fn input(&self, datagram: &[u8], from: SocketAddr, buf: &mut Vec<u8>) -> Option<Input> {
+    fn input(&self, datagram: &[u8], from: SocketAddr, buf: &mut Vec<u8>) -> Option<Input> {
         if from != self.peer {
-            buf.clear();
-            error_packet(ErrorCode::UNKNOWN_TID, "unknown transfer ID").encode(buf);
-            let _ = self.socket.send_to(buf, from).await;
+            // A late shutdown wake-up comes from this very socket; answering it would start
+            // an exchange of ERRORs with ourselves.
+            if from != reachable(self.local) {
+                buf.clear();
+                error_packet(ErrorCode::UNKNOWN_TID, "unknown transfer ID").encode(buf);
+                let _ = self.socket.send_to(buf, from);
+            }
             return None;
         }
         match codec::parse(datagram) {
@@ -460,5 +578,152 @@ impl TransferTask {
             Ok(Packet::Error { code, message }) => Some(Input::Error { code, message }),
             _ => None,
         }
+    }
+}
+
+/// How a blocking receive reports that its read timeout passed (`WouldBlock` on Unix,
+/// `TimedOut` on Windows).
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wildcard_socket_is_reached_on_loopback() {
+        let v4: SocketAddr = "0.0.0.0:69".parse().expect("literal");
+        assert_eq!(reachable(v4), "127.0.0.1:69".parse().expect("literal"));
+        let v6: SocketAddr = "[::]:69".parse().expect("literal");
+        assert_eq!(reachable(v6), "[::1]:69".parse().expect("literal"));
+        let bound: SocketAddr = "192.0.2.7:1069".parse().expect("literal");
+        assert_eq!(reachable(bound), bound);
+    }
+
+    /// A runtime dropped without a shutdown drops the tasks waiting for the threads; each
+    /// thread notices at its next timeout and tells its client, instead of serving on alone.
+    #[test]
+    fn a_transfer_thread_ends_when_its_runtime_is_dropped() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let socket = runtime
+            .block_on(UdpSocket::bind("127.0.0.1:0"))
+            .expect("bind loopback");
+        let addr = socket.local_addr().expect("local address");
+        let source = |_: &str, _: SocketAddr| Ok(bytes::Bytes::from(vec![7u8; 5000]));
+        let (events, _rx) = mpsc::channel(64);
+        let config = Config {
+            timeout: Duration::from_millis(200),
+            max_retries: 1000,
+            ..Config::default()
+        };
+        runtime.spawn(run(
+            socket,
+            config,
+            Arc::new(source),
+            events,
+            CancellationToken::new(),
+        ));
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind loopback");
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("read timeout");
+        let mut buf = Vec::new();
+        Packet::Rrq {
+            filename: "a".into(),
+            mode: Mode::Octet,
+            options: Vec::new(),
+        }
+        .encode(&mut buf);
+        client.send_to(&buf, addr).expect("send");
+        let mut reply = vec![0u8; 2048];
+        let (len, _) = client.recv_from(&mut reply).expect("first block");
+        assert!(matches!(
+            codec::parse(&reply[..len]),
+            Ok(Packet::Data { block: 1, .. })
+        ));
+        drop(runtime);
+        // Retransmissions of block 1 may come first; the ERROR must follow within the bound.
+        for _ in 0..100 {
+            let (len, _) = client
+                .recv_from(&mut reply)
+                .expect("the thread went silent");
+            if let Ok(Packet::Error { message, .. }) = codec::parse(&reply[..len]) {
+                assert_eq!(message, "server shutting down");
+                return;
+            }
+        }
+        panic!("the thread kept serving after its runtime was dropped");
+    }
+
+    /// On a wildcard listener the transfer socket is a wildcard too; shutdown must still reach
+    /// the thread blocked on it (through loopback) well before its 60 s timeout.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_wakes_a_transfer_on_a_wildcard_socket() {
+        let socket = UdpSocket::bind("0.0.0.0:0").await.expect("bind wildcard");
+        let port = socket.local_addr().expect("local address").port();
+        let source = |_: &str, _: SocketAddr| Ok(bytes::Bytes::from(vec![7u8; 5000]));
+        let (events, mut rx) = mpsc::channel(64);
+        let shutdown = CancellationToken::new();
+        let config = Config {
+            timeout: Duration::from_secs(60),
+            ..Config::default()
+        };
+        let server = tokio::spawn(run(
+            socket,
+            config,
+            Arc::new(source),
+            events,
+            shutdown.clone(),
+        ));
+        let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind loopback");
+        let mut buf = Vec::new();
+        Packet::Rrq {
+            filename: "a".into(),
+            mode: Mode::Octet,
+            options: Vec::new(),
+        }
+        .encode(&mut buf);
+        client
+            .send_to(&buf, ("127.0.0.1", port))
+            .await
+            .expect("send");
+        let mut reply = vec![0u8; 2048];
+        let wait = Duration::from_secs(30);
+        let (len, _) = tokio::time::timeout(wait, client.recv_from(&mut reply))
+            .await
+            .expect("first block in time")
+            .expect("receive");
+        assert!(matches!(
+            codec::parse(&reply[..len]),
+            Ok(Packet::Data { block: 1, .. })
+        ));
+        shutdown.cancel();
+        let ended = tokio::time::timeout(Duration::from_secs(10), server).await;
+        assert!(
+            matches!(ended, Ok(Ok(Ok(())))),
+            "run did not end promptly: {ended:?}"
+        );
+        let mut last = None;
+        while let Some(event) = rx.recv().await {
+            last = Some(event);
+        }
+        assert!(
+            matches!(
+                last,
+                Some(TransferEvent::Failed {
+                    reason: FailReason::Shutdown,
+                    ..
+                })
+            ),
+            "{last:?}"
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use provdesk_tftp::codec::{ErrorCode, Mode, Packet, TftpOption};
@@ -561,6 +561,117 @@ async fn shutdown_ends_transfers_in_flight() {
         }
     }
     panic!("the client never heard of the shutdown");
+}
+
+/// A transfer thread blocked in a receive with a long timeout is woken by shutdown, rather
+/// than holding `run` until its timer fires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_wakes_a_transfer_waiting_on_a_long_timeout() {
+    let config = Config {
+        timeout: Duration::from_secs(60),
+        ..Config::default()
+    };
+    let server = TestServer::start(config, file("a", random_bytes(5000, 16))).await;
+    let peer = Peer::new().await;
+    peer.send(&rrq("a", &[]), server.addr).await;
+    assert!(matches!(peer.recv().await.0, Packet::Data { block: 1, .. }));
+    let asked = Instant::now();
+    let events = server.stop().await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "shutdown waited {:?} for the transfer",
+        asked.elapsed()
+    );
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            TransferEvent::Failed {
+                reason: FailReason::Shutdown,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+    match peer.recv().await.0 {
+        Packet::Error { message, .. } => assert_eq!(message, "server shutting down"),
+        other => panic!("expected the shutdown ERROR, got {other:?}"),
+    }
+}
+
+/// The transfer deadline ends a wait even when the retransmission timer is much longer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deadline_cuts_a_wait_shorter_than_the_timeout() {
+    let config = Config {
+        timeout: Duration::from_secs(60),
+        transfer_deadline: Duration::from_millis(300),
+        ..Config::default()
+    };
+    let mut server = TestServer::start(config, file("a", random_bytes(5000, 17))).await;
+    let peer = Peer::new().await;
+    let asked = Instant::now();
+    peer.send(&rrq("a", &[]), server.addr).await;
+    assert!(matches!(peer.recv().await.0, Packet::Data { block: 1, .. }));
+    match peer.recv().await.0 {
+        Packet::Error { message, .. } => assert_eq!(message, "transfer deadline exceeded"),
+        other => panic!("expected the deadline ERROR, got {other:?}"),
+    }
+    assert!(asked.elapsed() < Duration::from_secs(10));
+    assert!(matches!(
+        server.next_outcome().await,
+        TransferEvent::Failed {
+            reason: FailReason::DeadlineExceeded(_),
+            ..
+        }
+    ));
+    server.stop().await;
+}
+
+/// A flood of stray datagrams keeps the transfer's receive busy, so its read timeout never
+/// passes; the retransmission must still happen, and the stray sender gets ERROR 5.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strays_do_not_starve_the_retransmission() {
+    let config = Config {
+        timeout: Duration::from_millis(100),
+        ..Config::default()
+    };
+    let server = TestServer::start(config, file("a", random_bytes(5000, 18))).await;
+    let peer = Peer::new().await;
+    peer.send(&rrq("a", &[]), server.addr).await;
+    let (first, tid) = peer.recv().await;
+    assert!(matches!(first, Packet::Data { block: 1, .. }));
+    let stray = Peer::new().await;
+    let flood = async {
+        loop {
+            stray.send(&Packet::Ack { block: 1 }, tid).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    // The ACK of block 1 is "lost": the client only listens.
+    let resent = async {
+        loop {
+            if let (Packet::Data { block: 1, .. }, _) = peer.recv().await {
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        () = flood => unreachable!("the flood never ends"),
+        () = resent => {}
+    }
+    assert!(matches!(
+        stray.recv().await.0,
+        Packet::Error {
+            code: ErrorCode::UNKNOWN_TID,
+            ..
+        }
+    ));
+    let events = server.stop().await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, TransferEvent::Failed { .. })),
+        "{events:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
