@@ -1,11 +1,16 @@
-//! Rebuild on edit: watches `profiles/`, `firmware/` and `provdesk.toml`, and polls the
+//! Rebuild on edit: watches `profiles/` and `firmware/`, polls `provdesk.toml` and the
 //! inventory's device version, and asks the publisher for a rebuild after each change.
 //!
-//! Invariants: the desk root is watched non-recursively and filtered by name, so an editor
-//! that saves through a temp file and a rename is seen, while `build/`, the database files and
-//! editor temp files never trigger a build; a burst of changes costs one rebuild (the debouncer
-//! merges them, the publisher coalesces the rest); settings that only a restart can apply
-//! (listen addresses, TLS, auth) are reported as a warning, not half-applied.
+//! Why `provdesk.toml` is polled rather than watched: it sits in the desk root beside the
+//! inventory's database, and a watch on the root delivered an event for every write of the
+//! database, which in a boot storm means every fetch-log page.
+//!
+//! Invariants: editor temp files never trigger a build, and a save through a temp file and a
+//! rename is seen; `provdesk.toml` counts as changed once its bytes differ from the last ones
+//! applied and stayed the same for one poll (an editor may be mid-write); a burst of changes
+//! costs one rebuild (the debouncer merges them, the publisher coalesces the rest); settings
+//! that only a restart can apply (listen addresses, TLS, auth) are reported as a warning, not
+//! half-applied.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
@@ -65,13 +70,11 @@ pub struct Watcher {
     _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
     version: i64,
     devices: BTreeMap<Mac, u64>,
-}
-
-/// What a batch of file events touched.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Touched {
-    settings: bool,
-    build_inputs: bool,
+    settings_path: PathBuf,
+    /// `provdesk.toml` as last applied (`None`: it could not be read).
+    settings_bytes: Option<Vec<u8>>,
+    /// New bytes seen at the last poll, applied if the next poll sees them again.
+    settings_pending: Option<Option<Vec<u8>>>,
 }
 
 impl Watcher {
@@ -93,9 +96,6 @@ impl Watcher {
             let _ = tx.send(result);
         })
         .map_err(watch_err(&root))?;
-        debouncer
-            .watch(&root, RecursiveMode::NonRecursive)
-            .map_err(watch_err(&root))?;
         for (dir, mode) in [
             (desk.profiles_dir(), RecursiveMode::Recursive),
             (desk.firmware_dir(), RecursiveMode::NonRecursive),
@@ -106,7 +106,11 @@ impl Watcher {
         }
         let version = inventory.data_version()?;
         let devices = fingerprints(&inventory)?;
+        let settings_bytes = std::fs::read(desk.settings_path()).ok();
         Ok(Watcher {
+            settings_path: desk.settings_path(),
+            settings_bytes,
+            settings_pending: None,
             root,
             settings: desk.settings().clone(),
             inventory,
@@ -129,26 +133,27 @@ impl Watcher {
                 biased;
                 () = shutdown.cancelled() => break,
                 Some(result) = self.files.recv() => {
-                    let mut touched = self.classify(result);
+                    let mut touched = self.touches_build_inputs(result);
                     while let Ok(more) = self.files.try_recv() {
-                        let next = self.classify(more);
-                        touched.settings |= next.settings;
-                        touched.build_inputs |= next.build_inputs;
+                        touched |= self.touches_build_inputs(more);
                     }
-                    if touched.settings {
-                        self.settings_changed();
-                    }
-                    if touched.settings || touched.build_inputs {
+                    if touched {
                         self.publisher.rebuild_all().await;
                     }
                 }
-                _ = poll.tick() => self.poll_inventory().await,
+                _ = poll.tick() => {
+                    if self.poll_settings().await {
+                        self.settings_changed();
+                        self.publisher.rebuild_all().await;
+                    }
+                    self.poll_inventory().await;
+                }
             }
         }
     }
 
-    fn classify(&self, result: DebounceEventResult) -> Touched {
-        let mut touched = Touched::default();
+    fn touches_build_inputs(&self, result: DebounceEventResult) -> bool {
+        let mut touched = false;
         match result {
             Ok(events) => {
                 // Reads are not changes; the builder itself reads every profile and firmware
@@ -158,11 +163,7 @@ impl Watcher {
                     .filter(|e| !matches!(e.kind, notify::EventKind::Access(_)));
                 for event in changes {
                     for path in &event.paths {
-                        match relevance(&self.root, path) {
-                            Some(Relevance::Settings) => touched.settings = true,
-                            Some(Relevance::BuildInput) => touched.build_inputs = true,
-                            None => {}
-                        }
+                        touched |= is_build_input(&self.root, path);
                     }
                 }
             }
@@ -173,10 +174,27 @@ impl Watcher {
                     });
                 }
                 // Something may have been missed; a rebuild costs little.
-                touched.build_inputs = true;
+                touched = true;
             }
         }
         touched
+    }
+
+    /// Whether `provdesk.toml` changed since it was last applied and has stayed the same for
+    /// one poll.
+    async fn poll_settings(&mut self) -> bool {
+        let current = tokio::fs::read(&self.settings_path).await.ok();
+        if current == self.settings_bytes {
+            self.settings_pending = None;
+            return false;
+        }
+        if self.settings_pending.as_ref() != Some(&current) {
+            self.settings_pending = Some(current);
+            return false;
+        }
+        self.settings_bytes = current;
+        self.settings_pending = None;
+        true
     }
 
     /// Applies what can change while serving and says what needs a restart.
@@ -278,27 +296,21 @@ impl Watcher {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Relevance {
-    Settings,
-    BuildInput,
-}
-
-/// Whether a changed path matters, and how.
-fn relevance(root: &Path, path: &Path) -> Option<Relevance> {
-    let relative = path.strip_prefix(root).ok()?;
+/// Whether a changed path is something builds are made from (not an editor's temp file).
+fn is_build_input(root: &Path, path: &Path) -> bool {
+    let Ok(relative) = path.strip_prefix(root) else {
+        return false;
+    };
     let mut parts = relative.components();
-    let first = parts.next()?.as_os_str().to_str()?;
-    let rest = parts.as_path();
-    let name = relative.file_name()?.to_str()?;
-    if is_temp_name(name) {
-        return None;
-    }
-    match first {
-        desk::SETTINGS_FILE if rest.as_os_str().is_empty() => Some(Relevance::Settings),
-        desk::PROFILES_DIR | desk::FIRMWARE_DIR => Some(Relevance::BuildInput),
-        _ => None,
-    }
+    let in_inputs = parts
+        .next()
+        .and_then(|first| first.as_os_str().to_str())
+        .is_some_and(|first| first == desk::PROFILES_DIR || first == desk::FIRMWARE_DIR);
+    let named = relative
+        .file_name()
+        .and_then(|name| name.to_str())
+        .is_some_and(|name| !is_temp_name(name));
+    in_inputs && named && !parts.as_path().as_os_str().is_empty()
 }
 
 /// Editors' swap, backup and lock files, and other hidden files.
@@ -346,24 +358,24 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
-    fn only_build_inputs_and_settings_matter() {
+    fn only_build_inputs_matter() {
         let root = Path::new("/desk");
-        let check = |path: &str, expected: Option<Relevance>| {
-            assert_eq!(relevance(root, &root.join(path)), expected, "{path}");
+        let check = |path: &str, expected: bool| {
+            assert_eq!(is_build_input(root, &root.join(path)), expected, "{path}");
         };
-        check("provdesk.toml", Some(Relevance::Settings));
-        check("profiles/global.toml", Some(Relevance::BuildInput));
-        check("profiles/models/gxp2170.toml", Some(Relevance::BuildInput));
-        check("firmware/gxp2170fw.bin", Some(Relevance::BuildInput));
-        check("profiles/.global.toml.swp", None);
-        check("profiles/global.toml~", None);
-        check("profiles/4913", None);
-        check("profiles/#global.toml#", None);
-        check("provdesk.db", None);
-        check("provdesk.db-wal", None);
-        check("build/cfg.xml", None);
-        check("build/.tmp/0123", None);
-        check("devices-example.csv", None);
+        check("profiles/global.toml", true);
+        check("profiles/models/gxp2170.toml", true);
+        check("firmware/gxp2170fw.bin", true);
+        check("profiles/.global.toml.swp", false);
+        check("profiles/global.toml~", false);
+        check("profiles/4913", false);
+        check("profiles/#global.toml#", false);
+        check("provdesk.toml", false);
+        check("provdesk.db", false);
+        check("provdesk.db-wal", false);
+        check("build/cfg.xml", false);
+        check("build/.tmp/0123", false);
+        check("devices-example.csv", false);
     }
 
     struct Fixture {
@@ -511,6 +523,18 @@ mod tests {
             })
             .await;
         assert!(message.contains("restart provdesk serve"), "{message}");
+        assert!(message.contains("server.http"), "{message}");
+        // Saved through a temp file and a rename, as editors do.
+        let text = std::fs::read_to_string(&settings).unwrap();
+        let temp = settings.with_extension("toml.tmp");
+        std::fs::write(&temp, text.replace("0.0.0.0:8081", "0.0.0.0:8082")).unwrap();
+        std::fs::rename(&temp, &settings).unwrap();
+        let message = f
+            .next(|e| match e {
+                Event::Warning { message } => Some(message.clone()),
+                _ => None,
+            })
+            .await;
         assert!(message.contains("server.http"), "{message}");
         f.stop().await;
     }
