@@ -208,9 +208,12 @@ fn parse_head(input: &mut BytesMut) -> Result<Option<ParsedHead>, RequestError> 
         let start = part.as_ptr() as usize - base;
         start..start + part.len()
     };
-    let method =
-        Method::from_bytes(raw.method.unwrap_or_default().as_bytes()).map_err(|_| malformed())?;
-    let path = range(raw.path.unwrap_or_default().as_bytes());
+    // A complete head always has both; the check keeps a parser surprise from panicking.
+    let (Some(method), Some(path)) = (raw.method, raw.path) else {
+        return Err(malformed());
+    };
+    let method = Method::from_bytes(method.as_bytes()).map_err(|_| malformed())?;
+    let path = range(path.as_bytes());
     let version = if raw.version == Some(1) {
         Version::HTTP_11
     } else {
