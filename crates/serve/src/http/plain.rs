@@ -609,6 +609,32 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_bytes_never_panic_the_parser() {
+        let valid = b"GET /cfg000b82123456.xml HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n";
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            // A valid head with a few bytes flipped, cut at a random place.
+            let mut bytes = valid.to_vec();
+            for _ in 0..(next() % 4) {
+                let at = (next() % bytes.len() as u64) as usize;
+                bytes[at] = next() as u8;
+            }
+            bytes.truncate((next() % (bytes.len() as u64 + 1)) as usize);
+            let mut input = BytesMut::from(&bytes[..]);
+            if let Ok(Some(head)) = parse_head(&mut input) {
+                assert!(input.len() < bytes.len(), "a parsed head consumed bytes");
+                let _ = head.parsed.request.uri().path();
+            }
+        }
+    }
+
+    #[test]
     fn formats_lengths() {
         let mut buffer = [0; 20];
         for n in [0usize, 7, 10, 20480, usize::MAX] {
