@@ -317,10 +317,10 @@ test("an edit made outside the app shows up in the profile editor; unsaved text 
 test("the servers start, a simulated phone fetches its config, and its tile turns up to date", async () => {
   await click("[data-nav='live']");
   await el("[data-action='start-servers']");
-  // Loopback only, a free port for HTTP; TFTP and HTTPS off (never port 69 here).
+  // Loopback only, free ports for all three (never port 69 here).
   await setValue("[data-listen='http']", "127.0.0.1:0");
-  await setValue("[data-listen='https']", "off");
-  await setValue("[data-listen='tftp']", "off");
+  await setValue("[data-listen='https']", "127.0.0.1:0");
+  await setValue("[data-listen='tftp']", "127.0.0.1:0");
   await click("[data-action='start-servers']");
   const url = await waitFor("the HTTP URL", async () => {
     const shown = await exec("return document.querySelector(\"[data-url='http']\")?.textContent ?? ''");
@@ -423,6 +423,19 @@ test("the servers start, a simulated phone fetches its config, and its tile turn
   await waitFor("all 20 tiles up to date", async () =>
     (await exec("return document.querySelectorAll(\"[data-status='up-to-date']\").length")) === 20, 15000);
   await screenshot("live-storm");
+
+  // The same phones over HTTPS (the certificate made on first use from the desk's CA) and TFTP.
+  const httpsUrl = await shown("[data-url='https']");
+  const tftpUrl = await shown("[data-url='tftp']");
+  assert.match(httpsUrl, /^https:\/\/127\.0\.0\.1:\d+\/$/);
+  assert.match(tftpUrl, /^tftp:\/\/127\.0\.0\.1:\d+\/?$/);
+  const viaHttps = spawnSync("curl", ["-sS", "--max-time", "15", "--cacert", join(desk, "tls/ca.pem"), `${httpsUrl}cfg000b82001004.xml`], { encoding: "utf8" });
+  assert.equal(viaHttps.status, 0, `curl over HTTPS: ${viaHttps.stderr}`);
+  assert.match(viaHttps.stdout, /<gs_provision/);
+  const viaTftp = spawnSync("curl", ["-sS", "--max-time", "15", `${tftpUrl.replace(/\/$/, "")}/cfg000b82001005.xml`], { encoding: "utf8" });
+  assert.equal(viaTftp.status, 0, `curl over TFTP: ${viaTftp.stderr}`);
+  assert.match(viaTftp.stdout, /<gs_provision/);
+  await waitFor("both in the log", async () => /^1004 of 1004/.test(await text("[data-log-count]")), 15000);
 
   await click("[data-action='stop-servers']");
   await el("[data-action='start-servers']", 20000);
