@@ -257,7 +257,9 @@ struct Shared {
     hyper: auto::Builder<TokioExecutor>,
     head_timeout: Duration,
     shutdown: CancellationToken,
-    /// Waited on only after `shutdown`, so a connection registers one waiter, not two.
+    /// Cancelled when the grace period after `shutdown` is over. Waited on only while it can
+    /// matter (a plain response that is still being written, an HTTPS connection after
+    /// `shutdown`), so a fast request registers no waiter on it.
     hard_stop: CancellationToken,
 }
 
