@@ -204,10 +204,9 @@ impl Inventory {
     /// Fields the sighting leaves `None` keep their stored value, and a sighting older than the
     /// stored `last_seen` (batches may arrive out of order) only moves `first_seen` back.
     pub fn record_sighting(&self, sighting: &Sighting) -> Result<SightingOutcome, InventoryError> {
-        let mut outcomes = self.record_sightings(std::slice::from_ref(sighting))?;
-        outcomes.pop().ok_or(InventoryError::UnknownDevice {
-            operation: "record_sighting",
-            mac: sighting.mac,
+        let cap = i64::try_from(self.discovery_cap()).unwrap_or(i64::MAX);
+        self.write("record_sighting", Some(sighting.mac), |tx, now| {
+            self.sighting_in(tx, now, sighting, cap)
         })
     }
 
