@@ -594,6 +594,18 @@ fn is_timeout(e: &io::Error) -> bool {
 mod tests {
     use super::*;
 
+    /// An octet RRQ for `filename` without options, as a client sends it.
+    fn read_request(filename: &str) -> Vec<u8> {
+        let mut buf = Vec::new();
+        Packet::Rrq {
+            filename: filename.into(),
+            mode: Mode::Octet,
+            options: Vec::new(),
+        }
+        .encode(&mut buf);
+        buf
+    }
+
     #[test]
     fn a_wildcard_socket_is_reached_on_loopback() {
         let v4: SocketAddr = "0.0.0.0:69".parse().expect("literal");
@@ -635,13 +647,7 @@ mod tests {
         client
             .set_read_timeout(Some(Duration::from_secs(10)))
             .expect("read timeout");
-        let mut buf = Vec::new();
-        Packet::Rrq {
-            filename: "a".into(),
-            mode: Mode::Octet,
-            options: Vec::new(),
-        }
-        .encode(&mut buf);
+        let buf = read_request("a");
         client.send_to(&buf, addr).expect("send");
         let mut reply = vec![0u8; 2048];
         let (len, _) = client.recv_from(&mut reply).expect("first block");
@@ -684,13 +690,7 @@ mod tests {
             shutdown.clone(),
         ));
         let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind loopback");
-        let mut buf = Vec::new();
-        Packet::Rrq {
-            filename: "a".into(),
-            mode: Mode::Octet,
-            options: Vec::new(),
-        }
-        .encode(&mut buf);
+        let buf = read_request("a");
         client
             .send_to(&buf, ("127.0.0.1", port))
             .await
