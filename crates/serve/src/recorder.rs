@@ -99,12 +99,7 @@ pub async fn run(
         // event; in a boot storm a wake-up per request cost the servers' threads.
         let deadline = Instant::now() + recorder.config.interval;
         loop {
-            while let Ok(event) = events.try_recv() {
-                recorder.take(&event);
-                if recorder.rows.len() >= batch {
-                    recorder.flush().await;
-                }
-            }
+            recorder.take_queued(&mut events, batch).await;
             let now = Instant::now();
             if now >= deadline {
                 break;
@@ -118,12 +113,7 @@ pub async fn run(
         recorder.flush().await;
     }
     // Shut down, or every sender is gone: write what is still queued.
-    while let Ok(event) = events.try_recv() {
-        recorder.take(&event);
-        if recorder.rows.len() >= batch {
-            recorder.flush().await;
-        }
-    }
+    recorder.take_queued(&mut events, batch).await;
     recorder.flush().await;
     match recorder.rows.len() {
         0 => Ok(()),
@@ -166,6 +156,16 @@ struct Recorder {
 impl Recorder {
     fn is_empty(&self) -> bool {
         self.rows.is_empty() && self.sightings.is_empty()
+    }
+
+    /// Takes every event already queued, writing a batch each time `batch` rows are held.
+    async fn take_queued(&mut self, events: &mut UnboundedReceiver<Arc<Event>>, batch: usize) {
+        while let Ok(event) = events.try_recv() {
+            self.take(&event);
+            if self.rows.len() >= batch {
+                self.flush().await;
+            }
+        }
     }
 
     fn take(&mut self, event: &Event) {
