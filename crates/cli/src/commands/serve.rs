@@ -85,7 +85,7 @@ async fn serve(desk: provdesk_core::desk::Desk, args: ServeArgs) -> anyhow::Resu
                     print_lines(&lines);
                     tokio::time::sleep(PRINT_PAUSE).await;
                 }
-                Err(RecvError::Lagged(missed)) => eprintln!("warning: {missed} event(s) not shown (the terminal is slower than the servers); the fetch log has them all"),
+                Err(RecvError::Lagged(missed)) => warn_lagged(missed),
                 Err(RecvError::Closed) => break,
             },
         }
@@ -110,9 +110,7 @@ fn append_queued(
     loop {
         match events.try_recv() {
             Ok(event) => append(format, &event, lines),
-            Err(broadcast::error::TryRecvError::Lagged(missed)) => eprintln!(
-                "warning: {missed} event(s) not shown (the terminal is slower than the servers); the fetch log has them all"
-            ),
+            Err(broadcast::error::TryRecvError::Lagged(missed)) => warn_lagged(missed),
             Err(_) => return,
         }
     }
@@ -135,6 +133,12 @@ async fn stop_signal() -> anyhow::Result<()> {
             .await
             .context("cannot listen for Ctrl-C")
     }
+}
+
+fn warn_lagged(missed: u64) {
+    eprintln!(
+        "warning: {missed} event(s) not shown (the terminal is slower than the servers); the fetch log has them all"
+    );
 }
 
 /// Appends `event` as one line.
