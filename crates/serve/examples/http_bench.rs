@@ -246,31 +246,19 @@ impl Binary {
 
     /// Stops it with SIGINT (as Ctrl-C) and returns (fetch-log rows, JSON fetch lines).
     fn stop(mut self) -> (u64, u64) {
-        let _ = Command::new("kill")
-            .arg("-INT")
-            .arg(self.child.id().to_string())
-            .status();
-        let mut stopped = false;
-        for _ in 0..1000 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                stopped = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if !stopped {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            panic!("provdesk serve did not stop within 20 s of SIGINT");
-        }
-        let rows = Command::new("sqlite3")
+        assert!(
+            stop_child(&mut self.child, "-INT", Duration::from_secs(20)),
+            "provdesk serve did not stop within 20 s of SIGINT"
+        );
+        let count = Command::new("sqlite3")
             .arg(self.desk.join("provdesk.db"))
             .arg("SELECT count(*) FROM fetch_log")
             .output()
-            .ok()
-            .and_then(|out| String::from_utf8(out.stdout).ok())
-            .and_then(|text| text.trim().parse().ok())
-            .unwrap_or(0);
+            .expect("sqlite3 (apt install sqlite3) counts the fetch log");
+        let rows = String::from_utf8_lossy(&count.stdout)
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("sqlite3: {}", String::from_utf8_lossy(&count.stderr)));
         let lines = std::fs::read_to_string(&self.events)
             .unwrap_or_default()
             .lines()
@@ -621,19 +609,27 @@ http {{
     }
 
     fn stop(mut self) {
-        let _ = Command::new("kill")
-            .arg("-QUIT")
-            .arg(self.child.id().to_string())
-            .status();
-        for _ in 0..250 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_child(&mut self.child, "-QUIT", Duration::from_secs(5));
     }
+}
+
+/// Sends `signal` and waits up to `grace` for the child to exit, then kills it; whether it
+/// exited on the signal.
+fn stop_child(child: &mut Child, signal: &str, grace: Duration) -> bool {
+    let _ = Command::new("kill")
+        .arg(signal)
+        .arg(child.id().to_string())
+        .status();
+    let started = Instant::now();
+    while started.elapsed() < grace {
+        if let Ok(Some(_)) = child.try_wait() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    false
 }
 
 /// utime + stime in clock ticks of one /proc stat file (fields 14 and 15, counted after
@@ -1018,10 +1014,18 @@ fn main() {
         ours.logged.load(Ordering::Relaxed),
         ours.seen.load(Ordering::Relaxed)
     );
+    assert!(
+        options.log == LogMode::None || ours.logged.load(Ordering::Relaxed) == expected,
+        "the in-process recorder lost fetches"
+    );
     if let Some(binary) = binary {
         let (rows, lines) = binary.stop();
         println!(
             "provdesk serve (binary): {rows} fetch-log rows in SQLite and {lines} JSON fetch lines (expected {binary_requests} each)"
+        );
+        assert!(
+            rows == binary_requests && lines == binary_requests,
+            "provdesk serve lost fetches: {rows} rows, {lines} lines, {binary_requests} requests"
         );
     }
     ours.stop();
