@@ -12,6 +12,7 @@
 //! Invariants: nothing is read from disk per request; every request ends in exactly one
 //! `Event::Fetch`; a password never reaches an event or a log line.
 
+mod accept;
 pub mod access;
 pub mod agent;
 pub mod auth;
@@ -41,6 +42,7 @@ pub use handler::ClientIdentity;
 
 use crate::events::{Event, EventBus, Fetch, Outcome, Protocol, now_ms};
 use crate::store::ArtifactStore;
+use accept::Acceptor;
 use handler::Handler;
 
 /// A TLS handshake that takes longer than this is a stuck or hostile client.
@@ -112,6 +114,12 @@ pub enum HttpError {
     BasePath(String),
     #[error("cannot read the listening socket's address: {0}")]
     LocalAddr(#[source] std::io::Error),
+    #[error("cannot set up the listening socket {address}: {source}")]
+    Listener {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Serves plain HTTP on `listener` until `shutdown` is cancelled.
@@ -183,6 +191,14 @@ async fn serve(
 ) -> Result<(), HttpError> {
     let local = listener.local_addr().map_err(HttpError::LocalAddr)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let acceptor = match tls {
+        None => Acceptor::plain(listener),
+        Some(tls) => Acceptor::tls(listener, tls),
+    }
+    .map_err(|source| HttpError::Listener {
+        address: local,
+        source,
+    })?;
     handler.events.emit(Event::Listening {
         protocol: handler.protocol,
         url: format!("{scheme}://{local}{}", handler.base_path),
@@ -193,48 +209,14 @@ async fn serve(
         handler: Arc::clone(&handler),
         hyper: hyper_builder(config.head_timeout),
         head_timeout: config.head_timeout,
-        shutdown: shutdown.clone(),
+        shutdown,
         // Cancelled when the grace period is over: connections still open are dropped.
         hard_stop: CancellationToken::new(),
     });
     let tracker = TaskTracker::new();
-    // One waiter for the whole loop: a fresh `cancelled()` per accept would lock the
-    // token's waiter list twice per connection.
-    let stopping = shutdown.cancelled();
-    tokio::pin!(stopping);
-    loop {
-        let (stream, peer) = tokio::select! {
-            biased;
-            () = &mut stopping => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Per-connection errors (reset before accept, out of descriptors) are
-                    // not fatal to a server phones depend on.
-                    tracing::warn!(error = %e, "accepting an HTTP connection failed");
-                    tokio::select! {
-                        () = &mut stopping => break,
-                        () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
-                    }
-                }
-            },
-        };
-        // Best effort: a socket that refuses the option still works, only slower.
-        let _ = stream.set_nodelay(true);
-        let connection = Connection {
-            shared: Arc::clone(&shared),
-            peer,
-        };
-        // Two task types, not one future with both branches: the HTTPS one holds hyper's
-        // connection state (kilobytes), which every plain connection would otherwise
-        // allocate and move into its task.
-        match &tls {
-            None => tracker.spawn(connection.run_plain(stream)),
-            Some(acceptor) => tracker.spawn(connection.run_tls(stream, acceptor.clone())),
-        };
-    }
-    // Stop accepting at once: new phones get "connection refused" and retry later.
-    drop(listener);
+    // Returns once shutdown begins, having closed the listener: new phones get "connection
+    // refused" and retry later.
+    acceptor.run(&shared, &tracker).await;
     tracker.close();
     if tokio::time::timeout(config.shutdown_grace, tracker.wait())
         .await
@@ -269,8 +251,15 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run_plain(self, stream: TcpStream) {
-        plain::serve(stream, self.peer, &self.shared).await;
+    fn new(shared: &Arc<Shared>, peer: SocketAddr) -> Connection {
+        Connection {
+            shared: Arc::clone(shared),
+            peer,
+        }
+    }
+
+    async fn run_plain(self, stream: TcpStream, resume: plain::Resume) {
+        plain::serve(stream, self.peer, &self.shared, resume).await;
     }
 
     async fn run_tls(self, stream: TcpStream, acceptor: TlsAcceptor) {

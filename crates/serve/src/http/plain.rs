@@ -14,11 +14,12 @@
 //! response. Heads over [`MAX_HEAD`] get 431 and unparsable heads 400; like hyper's, those
 //! never reach the handler and make no event, since there is no name to report.
 //!
-//! A fresh connection usually has its request waiting in the socket by the time its task
-//! runs, and an empty send buffer. So every read and write is first tried at once on the
-//! socket ([`now`]); only when that would block does the task wait for the runtime's
-//! readiness events. A boot-storm request is then served in one poll of its task, without
-//! a trip through epoll, a timer or a wake-up.
+//! A fresh connection usually has its request waiting in the socket when it is accepted,
+//! and an empty send buffer. On Unix the accept loop therefore serves that first request
+//! itself ([`serve_at_once`]) and spawns a task for the connection only if it stays open
+//! or has to wait ([`Resume`] says where the task goes on). In the task, too, every read
+//! and write is first tried at once on the socket ([`now`]); only when that would block
+//! does it wait for the runtime's readiness events.
 //!
 //! Invariants: a head must arrive within `head_timeout` of the server starting to wait for
 //! it, idle keep-alive time included (slow-loris guard); once shutdown begins, idle
@@ -29,7 +30,7 @@ use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::ops::Range;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -50,47 +51,128 @@ const MAX_DISCARDED_BODY: u64 = 64 * 1024;
 const LINGER_BYTES: usize = 256 * 1024;
 const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Serves requests on one plain-HTTP connection until the client or the server closes it.
-pub(super) async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
+/// Where a connection's task takes over from [`serve_at_once`] (or starts afresh).
+pub(super) enum Resume {
+    /// Read the next request. `input` holds what was read of it so far; the head, when
+    /// already parsed, is still to have its body read or dropped.
+    Read(BytesMut, Option<Box<ParsedHead>>),
+    /// Finish sending this response, then go on reading if it keeps the connection.
+    Send(BytesMut, Box<Unsent>),
+}
+
+impl Resume {
+    #[cfg(not(unix))]
+    pub(super) fn fresh() -> Resume {
+        Resume::Read(BytesMut::with_capacity(READ_CHUNK), None)
+    }
+}
+
+/// What the accept loop does with a connection after [`serve_at_once`].
+#[cfg(unix)]
+pub(super) enum AtOnce {
+    /// Nothing more is owed on it: close it.
+    Close,
+    /// Hand it to a task on the runtime, which goes on from here.
+    Continue(Resume),
+}
+
+/// Serves a freshly accepted connection's first request without a task, when it is already
+/// waiting in the socket and its answer fits the socket's send buffer: the usual case in a
+/// boot storm, with TCP_DEFER_ACCEPT on the listener. Anything else (no request yet, half a
+/// head, a body to read, a refusal to linger over, a send buffer full) is left, where it
+/// stands, to a task: see [`AtOnce::Continue`].
+///
+/// Why: a task per connection, with its spawn, its epoll registration and removal and its
+/// timer, was a fifth of the server's CPU per request.
+#[cfg(unix)]
+pub(super) fn serve_at_once(socket: &socket2::Socket, peer: SocketAddr, shared: &Shared) -> AtOnce {
     let mut input = BytesMut::with_capacity(READ_CHUNK);
-    let mut head = Vec::with_capacity(512);
+    match now::read(socket, &mut input) {
+        Ok(0) => return AtOnce::Close,
+        Ok(_) => {}
+        Err(e) if now::must_wait(&e) => return AtOnce::Continue(Resume::Read(input, None)),
+        Err(_) => return AtOnce::Close,
+    }
+    let head = match parse_head(&mut input) {
+        Ok(Some(head)) => head,
+        Ok(None) => return AtOnce::Continue(Resume::Read(input, None)),
+        Err(RequestError::Refuse(status, text)) => {
+            let refusal = Box::new(Unsent::refusal(status, text));
+            return AtOnce::Continue(Resume::Send(input, refusal));
+        }
+        Err(RequestError::Closed) => return AtOnce::Close,
+    };
+    if !matches!(head.body, BodyFraming::None) {
+        return AtOnce::Continue(Resume::Read(input, Some(Box::new(head))));
+    }
+    let mut unsent = respond(shared, head.parsed, peer);
+    match unsent.send_now(socket) {
+        // Without a body there is nothing unread to linger over.
+        Ok(true) if unsent.keep_alive => AtOnce::Continue(Resume::Read(input, None)),
+        Ok(true) => AtOnce::Close,
+        Ok(false) => AtOnce::Continue(Resume::Send(input, Box::new(unsent))),
+        // Dropping the response records how far it got.
+        Err(_) => AtOnce::Close,
+    }
+}
+
+/// Serves requests on one plain-HTTP connection, from `resume`, until the client or the
+/// server closes it.
+pub(super) async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+    mut resume: Resume,
+) {
     loop {
-        let waited = tokio::select! {
-            biased;
-            read = tokio::time::timeout(shared.head_timeout, next_request(&mut stream, &mut input)) => read,
-            // Between requests nothing is owed to anyone: close at once.
-            () = shared.shutdown.cancelled() => return,
-        };
-        let parsed = match waited {
-            Ok(Ok(parsed)) => parsed,
-            Ok(Err(RequestError::Refuse(status, text))) => {
-                let response = text_response(status, text);
-                if write_response(&mut stream, response, false, &mut head)
-                    .await
-                    .is_ok()
-                {
-                    linger(&mut stream).await;
-                }
-                return;
+        let (input, unsent) = match resume {
+            Resume::Send(input, unsent) => (input, *unsent),
+            Resume::Read(mut input, head) => {
+                let waited = tokio::select! {
+                    biased;
+                    read = tokio::time::timeout(shared.head_timeout, next_request(&mut stream, &mut input, head)) => read,
+                    // Between requests nothing is owed to anyone: close at once.
+                    () = shared.shutdown.cancelled() => return,
+                };
+                let unsent = match waited {
+                    Ok(Ok(parsed)) => respond(shared, parsed, peer),
+                    Ok(Err(RequestError::Refuse(status, text))) => Unsent::refusal(status, text),
+                    // The client closed, reset, or was too slow to send a head: nothing to
+                    // answer.
+                    Ok(Err(RequestError::Closed)) | Err(_) => return,
+                };
+                (input, unsent)
             }
-            // The client closed, reset, or was too slow to send a head: nothing to answer.
-            Ok(Err(RequestError::Closed)) | Err(_) => return,
         };
-        let response = shared.handler.handle(&parsed.request, peer);
-        let keep_alive = parsed.keep_alive && !shared.shutdown.is_cancelled();
-        let written = tokio::select! {
-            biased;
-            written = write_response(&mut stream, response, keep_alive, &mut head) => written,
-            // Dropping the write drops the response body unfinished: a failed fetch.
-            () = shared.hard_stop.cancelled() => return,
-        };
-        if written.is_err() || !keep_alive {
-            if written.is_ok() && parsed.unread_body {
-                linger(&mut stream).await;
-            }
+        if !send(&mut stream, unsent, shared).await {
             return;
         }
+        resume = Resume::Read(input, None);
     }
+}
+
+/// The handler's answer to `parsed`, ready to send.
+fn respond(shared: &Shared, parsed: Parsed, peer: SocketAddr) -> Unsent {
+    let response = shared.handler.handle(&parsed.request, peer);
+    let keep_alive = parsed.keep_alive && !shared.shutdown.is_cancelled();
+    Unsent::new(response, keep_alive, parsed.unread_body)
+}
+
+/// Sends the rest of `unsent`; returns whether the connection may carry another request.
+async fn send(stream: &mut TcpStream, mut unsent: Unsent, shared: &Shared) -> bool {
+    let written = tokio::select! {
+        biased;
+        written = unsent.send(stream) => written,
+        // Dropping the response unfinished records a failed fetch.
+        () = shared.hard_stop.cancelled() => return false,
+    };
+    if written.is_err() || !unsent.keep_alive {
+        if written.is_ok() && unsent.linger {
+            linger(stream).await;
+        }
+        return false;
+    }
+    true
 }
 
 /// Closes our side, then reads and drops what the client still sends (bounded in bytes and
@@ -133,16 +215,20 @@ impl From<io::Error> for RequestError {
     }
 }
 
-/// Reads until `input` holds a whole head, parses it, and consumes a small body if the
-/// request announced one.
+/// Reads until `input` holds a whole head (unless `head` is one already parsed), parses
+/// it, and consumes a small body if the request announced one.
 async fn next_request(
     stream: &mut TcpStream,
     input: &mut BytesMut,
+    head: Option<Box<ParsedHead>>,
 ) -> Result<Parsed, RequestError> {
+    if let Some(head) = head {
+        return finish_body(stream, input, *head).await;
+    }
     loop {
         if !input.is_empty() {
-            if let Some(parsed) = parse_head(input)? {
-                return finish_body(stream, input, parsed).await;
+            if let Some(head) = parse_head(input)? {
+                return finish_body(stream, input, head).await;
             }
             if input.len() >= MAX_HEAD {
                 return Err(too_large());
@@ -185,7 +271,7 @@ enum BodyFraming {
     Unread,
 }
 
-struct ParsedHead {
+pub(super) struct ParsedHead {
     parsed: Parsed,
     body: BodyFraming,
 }
@@ -311,44 +397,93 @@ async fn finish_body(
     }
 }
 
-/// Writes the status line, the headers and the body; the body's fetch event is sent when
-/// the response is dropped here, finished or not.
-async fn write_response(
-    stream: &mut TcpStream,
-    mut response: Response<FetchBody>,
+/// A response on its way out: its encoded head and the body chunk being written, with how
+/// much of each the socket has taken. The fetch event is sent when it is dropped, finished
+/// or not.
+pub(super) struct Unsent {
+    response: Response<FetchBody>,
+    head: Vec<u8>,
+    head_sent: usize,
+    chunk: Bytes,
+    chunk_sent: usize,
     keep_alive: bool,
-    head: &mut Vec<u8>,
-) -> io::Result<()> {
-    encode_head(&response, keep_alive, head);
-    let first = response.body_mut().next_chunk().unwrap_or_default();
-    write_both(stream, head, &first).await?;
-    while let Some(chunk) = response.body_mut().next_chunk() {
-        write_both(stream, &[], &chunk).await?;
-    }
-    Ok(())
+    /// Linger before closing: the client may still be sending what we did not read.
+    linger: bool,
 }
 
-/// Writes `head` then `body`, in one system call when the socket takes it all.
-async fn write_both(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> io::Result<()> {
-    let (mut head_done, mut body_done) = (0, 0);
-    while head_done < head.len() || body_done < body.len() {
-        let parts = [
-            IoSlice::new(&head[head_done..]),
-            IoSlice::new(&body[body_done..]),
-        ];
-        let mut written = match now::write(stream, &parts) {
-            Err(e) if now::must_wait(&e) => stream.write_vectored(&parts).await?,
-            done => done?,
-        };
+impl Unsent {
+    fn new(mut response: Response<FetchBody>, keep_alive: bool, linger: bool) -> Unsent {
+        let mut head = Vec::with_capacity(256);
+        encode_head(&response, keep_alive, &mut head);
+        let chunk = response.body_mut().next_chunk().unwrap_or_default();
+        Unsent {
+            response,
+            head,
+            head_sent: 0,
+            chunk,
+            chunk_sent: 0,
+            keep_alive,
+            linger,
+        }
+    }
+
+    /// A 400 or 431 with no event (there is no name to report), then close.
+    fn refusal(status: StatusCode, text: &'static str) -> Unsent {
+        Unsent::new(text_response(status, text), false, true)
+    }
+
+    /// What is left to write now, or `None` when the whole response is written.
+    fn parts(&mut self) -> Option<[IoSlice<'_>; 2]> {
+        if self.head_sent == self.head.len() && self.chunk_sent == self.chunk.len() {
+            self.chunk = self.response.body_mut().next_chunk()?;
+            self.chunk_sent = 0;
+        }
+        Some([
+            IoSlice::new(&self.head[self.head_sent..]),
+            IoSlice::new(&self.chunk[self.chunk_sent..]),
+        ])
+    }
+
+    fn advance(&mut self, mut written: usize) -> io::Result<()> {
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
-        let from_head = written.min(head.len() - head_done);
-        head_done += from_head;
+        let from_head = written.min(self.head.len() - self.head_sent);
+        self.head_sent += from_head;
         written -= from_head;
-        body_done += written;
+        self.chunk_sent += written;
+        Ok(())
     }
-    Ok(())
+
+    /// Writes what the socket takes without waiting; `true` once everything is written.
+    #[cfg(unix)]
+    fn send_now(&mut self, socket: &socket2::Socket) -> io::Result<bool> {
+        loop {
+            let written = match self.parts() {
+                None => return Ok(true),
+                Some(parts) => now::write(socket, &parts),
+            };
+            match written {
+                Err(e) if now::must_wait(&e) => return Ok(false),
+                written => self.advance(written?)?,
+            }
+        }
+    }
+
+    /// Writes the rest, a vectored write at a time: head and body in one system call when
+    /// the socket takes them.
+    async fn send(&mut self, stream: &mut TcpStream) -> io::Result<()> {
+        loop {
+            let written = match self.parts() {
+                None => return Ok(()),
+                Some(parts) => match now::write(stream, &parts) {
+                    Err(e) if now::must_wait(&e) => stream.write_vectored(&parts).await,
+                    done => done,
+                },
+            };
+            self.advance(written?)?;
+        }
+    }
 }
 
 /// Socket calls made at once, whatever the runtime last knew of the socket's readiness.
@@ -362,7 +497,6 @@ mod now {
     use std::io::{self, IoSlice};
 
     use bytes::BytesMut;
-    use tokio::net::TcpStream;
 
     /// The error means "try again through the runtime", not a failed connection.
     pub(super) fn must_wait(error: &io::Error) -> bool {
@@ -373,7 +507,7 @@ mod now {
     }
 
     #[cfg(unix)]
-    pub(super) fn read(stream: &TcpStream, input: &mut BytesMut) -> io::Result<usize> {
+    pub(super) fn read(stream: &impl std::os::fd::AsFd, input: &mut BytesMut) -> io::Result<usize> {
         use std::io::Read as _;
         let start = input.len();
         input.resize(start + super::READ_CHUNK, 0);
@@ -384,19 +518,22 @@ mod now {
     }
 
     #[cfg(unix)]
-    pub(super) fn write(stream: &TcpStream, parts: &[IoSlice<'_>]) -> io::Result<usize> {
+    pub(super) fn write(
+        stream: &impl std::os::fd::AsFd,
+        parts: &[IoSlice<'_>],
+    ) -> io::Result<usize> {
         use std::io::Write as _;
         let socket = socket2::SockRef::from(stream);
         (&*socket).write_vectored(parts)
     }
 
     #[cfg(not(unix))]
-    pub(super) fn read(_: &TcpStream, _: &mut BytesMut) -> io::Result<usize> {
+    pub(super) fn read<S>(_: &S, _: &mut BytesMut) -> io::Result<usize> {
         Err(io::ErrorKind::WouldBlock.into())
     }
 
     #[cfg(not(unix))]
-    pub(super) fn write(_: &TcpStream, _: &[IoSlice<'_>]) -> io::Result<usize> {
+    pub(super) fn write<S>(_: &S, _: &[IoSlice<'_>]) -> io::Result<usize> {
         Err(io::ErrorKind::WouldBlock.into())
     }
 }
