@@ -386,15 +386,7 @@ impl Inventory {
     /// latest first).
     pub fn fetch_log(&self, query: &FetchLogQuery) -> Result<Vec<FetchLogEntry>, InventoryError> {
         const OP: &str = "fetch_log";
-        // Built per filter rather than `?1 IS NULL OR mac = ?1`, so SQLite can use the indexes.
-        let mut sql = format!("SELECT {FETCH_LOG_COLUMNS} FROM fetch_log WHERE 1");
-        if query.mac.is_some() {
-            sql.push_str(" AND mac = :mac");
-        }
-        if query.since.is_some() {
-            sql.push_str(" AND ts >= :since");
-        }
-        sql.push_str(" ORDER BY ts DESC, id DESC LIMIT :limit");
+        let sql = fetch_log_sql(query);
         // SQLite reads a negative LIMIT as "no limit".
         let limit = query
             .limit
@@ -492,6 +484,21 @@ impl std::fmt::Debug for Inventory {
 enum Role {
     Writer,
     Reader,
+}
+
+/// The query behind [`Inventory::fetch_log`], built per filter rather than as
+/// `?1 IS NULL OR mac = ?1` so SQLite can use the (mac, ts) index. Without a MAC it sorts
+/// the whole log; the tools only ever ask per device.
+fn fetch_log_sql(query: &FetchLogQuery) -> String {
+    let mut sql = format!("SELECT {FETCH_LOG_COLUMNS} FROM fetch_log WHERE 1");
+    if query.mac.is_some() {
+        sql.push_str(" AND mac = :mac");
+    }
+    if query.since.is_some() {
+        sql.push_str(" AND ts >= :since");
+    }
+    sql.push_str(" ORDER BY ts DESC, id DESC LIMIT :limit");
+    sql
 }
 
 /// The PRAGMAs every connection gets (see reference/ecosystem.md §A.4).
@@ -1041,6 +1048,31 @@ mod tests {
         other.upsert_device(&device(1)).unwrap();
         assert!(watcher.data_version().unwrap() > before);
         assert_eq!(watcher.get_device(mac(1)).unwrap(), Some(device(1)));
+    }
+
+    #[test]
+    fn a_devices_fetch_log_is_read_through_its_index_without_sorting() {
+        let (_dir, inventory) = temp_inventory();
+        let sql = fetch_log_sql(&FetchLogQuery {
+            mac: Some(mac(1)),
+            limit: Some(20),
+            ..FetchLogQuery::default()
+        });
+        let plan: Vec<String> = lock(&inventory.shared.writer)
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(
+                rusqlite::named_params! {":mac": mac(1).to_string(), ":limit": 20},
+                |row| row.get::<_, String>(3),
+            )
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|step| step.contains("USING INDEX fetch_log_mac_ts")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{plan:?}");
     }
 
     #[test]
