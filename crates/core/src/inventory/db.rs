@@ -1069,10 +1069,14 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert!(
-            plan.iter().any(|step| step.contains("USING INDEX fetch_log_mac_ts")),
+            plan.iter()
+                .any(|step| step.contains("USING INDEX fetch_log_mac_ts")),
             "{plan:?}"
         );
-        assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{plan:?}");
+        assert!(
+            !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+            "{plan:?}"
+        );
     }
 
     #[test]
