@@ -57,6 +57,9 @@ async fn serve(desk: provdesk_core::desk::Desk, args: ServeArgs) -> anyhow::Resu
         tftp: args.tftp,
     };
     let format = args.log_format;
+    // Listening before the servers start: a SIGTERM that comes at any point after they are
+    // up must stop them cleanly, never kill the process with rows unwritten.
+    let stop = listen_for_stop()?;
     let service = Service::new(desk, options);
     let mut events = service.events().subscribe();
     let running = service.launch().await?;
@@ -66,23 +69,21 @@ async fn serve(desk: provdesk_core::desk::Desk, args: ServeArgs) -> anyhow::Resu
             eprintln!("listening {url}");
         }
     }
-    let stop = stop_signal();
     tokio::pin!(stop);
+    // Reused: in a storm, a fresh buffer per write grew (and copied) itself every time.
+    let mut lines = Vec::new();
     loop {
         tokio::select! {
-            signal = &mut stop => {
-                signal?;
-                break;
-            }
+            biased;
+            () = &mut stop => break,
             event = events.recv() => match event {
                 Ok(event) => {
                     // Whatever else is queued goes out in the same write, and the loop
                     // pauses before it waits again: in a boot storm, waking this thread
                     // and writing once per request cost the servers a fifth of their CPU.
-                    let mut lines = String::new();
                     append(format, &event, &mut lines);
                     append_queued(format, &mut events, &mut lines);
-                    print_lines(&lines);
+                    print_lines(&mut lines);
                     tokio::time::sleep(PRINT_PAUSE).await;
                 }
                 Err(RecvError::Lagged(missed)) => warn_lagged(missed),
@@ -92,9 +93,8 @@ async fn serve(desk: provdesk_core::desk::Desk, args: ServeArgs) -> anyhow::Resu
     }
     running.shutdown().await?;
     // What the servers reported while stopping (transfers cut short) is still queued.
-    let mut lines = String::new();
     append_queued(format, &mut events, &mut lines);
-    print_lines(&lines);
+    print_lines(&mut lines);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -105,7 +105,7 @@ const PRINT_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 fn append_queued(
     format: LogFormat,
     events: &mut broadcast::Receiver<Arc<Event>>,
-    lines: &mut String,
+    lines: &mut Vec<u8>,
 ) {
     loop {
         match events.try_recv() {
@@ -116,22 +116,28 @@ fn append_queued(
     }
 }
 
-/// Ctrl-C, or SIGTERM from a service manager.
-async fn stop_signal() -> anyhow::Result<()> {
+/// Ctrl-C, or SIGTERM from a service manager. The handlers are installed here, at once;
+/// the returned future only waits. (A future that installed them when first polled left the
+/// process killable by SIGTERM until the event loop happened to poll it.)
+fn listen_for_stop() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C"),
-            _ = term.recv() => Ok(()),
-        }
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
+        let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        })
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
     {
-        tokio::signal::ctrl_c()
-            .await
-            .context("cannot listen for Ctrl-C")
+        let mut ctrl_c = tokio::signal::windows::ctrl_c().context("cannot listen for Ctrl-C")?;
+        Ok(async move {
+            ctrl_c.recv().await;
+        })
     }
 }
 
@@ -142,18 +148,19 @@ fn warn_lagged(missed: u64) {
 }
 
 /// Appends `event` as one line.
-fn append(format: LogFormat, event: &Event, lines: &mut String) {
+fn append(format: LogFormat, event: &Event, lines: &mut Vec<u8>) {
     match format {
-        LogFormat::Json => match serde_json::to_string(event) {
-            Ok(line) => lines.push_str(&line),
-            Err(e) => {
+        LogFormat::Json => {
+            let start = lines.len();
+            if let Err(e) = serde_json::to_writer(&mut *lines, event) {
+                lines.truncate(start);
                 eprintln!("warning: an event could not be written as JSON: {e}");
                 return;
             }
-        },
-        LogFormat::Text => lines.push_str(&text_line(event, &clock())),
+        }
+        LogFormat::Text => lines.extend_from_slice(text_line(event, &clock()).as_bytes()),
     }
-    lines.push('\n');
+    lines.push(b'\n');
 }
 
 fn clock() -> String {
@@ -256,16 +263,16 @@ fn bytes(n: u64) -> String {
     }
 }
 
-/// Prints whole lines; a closed stdout (the reader went away) loses them, not the server.
-fn print_lines(lines: &str) {
+/// Prints whole lines and empties `lines`; a closed stdout (the reader went away) loses them,
+/// not the server.
+fn print_lines(lines: &mut Vec<u8>) {
     use std::io::Write;
     if lines.is_empty() {
         return;
     }
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout
-        .write_all(lines.as_bytes())
-        .and_then(|()| stdout.flush());
+    let _ = stdout.write_all(lines).and_then(|()| stdout.flush());
+    lines.clear();
 }
 
 #[cfg(test)]
