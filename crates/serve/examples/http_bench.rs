@@ -1,6 +1,8 @@
 //! The boot-storm benchmark: 1,000 distinct ~20 KB configs fetched on fresh connections
 //! (`Connection: close`, as phones do after a reboot) at concurrency 50 and 200, from our
-//! HTTP server with every fetch recorded, and from nginx with and without its access log.
+//! HTTP server with every fetch recorded, and from nginx with and without its access log
+//! (and with `listen … deferred`, the TCP_DEFER_ACCEPT our plain-HTTP listener uses, and
+//! without it, as nginx ships).
 //! Rounds are interleaved with the order rotated, and each figure is the median over rounds;
 //! compare the ratios, not the absolute numbers (the machine is shared and noisy).
 //!
@@ -541,7 +543,7 @@ struct Nginx {
 }
 
 impl Nginx {
-    fn start(binary: &Path, dir: &Path, build: &Path, access_log: bool) -> Nginx {
+    fn start(binary: &Path, dir: &Path, build: &Path, access_log: bool, deferred: bool) -> Nginx {
         std::fs::create_dir_all(dir).unwrap();
         let port = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -553,6 +555,9 @@ impl Nginx {
         } else {
             "access_log off;".to_string()
         };
+        // `deferred` is TCP_DEFER_ACCEPT, which `provdesk serve` sets on Linux: with it, both
+        // get the same help from the kernel.
+        let deferred = if deferred { " deferred" } else { "" };
         // As root, the workers would otherwise switch to `nobody` and lose the temp dir.
         let user = if is_root() { "user root;" } else { "" };
         let conf = format!(
@@ -576,7 +581,7 @@ http {{
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{deferred};
         root {build};
     }}
 }}
@@ -827,12 +832,21 @@ fn main() {
         &root.join("nginx-log"),
         &site.join("build"),
         true,
+        true,
+    );
+    let nginx_plain = Nginx::start(
+        &options.nginx,
+        &root.join("nginx-plain"),
+        &site.join("build"),
+        true,
+        false,
     );
     let nginx_nolog = Nginx::start(
         &options.nginx,
         &root.join("nginx-nolog"),
         &site.join("build"),
         false,
+        true,
     );
     let binary = options
         .provdesk
@@ -847,12 +861,17 @@ fn main() {
     let mut servers: Vec<(&str, SocketAddr, Kind)> = vec![
         (ours_label, ours.addr, Kind::InProcess),
         (
-            "nginx (access_log on)",
+            "nginx (access_log on, deferred)",
             nginx_log.addr,
             Kind::Process(nginx_log.child.id()),
         ),
         (
-            "nginx (access_log off)",
+            "nginx (access_log on)",
+            nginx_plain.addr,
+            Kind::Process(nginx_plain.child.id()),
+        ),
+        (
+            "nginx (access_log off, deferred)",
             nginx_nolog.addr,
             Kind::Process(nginx_nolog.child.id()),
         ),
@@ -1030,6 +1049,7 @@ fn main() {
     }
     ours.stop();
     nginx_log.stop();
+    nginx_plain.stop();
     nginx_nolog.stop();
 }
 
