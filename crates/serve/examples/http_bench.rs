@@ -827,27 +827,18 @@ fn main() {
         "provdesk layout: {:?}, log: {:?}",
         options.layout, options.log
     );
-    let nginx_log = Nginx::start(
-        &options.nginx,
-        &root.join("nginx-log"),
-        &site.join("build"),
-        true,
-        true,
-    );
-    let nginx_plain = Nginx::start(
-        &options.nginx,
-        &root.join("nginx-plain"),
-        &site.join("build"),
-        true,
-        false,
-    );
-    let nginx_nolog = Nginx::start(
-        &options.nginx,
-        &root.join("nginx-nolog"),
-        &site.join("build"),
-        false,
-        true,
-    );
+    let nginx = |dir: &str, access_log: bool, deferred: bool| {
+        Nginx::start(
+            &options.nginx,
+            &root.join(dir),
+            &site.join("build"),
+            access_log,
+            deferred,
+        )
+    };
+    let nginx_log = nginx("nginx-log", true, true);
+    let nginx_plain = nginx("nginx-plain", true, false);
+    let nginx_nolog = nginx("nginx-nolog", false, true);
     let binary = options
         .provdesk
         .as_ref()

@@ -418,6 +418,14 @@ mod tests {
 
     impl Fixture {
         /// The next event matching `pick`, within two seconds.
+        async fn next_warning(&mut self) -> String {
+            self.next(|e| match e {
+                Event::Warning { message } => Some(message.clone()),
+                _ => None,
+            })
+            .await
+        }
+
         async fn next<T>(&mut self, pick: impl Fn(&Event) -> Option<T>) -> T {
             let wait = async {
                 loop {
@@ -516,12 +524,7 @@ mod tests {
         let settings = f.desk.settings_path();
         let text = std::fs::read_to_string(&settings).unwrap();
         std::fs::write(&settings, text.replace("0.0.0.0:8080", "0.0.0.0:8081")).unwrap();
-        let message = f
-            .next(|e| match e {
-                Event::Warning { message } => Some(message.clone()),
-                _ => None,
-            })
-            .await;
+        let message = f.next_warning().await;
         assert!(message.contains("restart provdesk serve"), "{message}");
         assert!(message.contains("server.http"), "{message}");
         // Saved through a temp file and a rename, as editors do.
@@ -529,12 +532,7 @@ mod tests {
         let temp = settings.with_extension("toml.tmp");
         std::fs::write(&temp, text.replace("0.0.0.0:8081", "0.0.0.0:8082")).unwrap();
         std::fs::rename(&temp, &settings).unwrap();
-        let message = f
-            .next(|e| match e {
-                Event::Warning { message } => Some(message.clone()),
-                _ => None,
-            })
-            .await;
+        let message = f.next_warning().await;
         assert!(message.contains("server.http"), "{message}");
         f.stop().await;
     }

@@ -2,7 +2,7 @@
 //!
 //! Plain HTTP on Unix: one accept task per runtime worker, all on the one listener. Each
 //! serves a new connection's first request at once when it is already waiting
-//! ([`plain::serve_at_once`]) and spawns a task for the connection only when it has to wait.
+//! ([`serve_at_once`](super::plain::serve_at_once)) and spawns a task for the connection only when it has to wait.
 //! On Linux the listener has TCP_DEFER_ACCEPT, so the kernel hands over a connection once
 //! its request has arrived, and TCP_NODELAY, which accepted sockets inherit there (one
 //! system call less per connection). HTTPS, and plain HTTP elsewhere: one loop that spawns a

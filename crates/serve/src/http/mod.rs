@@ -3,8 +3,9 @@
 //!
 //! Shape: [`run`] and [`run_tls`] take a listener the caller bound, serve until `shutdown`
 //! is cancelled, then stop accepting and give requests in flight `shutdown_grace` to finish.
-//! The accept loop is our own (not `axum::serve`) so HTTPS can hand each request its client
-//! certificate, and both protocols share it. Plain HTTP connections are served by our own
+//! Accepting is our own ([`accept`], not `axum::serve`) so HTTPS can hand each request its
+//! client certificate and plain HTTP can answer a first request without a task of its own
+//! (`plain::serve_at_once`). Plain HTTP connections are served by our own
 //! HTTP/1 loop ([`plain`], for boot-storm throughput); HTTPS connections by hyper, which
 //! also speaks HTTP/2. Both call the same [`Handler`]. Every accepted socket gets
 //! TCP_NODELAY: without it a response can stall ~40 ms on Nagle and delayed ACKs.
