@@ -81,7 +81,7 @@ pub async fn run(
         bus,
         rebuild: Box::new(rebuild),
         rows: Vec::new(),
-        sightings: BTreeMap::new(),
+        newest_fetches: BTreeMap::new(),
         enrolled: BTreeSet::new(),
         warned_cap: false,
         warned_dropped: false,
@@ -149,7 +149,7 @@ struct Recorder {
     /// The newest fetch per device in this batch: a boot sequence is several requests, and
     /// one update per device is enough. Turned into sightings when the batch is written, so a
     /// storm's User-Agents are parsed once per device rather than once per request.
-    sightings: BTreeMap<Mac, Arc<Event>>,
+    newest_fetches: BTreeMap<Mac, Arc<Event>>,
     /// Devices enrolled in this run, so their later requests do not re-check the policy.
     enrolled: BTreeSet<Mac>,
     warned_cap: bool,
@@ -158,7 +158,7 @@ struct Recorder {
 
 impl Recorder {
     fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.sightings.is_empty()
+        self.rows.is_empty() && self.newest_fetches.is_empty()
     }
 
     /// Takes every event already queued, writing a batch each time `batch` rows are held.
@@ -194,12 +194,15 @@ impl Recorder {
             }
         }
         if let Some(mac) = mac {
-            let newer = self.sightings.get(&mac).is_none_or(|known| match &**known {
-                Event::Fetch(known) => known.at_ms <= fetch.at_ms,
-                _ => true,
-            });
+            let newer = self
+                .newest_fetches
+                .get(&mac)
+                .is_none_or(|known| match &**known {
+                    Event::Fetch(known) => known.at_ms <= fetch.at_ms,
+                    _ => true,
+                });
             if newer {
-                self.sightings.insert(mac, event);
+                self.newest_fetches.insert(mac, event);
             }
         }
     }
@@ -211,7 +214,7 @@ impl Recorder {
             return;
         }
         let rows = std::mem::take(&mut self.rows);
-        let sightings: Vec<Sighting> = std::mem::take(&mut self.sightings)
+        let sightings: Vec<Sighting> = std::mem::take(&mut self.newest_fetches)
             .into_iter()
             .filter_map(|(mac, event)| match &*event {
                 Event::Fetch(fetch) => Some(sighting(mac, fetch)),
@@ -329,7 +332,6 @@ fn enroll_if_discovered(
     Ok(Some(profile.to_string()))
 }
 
-/// The fetch-log row of one fetch event.
 /// What `fetch` tells of its device.
 fn sighting(mac: Mac, fetch: &Fetch) -> Sighting {
     let agent = fetch.user_agent.as_deref().and_then(parse_user_agent);
@@ -348,6 +350,7 @@ fn sighting(mac: Mac, fetch: &Fetch) -> Sighting {
     }
 }
 
+/// The fetch-log row of one fetch event.
 fn row(fetch: &Fetch, mac: Option<Mac>) -> FetchLogEntry {
     FetchLogEntry {
         id: None,
