@@ -363,12 +363,13 @@ impl Inventory {
                 )
                 .map_err(sql_err(&self.shared.path, OP, None))?;
             for e in entries {
+                let mac = e.mac.map(|m| m.hex());
                 stmt.execute(params![
                     e.ts,
                     e.protocol,
                     e.peer,
                     e.name,
-                    e.mac.map(|m| m.to_string()),
+                    mac.as_deref(),
                     e.user_agent,
                     e.status,
                     e.reason,
