@@ -12,6 +12,7 @@ use rusqlite::{Connection, TransactionBehavior};
 pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_fetch_log_ts_index.sql"),
+    include_str!("migrations/0003_fetch_log_without_glob.sql"),
 ];
 
 /// The schema version this code writes.
@@ -115,6 +116,55 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(indexes, ["devices_state", "fetch_log_mac_ts"]);
+    }
+
+    #[test]
+    fn rebuilding_the_fetch_log_keeps_its_rows_and_ids() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for version in 1..=2 {
+            apply(&mut conn, version).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO fetch_log (id, ts, protocol, peer, name, mac, user_agent, status,
+                                    reason, bytes, duration_ms, artifact_hash)
+             VALUES (7, 1000, 'http', '10.0.0.9:5060', 'cfg000b82123456.xml', '000b82123456',
+                     'Grandstream Model HW GXP2170', '200', NULL, 512, 3, 'abc'),
+                    (9, 1001, 'tftp', '10.0.0.8:1024', 'cfg.xml', NULL, NULL, '404',
+                     'no such file', 0, 0, NULL);",
+        )
+        .unwrap();
+        let dump = |conn: &Connection| -> Vec<String> {
+            conn.prepare("SELECT * FROM fetch_log ORDER BY id")
+                .unwrap()
+                .query_map([], |row| {
+                    (0..12)
+                        .map(|i| {
+                            row.get::<_, rusqlite::types::Value>(i)
+                                .map(|v| format!("{v:?}"))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                        .map(|values| values.join("|"))
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let before = dump(&conn);
+        assert_eq!(migrate(&mut conn).unwrap(), 2);
+        assert_eq!(dump(&conn), before);
+        // New rows carry on after the old ids, and a MAC of the wrong length is still refused.
+        conn.execute(
+            "INSERT INTO fetch_log (ts, protocol, peer, name, status) VALUES (1, 'http', 'p', 'n', '200')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(conn.last_insert_rowid(), 10);
+        let short = conn.execute(
+            "INSERT INTO fetch_log (ts, protocol, peer, name, mac, status)
+             VALUES (1, 'http', 'p', 'n', '000b82', '200')",
+            [],
+        );
+        assert!(short.unwrap_err().to_string().contains("CHECK"));
     }
 
     #[test]
