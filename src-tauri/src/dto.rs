@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use provdesk_core::build::{Scheme, ServerAddress};
 use provdesk_core::desk::DeskSettings;
 use provdesk_core::status::ProvisioningStatus;
-use provdesk_serve::events::{Fetch, Outcome, Progress, Protocol};
+use provdesk_serve::events::{Fetch, Progress, Protocol};
 use std::net::SocketAddr;
 
 #[derive(Debug, Clone, Serialize)]
@@ -472,13 +472,7 @@ impl From<&Fetch> for LogRow {
             model: f.model.clone(),
             user_agent: f.user_agent.clone(),
             status: f.outcome.status_text(),
-            outcome: match f.outcome {
-                Outcome::Served { .. } => "served",
-                Outcome::NotFound { .. } => "not-found",
-                Outcome::BadRequest { .. } => "bad-request",
-                Outcome::Denied { .. } => "denied",
-                Outcome::Failed { .. } => "failed",
-            },
+            outcome: f.outcome.kind(),
             reason: f.outcome.reason().map(str::to_string),
             bytes: f.bytes,
             duration_ms: f.duration_ms,

@@ -180,6 +180,19 @@ pub enum ArtifactKind {
     Firmware,
 }
 
+impl ArtifactKind {
+    /// The name serde gives it (`device-xml`), for writers that do without serde.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArtifactKind::DeviceBinary => "device-binary",
+            ArtifactKind::DeviceXml => "device-xml",
+            ArtifactKind::ModelXml => "model-xml",
+            ArtifactKind::GenericXml => "generic-xml",
+            ArtifactKind::Firmware => "firmware",
+        }
+    }
+}
+
 /// One request name the servers answer.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ManifestEntry {
@@ -1189,6 +1202,20 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
+
+    #[test]
+    fn artifact_kind_names_are_serdes() {
+        for kind in [
+            ArtifactKind::DeviceBinary,
+            ArtifactKind::DeviceXml,
+            ArtifactKind::ModelXml,
+            ArtifactKind::GenericXml,
+            ArtifactKind::Firmware,
+        ] {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
+    }
 
     struct Fixture {
         _dir: tempfile::TempDir,
