@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
+use http::HeaderValue;
 use provdesk_core::Mac;
 use provdesk_core::build::{ArtifactKind, CredentialTable, Manifest, ManifestEntry};
 use sha2::{Digest, Sha256};
@@ -38,6 +39,16 @@ pub struct Snapshot {
     /// Files whose bytes on disk no longer match the manifest (a firmware image still being
     /// copied in), with the reason; they are not served until the next build takes them.
     unloaded: HashMap<String, String>,
+    /// Request name → what answers it, for every name whose file is loaded: one hash lookup
+    /// per request, and the ETag made once per build rather than once per request.
+    served: HashMap<String, Served>,
+}
+
+#[derive(Debug)]
+struct Served {
+    entry: ManifestEntry,
+    body: Bytes,
+    etag: HeaderValue,
 }
 
 /// What a requested name resolves to.
@@ -56,6 +67,8 @@ pub struct Found<'a> {
     /// the entry's strings cost a boot storm an allocation each.
     pub entry: &'a ManifestEntry,
     pub body: Bytes,
+    /// The strong ETag of the body: its hash, quoted.
+    pub etag: &'a HeaderValue,
 }
 
 impl Snapshot {
@@ -103,11 +116,29 @@ impl Snapshot {
             };
             bodies.insert(entry.file.clone(), body);
         }
+        let served = manifest
+            .entries
+            .iter()
+            .filter_map(|(name, entry)| {
+                let body = bodies.get(&entry.file)?.clone();
+                // A hash is hex; were it ever not a valid header value, the file would still
+                // be served, with an ETag that matches nothing.
+                let etag = HeaderValue::try_from(format!("\"{}\"", entry.hash))
+                    .unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+                let served = Served {
+                    entry: entry.clone(),
+                    body,
+                    etag,
+                };
+                Some((name.clone(), served))
+            })
+            .collect();
         Ok(Snapshot {
             manifest,
             credentials,
             bodies,
             unloaded,
+            served,
         })
     }
 
@@ -118,19 +149,20 @@ impl Snapshot {
             Ok(name) => name,
             Err(reason) => return Resolution::Rejected { reason },
         };
+        if let Some(served) = self.served.get(&name) {
+            return Resolution::Found(Found {
+                name,
+                entry: &served.entry,
+                body: served.body.clone(),
+                etag: &served.etag,
+            });
+        }
         match self.manifest.entries.get(&name) {
-            Some(entry) => match self.bodies.get(&entry.file) {
-                Some(body) => Resolution::Found(Found {
-                    name,
-                    entry,
-                    body: body.clone(),
+            Some(entry) => Resolution::NotFound {
+                reason: self.unloaded.get(&entry.file).cloned().unwrap_or_else(|| {
+                    format!("{} is in the manifest but was not loaded", entry.file)
                 }),
-                None => Resolution::NotFound {
-                    reason: self.unloaded.get(&entry.file).cloned().unwrap_or_else(|| {
-                        format!("{} is in the manifest but was not loaded", entry.file)
-                    }),
-                    name,
-                },
+                name,
             },
             None => Resolution::NotFound {
                 reason: miss_reason(&name),

@@ -301,8 +301,7 @@ impl Handler {
 
 /// 200, 206 or 304 for a found artifact.
 fn serve_found(headers: &HeaderMap, found: Found) -> Result<Response<FetchBody>, Refusal> {
-    let etag = format!("\"{}\"", found.entry.hash);
-    let etag_value = HeaderValue::from_str(&etag).ok();
+    let etag = found.etag;
     let size = found.body.len() as u64;
     let mut response;
     if headers
@@ -340,9 +339,7 @@ fn serve_found(headers: &HeaderMap, found: Found) -> Result<Response<FetchBody>,
     }
     let h = response.headers_mut();
     h.insert(CONTENT_TYPE, content_type(&found.name));
-    if let Some(etag) = etag_value {
-        h.insert(ETAG, etag);
-    }
+    h.insert(ETAG, etag.clone());
     h.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     // Configs change with every edit and carry passwords; no cache may keep them.
     let cache = if is_firmware(found.entry) {
