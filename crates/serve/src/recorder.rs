@@ -8,6 +8,7 @@
 //! password; `Event::Discovered` is emitted once per new device, when its row was committed.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -213,7 +214,10 @@ impl Recorder {
         if self.is_empty() {
             return;
         }
-        let rows = std::mem::take(&mut self.rows);
+        // The next batch is likely as large as this one: growing a Vec of 20,000 rows one
+        // doubling at a time copied them several times over.
+        let capacity = self.rows.len().min(self.config.batch);
+        let rows = std::mem::replace(&mut self.rows, Vec::with_capacity(capacity));
         let sightings: Vec<Sighting> = std::mem::take(&mut self.newest_fetches)
             .into_iter()
             .filter_map(|(mac, event)| match &*event {
@@ -356,7 +360,12 @@ fn row(fetch: &Fetch, mac: Option<Mac>) -> FetchLogEntry {
         id: None,
         ts: fetch.at_ms,
         protocol: fetch.protocol.as_str().to_string(),
-        peer: fetch.peer.to_string(),
+        peer: {
+            // Sized for the longest address, so formatting it never reallocates.
+            let mut peer = String::with_capacity(48);
+            let _ = write!(peer, "{}", fetch.peer);
+            peer
+        },
         name: fetch.name.clone(),
         mac,
         user_agent: fetch.user_agent.clone(),

@@ -425,6 +425,7 @@ fn joined<E: Into<ServeError>>(
 
 /// Keeps the live transfers of each device for [`RunningService::status`].
 async fn follow_transfers(bus: EventBus, live: Arc<Mutex<LiveTransfers>>, stop: CancellationToken) {
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
     let mut events = bus.subscribe();
     drop(bus);
     loop {
@@ -432,26 +433,46 @@ async fn follow_transfers(bus: EventBus, live: Arc<Mutex<LiveTransfers>>, stop: 
             () = stop.cancelled() => return,
             event = events.recv() => event,
         };
-        let event = match event {
-            Ok(event) => event,
+        match event {
+            Ok(event) => follow(&live, &event),
             // Missed events only delay the overlay until the next progress or outcome.
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-        };
-        let mut live = live.lock().unwrap_or_else(PoisonError::into_inner);
-        match &*event {
-            Event::Progress(p) => {
-                if let Some(mac) = p.mac {
-                    live.progress(mac, p.bytes, p.total);
-                }
-            }
-            Event::Fetch(f) => {
-                if let Some(mac) = f.mac {
-                    live.finished(mac);
-                }
-            }
-            _ => {}
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return,
         }
+        // Then whatever else is queued, and a pause: in a boot storm a wake-up per request
+        // cost the servers' threads. The bus holds far more than a pause's worth of events.
+        loop {
+            match events.try_recv() {
+                Ok(event) => follow(&live, &event),
+                Err(TryRecvError::Lagged(_)) => {}
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => return,
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(FOLLOW_PAUSE) => {}
+        }
+    }
+}
+
+/// Longest the live-transfer overlay lags behind the events.
+const FOLLOW_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
+fn follow(live: &Mutex<LiveTransfers>, event: &Event) {
+    let mut live = live.lock().unwrap_or_else(PoisonError::into_inner);
+    match event {
+        Event::Progress(p) => {
+            if let Some(mac) = p.mac {
+                live.progress(mac, p.bytes, p.total);
+            }
+        }
+        Event::Fetch(f) => {
+            if let Some(mac) = f.mac {
+                live.finished(mac);
+            }
+        }
+        _ => {}
     }
 }
 
