@@ -2,6 +2,7 @@
 //! that fans it out: subscribers (CLI printer, app) may lag and lose progress events; the
 //! recorder that writes the fetch log gets every outcome.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -46,8 +47,16 @@ pub enum Outcome {
 impl Outcome {
     /// The fetch log's `status` column.
     pub fn status_text(&self) -> String {
+        self.status_code().into_owned()
+    }
+
+    /// [`Outcome::status_text`] without an allocation for the usual statuses.
+    pub fn status_code(&self) -> Cow<'static, str> {
         match self {
-            Outcome::Served { status } => status.to_string(),
+            Outcome::Served { status: 200 } => "200".into(),
+            Outcome::Served { status: 206 } => "206".into(),
+            Outcome::Served { status: 304 } => "304".into(),
+            Outcome::Served { status } => status.to_string().into(),
             Outcome::NotFound { .. } => "404".into(),
             Outcome::BadRequest { .. } => "400".into(),
             Outcome::Denied { .. } => "denied".into(),

@@ -8,13 +8,12 @@
 //! password; `Event::Discovered` is emitted once per new device, when its row was committed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use provdesk_core::Mac;
 use provdesk_core::inventory::{
-    DeviceState, FetchLogEntry, Inventory, InventoryError, Sighting, SightingOutcome,
+    DeviceState, Inventory, InventoryError, NewFetch, Sighting, SightingOutcome,
 };
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
@@ -124,7 +123,7 @@ pub async fn run(
             // One last try, to report the error itself.
             let held = std::mem::take(&mut recorder.rows);
             let inventory = recorder.inventory.clone();
-            blocking(move || inventory.append_fetch_log(&held))
+            blocking(move || inventory.append_fetches(held.iter().filter_map(PendingRow::row)))
                 .await
                 .map_err(|source| RecorderError::Flush { rows, source })
         }
@@ -146,7 +145,9 @@ struct Recorder {
     config: RecorderConfig,
     bus: EventBus,
     rebuild: Box<dyn Fn(Vec<Mac>) + Send>,
-    rows: Vec<FetchLogEntry>,
+    /// The fetches not yet written, kept as the events themselves (with the device each is
+    /// for): rows are made from them only when written, borrowing their strings.
+    rows: Vec<PendingRow>,
     /// The newest fetch per device in this batch: a boot sequence is several requests, and
     /// one update per device is enough. Turned into sightings when the batch is written, so a
     /// storm's User-Agents are parsed once per device rather than once per request.
@@ -181,7 +182,10 @@ impl Recorder {
             let agent = fetch.user_agent.as_deref().and_then(parse_user_agent);
             agent.map(|a| a.mac)
         });
-        self.rows.push(row(fetch, mac));
+        self.rows.push(PendingRow {
+            event: Arc::clone(&event),
+            mac,
+        });
         if self.rows.len() > MAX_HELD_ROWS {
             let excess = self.rows.len() - MAX_HELD_ROWS;
             self.rows.drain(..excess);
@@ -229,7 +233,7 @@ impl Recorder {
         let policy = self.config.auto_enroll_profile.clone();
         let enrolled = self.enrolled.clone();
         let result = blocking(move || {
-            let written = inventory.append_fetch_log(&rows);
+            let written = inventory.append_fetches(rows.iter().filter_map(PendingRow::row));
             let count = sightings.len();
             // One transaction for the whole batch: in a boot storm, one commit per phone
             // cost more CPU than serving its requests.
@@ -354,26 +358,31 @@ fn sighting(mac: Mac, fetch: &Fetch) -> Sighting {
     }
 }
 
-/// The fetch-log row of one fetch event.
-fn row(fetch: &Fetch, mac: Option<Mac>) -> FetchLogEntry {
-    FetchLogEntry {
-        id: None,
-        ts: fetch.at_ms,
-        protocol: fetch.protocol.as_str().to_string(),
-        peer: {
-            // Sized for the longest address, so formatting it never reallocates.
-            let mut peer = String::with_capacity(48);
-            let _ = write!(peer, "{}", fetch.peer);
-            peer
-        },
-        name: fetch.name.clone(),
-        mac,
-        user_agent: fetch.user_agent.clone(),
-        status: fetch.outcome.status_text(),
-        reason: fetch.outcome.reason().map(str::to_string),
-        bytes: fetch.bytes,
-        duration_ms: fetch.duration_ms,
-        artifact_hash: fetch.artifact.as_ref().map(|a| a.hash.clone()),
+/// A fetch event waiting to be written, and the device it is for.
+struct PendingRow {
+    event: Arc<Event>,
+    mac: Option<Mac>,
+}
+
+impl PendingRow {
+    /// Its fetch-log row, borrowing the event's strings; only fetches are ever held.
+    fn row(&self) -> Option<NewFetch<'_>> {
+        let Event::Fetch(fetch) = &*self.event else {
+            return None;
+        };
+        Some(NewFetch {
+            ts: fetch.at_ms,
+            protocol: fetch.protocol.as_str(),
+            peer: &fetch.peer,
+            name: &fetch.name,
+            mac: self.mac,
+            user_agent: fetch.user_agent.as_deref(),
+            status: fetch.outcome.status_code(),
+            reason: fetch.outcome.reason(),
+            bytes: fetch.bytes,
+            duration_ms: fetch.duration_ms,
+            artifact_hash: fetch.artifact.as_ref().map(|a| a.hash.as_str()),
+        })
     }
 }
 

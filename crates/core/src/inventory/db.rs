@@ -7,6 +7,7 @@
 //! `device_version` counter in `meta` moves in the same transaction as the device change it
 //! announces.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
@@ -19,8 +20,8 @@ use rusqlite::{
 use super::migrate::{self, MigrateError};
 use super::rows::{DEVICE_COLUMNS, DeviceRow, FETCH_LOG_COLUMNS, FetchLogRow, encode_maps};
 use super::{
-    Device, FetchLogEntry, FetchLogQuery, InventoryError, Sighting, SightingOutcome, UNKNOWN_MODEL,
-    model_problem,
+    Device, FetchLogEntry, FetchLogQuery, InventoryError, NewFetch, Sighting, SightingOutcome,
+    UNKNOWN_MODEL, model_problem,
 };
 use crate::Mac;
 
@@ -350,8 +351,17 @@ impl Inventory {
 
     /// Appends a batch of fetches in one transaction. Their `id`s are ignored.
     pub fn append_fetch_log(&self, entries: &[FetchLogEntry]) -> Result<(), InventoryError> {
-        const OP: &str = "append_fetch_log";
-        if entries.is_empty() {
+        self.append_fetches(entries.iter().map(FetchLogEntry::as_new))
+    }
+
+    /// Appends fetches in one transaction, in order.
+    pub fn append_fetches<'a>(
+        &self,
+        fetches: impl IntoIterator<Item = NewFetch<'a>>,
+    ) -> Result<(), InventoryError> {
+        const OP: &str = "append_fetches";
+        let mut fetches = fetches.into_iter().peekable();
+        if fetches.peek().is_none() {
             return Ok(());
         }
         self.write(OP, None, |tx, _| {
@@ -362,22 +372,26 @@ impl Inventory {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )
                 .map_err(sql_err(&self.shared.path, OP, None))?;
-            for e in entries {
-                let mac = e.mac.map(|m| m.hex());
+            // One buffer for every peer: sized for the longest address, so it never grows.
+            let mut peer = String::with_capacity(64);
+            for fetch in fetches {
+                peer.clear();
+                let _ = write!(peer, "{}", fetch.peer);
+                let mac = fetch.mac.map(|m| m.hex());
                 stmt.execute(params![
-                    e.ts,
-                    e.protocol,
-                    e.peer,
-                    e.name,
+                    fetch.ts,
+                    fetch.protocol,
+                    peer,
+                    fetch.name,
                     mac.as_deref(),
-                    e.user_agent,
-                    e.status,
-                    e.reason,
-                    e.bytes,
-                    e.duration_ms,
-                    e.artifact_hash,
+                    fetch.user_agent,
+                    fetch.status,
+                    fetch.reason,
+                    fetch.bytes,
+                    fetch.duration_ms,
+                    fetch.artifact_hash,
                 ])
-                .map_err(sql_err(&self.shared.path, OP, e.mac))?;
+                .map_err(sql_err(&self.shared.path, OP, fetch.mac))?;
             }
             Ok(())
         })

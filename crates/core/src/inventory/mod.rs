@@ -12,6 +12,7 @@ mod db;
 mod migrate;
 mod rows;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -217,6 +218,44 @@ pub struct FetchLogEntry {
     pub bytes: u64,
     pub duration_ms: u64,
     pub artifact_hash: Option<String>,
+}
+
+impl FetchLogEntry {
+    /// This entry as a row to append.
+    pub fn as_new(&self) -> NewFetch<'_> {
+        NewFetch {
+            ts: self.ts,
+            protocol: &self.protocol,
+            peer: &self.peer,
+            name: &self.name,
+            mac: self.mac,
+            user_agent: self.user_agent.as_deref(),
+            status: Cow::Borrowed(&self.status),
+            reason: self.reason.as_deref(),
+            bytes: self.bytes,
+            duration_ms: self.duration_ms,
+            artifact_hash: self.artifact_hash.as_deref(),
+        }
+    }
+}
+
+/// A fetch to append to the log, borrowed from whatever reported it: the recorder writes the
+/// servers' events as they are, without first copying their strings into a
+/// [`FetchLogEntry`] each (in a boot storm, five allocations a request).
+#[derive(Clone)]
+pub struct NewFetch<'a> {
+    pub ts: i64,
+    pub protocol: &'a str,
+    /// Written as `ip:port` (a `SocketAddr`, or text already in that form).
+    pub peer: &'a dyn std::fmt::Display,
+    pub name: &'a str,
+    pub mac: Option<Mac>,
+    pub user_agent: Option<&'a str>,
+    pub status: Cow<'a, str>,
+    pub reason: Option<&'a str>,
+    pub bytes: u64,
+    pub duration_ms: u64,
+    pub artifact_hash: Option<&'a str>,
 }
 
 /// Filters for `Inventory::fetch_log`. The default returns every entry, newest first.
