@@ -354,16 +354,22 @@ impl Inventory {
         self.append_fetches(entries.iter().map(FetchLogEntry::as_new))
     }
 
-    /// Appends fetches in one transaction, in order.
+    /// Appends fetches in one transaction, grouped by device: each device's fetches keep
+    /// their order (and so their ids do), and the (mac, ts) index takes them in its own order.
+    /// In a boot storm, with a thousand phones' requests interleaved, that made a row about a
+    /// quarter cheaper than inserting them as they came (each index page is visited once per
+    /// batch while it is hot, rather than once per row).
     pub fn append_fetches<'a>(
         &self,
         fetches: impl IntoIterator<Item = NewFetch<'a>>,
     ) -> Result<(), InventoryError> {
         const OP: &str = "append_fetches";
-        let mut fetches = fetches.into_iter().peekable();
-        if fetches.peek().is_none() {
+        let mut fetches: Vec<NewFetch<'a>> = fetches.into_iter().collect();
+        if fetches.is_empty() {
             return Ok(());
         }
+        // Stable: a device's fetches stay in the order they were reported.
+        fetches.sort_by_key(|fetch| fetch.mac);
         self.write(OP, None, |tx, _| {
             let mut stmt = tx
                 .prepare_cached(
@@ -528,6 +534,12 @@ fn configure(conn: &Connection, role: Role) -> rusqlite::Result<()> {
         // most pages of the (mac, ts) index, and with the default cache the writer re-read
         // them and spilled dirty pages to the WAL in the middle of each transaction.
         conn.pragma_update(None, "cache_size", -16384)?;
+        // Checkpoint every 10,000 WAL pages (40 MB) rather than 1,000. A storm's commit
+        // writes about 2,000 pages, so the default copied every commit into the database at
+        // once; spaced out, an index page rewritten by several commits is copied once, and
+        // the fetch log cost about 0.9 us a row less. SQLite still checkpoints and removes
+        // the WAL when the last connection closes.
+        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
     }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -1092,6 +1104,46 @@ mod tests {
             !plan.iter().any(|step| step.contains("TEMP B-TREE")),
             "{plan:?}"
         );
+    }
+
+    #[test]
+    fn a_batch_is_stored_grouped_by_device_in_each_devices_order() {
+        let (_dir, inventory) = temp_inventory();
+        // Two phones interleaved, with equal timestamps: ties must keep the reported order.
+        inventory
+            .append_fetch_log(&[
+                entry(100, Some(mac(2)), "b1"),
+                entry(100, Some(mac(1)), "a1"),
+                entry(100, None, "x1"),
+                entry(100, Some(mac(2)), "b2"),
+                entry(100, Some(mac(1)), "a2"),
+                entry(100, None, "x2"),
+            ])
+            .unwrap();
+        let all = inventory.fetch_log(&FetchLogQuery::default()).unwrap();
+        let by_id: Vec<(i64, &str)> = {
+            let mut rows: Vec<(i64, &str)> = all
+                .iter()
+                .map(|e| (e.id.unwrap(), e.name.as_str()))
+                .collect();
+            rows.sort();
+            rows
+        };
+        let names: Vec<&str> = by_id.iter().map(|(_, name)| *name).collect();
+        assert_eq!(names, ["x1", "x2", "a1", "a2", "b1", "b2"]);
+        let newest_first = |n| -> Vec<String> {
+            inventory
+                .fetch_log(&FetchLogQuery {
+                    mac: Some(mac(n)),
+                    ..FetchLogQuery::default()
+                })
+                .unwrap()
+                .into_iter()
+                .map(|e| e.name)
+                .collect()
+        };
+        assert_eq!(newest_first(1), ["a2", "a1"]);
+        assert_eq!(newest_first(2), ["b2", "b1"]);
     }
 
     #[test]
