@@ -222,13 +222,15 @@ impl Recorder {
         // doubling at a time copied them several times over.
         let capacity = self.rows.len().min(self.config.batch);
         let rows = std::mem::replace(&mut self.rows, Vec::with_capacity(capacity));
-        let sightings: Vec<Sighting> = std::mem::take(&mut self.newest_fetches)
-            .into_iter()
-            .filter_map(|(mac, event)| match &*event {
-                Event::Fetch(fetch) => Some(sighting(mac, fetch)),
-                _ => None,
-            })
-            .collect();
+        let mut sightings = Vec::with_capacity(self.newest_fetches.len());
+        sightings.extend(
+            std::mem::take(&mut self.newest_fetches)
+                .into_iter()
+                .filter_map(|(mac, event)| match &*event {
+                    Event::Fetch(fetch) => Some(sighting(mac, fetch)),
+                    _ => None,
+                }),
+        );
         let inventory = self.inventory.clone();
         let policy = self.config.auto_enroll_profile.clone();
         let enrolled = self.enrolled.clone();

@@ -364,7 +364,15 @@ impl Inventory {
         fetches: impl IntoIterator<Item = NewFetch<'a>>,
     ) -> Result<(), InventoryError> {
         const OP: &str = "append_fetches";
-        let mut fetches: Vec<NewFetch<'a>> = fetches.into_iter().collect();
+        let fetches = fetches.into_iter();
+        // Sized by the upper bound: a filtered iterator's lower bound is 0, and growing a Vec
+        // of 20,000 rows by doubling showed up in a storm's profile.
+        let (at_least, at_most) = fetches.size_hint();
+        let mut fetches: Vec<NewFetch<'a>> = {
+            let mut all = Vec::with_capacity(at_most.unwrap_or(at_least));
+            all.extend(fetches);
+            all
+        };
         if fetches.is_empty() {
             return Ok(());
         }
