@@ -246,21 +246,41 @@ impl Binary {
         );
     }
 
+    /// Fetch-log rows in its SQLite database so far.
+    fn logged_rows(&self) -> u64 {
+        let count = Command::new("sqlite3")
+            .arg(self.desk.join("provdesk.db"))
+            .arg("SELECT count(*) FROM fetch_log")
+            .output()
+            .expect("sqlite3 (apt install sqlite3) counts the fetch log");
+        String::from_utf8_lossy(&count.stdout)
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("sqlite3: {}", String::from_utf8_lossy(&count.stderr)))
+    }
+
+    /// Waits (bounded) until `rows` fetches are in the fetch log. The recorder commits up to
+    /// a second after a request; without this wait that work would be missing from its CPU
+    /// figure and would land in the next server's round instead.
+    fn wait_logged(&self, rows: u64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.logged_rows() < rows {
+            assert!(
+                Instant::now() < deadline,
+                "provdesk serve logged {} of {rows} fetches after 10 s",
+                self.logged_rows()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Stops it with SIGINT (as Ctrl-C) and returns (fetch-log rows, JSON fetch lines).
     fn stop(mut self) -> (u64, u64) {
         assert!(
             stop_child(&mut self.child, "-INT", Duration::from_secs(20)),
             "provdesk serve did not stop within 20 s of SIGINT"
         );
-        let count = Command::new("sqlite3")
-            .arg(self.desk.join("provdesk.db"))
-            .arg("SELECT count(*) FROM fetch_log")
-            .output()
-            .expect("sqlite3 (apt install sqlite3) counts the fetch log");
-        let rows = String::from_utf8_lossy(&count.stdout)
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("sqlite3: {}", String::from_utf8_lossy(&count.stderr)));
+        let rows = self.logged_rows();
         let lines = std::fs::read_to_string(&self.events)
             .unwrap_or_default()
             .lines()
@@ -905,8 +925,9 @@ fn main() {
         );
         if s == in_process {
             ours_requests += (warm.ok + warm.errors) as u64;
-        } else if binary.is_some() && s == 0 {
+        } else if let Some(binary) = binary.as_ref().filter(|_| s == 0) {
             binary_requests += (warm.ok + warm.errors) as u64;
+            binary.wait_logged(binary_requests);
         }
     }
     // results[concurrency][server] = one result per round
@@ -929,6 +950,9 @@ fn main() {
                         }
                         std::thread::sleep(Duration::from_millis(5));
                     }
+                }
+                if let Some(binary) = binary.as_ref().filter(|_| s == 0) {
+                    binary.wait_logged(binary_requests + (r.ok + r.errors) as u64);
                 }
                 let ticks = cpu_ticks(s).saturating_sub(before);
                 r.cpu_us = ticks as f64 / ticks_per_second * 1e6 / r.ok.max(1) as f64;
