@@ -7,7 +7,7 @@
 //! compare the ratios, not the absolute numbers (the machine is shared and noisy).
 //!
 //! Run: `cargo run --release -p provdesk-serve --example http_bench -- [--rounds 3]
-//! [--requests 20000] [--seconds 10] [--nginx /usr/sbin/nginx] [--provdesk PATH]`.
+//! [--requests 40000] [--seconds 30] [--nginx /usr/sbin/nginx] [--provdesk PATH]`.
 //! Everything stays on 127.0.0.1; every run is bounded in requests and in time.
 //!
 //! With `--provdesk target/release/provdesk` (build it with `cargo build --release -p
@@ -68,8 +68,10 @@ enum LogMode {
 fn options() -> Options {
     let mut options = Options {
         rounds: 3,
-        requests: 20_000,
-        seconds: 10,
+        // A few seconds a round: long enough that `provdesk serve`'s one-second fetch-log
+        // commits happen inside its rounds, as in a sustained storm, not only after them.
+        requests: 40_000,
+        seconds: 30,
         nginx: PathBuf::from("/usr/sbin/nginx"),
         provdesk: None,
         concurrency: vec![50, 200],
