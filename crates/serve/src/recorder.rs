@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use provdesk_core::Mac;
 use provdesk_core::inventory::{
-    DeviceState, Inventory, InventoryError, NewFetch, Sighting, SightingOutcome,
+    DeviceState, Inventory, InventoryError, NewFetch, Peer, Sighting, SightingOutcome,
 };
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
@@ -375,7 +375,7 @@ impl PendingRow {
         Some(NewFetch {
             ts: fetch.at_ms,
             protocol: fetch.protocol.as_str(),
-            peer: &fetch.peer,
+            peer: Peer::Address(fetch.peer),
             name: &fetch.name,
             mac: self.mac,
             user_agent: fetch.user_agent.as_deref(),

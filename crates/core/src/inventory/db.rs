@@ -7,7 +7,6 @@
 //! `device_version` counter in `meta` moves in the same transaction as the device change it
 //! announces.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
@@ -390,7 +389,7 @@ impl Inventory {
             let mut peer = String::with_capacity(64);
             for fetch in fetches {
                 peer.clear();
-                let _ = write!(peer, "{}", fetch.peer);
+                fetch.peer.write_to(&mut peer);
                 let mac = fetch.mac.map(|m| m.hex());
                 stmt.execute(params![
                     fetch.ts,
