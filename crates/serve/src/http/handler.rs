@@ -243,14 +243,14 @@ impl Handler {
         // miss, the name says it (`cfg<mac>.xml`); both win over the User-Agent's DevId.
         let (name_mac, entry_model) = match &resolution {
             Resolution::Rejected { reason } => return Err(Refusal::BadRequest(reason.clone())),
-            Resolution::Found(found) => (found.entry.mac, found.entry.model.clone()),
+            Resolution::Found(found) => (found.entry.mac, found.entry.model.as_deref()),
             Resolution::NotFound { .. } => (mac_in_name(&name), None),
         };
         if name_mac.is_some() {
             fetch.mac = name_mac;
         }
         if fetch.model.is_none() {
-            fetch.model = entry_model;
+            fetch.model = entry_model.map(str::to_string);
         }
         self.authenticate(request, peer, fetch.mac, fetch.model.as_deref(), &snapshot)?;
         match resolution {
