@@ -48,7 +48,7 @@ pub struct Snapshot {
 struct Served {
     entry: ManifestEntry,
     body: Bytes,
-    etag: HeaderValue,
+    etag: Option<HeaderValue>,
 }
 
 /// What a requested name resolves to.
@@ -67,8 +67,9 @@ pub struct Found<'a> {
     /// the entry's strings cost a boot storm an allocation each.
     pub entry: &'a ManifestEntry,
     pub body: Bytes,
-    /// The strong ETag of the body: its hash, quoted.
-    pub etag: &'a HeaderValue,
+    /// The strong ETag of the body: its hash, quoted (none if the manifest's hash could not
+    /// be a header value, which a hash the builder wrote always can).
+    pub etag: Option<&'a HeaderValue>,
 }
 
 impl Snapshot {
@@ -121,10 +122,7 @@ impl Snapshot {
             .iter()
             .filter_map(|(name, entry)| {
                 let body = bodies.get(&entry.file)?.clone();
-                // A hash is hex; were it ever not a valid header value, the file would still
-                // be served, with an ETag that matches nothing.
-                let etag = HeaderValue::try_from(format!("\"{}\"", entry.hash))
-                    .unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+                let etag = HeaderValue::try_from(format!("\"{}\"", entry.hash)).ok();
                 let served = Served {
                     entry: entry.clone(),
                     body,
@@ -154,7 +152,7 @@ impl Snapshot {
                 name,
                 entry: &served.entry,
                 body: served.body.clone(),
-                etag: &served.etag,
+                etag: served.etag.as_ref(),
             });
         }
         match self.manifest.entries.get(&name) {

@@ -315,7 +315,7 @@ fn serve_found(headers: &HeaderMap, found: Found) -> Result<Response<FetchBody>,
         // asks; otherwise the whole file is sent.
         let range_applies = headers
             .get(IF_RANGE)
-            .is_none_or(|v| v.as_bytes() == etag.as_bytes());
+            .is_none_or(|v| etag.is_some_and(|etag| v.as_bytes() == etag.as_bytes()));
         let range = headers.get(RANGE).filter(|_| range_applies);
         match range.map(|r| parse_range(r.as_bytes(), size)) {
             None | Some(RangeSpec::Ignore) => {
@@ -339,7 +339,9 @@ fn serve_found(headers: &HeaderMap, found: Found) -> Result<Response<FetchBody>,
     }
     let h = response.headers_mut();
     h.insert(CONTENT_TYPE, content_type(&found.name));
-    h.insert(ETAG, etag.clone());
+    if let Some(etag) = etag {
+        h.insert(ETAG, etag.clone());
+    }
     h.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     // Configs change with every edit and carry passwords; no cache may keep them.
     let cache = if is_firmware(found.entry) {
