@@ -218,10 +218,7 @@ impl Recorder {
         if self.is_empty() {
             return;
         }
-        // The next batch is likely as large as this one: growing a Vec of 20,000 rows one
-        // doubling at a time copied them several times over.
-        let capacity = self.rows.len().min(self.config.batch);
-        let rows = std::mem::replace(&mut self.rows, Vec::with_capacity(capacity));
+        let rows = std::mem::take(&mut self.rows);
         let mut sightings = Vec::with_capacity(self.newest_fetches.len());
         sightings.extend(
             std::mem::take(&mut self.newest_fetches)

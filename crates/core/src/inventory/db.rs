@@ -367,17 +367,14 @@ impl Inventory {
         // Sized by the upper bound: a filtered iterator's lower bound is 0, and growing a Vec
         // of 20,000 rows by doubling showed up in a storm's profile.
         let (at_least, at_most) = fetches.size_hint();
-        let fetches: Vec<NewFetch<'a>> = {
-            let mut all = Vec::with_capacity(at_most.unwrap_or(at_least));
-            all.extend(fetches);
-            all
-        };
-        if fetches.is_empty() {
+        let mut all = Vec::with_capacity(at_most.unwrap_or(at_least));
+        all.extend(fetches);
+        if all.is_empty() {
             return Ok(());
         }
         // Stable: a device's fetches stay in the order they were reported. References are
         // sorted, not the rows, which are ten times their size.
-        let mut in_order: Vec<&NewFetch<'a>> = fetches.iter().collect();
+        let mut in_order: Vec<&NewFetch<'a>> = all.iter().collect();
         in_order.sort_by_key(|fetch| fetch.mac);
         self.write(OP, None, |tx, _| {
             let mut stmt = tx
