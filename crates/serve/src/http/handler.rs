@@ -20,7 +20,7 @@ use http::header::{
     ACCEPT_RANGES, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE,
     CONTENT_TYPE, ETAG, IF_NONE_MATCH, IF_RANGE, RANGE, USER_AGENT, WWW_AUTHENTICATE,
 };
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use provdesk_core::Mac;
 use rustls::pki_types::CertificateDer;
@@ -43,6 +43,121 @@ const MAX_EVENT_NAME: usize = 300;
 #[derive(Debug, Clone)]
 pub struct ClientIdentity {
     pub certificates: Arc<[CertificateDer<'static>]>,
+}
+
+/// The request headers the handler reads. Plain HTTP keeps only these while it parses a
+/// head (building a whole header map per request cost more than the rest of the parse), so
+/// a header the handler starts to read must be added here, where both servers see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wanted {
+    UserAgent,
+    Authorization,
+    IfNoneMatch,
+    IfRange,
+    Range,
+}
+
+impl Wanted {
+    pub(crate) const ALL: [Wanted; 5] = [
+        Wanted::UserAgent,
+        Wanted::Authorization,
+        Wanted::IfNoneMatch,
+        Wanted::IfRange,
+        Wanted::Range,
+    ];
+
+    pub(crate) fn header_name(self) -> HeaderName {
+        match self {
+            Wanted::UserAgent => USER_AGENT,
+            Wanted::Authorization => AUTHORIZATION,
+            Wanted::IfNoneMatch => IF_NONE_MATCH,
+            Wanted::IfRange => IF_RANGE,
+            Wanted::Range => RANGE,
+        }
+    }
+}
+
+/// What the handler reads of a request: hyper's requests (HTTPS) and our plain-HTTP heads
+/// both provide it.
+pub(crate) trait RequestHead {
+    fn method(&self) -> &Method;
+    /// The target's path, as `http::Uri::path` gives it.
+    fn path(&self) -> &str;
+    /// The target's path and query, or `/` when it has none (authority form).
+    fn path_and_query(&self) -> &str;
+    /// The first value of a header, as it came.
+    fn header(&self, wanted: Wanted) -> Option<&[u8]>;
+    fn has_client_identity(&self) -> bool;
+}
+
+impl<B> RequestHead for Request<B> {
+    fn method(&self) -> &Method {
+        self.method()
+    }
+
+    fn path(&self) -> &str {
+        self.uri().path()
+    }
+
+    fn path_and_query(&self) -> &str {
+        self.uri().path_and_query().map_or("/", |pq| pq.as_str())
+    }
+
+    fn header(&self, wanted: Wanted) -> Option<&[u8]> {
+        self.headers()
+            .get(wanted.header_name())
+            .map(HeaderValue::as_bytes)
+    }
+
+    fn has_client_identity(&self) -> bool {
+        self.extensions().get::<ClientIdentity>().is_some()
+    }
+}
+
+/// The handler's answer: status, the few headers it sets, and a body that reports the fetch.
+/// Plain HTTP encodes it directly; HTTPS turns it into a hyper response (`From`).
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) body: FetchBody,
+}
+
+/// Headers a reply carries at most; sized so they never regrow.
+const REPLY_HEADERS: usize = 6;
+
+impl Reply {
+    fn new(status: StatusCode, body: Bytes) -> Reply {
+        Reply {
+            status,
+            headers: Vec::with_capacity(REPLY_HEADERS),
+            body: FetchBody::new(body),
+        }
+    }
+
+    /// Sets a header, replacing an earlier value of the same name.
+    pub(crate) fn set(&mut self, name: HeaderName, value: HeaderValue) {
+        match self.headers.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, old)) => *old = value,
+            None => self.headers.push((name, value)),
+        }
+    }
+
+    pub(crate) fn header(&self, name: &HeaderName) -> Option<&HeaderValue> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+}
+
+impl From<Reply> for Response<FetchBody> {
+    fn from(reply: Reply) -> Response<FetchBody> {
+        let mut response = Response::new(reply.body);
+        *response.status_mut() = reply.status;
+        let headers = response.headers_mut();
+        headers.reserve(reply.headers.len());
+        for (name, value) in reply.headers {
+            headers.insert(name, value);
+        }
+        response
+    }
 }
 
 /// Everything a request needs, shared by all connections of one server.
@@ -74,7 +189,7 @@ enum Refusal {
 }
 
 impl Refusal {
-    fn into_parts(self) -> (Response<FetchBody>, Outcome) {
+    fn into_parts(self) -> (Reply, Outcome) {
         let (status, text, outcome) = match self {
             Refusal::Forbidden(reason) => (
                 StatusCode::FORBIDDEN,
@@ -100,14 +215,14 @@ impl Refusal {
             ),
             Refusal::Unauthorized { reason, challenge } => {
                 let mut response = text_response(StatusCode::UNAUTHORIZED, "unauthorized\n");
-                response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+                response.set(WWW_AUTHENTICATE, challenge);
                 return (response, Outcome::Denied { reason });
             }
             Refusal::RangeNotSatisfiable { range, size } => {
                 let mut response =
                     text_response(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable\n");
                 if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
-                    response.headers_mut().insert(CONTENT_RANGE, value);
+                    response.set(CONTENT_RANGE, value);
                 }
                 let reason = format!("range {} not satisfiable for {size} bytes", escape(&range));
                 return (response, Outcome::BadRequest { reason });
@@ -115,9 +230,7 @@ impl Refusal {
         };
         let mut response = text_response(status, text);
         if status == StatusCode::METHOD_NOT_ALLOWED {
-            response
-                .headers_mut()
-                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+            response.set(ALLOW, HeaderValue::from_static("GET, HEAD"));
         }
         // Refusals are the clients' doing (wrong name, no password); the event records them
         // and the log stays quiet.
@@ -125,10 +238,9 @@ impl Refusal {
     }
 }
 
-pub(super) fn text_response(status: StatusCode, text: &'static str) -> Response<FetchBody> {
-    let mut response = Response::new(FetchBody::new(Bytes::from_static(text.as_bytes())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
+pub(super) fn text_response(status: StatusCode, text: &'static str) -> Reply {
+    let mut response = Reply::new(status, Bytes::from_static(text.as_bytes()));
+    response.set(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
@@ -154,15 +266,14 @@ impl Handler {
     }
 
     /// Answers one request. Only the head is read: GET and HEAD carry no body we need.
-    pub(crate) fn handle<B>(&self, request: &Request<B>, peer: SocketAddr) -> Response<FetchBody> {
+    pub(crate) fn handle(&self, request: &impl RequestHead, peer: SocketAddr) -> Reply {
         let started = Instant::now();
         let user_agent =
             request
-                .headers()
-                .get(USER_AGENT)
-                .map(|v| match std::str::from_utf8(v.as_bytes()) {
+                .header(Wanted::UserAgent)
+                .map(|value| match std::str::from_utf8(value) {
                     Ok(text) => escape(text),
-                    Err(_) => escape(&String::from_utf8_lossy(v.as_bytes())),
+                    Err(_) => escape(&String::from_utf8_lossy(value)),
                 });
         let agent = user_agent.as_deref().and_then(parse_user_agent);
         let mut fetch = Fetch {
@@ -182,22 +293,22 @@ impl Handler {
         let is_head = request.method() == Method::HEAD;
         let (mut response, outcome) = match self.respond(request, peer, &mut fetch) {
             Ok(response) => {
-                let status = response.status().as_u16();
+                let status = response.status.as_u16();
                 (response, Outcome::Served { status })
             }
             Err(refusal) => refusal.into_parts(),
         };
         fetch.outcome = outcome;
         if fetch.name.is_empty() {
-            fetch.name = escape(request.uri().path());
+            fetch.name = escape(request.path());
         }
-        if is_head && response.status() != StatusCode::NOT_MODIFIED {
+        if is_head && response.status != StatusCode::NOT_MODIFIED {
             // HEAD answers with the headers GET would send, Content-Length included.
-            let size = response.body().rest.len();
-            response.headers_mut().insert(CONTENT_LENGTH, size.into());
-            response.body_mut().rest = Bytes::new();
+            let size = response.body.rest.len();
+            response.set(CONTENT_LENGTH, size.into());
+            response.body.rest = Bytes::new();
         }
-        response.body_mut().log = Some(PendingFetch {
+        response.body.log = Some(PendingFetch {
             events: self.events.clone(),
             fetch,
             started,
@@ -205,12 +316,12 @@ impl Handler {
         response
     }
 
-    fn respond<B>(
+    fn respond(
         &self,
-        request: &Request<B>,
+        request: &impl RequestHead,
         peer: SocketAddr,
         fetch: &mut Fetch,
-    ) -> Result<Response<FetchBody>, Refusal> {
+    ) -> Result<Reply, Refusal> {
         if !self.allow.allows(peer.ip()) {
             return Err(Refusal::Forbidden("not in the allow-list".into()));
         }
@@ -218,12 +329,12 @@ impl Handler {
         if method != Method::GET && method != Method::HEAD {
             return Err(Refusal::MethodNotAllowed(method.clone()));
         }
-        if self.require_client_cert && request.extensions().get::<ClientIdentity>().is_none() {
+        if self.require_client_cert && !request.has_client_identity() {
             return Err(Refusal::Forbidden(
                 "no client certificate (this desk requires one signed by its client CA)".into(),
             ));
         }
-        let path = request.uri().path();
+        let path = request.path();
         let Some(raw_name) = path.strip_prefix(self.base_path.as_str()) else {
             return Err(Refusal::NotFound(format!(
                 "outside the base path {}",
@@ -260,16 +371,16 @@ impl Handler {
                     hash: found.entry.hash.clone(),
                     version: found.entry.version,
                 });
-                serve_found(request.headers(), found)
+                serve_found(request, found)
             }
             Resolution::NotFound { reason, .. } => Err(Refusal::NotFound(reason)),
             Resolution::Rejected { reason } => Err(Refusal::BadRequest(reason)),
         }
     }
 
-    fn authenticate<B>(
+    fn authenticate(
         &self,
-        request: &Request<B>,
+        request: &impl RequestHead,
         peer: SocketAddr,
         mac: Option<Mac>,
         model: Option<&str>,
@@ -278,14 +389,14 @@ impl Handler {
         if self.auth.mode() == provdesk_core::desk::AuthMode::None {
             return Ok(());
         }
-        let uri = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        let uri = request.path_and_query();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let auth_request = AuthRequest {
             method: request.method().as_str(),
             uri,
-            authorization: request.headers().get(AUTHORIZATION).map(|v| v.as_bytes()),
+            authorization: request.header(Wanted::Authorization),
             peer: peer.ip(),
             now,
         };
@@ -300,56 +411,53 @@ impl Handler {
 }
 
 /// 200, 206 or 304 for a found artifact.
-fn serve_found(headers: &HeaderMap, found: Found) -> Result<Response<FetchBody>, Refusal> {
+fn serve_found(request: &impl RequestHead, found: Found) -> Result<Reply, Refusal> {
     let etag = found.etag;
     let size = found.body.len() as u64;
     let mut response;
-    if headers
-        .get(IF_NONE_MATCH)
-        .is_some_and(|v| etag_matches(v.as_bytes(), &found.entry.hash))
+    if request
+        .header(Wanted::IfNoneMatch)
+        .is_some_and(|v| etag_matches(v, &found.entry.hash))
     {
-        response = Response::new(FetchBody::new(Bytes::new()));
-        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        response = Reply::new(StatusCode::NOT_MODIFIED, Bytes::new());
     } else {
         // A Range applies only while the client's copy is current (If-Range), as RFC 9110
         // asks; otherwise the whole file is sent.
-        let range_applies = headers
-            .get(IF_RANGE)
-            .is_none_or(|v| etag.is_some_and(|etag| v.as_bytes() == etag.as_bytes()));
-        let range = headers.get(RANGE).filter(|_| range_applies);
-        match range.map(|r| parse_range(r.as_bytes(), size)) {
+        let range_applies = request
+            .header(Wanted::IfRange)
+            .is_none_or(|v| etag.is_some_and(|etag| v == etag.as_bytes()));
+        let range = request.header(Wanted::Range).filter(|_| range_applies);
+        match range.map(|r| parse_range(r, size)) {
             None | Some(RangeSpec::Ignore) => {
-                response = Response::new(FetchBody::new(found.body));
+                response = Reply::new(StatusCode::OK, found.body);
             }
             Some(RangeSpec::Unsatisfiable) => {
                 let range = range
-                    .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
+                    .map(|r| String::from_utf8_lossy(r).into_owned())
                     .unwrap_or_default();
                 return Err(Refusal::RangeNotSatisfiable { range, size });
             }
             Some(RangeSpec::Bytes { start, end }) => {
                 let slice = found.body.slice(start as usize..=end as usize);
-                response = Response::new(FetchBody::new(slice));
-                *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+                response = Reply::new(StatusCode::PARTIAL_CONTENT, slice);
                 if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{size}")) {
-                    response.headers_mut().insert(CONTENT_RANGE, value);
+                    response.set(CONTENT_RANGE, value);
                 }
             }
         }
     }
-    let h = response.headers_mut();
-    h.insert(CONTENT_TYPE, content_type(&found.name));
+    response.set(CONTENT_TYPE, content_type(&found.name));
     if let Some(etag) = etag {
-        h.insert(ETAG, etag.clone());
+        response.set(ETAG, etag.clone());
     }
-    h.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    response.set(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     // Configs change with every edit and carry passwords; no cache may keep them.
     let cache = if is_firmware(found.entry) {
         "no-cache"
     } else {
         "no-store"
     };
-    h.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
+    response.set(CACHE_CONTROL, HeaderValue::from_static(cache));
     Ok(response)
 }
 
@@ -575,6 +683,46 @@ impl Drop for FetchBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wanted_headers_index_their_own_slot() {
+        for (slot, wanted) in Wanted::ALL.iter().enumerate() {
+            assert_eq!(*wanted as usize, slot, "{wanted:?}");
+        }
+    }
+
+    #[test]
+    fn a_reply_sets_each_header_once_and_converts_to_a_response() {
+        let mut reply = text_response(StatusCode::NOT_FOUND, "gone\n");
+        reply.set(CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+        reply.set(ETAG, HeaderValue::from_static("\"h\""));
+        assert_eq!(reply.headers.len(), 2);
+        assert_eq!(reply.header(&CONTENT_TYPE).unwrap(), "application/xml");
+        let response = Response::from(reply);
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(response.headers()[CONTENT_TYPE], "application/xml");
+        assert_eq!(response.headers()[ETAG], "\"h\"");
+        assert_eq!(response.body().remaining(), 5);
+    }
+
+    #[test]
+    fn reads_hyper_requests_through_the_same_head() {
+        let request = Request::builder()
+            .method(Method::HEAD)
+            .uri("/prov/cfg.xml?x=1")
+            .header("User-Agent", "a")
+            .header("user-agent", "b")
+            .header("Range", "bytes=1-2")
+            .body(())
+            .unwrap();
+        assert_eq!(RequestHead::method(&request), Method::HEAD);
+        assert_eq!(RequestHead::path(&request), "/prov/cfg.xml");
+        assert_eq!(RequestHead::path_and_query(&request), "/prov/cfg.xml?x=1");
+        assert_eq!(request.header(Wanted::UserAgent), Some(&b"a"[..]));
+        assert_eq!(request.header(Wanted::Range), Some(&b"bytes=1-2"[..]));
+        assert_eq!(request.header(Wanted::Authorization), None);
+        assert!(!request.has_client_identity());
+    }
 
     #[test]
     fn parses_single_byte_ranges() {

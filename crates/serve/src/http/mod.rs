@@ -306,7 +306,7 @@ impl Connection {
             if let Some(identity) = &identity {
                 request.extensions_mut().insert(identity.clone());
             }
-            let response = handler.handle(&request, peer);
+            let response = http::Response::from(handler.handle(&request, peer));
             std::future::ready(Ok::<_, Infallible>(response))
         });
         // hyper has its own I/O traits; TokioIo adapts tokio's to them.

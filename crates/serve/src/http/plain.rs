@@ -32,12 +32,12 @@ use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
-use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use http::{Method, StatusCode, Uri};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::Shared;
-use super::handler::{FetchBody, text_response};
+use super::handler::{Reply, RequestHead, Wanted, text_response};
 
 /// Largest request head accepted; phones send a few hundred bytes.
 const MAX_HEAD: usize = 16 * 1024;
@@ -197,7 +197,7 @@ async fn linger(stream: &mut TcpStream) {
 
 /// One parsed request and whether the connection may carry another after it.
 struct Parsed {
-    request: Request<()>,
+    request: PlainRequest,
     keep_alive: bool,
     /// A body follows that is not read; the connection closes after the response.
     unread_body: bool,
@@ -276,8 +276,45 @@ pub(super) struct ParsedHead {
     body: BodyFraming,
 }
 
+/// A parsed plain-HTTP request: its method and target, and the headers the handler reads
+/// ([`Wanted`]) as ranges of the head's bytes.
+pub(super) struct PlainRequest {
+    method: Method,
+    uri: Uri,
+    head: Bytes,
+    wanted: [Option<Range<usize>>; Wanted::ALL.len()],
+}
+
+impl RequestHead for PlainRequest {
+    fn method(&self) -> &Method {
+        &self.method
+    }
+
+    fn path(&self) -> &str {
+        self.uri.path()
+    }
+
+    fn path_and_query(&self) -> &str {
+        self.uri.path_and_query().map_or("/", |pq| pq.as_str())
+    }
+
+    fn header(&self, wanted: Wanted) -> Option<&[u8]> {
+        self.wanted[wanted as usize]
+            .clone()
+            .map(|range| &self.head[range])
+    }
+
+    fn has_client_identity(&self) -> bool {
+        false
+    }
+}
+
 /// Parses a complete head off the front of `input` (leaving any pipelined bytes), or
 /// returns `None` if more bytes are needed.
+///
+/// Header names and values need no check of their own: httparse accepts exactly the bytes
+/// `http::HeaderName` and `HeaderValue` do (token characters; visible ASCII, tab and
+/// obs-text without DEL).
 fn parse_head(input: &mut BytesMut) -> Result<Option<ParsedHead>, RequestError> {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut raw = httparse::Request::new(&mut slots);
@@ -287,8 +324,8 @@ fn parse_head(input: &mut BytesMut) -> Result<Option<ParsedHead>, RequestError> 
         Err(httparse::Error::TooManyHeaders) => return Err(too_large()),
         Err(_) => return Err(malformed()),
     };
-    // The head is split off as shared bytes, so the URI and header values below are views
-    // into it rather than copies; httparse's slices are turned into ranges first.
+    // The head is split off as shared bytes, so the URI and header values are views into
+    // it rather than copies; httparse's slices are turned into ranges first.
     let base = input.as_ptr() as usize;
     let range = |part: &[u8]| -> Range<usize> {
         let start = part.as_ptr() as usize - base;
@@ -299,81 +336,93 @@ fn parse_head(input: &mut BytesMut) -> Result<Option<ParsedHead>, RequestError> 
         return Err(malformed());
     };
     let method = Method::from_bytes(method.as_bytes()).map_err(|_| malformed())?;
-    let path = range(path.as_bytes());
-    let version = if raw.version == Some(1) {
-        Version::HTTP_11
-    } else {
-        Version::HTTP_10
-    };
-    let fields: Vec<(HeaderName, Range<usize>)> = raw
-        .headers
-        .iter()
-        .map(|h| Ok((HeaderName::from_bytes(h.name.as_bytes())?, range(h.value))))
-        .collect::<Result<_, http::header::InvalidHeaderName>>()
-        .map_err(|_| malformed())?;
-    let head = input.split_to(length).freeze();
-
-    let mut request = Request::new(());
-    *request.method_mut() = method;
-    *request.version_mut() = version;
-    *request.uri_mut() = Uri::from_maybe_shared(head.slice(path)).map_err(|_| malformed())?;
-    let headers = request.headers_mut();
-    headers.reserve(fields.len());
-    for (name, value) in fields {
-        let value = HeaderValue::from_maybe_shared(head.slice(value)).map_err(|_| malformed())?;
-        headers.append(name, value);
+    let target = range(path.as_bytes());
+    let mut framing = Framing::default();
+    // HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 always closes (phones
+    // speak 1.1, and 1.0's keep-alive extension is not worth its corner cases).
+    let mut keep_alive = raw.version == Some(1);
+    let mut wanted: [Option<Range<usize>>; Wanted::ALL.len()] = Default::default();
+    for header in raw.headers.iter() {
+        let name = header.name;
+        if let Some(which) = Wanted::ALL
+            .iter()
+            .find(|w| name.eq_ignore_ascii_case(w.header_name().as_str()))
+        {
+            // The first value counts, as `HeaderMap::get` gives it.
+            wanted[*which as usize].get_or_insert_with(|| range(header.value));
+        } else if name.eq_ignore_ascii_case(CONNECTION.as_str()) {
+            keep_alive &= !lists_close(header.value);
+        } else {
+            framing.note(name, header.value)?;
+        }
     }
-
-    let body = body_framing(&request)?;
+    let body = framing.body()?;
+    let head = input.split_to(length).freeze();
+    let uri = Uri::from_maybe_shared(head.slice(target)).map_err(|_| malformed())?;
     let unread_body = matches!(body, BodyFraming::Unread);
-    let keep_alive = wants_keep_alive(&request) && !unread_body;
     Ok(Some(ParsedHead {
         parsed: Parsed {
-            request,
-            keep_alive,
+            request: PlainRequest {
+                method,
+                uri,
+                head,
+                wanted,
+            },
+            keep_alive: keep_alive && !unread_body,
             unread_body,
         },
         body,
     }))
 }
 
-fn body_framing(request: &Request<()>) -> Result<BodyFraming, RequestError> {
-    let headers = request.headers();
-    if headers.contains_key(TRANSFER_ENCODING) {
-        return Ok(BodyFraming::Unread);
-    }
-    let mut lengths = headers.get_all(CONTENT_LENGTH).iter();
-    let Some(first) = lengths.next() else {
-        return Ok(BodyFraming::None);
-    };
-    // Two different lengths are a request-smuggling attempt, not a client mistake.
-    if lengths.any(|other| other != first) {
-        return Err(malformed());
-    }
-    let length: u64 = std::str::from_utf8(first.as_bytes())
-        .ok()
-        .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|text| text.parse().ok())
-        .ok_or_else(malformed)?;
-    Ok(match length {
-        0 => BodyFraming::None,
-        n if n <= MAX_DISCARDED_BODY => BodyFraming::Discard(n),
-        _ => BodyFraming::Unread,
-    })
+/// Whether a `Connection` value lists `close`.
+fn lists_close(value: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
 }
 
-/// HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 always closes (phones speak
-/// 1.1, and 1.0's keep-alive extension is not worth its corner cases).
-fn wants_keep_alive(request: &Request<()>) -> bool {
-    if request.version() != Version::HTTP_11 {
-        return false;
+/// The body headers of a head, gathered while its headers are read.
+#[derive(Default)]
+struct Framing<'h> {
+    chunked: bool,
+    length: Option<&'h [u8]>,
+}
+
+impl<'h> Framing<'h> {
+    fn note(&mut self, name: &str, value: &'h [u8]) -> Result<(), RequestError> {
+        if name.eq_ignore_ascii_case(TRANSFER_ENCODING.as_str()) {
+            self.chunked = true;
+        } else if name.eq_ignore_ascii_case(CONTENT_LENGTH.as_str()) {
+            match self.length {
+                None => self.length = Some(value),
+                // Two different lengths are a request-smuggling attempt, not a client
+                // mistake.
+                Some(first) if first != value => return Err(malformed()),
+                Some(_) => {}
+            }
+        }
+        Ok(())
     }
-    !request.headers().get_all(CONNECTION).iter().any(|value| {
-        value
-            .as_bytes()
-            .split(|&b| b == b',')
-            .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
-    })
+
+    fn body(&self) -> Result<BodyFraming, RequestError> {
+        if self.chunked {
+            return Ok(BodyFraming::Unread);
+        }
+        let Some(length) = self.length else {
+            return Ok(BodyFraming::None);
+        };
+        let length: u64 = std::str::from_utf8(length)
+            .ok()
+            .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|text| text.parse().ok())
+            .ok_or_else(malformed)?;
+        Ok(match length {
+            0 => BodyFraming::None,
+            n if n <= MAX_DISCARDED_BODY => BodyFraming::Discard(n),
+            _ => BodyFraming::Unread,
+        })
+    }
 }
 
 async fn finish_body(
@@ -401,7 +450,7 @@ async fn finish_body(
 /// much of each the socket has taken. The fetch event is sent when it is dropped, finished
 /// or not.
 pub(super) struct Unsent {
-    response: Response<FetchBody>,
+    response: Reply,
     head: Vec<u8>,
     head_sent: usize,
     chunk: Bytes,
@@ -412,10 +461,10 @@ pub(super) struct Unsent {
 }
 
 impl Unsent {
-    fn new(mut response: Response<FetchBody>, keep_alive: bool, linger: bool) -> Unsent {
+    fn new(mut response: Reply, keep_alive: bool, linger: bool) -> Unsent {
         let mut head = Vec::with_capacity(256);
         encode_head(&response, keep_alive, &mut head);
-        let chunk = response.body_mut().next_chunk().unwrap_or_default();
+        let chunk = response.body.next_chunk().unwrap_or_default();
         Unsent {
             response,
             head,
@@ -435,7 +484,7 @@ impl Unsent {
     /// What is left to write now, or `None` when the whole response is written.
     fn parts(&mut self) -> Option<[IoSlice<'_>; 2]> {
         if self.head_sent == self.head.len() && self.chunk_sent == self.chunk.len() {
-            self.chunk = self.response.body_mut().next_chunk()?;
+            self.chunk = self.response.body.next_chunk()?;
             self.chunk_sent = 0;
         }
         Some([
@@ -542,16 +591,15 @@ mod now {
     }
 }
 
-fn encode_head(response: &Response<FetchBody>, keep_alive: bool, out: &mut Vec<u8>) {
+fn encode_head(response: &Reply, keep_alive: bool, out: &mut Vec<u8>) {
     out.clear();
-    let status = response.status();
+    let status = response.status;
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
-    let headers = response.headers();
-    if !headers.contains_key(DATE) {
+    if response.header(&DATE).is_none() {
         out.extend_from_slice(b"date: ");
         push_date(out);
         out.extend_from_slice(b"\r\n");
@@ -561,13 +609,13 @@ fn encode_head(response: &Response<FetchBody>, keep_alive: bool, out: &mut Vec<u
     let sends_length = status != StatusCode::NOT_MODIFIED
         && status != StatusCode::NO_CONTENT
         && !status.is_informational();
-    if sends_length && !headers.contains_key(CONTENT_LENGTH) {
+    if sends_length && response.header(&CONTENT_LENGTH).is_none() {
         out.extend_from_slice(b"content-length: ");
         let mut digits = [0; 20];
-        out.extend_from_slice(format_length(response.body().remaining(), &mut digits));
+        out.extend_from_slice(format_length(response.body.remaining(), &mut digits));
         out.extend_from_slice(b"\r\n");
     }
-    for (name, value) in headers {
+    for (name, value) in &response.headers {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
@@ -643,12 +691,41 @@ mod tests {
         let head = parse_head(&mut input).ok().flatten().expect("complete");
         let request = &head.parsed.request;
         assert_eq!(request.method(), Method::GET);
-        assert_eq!(request.uri().path(), "/cfg000b82123456.xml");
-        assert_eq!(request.uri().query(), Some("x=1"));
-        assert_eq!(request.headers()["user-agent"], "Grandstream");
+        assert_eq!(request.path(), "/cfg000b82123456.xml");
+        assert_eq!(request.path_and_query(), "/cfg000b82123456.xml?x=1");
+        assert_eq!(request.header(Wanted::UserAgent), Some(&b"Grandstream"[..]));
+        assert_eq!(request.header(Wanted::Authorization), None);
         assert!(head.parsed.keep_alive);
         assert!(matches!(head.body, BodyFraming::None));
         assert_eq!(&input[..], b"GET /n");
+    }
+
+    #[test]
+    fn keeps_the_wanted_headers_whatever_their_case_first_value_first() {
+        let head = parsed(
+            "GET /a HTTP/1.1\r\nuser-AGENT: phone\r\nX-Other: 1\r\nAUTHORIZATION: Digest x\r\n\
+             If-None-Match: \"e\"\r\nif-range: \"r\"\r\nRange: bytes=0-1\r\n\
+             Range: bytes=5-6\r\nUser-Agent: second\r\n\r\n",
+        );
+        let request = &head.parsed.request;
+        let value = |wanted| {
+            request
+                .header(wanted)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        };
+        assert_eq!(value(Wanted::UserAgent).as_deref(), Some("phone"));
+        assert_eq!(value(Wanted::Authorization).as_deref(), Some("Digest x"));
+        assert_eq!(value(Wanted::IfNoneMatch).as_deref(), Some("\"e\""));
+        assert_eq!(value(Wanted::IfRange).as_deref(), Some("\"r\""));
+        assert_eq!(value(Wanted::Range).as_deref(), Some("bytes=0-1"));
+        assert_eq!(request.path_and_query(), "/a");
+    }
+
+    #[test]
+    fn reads_the_path_of_an_absolute_target() {
+        let head = parsed("GET http://10.0.0.5:8080/prov/cfg.xml?a=b HTTP/1.1\r\n\r\n");
+        assert_eq!(head.parsed.request.path(), "/prov/cfg.xml");
+        assert_eq!(head.parsed.request.path_and_query(), "/prov/cfg.xml?a=b");
     }
 
     #[test]
@@ -714,10 +791,10 @@ mod tests {
         );
     }
 
-    fn encoded(mut response: Response<FetchBody>, keep_alive: bool) -> String {
+    fn encoded(mut response: Reply, keep_alive: bool) -> String {
         let mut out = Vec::new();
         encode_head(&response, keep_alive, &mut out);
-        let body = response.body_mut().next_chunk().unwrap_or_default();
+        let body = response.body.next_chunk().unwrap_or_default();
         out.extend_from_slice(&body);
         String::from_utf8(out).unwrap()
     }
@@ -743,7 +820,7 @@ mod tests {
     #[test]
     fn a_not_modified_answer_has_no_length() {
         let mut response = text_response(StatusCode::OK, "");
-        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        response.status = StatusCode::NOT_MODIFIED;
         let text = encoded(response, true);
         assert!(text.starts_with("HTTP/1.1 304 Not Modified\r\n"), "{text}");
         assert!(!text.contains("content-length"), "{text}");
@@ -770,7 +847,7 @@ mod tests {
             let mut input = BytesMut::from(&bytes[..]);
             if let Ok(Some(head)) = parse_head(&mut input) {
                 assert!(input.len() < bytes.len(), "a parsed head consumed bytes");
-                let _ = head.parsed.request.uri().path();
+                let _ = head.parsed.request.path();
             }
         }
     }
