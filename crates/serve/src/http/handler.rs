@@ -549,6 +549,10 @@ pub(crate) fn parse_range(header: &[u8], size: u64) -> RangeSpec {
 /// Decodes `%XX` escapes. A `%` without two hex digits, bytes that are not UTF-8, and an
 /// encoded `/`, `\` or NUL are refused: they only ever come from tools probing for traversal.
 pub(crate) fn percent_decode(raw: &str) -> Result<String, String> {
+    // Phones never escape their names; nothing to decode is the common case.
+    if !raw.contains('%') {
+        return Ok(raw.to_owned());
+    }
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -751,6 +755,11 @@ mod tests {
         assert_eq!(percent_decode("cfg%2Exml").unwrap(), "cfg.xml");
         assert_eq!(percent_decode("%2e%2e").unwrap(), "..");
         assert_eq!(percent_decode("a%20b").unwrap(), "a b");
+        assert_eq!(
+            percent_decode("cfg000B82123456.xml").unwrap(),
+            "cfg000B82123456.xml"
+        );
+        assert_eq!(percent_decode("é..x").unwrap(), "é..x");
         for bad in [
             "..%2fx",
             "..%2Fx",
