@@ -6,7 +6,7 @@
 //! rejected before any lookup; only names in the manifest are ever served, so nothing outside
 //! `build/` and `firmware/` can be reached.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
@@ -83,18 +83,25 @@ impl Snapshot {
     ) -> Result<Snapshot, StoreError> {
         let mut bodies = HashMap::new();
         let mut unloaded = HashMap::new();
+        // Every (file, hash) the previous build served: a body is reused when both match.
+        // A set, not a search of the old manifest per entry, which was quadratic in the
+        // number of devices on every rebuild.
+        let previously: HashSet<(&str, &str)> = previous
+            .map(|p| {
+                p.manifest
+                    .entries
+                    .values()
+                    .map(|e| (e.file.as_str(), e.hash.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
         for entry in manifest.entries.values() {
             if bodies.contains_key(&entry.file) || unloaded.contains_key(&entry.file) {
                 continue;
             }
-            let reused = previous.and_then(|p| {
-                let old = p
-                    .manifest
-                    .entries
-                    .values()
-                    .find(|e| e.file == entry.file && e.hash == entry.hash)?;
-                p.bodies.get(&old.file).cloned()
-            });
+            let reused = previous
+                .filter(|_| previously.contains(&(entry.file.as_str(), entry.hash.as_str())))
+                .and_then(|p| p.bodies.get(&entry.file).cloned());
             let body = match reused {
                 Some(body) => body,
                 None => {
@@ -402,5 +409,16 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(again.resolve("cfg.xml"), Resolution::Found(_)));
+        // A new hash for the same file is a new body: it is read, and here it is gone.
+        let mut changed = previous.manifest.clone();
+        if let Some(entry) = changed.entries.get_mut("cfg.xml") {
+            entry.hash = "h2".into();
+        }
+        let reloaded = Snapshot::load(root, changed, CredentialTable::default(), Some(&previous));
+        assert!(
+            matches!(reloaded, Err(StoreError::Read { .. })),
+            "{:?}",
+            reloaded.map(|s| s.manifest)
+        );
     }
 }
