@@ -6,7 +6,7 @@
 //! rejected before any lookup; only names in the manifest are ever served, so nothing outside
 //! `build/` and `firmware/` can be reached.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
@@ -83,15 +83,17 @@ impl Snapshot {
     ) -> Result<Snapshot, StoreError> {
         let mut bodies = HashMap::new();
         let mut unloaded = HashMap::new();
-        // Every (file, hash) the previous build served: a body is reused when both match.
-        // A set, not a search of the old manifest per entry, which was quadratic in the
-        // number of devices on every rebuild.
-        let previously: HashSet<(&str, &str)> = previous
+        // The previous build's bodies by (file, hash): one is reused when both match. A map,
+        // not a search of the old manifest per entry, which was quadratic in the number of
+        // devices on every rebuild.
+        let previously: HashMap<(&str, &str), &Bytes> = previous
             .map(|p| {
                 p.manifest
                     .entries
                     .values()
-                    .map(|e| (e.file.as_str(), e.hash.as_str()))
+                    .filter_map(|e| {
+                        Some(((e.file.as_str(), e.hash.as_str()), p.bodies.get(&e.file)?))
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -99,9 +101,9 @@ impl Snapshot {
             if bodies.contains_key(&entry.file) || unloaded.contains_key(&entry.file) {
                 continue;
             }
-            let reused = previous
-                .filter(|_| previously.contains(&(entry.file.as_str(), entry.hash.as_str())))
-                .and_then(|p| p.bodies.get(&entry.file).cloned());
+            let reused = previously
+                .get(&(entry.file.as_str(), entry.hash.as_str()))
+                .map(|body| Bytes::clone(body));
             let body = match reused {
                 Some(body) => body,
                 None => {
@@ -411,9 +413,7 @@ mod tests {
         assert!(matches!(again.resolve("cfg.xml"), Resolution::Found(_)));
         // A new hash for the same file is a new body: it is read, and here it is gone.
         let mut changed = previous.manifest.clone();
-        if let Some(entry) = changed.entries.get_mut("cfg.xml") {
-            entry.hash = "h2".into();
-        }
+        changed.entries.get_mut("cfg.xml").unwrap().hash = "h2".into();
         let reloaded = Snapshot::load(root, changed, CredentialTable::default(), Some(&previous));
         assert!(
             matches!(reloaded, Err(StoreError::Read { .. })),
