@@ -135,10 +135,37 @@ before(async () => {
   metrics.cold_start_ms = Date.now() - started;
 });
 
+/** Processes of the app started on this run's desk (a zombie has no command line). */
+function appProcesses() {
+  const pids = [];
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      if (args[0] === app && args.includes(desk)) pids.push(Number(pid));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return pids;
+}
+
 after(async () => {
   try {
     if (session) await wd("DELETE", `/session/${session}`, undefined, 10000);
   } finally {
+    // WebKitWebDriver ends the app after it answers the DELETE. Killing tauri-driver (and
+    // WebKitWebDriver with it) before then leaves the app running, holding this file's output
+    // open, and the run never ends: wait for the app, bounded, and stop it if it stays.
+    const gone = async () => appProcesses().length === 0;
+    if (!(await waitFor("the app to quit", gone, 10000).catch(() => false))) {
+      for (const [signal, ms] of [["SIGTERM", 5000], ["SIGKILL", 5000]]) {
+        const left = appProcesses();
+        if (!left.length) break;
+        console.log(`the app (pid ${left.join(", ")}) outlived its WebDriver session: ${signal}`);
+        left.forEach((pid) => process.kill(pid, signal));
+        await waitFor("the app to end", gone, ms).catch(() => false);
+      }
+    }
     driver?.kill();
   }
   if (Object.keys(metrics).length) {
