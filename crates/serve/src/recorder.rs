@@ -6,6 +6,10 @@
 //! rows for the next attempt, bounded by [`MAX_HELD_ROWS`]); one transaction per batch of
 //! rows; what is written is what the event says (name, peer, status, reason, hash), never a
 //! password; `Event::Discovered` is emitted once per new device, when its row was committed.
+//!
+//! The database work runs on a thread of its own below the servers' priority
+//! ([`WriterThread`]): when a boot storm takes every core, phones are served first and the
+//! log catches up in the gaps, a second or two later at worst.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -28,6 +32,11 @@ const COLLECT_TICK: Duration = Duration::from_millis(50);
 /// Rows held in memory while the database refuses writes; beyond it the oldest are dropped
 /// with a warning rather than growing without bound.
 pub const MAX_HELD_ROWS: usize = 100_000;
+
+/// The writer thread's nice value (Linux). At 10 it gets about a tenth of a core that the
+/// servers also want, which is what logging a storm at full speed takes, so the queue
+/// cannot grow for long.
+const WRITER_NICE: i32 = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecorderConfig {
@@ -76,6 +85,7 @@ pub async fn run(
 ) -> Result<(), RecorderError> {
     let batch = config.batch.max(1);
     let mut recorder = Recorder {
+        writer: WriterThread::start(&inventory),
         inventory,
         config,
         bus,
@@ -123,24 +133,109 @@ pub async fn run(
             // One last try, to report the error itself.
             let held = std::mem::take(&mut recorder.rows);
             let inventory = recorder.inventory.clone();
-            blocking(move || inventory.append_fetches(held.iter().filter_map(PendingRow::row)))
+            recorder
+                .writer
+                .run(move || inventory.append_fetches(held.iter().filter_map(PendingRow::row)))
                 .await
                 .map_err(|source| RecorderError::Flush { rows, source })
         }
     }
 }
 
-/// Runs inventory work off the async threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, InventoryError> + Send + 'static,
-) -> Result<T, InventoryError> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(result) => result,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
+/// The thread the recorder's inventory work runs on, off the async threads and, on Linux,
+/// at a lower priority than they have (nice [`WRITER_NICE`]). It ends when this is dropped.
+/// Should it fail to start, the work runs on tokio's blocking threads instead.
+struct WriterThread {
+    jobs: Option<std::sync::mpsc::Sender<WriterJob>>,
+    /// The database, for the error should a batch be dropped unwritten.
+    database: std::path::PathBuf,
+}
+
+type WriterJob = Box<dyn FnOnce() + Send>;
+
+impl WriterThread {
+    fn start(inventory: &Inventory) -> WriterThread {
+        let database = inventory.path().map_or_else(
+            || "(in-memory inventory)".into(),
+            std::path::Path::to_path_buf,
+        );
+        let (jobs, queue) = std::sync::mpsc::channel::<WriterJob>();
+        let started = std::thread::Builder::new()
+            .name("fetch-log".into())
+            .spawn(move || {
+                lower_this_threads_priority();
+                for job in queue {
+                    job();
+                }
+            });
+        match started {
+            Ok(_detached) => WriterThread {
+                jobs: Some(jobs),
+                database,
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the fetch-log thread; writing on tokio's blocking threads");
+                WriterThread {
+                    jobs: None,
+                    database,
+                }
+            }
+        }
+    }
+
+    /// Runs `work` on the thread and waits for its result; a panic in it resumes here, as
+    /// with `spawn_blocking`.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, InventoryError> + Send + 'static,
+    ) -> Result<T, InventoryError> {
+        let Some(jobs) = &self.jobs else {
+            return match tokio::task::spawn_blocking(work).await {
+                Ok(result) => result,
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            };
+        };
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let job: WriterJob = Box::new(move || {
+            // Caught so the thread lives on for the next batch.
+            let _ = done.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
+        });
+        if let Err(std::sync::mpsc::SendError(job)) = jobs.send(job) {
+            // The thread catches panics, so it cannot end while `self` lives; should it have,
+            // the work still gets done.
+            tokio::task::spawn_blocking(job);
+        }
+        match outcome.await {
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            // Only a runtime shutting down drops a blocking job unrun.
+            Err(_) => Err(InventoryError::Io {
+                path: self.database.clone(),
+                source: std::io::Error::other("the batch was dropped before it was written"),
+            }),
+        }
+    }
+}
+
+/// Best effort: a thread that cannot lower its priority still writes.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid has no arguments and cannot fail.
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+        let Ok(tid) = libc::id_t::try_from(tid) else {
+            return;
+        };
+        // On Linux the nice value is per thread: this leaves the servers' threads alone.
+        // SAFETY: plain system call on this thread's own id.
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, WRITER_NICE) } != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "fetch-log thread keeps its priority");
+        }
     }
 }
 
 struct Recorder {
+    writer: WriterThread,
     inventory: Inventory,
     config: RecorderConfig,
     bus: EventBus,
@@ -231,33 +326,35 @@ impl Recorder {
         let inventory = self.inventory.clone();
         let policy = self.config.auto_enroll_profile.clone();
         let enrolled = self.enrolled.clone();
-        let result = blocking(move || {
-            let written = inventory.append_fetches(rows.iter().filter_map(PendingRow::row));
-            let count = sightings.len();
-            // One transaction for the whole batch: in a boot storm, one commit per phone
-            // cost more CPU than serving its requests.
-            let recorded = inventory.record_sightings(&sightings).map(|outcomes| {
-                sightings
-                    .into_iter()
-                    .zip(outcomes)
-                    .map(|(sighting, outcome)| {
-                        let enroll = match (&outcome, &policy) {
-                            (SightingOutcome::CapReached, _) | (_, None) => None,
-                            (_, Some(profile)) if !enrolled.contains(&sighting.mac) => {
-                                enroll_if_discovered(&inventory, &sighting, profile).transpose()
-                            }
-                            _ => None,
-                        };
-                        (sighting, outcome, enroll)
-                    })
-                    .collect::<Vec<_>>()
-            });
-            Ok((
-                written.map_err(|e| (rows, e)),
-                recorded.map_err(|e| (count, e)),
-            ))
-        })
-        .await;
+        let result = self
+            .writer
+            .run(move || {
+                let written = inventory.append_fetches(rows.iter().filter_map(PendingRow::row));
+                let count = sightings.len();
+                // One transaction for the whole batch: in a boot storm, one commit per phone
+                // cost more CPU than serving its requests.
+                let recorded = inventory.record_sightings(&sightings).map(|outcomes| {
+                    sightings
+                        .into_iter()
+                        .zip(outcomes)
+                        .map(|(sighting, outcome)| {
+                            let enroll = match (&outcome, &policy) {
+                                (SightingOutcome::CapReached, _) | (_, None) => None,
+                                (_, Some(profile)) if !enrolled.contains(&sighting.mac) => {
+                                    enroll_if_discovered(&inventory, &sighting, profile).transpose()
+                                }
+                                _ => None,
+                            };
+                            (sighting, outcome, enroll)
+                        })
+                        .collect::<Vec<_>>()
+                });
+                Ok((
+                    written.map_err(|e| (rows, e)),
+                    recorded.map_err(|e| (count, e)),
+                ))
+            })
+            .await;
         let Ok((written, recorded)) = result else {
             return;
         };
@@ -638,5 +735,55 @@ mod tests {
             }
         }
         assert_eq!(warnings, 1);
+    }
+
+    /// This thread's nice value, from /proc (field 19 of its stat line).
+    #[cfg(target_os = "linux")]
+    fn this_threads_nice() -> i64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        // The command name may hold spaces; the fields after it are plain numbers.
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        after_name.split(' ').nth(19 - 3).unwrap().parse().unwrap()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_thread_runs_below_the_servers_and_only_it_does() {
+        let s = setup();
+        let writer = WriterThread::start(&s.inventory);
+        let before = this_threads_nice();
+        let (writer_nice, writer_name) = writer
+            .run(|| {
+                let name = std::thread::current().name().map(str::to_string);
+                Ok((this_threads_nice(), name))
+            })
+            .await
+            .unwrap();
+        assert_eq!(writer_name.as_deref(), Some("fetch-log"));
+        assert!(writer_nice >= WRITER_NICE.into(), "nice {writer_nice}");
+        assert_eq!(
+            this_threads_nice(),
+            before,
+            "the caller's thread is left alone"
+        );
+        let worker_nice = tokio::spawn(async { this_threads_nice() }).await.unwrap();
+        assert_eq!(worker_nice, before, "so are the runtime's workers");
+    }
+
+    #[tokio::test]
+    async fn a_panic_on_the_writer_thread_reaches_the_caller_and_the_thread_lives_on() {
+        let s = setup();
+        let writer = Arc::new(WriterThread::start(&s.inventory));
+        let panicking = Arc::clone(&writer);
+        let ended = tokio::spawn(async move {
+            panicking
+                .run(|| -> Result<(), InventoryError> { panic!("a bug in a batch") })
+                .await
+        })
+        .await;
+        let panic = ended.unwrap_err().into_panic();
+        assert_eq!(panic.downcast_ref::<&str>(), Some(&"a bug in a batch"));
+        let answer = writer.run(|| Ok(42)).await.unwrap();
+        assert_eq!(answer, 42);
     }
 }
