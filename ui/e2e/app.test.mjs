@@ -162,7 +162,13 @@ after(async () => {
         const left = appProcesses();
         if (!left.length) break;
         console.log(`the app (pid ${left.join(", ")}) outlived its WebDriver session: ${signal}`);
-        left.forEach((pid) => process.kill(pid, signal));
+        for (const pid of left) {
+          try {
+            process.kill(pid, signal);
+          } catch {
+            // It ended meanwhile.
+          }
+        }
         await waitFor("the app to end", gone, ms).catch(() => false);
       }
     }
