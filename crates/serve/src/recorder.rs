@@ -314,6 +314,7 @@ impl Recorder {
             return;
         }
         let rows = std::mem::take(&mut self.rows);
+        let row_count = rows.len();
         let mut sightings = Vec::with_capacity(self.newest_fetches.len());
         sightings.extend(
             std::mem::take(&mut self.newest_fetches)
@@ -355,8 +356,15 @@ impl Recorder {
                 ))
             })
             .await;
-        let Ok((written, recorded)) = result else {
-            return;
+        let (written, recorded) = match result {
+            Ok(outcome) => outcome,
+            // The batch never ran (the runtime is shutting down): its rows are gone.
+            Err(e) => {
+                self.bus.emit(Event::Warning {
+                    message: format!("{row_count} fetch-log row(s) not written: {e}"),
+                });
+                return;
+            }
         };
         if let Err((rows, error)) = written {
             self.bus.emit(Event::Warning {
@@ -785,5 +793,68 @@ mod tests {
         assert_eq!(panic.downcast_ref::<&str>(), Some(&"a bug in a batch"));
         let answer = writer.run(|| Ok(42)).await.unwrap();
         assert_eq!(answer, 42);
+    }
+
+    /// A writer whose thread is gone: jobs go to tokio's blocking threads.
+    fn writer_without_a_thread(inventory: &Inventory) -> WriterThread {
+        let (jobs, queue) = std::sync::mpsc::channel::<WriterJob>();
+        drop(queue);
+        WriterThread {
+            jobs: Some(jobs),
+            ..WriterThread::start(inventory)
+        }
+    }
+
+    /// A writer that drops every job unrun, as a runtime shutting down would.
+    fn writer_that_drops_jobs(inventory: &Inventory) -> WriterThread {
+        let (jobs, queue) = std::sync::mpsc::channel::<WriterJob>();
+        std::thread::spawn(move || queue.into_iter().for_each(drop));
+        WriterThread {
+            jobs: Some(jobs),
+            ..WriterThread::start(inventory)
+        }
+    }
+
+    #[tokio::test]
+    async fn without_its_thread_the_writer_still_writes_and_a_dropped_batch_is_reported() {
+        let s = setup();
+        let answer = writer_without_a_thread(&s.inventory).run(|| Ok(7)).await;
+        assert_eq!(answer.unwrap(), 7);
+
+        let mut out = s.out.subscribe();
+        let mut recorder = Recorder {
+            writer: writer_that_drops_jobs(&s.inventory),
+            inventory: s.inventory.clone(),
+            config: RecorderConfig::default(),
+            bus: s.out.clone(),
+            rebuild: Box::new(|_| {}),
+            rows: Vec::new(),
+            newest_fetches: BTreeMap::new(),
+            enrolled: BTreeSet::new(),
+            warned_cap: false,
+            warned_dropped: false,
+        };
+        for n in 0..3 {
+            recorder.take(Arc::new(fetch(n, None, served())));
+        }
+        recorder.flush().await;
+        let Ok(event) = out.try_recv() else {
+            panic!("a warning for the lost rows");
+        };
+        let Event::Warning { message } = &*event else {
+            panic!("a warning, not {event:?}");
+        };
+        assert!(
+            message.starts_with("3 fetch-log row(s) not written: "),
+            "{message}"
+        );
+        assert!(
+            message.contains("provdesk.db"),
+            "names the database: {message}"
+        );
+        assert!(
+            message.contains("dropped before it was written"),
+            "{message}"
+        );
     }
 }
