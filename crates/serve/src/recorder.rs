@@ -144,9 +144,9 @@ pub async fn run(
 
 /// The thread the recorder's inventory work runs on, off the async threads and, on Linux,
 /// at a lower priority than they have (nice [`WRITER_NICE`]). It ends when this is dropped.
-/// Should it fail to start, the work runs on tokio's blocking threads instead.
+/// Work it cannot take (it failed to start) runs on tokio's blocking threads instead.
 struct WriterThread {
-    jobs: Option<std::sync::mpsc::Sender<WriterJob>>,
+    jobs: std::sync::mpsc::Sender<WriterJob>,
     /// The database, for the error should a batch be dropped unwritten.
     database: std::path::PathBuf,
 }
@@ -155,31 +155,23 @@ type WriterJob = Box<dyn FnOnce() + Send>;
 
 impl WriterThread {
     fn start(inventory: &Inventory) -> WriterThread {
-        let database = inventory.path().map_or_else(
-            || "(in-memory inventory)".into(),
-            std::path::Path::to_path_buf,
-        );
         let (jobs, queue) = std::sync::mpsc::channel::<WriterJob>();
-        let started = std::thread::Builder::new()
+        // A thread that fails to start drops `queue` with its closure, so every send fails
+        // and `run` falls back.
+        if let Err(e) = std::thread::Builder::new()
             .name("fetch-log".into())
             .spawn(move || {
                 lower_this_threads_priority();
                 for job in queue {
                     job();
                 }
-            });
-        match started {
-            Ok(_detached) => WriterThread {
-                jobs: Some(jobs),
-                database,
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot start the fetch-log thread; writing on tokio's blocking threads");
-                WriterThread {
-                    jobs: None,
-                    database,
-                }
-            }
+            })
+        {
+            tracing::warn!(error = %e, "cannot start the fetch-log thread; writing on tokio's blocking threads");
+        }
+        WriterThread {
+            jobs,
+            database: database_of(inventory),
         }
     }
 
@@ -189,20 +181,13 @@ impl WriterThread {
         &self,
         work: impl FnOnce() -> Result<T, InventoryError> + Send + 'static,
     ) -> Result<T, InventoryError> {
-        let Some(jobs) = &self.jobs else {
-            return match tokio::task::spawn_blocking(work).await {
-                Ok(result) => result,
-                Err(e) => std::panic::resume_unwind(e.into_panic()),
-            };
-        };
         let (done, outcome) = tokio::sync::oneshot::channel();
         let job: WriterJob = Box::new(move || {
             // Caught so the thread lives on for the next batch.
             let _ = done.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
         });
-        if let Err(std::sync::mpsc::SendError(job)) = jobs.send(job) {
-            // The thread catches panics, so it cannot end while `self` lives; should it have,
-            // the work still gets done.
+        if let Err(std::sync::mpsc::SendError(job)) = self.jobs.send(job) {
+            // No thread to take it (it catches panics, so only one that never started).
             tokio::task::spawn_blocking(job);
         }
         match outcome.await {
@@ -215,6 +200,13 @@ impl WriterThread {
             }),
         }
     }
+}
+
+fn database_of(inventory: &Inventory) -> std::path::PathBuf {
+    inventory.path().map_or_else(
+        || "(in-memory inventory)".into(),
+        std::path::Path::to_path_buf,
+    )
 }
 
 /// Best effort: a thread that cannot lower its priority still writes.
@@ -795,13 +787,13 @@ mod tests {
         assert_eq!(answer, 42);
     }
 
-    /// A writer whose thread is gone: jobs go to tokio's blocking threads.
+    /// A writer whose thread never started: jobs go to tokio's blocking threads.
     fn writer_without_a_thread(inventory: &Inventory) -> WriterThread {
         let (jobs, queue) = std::sync::mpsc::channel::<WriterJob>();
         drop(queue);
         WriterThread {
-            jobs: Some(jobs),
-            ..WriterThread::start(inventory)
+            jobs,
+            database: database_of(inventory),
         }
     }
 
@@ -810,8 +802,8 @@ mod tests {
         let (jobs, queue) = std::sync::mpsc::channel::<WriterJob>();
         std::thread::spawn(move || queue.into_iter().for_each(drop));
         WriterThread {
-            jobs: Some(jobs),
-            ..WriterThread::start(inventory)
+            jobs,
+            database: database_of(inventory),
         }
     }
 
