@@ -21,8 +21,8 @@
 //!   lock-step), and checks the stop flag on every wake-up. Shutdown sets the flag and wakes the
 //!   thread with an empty datagram to its own socket, so it does not wait out a timeout.
 //! - Each transfer thread has a tokio task that owns its permit and its events: it sends
-//!   `Started`, waits for the thread's outcome and sends the final event. `run` returns only
-//!   after every such task has ended.
+//!   `Started`, waits for the thread's outcome, releases the permit and then sends the final
+//!   event. `run` returns only after every such task has ended.
 
 use std::collections::HashMap;
 use std::io;
@@ -393,7 +393,11 @@ impl TransferTask {
                 bytes_acked,
             },
         };
-        let _ = self.events.send(event).await;
+        // The transfer is over before anyone hears so: whoever acts on the final event (a
+        // client's next request, a test) must find the permit free and the peer unregistered.
+        let events = self.events.clone();
+        drop(self);
+        let _ = events.send(event).await;
     }
 
     /// Runs the transfer on its own thread and waits for its outcome, waking the thread when
