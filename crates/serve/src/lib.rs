@@ -5,13 +5,15 @@
 //! Invariant: servers never build; they serve the builder's published artifacts from an
 //! [`store::ArtifactStore`] snapshot that is swapped whole after each build. The
 //! [`publisher`] builds, the [`watcher`] asks it to, the [`recorder`] writes the fetch log,
-//! and [`service`] starts them all in order and stops them without losing a fetch.
+//! and [`service`] starts them all in order and stops them without losing a fetch, also when
+//! [`signals`] ask the process to stop.
 
 pub mod events;
 pub mod http;
 pub mod publisher;
 pub mod recorder;
 pub mod service;
+pub mod signals;
 pub mod store;
 pub mod tftp;
 pub mod watcher;

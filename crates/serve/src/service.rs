@@ -90,6 +90,12 @@ pub enum ServeError {
     Access { path: String, message: String },
     #[error("a server task stopped unexpectedly: {0}")]
     Task(String),
+    #[error("cannot listen for {name}: {source}")]
+    Signal {
+        name: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A service that is set up but not started: subscribe to [`Service::events`] first to see

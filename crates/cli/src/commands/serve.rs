@@ -59,7 +59,7 @@ async fn serve(desk: provdesk_core::desk::Desk, args: ServeArgs) -> anyhow::Resu
     let format = args.log_format;
     // Listening before the servers start: a SIGTERM that comes at any point after they are
     // up must stop them cleanly, never kill the process with rows unwritten.
-    let stop = listen_for_stop()?;
+    let stop = provdesk_serve::signals::stop_requested()?;
     let service = Service::new(desk, options);
     let mut events = service.events().subscribe();
     let running = service.launch().await?;
@@ -113,31 +113,6 @@ fn append_queued(
             Err(broadcast::error::TryRecvError::Lagged(missed)) => warn_lagged(missed),
             Err(_) => return,
         }
-    }
-}
-
-/// Ctrl-C, or SIGTERM from a service manager. The handlers are installed here, at once;
-/// the returned future only waits. (A future that installed them when first polled left the
-/// process killable by SIGTERM until the event loop happened to poll it.)
-fn listen_for_stop() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
-        let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-        Ok(async move {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
-        })
-    }
-    #[cfg(windows)]
-    {
-        let mut ctrl_c = tokio::signal::windows::ctrl_c().context("cannot listen for Ctrl-C")?;
-        Ok(async move {
-            ctrl_c.recv().await;
-        })
     }
 }
 
