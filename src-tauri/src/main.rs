@@ -41,6 +41,7 @@ fn main() {
             let state = AppState::new(session);
             let session = state.session();
             app.manage(state);
+            stop_on_signals(app.handle());
             // Build in the background so the window shows at once, even for a large desk; the
             // UI shows a banner until it is done, and problems in the profiles show up there.
             std::thread::Builder::new()
@@ -106,4 +107,25 @@ fn main() {
                 }
             }
         });
+}
+
+/// Tauri installs no signal handlers, so a SIGTERM (the session ending) or a Ctrl-C in the
+/// terminal that started the app would end it at once, with the last fetches not yet in the
+/// log. Leave the way closing the window does instead, through `RunEvent::Exit`.
+fn stop_on_signals(app: &tauri::AppHandle) {
+    let runtime = tauri::async_runtime::handle();
+    let stop_requested = {
+        let _inside = runtime.inner().enter();
+        provdesk_serve::signals::stop_requested()
+    };
+    match stop_requested {
+        Ok(stop) => {
+            let app = app.clone();
+            runtime.spawn(async move {
+                stop.await;
+                app.exit(0);
+            });
+        }
+        Err(e) => eprintln!("warning: {e}; quit from the window to keep every fetch in the log"),
+    }
 }

@@ -3,9 +3,11 @@
 // fresh desk, imports 20 devices through the dialog, checks a device's effective config,
 // edits a profile value in the editor, and sees the device's config change. Saves a
 // screenshot of every screen to target/screenshots/ and the start-up figures next to them.
+// The last test ends the app with SIGTERM while it serves.
 //
 // Needs: tauri-driver on PATH, WebKitWebDriver (webkit2gtk-driver), a display (xvfb-run),
-// and the debug build of the app (APP_BINARY, else $CARGO_TARGET_DIR or ../target).
+// and the debug build of the app (APP_BINARY, else $CARGO_TARGET_DIR or ../target), with the
+// `provdesk` command line next to it (`cargo test --workspace` builds both).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
@@ -526,4 +528,39 @@ test("firmware and settings screens open", async () => {
   assert.equal(refused.status, 403, "the restarted servers apply the saved allow-list");
   await click("[data-action='stop-servers']");
   await el("[data-action='start-servers']", 20000);
+});
+
+// Last, because it ends the app.
+test("quitting on SIGTERM with the servers running keeps the last request in the fetch log", async () => {
+  // A session that ends (log-out, shutdown) or a Ctrl-C in the terminal that started the app
+  // sends a signal, not a window close: the app must still stop its servers and commit every
+  // fetch-log row before it goes.
+  await click("[data-nav='live']");
+  await el("[data-action='start-servers']");
+  await setValue("[data-listen='http']", "127.0.0.1:0");
+  await setValue("[data-listen='https']", "off");
+  await setValue("[data-listen='tftp']", "off");
+  await click("[data-action='start-servers']");
+  const url = await waitFor("the HTTP URL", async () => {
+    const shown = await exec("return document.querySelector(\"[data-url='http']\")?.textContent ?? ''");
+    return /^http:\/\/127\.0\.0\.1:\d+\/$/.test(shown) ? shown : null;
+  }, 30000);
+  // The allow-list saved by the settings test refuses loopback, and a denial is a row too: it
+  // turns this up-to-date phone's status to denied, which only the fetch log can tell.
+  const mac = "000b82001006";
+  const denied = await fetch(`${url}cfg${mac}.xml`, {
+    headers: { "User-Agent": `Grandstream Model HW GXP2170 V1.0A SW 1.0.11.23 DevId ${mac}` },
+    signal: AbortSignal.timeout(10000),
+  });
+  assert.equal(denied.status, 403);
+  await denied.arrayBuffer();
+  const pids = appProcesses();
+  assert.equal(pids.length, 1, `one app on this desk: ${pids.join(", ")}`);
+  process.kill(pids[0], "SIGTERM");
+  session = undefined; // Its WebDriver session ends with it.
+  await waitFor("the app to quit on SIGTERM", async () => appProcesses().length === 0, 20000);
+  const cli = join(dirname(app), "provdesk");
+  const shown = spawnSync(cli, ["--desk", desk, "device", "show", mac], { encoding: "utf8" });
+  assert.equal(shown.status, 0, `${cli} device show: ${shown.stderr}`);
+  assert.match(shown.stdout, /status: denied/, "the request made just before SIGTERM is in the fetch log");
 });
