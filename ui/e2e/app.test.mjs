@@ -81,6 +81,25 @@ async function setValue(css, value) {
   );
 }
 
+/** The Live screen's HTTP URL once the servers listen on loopback. */
+const httpUrl = (what) =>
+  waitFor(what, async () => {
+    const shown = await exec("return document.querySelector(\"[data-url='http']\")?.textContent ?? ''");
+    return /^http:\/\/127\.0\.0\.1:\d+\/$/.test(shown) ? shown : null;
+  }, 30000);
+
+/** Starts the servers from the Live screen on loopback with free ports (never port 69 here);
+ * HTTPS and TFTP are given the same, or `off`. Returns the HTTP URL. */
+async function startServers({ others = "127.0.0.1:0" } = {}) {
+  await click("[data-nav='live']");
+  await el("[data-action='start-servers']");
+  await setValue("[data-listen='http']", "127.0.0.1:0");
+  await setValue("[data-listen='https']", others);
+  await setValue("[data-listen='tftp']", others);
+  await click("[data-action='start-servers']");
+  return httpUrl("the HTTP URL");
+}
+
 /** The painted frame lags the DOM: wait two animation frames, then capture. */
 async function screenshot(name) {
   await wd("POST", s("/execute/async"), {
@@ -350,17 +369,7 @@ test("an edit made outside the app shows up in the profile editor; unsaved text 
 });
 
 test("the servers start, a simulated phone fetches its config, and its tile turns up to date", async () => {
-  await click("[data-nav='live']");
-  await el("[data-action='start-servers']");
-  // Loopback only, free ports for all three (never port 69 here).
-  await setValue("[data-listen='http']", "127.0.0.1:0");
-  await setValue("[data-listen='https']", "127.0.0.1:0");
-  await setValue("[data-listen='tftp']", "127.0.0.1:0");
-  await click("[data-action='start-servers']");
-  const url = await waitFor("the HTTP URL", async () => {
-    const shown = await exec("return document.querySelector(\"[data-url='http']\")?.textContent ?? ''");
-    return /^http:\/\/127\.0\.0\.1:\d+\/$/.test(shown) ? shown : null;
-  }, 30000);
+  const url = await startServers();
   const port = url.match(/:(\d+)\//)[1];
   assert.notEqual(port, "0");
   const shown = (css) => exec("return document.querySelector(arguments[0])?.textContent ?? ''", [css]);
@@ -497,13 +506,7 @@ test("firmware and settings screens open", async () => {
 
   // Settings, with the servers running: change the HTTP port and the allow-list, save, find
   // both in the file with its comments kept, and the servers restarted with the new list.
-  await click("[data-nav='live']");
-  await el("[data-action='start-servers']");
-  await setValue("[data-listen='http']", "127.0.0.1:0");
-  await setValue("[data-listen='https']", "off");
-  await setValue("[data-listen='tftp']", "off");
-  await click("[data-action='start-servers']");
-  await el("[data-action='stop-servers']", 30000);
+  await startServers({ others: "off" });
   await click("[data-nav='settings']");
   await el("[data-port='http']");
   await setValue("[data-port='http']", "8099");
@@ -520,10 +523,7 @@ test("firmware and settings screens open", async () => {
   await screenshot("settings");
   // The Live screen's override kept HTTP on loopback; the new allow-list now refuses it.
   await click("[data-nav='live']");
-  const url = await waitFor("the restarted HTTP URL", async () => {
-    const shown = await exec("return document.querySelector(\"[data-url='http']\")?.textContent ?? ''");
-    return /^http:\/\/127\.0\.0\.1:\d+\/$/.test(shown) ? shown : null;
-  }, 30000);
+  const url = await httpUrl("the restarted HTTP URL");
   const refused = await fetch(`${url}cfg.xml`, { signal: AbortSignal.timeout(10000) });
   assert.equal(refused.status, 403, "the restarted servers apply the saved allow-list");
   await click("[data-action='stop-servers']");
@@ -535,16 +535,7 @@ test("quitting on SIGTERM with the servers running keeps the last request in the
   // A session that ends (log-out, shutdown) or a Ctrl-C in the terminal that started the app
   // sends a signal, not a window close: the app must still stop its servers and commit every
   // fetch-log row before it goes.
-  await click("[data-nav='live']");
-  await el("[data-action='start-servers']");
-  await setValue("[data-listen='http']", "127.0.0.1:0");
-  await setValue("[data-listen='https']", "off");
-  await setValue("[data-listen='tftp']", "off");
-  await click("[data-action='start-servers']");
-  const url = await waitFor("the HTTP URL", async () => {
-    const shown = await exec("return document.querySelector(\"[data-url='http']\")?.textContent ?? ''");
-    return /^http:\/\/127\.0\.0\.1:\d+\/$/.test(shown) ? shown : null;
-  }, 30000);
+  const url = await startServers({ others: "off" });
   // The allow-list saved by the settings test refuses loopback, and a denial is a row too: it
   // turns this up-to-date phone's status to denied, which only the fetch log can tell.
   const mac = "000b82001006";
