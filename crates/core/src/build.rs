@@ -32,7 +32,7 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 /// rebuilds append here instead of rewriting the whole manifest (tens of megabytes for a big
 /// desk); the next full build folds it back in.
 pub const JOURNAL_FILE: &str = "manifest.journal";
-const TEMP_DIR: &str = ".tmp";
+pub const TEMP_DIR: &str = ".tmp";
 
 /// Well-known P-values the builder itself reads or fills.
 pub mod pvalues {
@@ -359,6 +359,8 @@ pub struct Builder {
     /// valid only while these are unchanged.
     last_full: Option<FullBuildInputs>,
     credentials: CredentialTable,
+    /// What the builds read, checked against the disk before anything is written.
+    inputs: crate::build_inputs::InputGuard,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -400,7 +402,8 @@ impl HttpCredentials {
 }
 
 /// Which credentials a server expects: the device's own, else its model's, else the
-/// generic (global layer) ones. Kept in memory only, never written to disk.
+/// generic (global layer) ones. Stored with each published build (`build_record`), so a
+/// server that starts with broken profiles authenticates phones for the files it serves.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CredentialTable {
     pub devices: BTreeMap<Mac, HttpCredentials>,
@@ -437,7 +440,13 @@ impl Builder {
             manifest: None,
             last_full: None,
             credentials: CredentialTable::default(),
+            inputs: crate::build_inputs::InputGuard::default(),
         }
+    }
+
+    /// What the builds read and whether an input "being written" holds a build back.
+    pub fn inputs(&mut self) -> &mut crate::build_inputs::InputGuard {
+        &mut self.inputs
     }
 
     pub fn desk(&self) -> &Desk {
@@ -482,6 +491,7 @@ impl Builder {
             options,
             &mut report,
         );
+        self.inputs.check(self.desk.root(), profiles.inputs(), &mut report.diagnostics);
         if report.errors() > 0 {
             self.last_full = None;
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -492,6 +502,9 @@ impl Builder {
         // Only once the files are out: a failed publish keeps the credentials that match the
         // files still being served.
         self.credentials = credentials;
+        self.inputs.published(profiles.inputs());
+        let build_dir = self.desk.build_dir();
+        crate::build_record::save_credentials(&build_dir, report.build, &self.credentials)?;
         self.last_full = Some(FullBuildInputs {
             profiles: profiles.fingerprint(),
             server: options.server.clone(),
@@ -548,6 +561,7 @@ impl Builder {
             planned.extend(outcome.artifacts);
         }
         report.devices = devices.len();
+        self.inputs.check(self.desk.root(), profiles.inputs(), &mut report.diagnostics);
         if report.errors() > 0 {
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
             return Ok(report);
@@ -565,6 +579,9 @@ impl Builder {
                 self.credentials.devices.insert(mac, found);
             }
         }
+        self.inputs.published(profiles.inputs());
+        let build_dir = self.desk.build_dir();
+        crate::build_record::save_credentials(&build_dir, report.build, &self.credentials)?;
         report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok(report)
     }
@@ -580,6 +597,7 @@ impl Builder {
         let build_dir = self.desk.build_dir();
         let temp_dir = build_dir.join(TEMP_DIR);
         fs::create_dir_all(&temp_dir).map_err(|e| Error::io(&temp_dir, e))?;
+        crate::build_record::remove_temp_files(&build_dir, crate::build_record::STALE_TEMP_AGE)?;
         self.manifest()?;
         let mut manifest = self.manifest.take().unwrap_or_default();
         let previous_build = manifest.build;

@@ -5,6 +5,8 @@
 //! on top of it.
 
 pub mod build;
+pub mod build_inputs;
+pub mod build_record;
 pub mod catalog;
 pub mod desk;
 pub mod diagnostic;

@@ -118,6 +118,8 @@ pub struct ProfileSet {
     named: BTreeMap<String, ProfileFile>,
     diagnostics: Vec<Diagnostic>,
     fingerprint: [u8; 32],
+    /// What each file held when it was read, to compare with the disk after a build.
+    inputs: crate::build_inputs::BuildInputs,
 }
 
 #[derive(Deserialize)]
@@ -170,6 +172,7 @@ impl ProfileSet {
                         continue;
                     }
                 };
+                set.inputs.record(&relative, text.as_bytes());
                 hasher.update(relative.to_string_lossy().as_bytes());
                 hasher.update([0]);
                 hasher.update(text.as_bytes());
@@ -226,6 +229,11 @@ impl ProfileSet {
 
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// What each file held when it was read (length and hash), in the order it was read.
+    pub fn inputs(&self) -> &crate::build_inputs::BuildInputs {
+        &self.inputs
     }
 
     /// A hash of every file's path and content: equal fingerprints mean equal profiles.
@@ -432,7 +440,7 @@ impl ProfileSet {
 }
 
 /// `*.toml` files directly in `dir`, sorted by name, with their stems.
-fn toml_files(
+pub(crate) fn toml_files(
     dir: &Path,
     diagnostics: &mut Vec<Diagnostic>,
     desk_root: &Path,
