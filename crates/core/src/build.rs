@@ -491,7 +491,8 @@ impl Builder {
             options,
             &mut report,
         );
-        self.inputs.check(self.desk.root(), profiles.inputs(), &mut report.diagnostics);
+        self.inputs
+            .check(self.desk.root(), profiles.inputs(), &mut report.diagnostics);
         if report.errors() > 0 {
             self.last_full = None;
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -561,7 +562,8 @@ impl Builder {
             planned.extend(outcome.artifacts);
         }
         report.devices = devices.len();
-        self.inputs.check(self.desk.root(), profiles.inputs(), &mut report.diagnostics);
+        self.inputs
+            .check(self.desk.root(), profiles.inputs(), &mut report.diagnostics);
         if report.errors() > 0 {
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
             return Ok(report);

@@ -120,7 +120,9 @@ impl BuildInputs {
     }
 
     pub fn files(&self) -> impl Iterator<Item = (&str, &FileStamp)> {
-        self.files.iter().map(|(path, stamp)| (path.as_str(), stamp))
+        self.files
+            .iter()
+            .map(|(path, stamp)| (path.as_str(), stamp))
     }
 
     pub fn get(&self, relative: &str) -> Option<&FileStamp> {
@@ -334,10 +336,17 @@ mod tests {
             assert_eq!(found[0].path, "profiles/global.toml");
             assert_eq!(found[0].now, expected);
             assert_eq!(found[0].before, GLOBAL.len() as u64);
-            assert!(found[0].to_string().contains("was 25 bytes"), "{}", found[0]);
+            assert!(
+                found[0].to_string().contains("was 25 bytes"),
+                "{}",
+                found[0]
+            );
         }
         // Gone is held too; a file that was blank before is not (nothing to lose).
-        let read = inputs(&[("profiles/blank.toml", ""), ("profiles/global.toml", GLOBAL)]);
+        let read = inputs(&[
+            ("profiles/blank.toml", ""),
+            ("profiles/global.toml", GLOBAL),
+        ]);
         let found = being_written(&read, &good);
         assert_eq!(found.len(), 1);
         assert_eq!(
@@ -374,7 +383,10 @@ mod tests {
         guard.check(root, &emptied, &mut found);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].kind, KIND_BEING_WRITTEN);
-        assert_eq!(found[0].file.as_deref(), Some(Path::new("profiles/global.toml")));
+        assert_eq!(
+            found[0].file.as_deref(),
+            Some(Path::new("profiles/global.toml"))
+        );
         assert_eq!(guard.last_read(), &emptied);
 
         found.clear();
@@ -387,7 +399,11 @@ mod tests {
         guard.check(root, &emptied, &mut found);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].kind, KIND_CHANGED);
-        assert!(found[0].message.contains("profiles/global.toml changed"), "{}", found[0].message);
+        assert!(
+            found[0].message.contains("profiles/global.toml changed"),
+            "{}",
+            found[0].message
+        );
     }
 
     #[test]

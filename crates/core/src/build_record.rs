@@ -111,9 +111,9 @@ pub fn load_credentials(build_dir: &Path) -> Result<Option<PublishedCredentials>
     })?;
     let mut table = CredentialTable::default();
     for (mac, pair) in stored.devices {
-        let mac: Mac = mac.parse().map_err(|e| {
-            Error::Invalid(format!("{}: device {mac:?}: {e}", path.display()))
-        })?;
+        let mac: Mac = mac
+            .parse()
+            .map_err(|e| Error::Invalid(format!("{}: device {mac:?}: {e}", path.display())))?;
         table.devices.insert(mac, pair.into());
     }
     table.models = stored
@@ -231,12 +231,18 @@ mod tests {
     fn only_stale_temp_files_are_removed_unless_all_are_asked_for() {
         let dir = tempfile::tempdir().unwrap();
         let build = dir.path().join("build");
-        assert_eq!(remove_temp_files(&build, Duration::ZERO).unwrap(), Vec::<PathBuf>::new());
+        assert_eq!(
+            remove_temp_files(&build, Duration::ZERO).unwrap(),
+            Vec::<PathBuf>::new()
+        );
         fs::create_dir_all(build.join(TEMP_DIR)).unwrap();
         let stray = build.join(TEMP_DIR).join("0123456789abcdef");
         fs::write(&stray, "half a file").unwrap();
         // Just written: a build may still be about to rename it.
-        assert_eq!(remove_temp_files(&build, STALE_TEMP_AGE).unwrap(), Vec::<PathBuf>::new());
+        assert_eq!(
+            remove_temp_files(&build, STALE_TEMP_AGE).unwrap(),
+            Vec::<PathBuf>::new()
+        );
         assert!(stray.exists());
         let old = SystemTime::now() - 2 * STALE_TEMP_AGE;
         fs::File::options()
@@ -245,9 +251,15 @@ mod tests {
             .unwrap()
             .set_modified(old)
             .unwrap();
-        assert_eq!(remove_temp_files(&build, STALE_TEMP_AGE).unwrap(), [stray.clone()]);
+        assert_eq!(
+            remove_temp_files(&build, STALE_TEMP_AGE).unwrap(),
+            [stray.clone()]
+        );
         fs::write(&stray, "again").unwrap();
-        assert_eq!(remove_temp_files(&build, Duration::ZERO).unwrap(), [stray.clone()]);
+        assert_eq!(
+            remove_temp_files(&build, Duration::ZERO).unwrap(),
+            [stray.clone()]
+        );
         assert!(!stray.exists());
     }
 }

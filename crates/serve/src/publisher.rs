@@ -5,12 +5,22 @@
 //! runs are merged into the next one, so an editor saving ten times starts at most two builds;
 //! the store changes only after a published build (a build with errors leaves the last good
 //! snapshot serving, and says why in an `Event::Build` with its diagnostics).
+//!
+//! Never from a file being saved: the builder refuses to write a build whose inputs changed
+//! while it read them, and holds one that reads a file which became empty since the last
+//! published build (an editor or a share that truncates, then writes); the publisher waits
+//! for such a file to be written (up to [`InputPolicy::emptied_wait`], then accepts it as
+//! meant, and says so), and after the build compares what was read with what is on disk
+//! again before swapping the store: a change discards the result and builds again, a
+//! bounded number of times.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use provdesk_core::build::{BuildOptions, BuildReport, Builder};
+use provdesk_core::build_inputs::{self, BuildInputs};
 use provdesk_core::desk::Desk;
 use provdesk_core::inventory::Inventory;
 use provdesk_core::{Diagnostic, Mac};
@@ -32,6 +42,7 @@ struct Inner {
     store: Arc<ArtifactStore>,
     events: EventBus,
     options: BuildOptions,
+    policy: InputPolicy,
     /// What callers asked for since the last build took its requests.
     pending: Mutex<Pending>,
     /// Held for the whole build: the builder is not shareable, and builds must not overlap.
@@ -54,6 +65,33 @@ struct Running {
     last: Option<BuildSummary>,
 }
 
+/// How the publisher treats inputs that change under a build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputPolicy {
+    /// Longest wait for a file that became empty (or vanished) while the last published build
+    /// read content from it; then it is taken as meant. Longer than the 2 s a slow share was
+    /// seen to pause between truncating and writing.
+    pub emptied_wait: Duration,
+    /// Builds in a row whose inputs changed while they ran, before giving up until the next
+    /// change (the watcher asks again then).
+    pub max_attempts: u32,
+    /// Pause before building again after an input changed or was written.
+    pub settle: Duration,
+    /// How often a held build looks at the disk.
+    pub poll: Duration,
+}
+
+impl Default for InputPolicy {
+    fn default() -> InputPolicy {
+        InputPolicy {
+            emptied_wait: Duration::from_secs(6),
+            max_attempts: 5,
+            settle: Duration::from_millis(150),
+            poll: Duration::from_millis(50),
+        }
+    }
+}
+
 impl Publisher {
     pub fn new(
         builder: Builder,
@@ -61,6 +99,24 @@ impl Publisher {
         store: Arc<ArtifactStore>,
         events: EventBus,
         options: BuildOptions,
+    ) -> Publisher {
+        Publisher::with_policy(
+            builder,
+            inventory,
+            store,
+            events,
+            options,
+            InputPolicy::default(),
+        )
+    }
+
+    pub fn with_policy(
+        builder: Builder,
+        inventory: Inventory,
+        store: Arc<ArtifactStore>,
+        events: EventBus,
+        options: BuildOptions,
+        policy: InputPolicy,
     ) -> Publisher {
         Publisher {
             inner: Arc::new(Inner {
@@ -70,6 +126,7 @@ impl Publisher {
                 store,
                 events,
                 options,
+                policy,
                 pending: Mutex::default(),
                 running: tokio::sync::Mutex::new(Running {
                     builder: Some(builder),
@@ -176,19 +233,91 @@ impl Publisher {
 
 type BuildOutcome = Result<(BuildReport, Option<Snapshot>), String>;
 
-/// The blocking half: build, then read the new bodies (reusing unchanged ones) when the
-/// build was published and changed what is served.
+/// The blocking half: build from inputs that are whole and unchanged (see the module's
+/// comment), then read the new bodies (reusing unchanged ones) when the build was published
+/// and changed what is served.
 fn build_and_load(
     builder: &mut Builder,
     inner: &Inner,
     scope: Option<&[Mac]>,
     previous: &Snapshot,
 ) -> BuildOutcome {
-    let report = match scope {
-        None => builder.build(&inner.inventory, &inner.options),
-        Some(macs) => builder.rebuild_devices(&inner.inventory, macs, &inner.options),
-    }
-    .map_err(|e| e.to_string())?;
+    let policy = &inner.policy;
+    let mut attempts = 0;
+    let mut held_since: Option<Instant> = None;
+    let mut accept_emptied = false;
+    let report = loop {
+        builder.inputs().hold_emptied = !accept_emptied;
+        let mut report = match scope {
+            None => builder.build(&inner.inventory, &inner.options),
+            Some(macs) => builder.rebuild_devices(&inner.inventory, macs, &inner.options),
+        }
+        .map_err(|e| e.to_string())?;
+        let held = messages_of(&report, build_inputs::KIND_BEING_WRITTEN);
+        if !held.is_empty() {
+            let since = *held_since.get_or_insert_with(|| {
+                inner.events.emit(Event::Warning {
+                    message: format!(
+                        "build waits up to {} s for a file being saved: {}",
+                        policy.emptied_wait.as_secs(),
+                        held.join("; ")
+                    ),
+                });
+                Instant::now()
+            });
+            let last_good = builder.inputs().last_good().cloned().unwrap_or_default();
+            if wait_until_written(
+                &inner.desk_root,
+                &last_good,
+                since + policy.emptied_wait,
+                policy,
+            ) {
+                std::thread::sleep(policy.settle);
+            } else {
+                inner.events.emit(Event::Warning {
+                    message: format!(
+                        "still empty after {} s, so taken as meant: {}",
+                        policy.emptied_wait.as_secs(),
+                        held.join("; ")
+                    ),
+                });
+                accept_emptied = true;
+            }
+            continue;
+        }
+        // What the build read against the disk now: a file saved while the build ran (after
+        // the builder's own check) must not be served from the older reading.
+        let changed = if report.published {
+            build_inputs::changes(
+                builder.inputs().last_read(),
+                &BuildInputs::read_now(&inner.desk_root),
+            )
+            .iter()
+            .map(|c| format!("{c} while the build ran"))
+            .collect()
+        } else {
+            messages_of(&report, build_inputs::KIND_CHANGED)
+        };
+        if changed.is_empty() {
+            break report;
+        }
+        attempts += 1;
+        if attempts >= policy.max_attempts {
+            let message = format!(
+                "the build inputs keep changing ({}): nothing new is published after {attempts} builds; the next change builds again",
+                changed.join("; ")
+            );
+            inner.events.emit(Event::Warning {
+                message: message.clone(),
+            });
+            report.published = false;
+            report
+                .diagnostics
+                .push(Diagnostic::error(build_inputs::KIND_CHANGED, message));
+            return Ok((report, None));
+        }
+        std::thread::sleep(policy.settle);
+    };
     if !report.published {
         return Ok((report, None));
     }
@@ -197,9 +326,39 @@ fn build_and_load(
     if manifest == previous.manifest && credentials == previous.credentials {
         return Ok((report, None));
     }
-    let snapshot = Snapshot::load(&inner.desk_root, manifest, credentials, Some(previous))
-        .map_err(|e| e.to_string())?;
+    let snapshot = Snapshot::load_verified(&inner.desk_root, manifest, credentials, Some(previous));
     Ok((report, Some(snapshot)))
+}
+
+/// The messages of the diagnostics of `kind`, with their files.
+fn messages_of(report: &BuildReport, kind: &str) -> Vec<String> {
+    report
+        .diagnostics
+        .iter()
+        .filter(|d| d.kind == kind)
+        .map(|d| d.message.clone())
+        .collect()
+}
+
+/// Waits until no input that had content in the last published build is empty-like or
+/// missing any more; false when `deadline` came first.
+fn wait_until_written(
+    desk_root: &std::path::Path,
+    last_good: &BuildInputs,
+    deadline: Instant,
+    policy: &InputPolicy,
+) -> bool {
+    loop {
+        let now = BuildInputs::read_now(desk_root);
+        if build_inputs::being_written(&now, last_good).is_empty() {
+            return true;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        std::thread::sleep(left.min(policy.poll));
+    }
 }
 
 fn summary_of(report: &BuildReport) -> BuildSummary {
@@ -234,16 +393,21 @@ mod tests {
     }
 
     fn fixture() -> Fixture {
+        fixture_with(InputPolicy::default())
+    }
+
+    fn fixture_with(policy: InputPolicy) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let desk = Desk::init(&dir.path().join("desk")).unwrap();
         let inventory = desk.inventory().unwrap();
         let bus = EventBus::new(64);
-        let publisher = Publisher::new(
+        let publisher = Publisher::with_policy(
             Builder::new(desk.clone()),
             inventory.clone(),
             Arc::new(ArtifactStore::default()),
             bus.clone(),
             BuildOptions::default(),
+            policy,
         );
         Fixture {
             _dir: dir,
@@ -327,5 +491,147 @@ mod tests {
         }
         // The first request builds; the others queue behind it and share at most one more.
         assert!((1..=2).contains(&builds), "{builds} builds for 8 requests");
+    }
+
+    const MAC: &str = "000b82000001";
+
+    /// A desk whose global profile encrypts the XML, with one phone that has a SIP password.
+    async fn encrypted_desk(f: &Fixture) -> std::path::PathBuf {
+        let global = f.desk.profiles_dir().join("global.toml");
+        std::fs::write(&global, global_text(0)).unwrap();
+        let mut device = Device::new(MAC.parse().unwrap(), "gxp2170");
+        device.profile = Some("office".into());
+        device.vars.insert("ext".into(), "201".into());
+        device
+            .vars
+            .insert("sip_secret".into(), "sip-pw-9137".into());
+        f.inventory.upsert_device(&device).unwrap();
+        let summary = f.publisher.rebuild_all().await;
+        assert!(summary.published, "{:?}", summary.diagnostics);
+        assert_eq!(served_round(f), Some(0));
+        global
+    }
+
+    fn global_text(round: u32) -> String {
+        format!("[params]\nP30 = \"round-{round}.example.org\"\nP1359 = \"xml-pw\"\n")
+    }
+
+    /// The round in the served cfg<mac>.xml, which must be encrypted.
+    fn served_round(f: &Fixture) -> Option<u32> {
+        let snapshot = f.publisher.store().snapshot();
+        let Resolution::Found(found) = snapshot.resolve(&format!("cfg{MAC}.xml")) else {
+            return None;
+        };
+        let plain = provdesk_core::format::crypt::decrypt(&found.body, "xml-pw")
+            .unwrap_or_else(|e| panic!("served unencrypted or broken: {e}"));
+        let text = String::from_utf8(plain).unwrap();
+        assert!(text.contains("sip-pw-9137"), "{text}");
+        let round = text.split("round-").nth(1)?.split('.').next()?;
+        round.parse().ok()
+    }
+
+    async fn next_warning(events: &mut tokio::sync::broadcast::Receiver<Arc<Event>>) -> String {
+        let wait = async {
+            loop {
+                if let Event::Warning { message } = &*events.recv().await.unwrap() {
+                    return message.clone();
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), wait)
+            .await
+            .expect("a warning")
+    }
+
+    #[tokio::test]
+    async fn a_profile_emptied_by_a_save_in_place_is_not_built_from_until_written() {
+        let f = fixture();
+        let global = encrypted_desk(&f).await;
+        let mut events = f.bus.subscribe();
+        // The first half of a save in place: truncated; the bytes come later.
+        std::fs::write(&global, "").unwrap();
+        let publisher = f.publisher.clone();
+        let build = tokio::spawn(async move { publisher.rebuild_all().await });
+        let message = next_warning(&mut events).await;
+        assert!(message.contains("profiles/global.toml"), "{message}");
+        assert!(message.contains("being saved"), "{message}");
+        assert_eq!(
+            served_round(&f),
+            Some(0),
+            "the last good build keeps serving"
+        );
+        std::fs::write(&global, global_text(1)).unwrap();
+        let summary = build.await.unwrap();
+        assert!(summary.published, "{:?}", summary.diagnostics);
+        assert_eq!(served_round(&f), Some(1));
+        // No build from the empty file was reported, let alone published.
+        while let Ok(event) = events.try_recv() {
+            if let Event::Build(b) = &*event {
+                assert!(b.published, "{b:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_profile_left_empty_is_taken_as_meant_after_the_wait() {
+        let f = fixture_with(InputPolicy {
+            emptied_wait: Duration::from_millis(100),
+            ..InputPolicy::default()
+        });
+        let global = encrypted_desk(&f).await;
+        let mut events = f.bus.subscribe();
+        std::fs::write(&global, "").unwrap();
+        let summary = f.publisher.rebuild_all().await;
+        assert!(summary.published, "{:?}", summary.diagnostics);
+        assert!(next_warning(&mut events).await.contains("being saved"));
+        let message = next_warning(&mut events).await;
+        assert!(message.contains("taken as meant"), "{message}");
+        let body = body(&f.publisher, &format!("cfg{MAC}.xml")).unwrap();
+        assert!(!body.contains("round-0"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn inputs_that_keep_changing_publish_nothing() {
+        let f = fixture_with(InputPolicy {
+            max_attempts: 3,
+            settle: Duration::ZERO,
+            ..InputPolicy::default()
+        });
+        let global = encrypted_desk(&f).await;
+        let mut events = f.bus.subscribe();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // A writer that saves through a rename (never empty) with new bytes each time.
+        let writer = {
+            let (stop, global) = (Arc::clone(&stop), global.clone());
+            std::thread::spawn(move || {
+                let temp = global.with_extension("toml.tmp");
+                let mut round = 100;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::fs::write(&temp, global_text(round)).unwrap();
+                    std::fs::rename(&temp, &global).unwrap();
+                    round += 1;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+        };
+        let summary = f.publisher.rebuild_all().await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.join().unwrap();
+        assert!(!summary.published);
+        assert!(
+            summary
+                .diagnostics
+                .iter()
+                .any(|d| d.kind == build_inputs::KIND_CHANGED),
+            "{:?}",
+            summary.diagnostics
+        );
+        let message = next_warning(&mut events).await;
+        assert!(message.contains("keep changing"), "{message}");
+        assert_eq!(
+            served_round(&f),
+            Some(0),
+            "the last good build keeps serving"
+        );
     }
 }

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use provdesk_core::Mac;
 use provdesk_core::build::{BuildOptions, Builder, Manifest, Scheme, ServerAddress};
+use provdesk_core::build_record;
 use provdesk_core::desk::{Desk, DeskSettings};
 use provdesk_core::inventory::{FetchLogQuery, Inventory, InventoryError};
 use provdesk_core::status::{self, LiveTransfers, ProvisioningStatus, STATUS_LOG_DEPTH};
@@ -147,7 +148,13 @@ impl Service {
         let bound = bind_all(&settings, &options).await?;
         let inventory = desk.inventory()?;
 
-        let store = Arc::new(ArtifactStore::new(last_build_on_disk(&desk, &bus)));
+        let last_build = {
+            let (desk, bus) = (desk.clone(), bus.clone());
+            tokio::task::spawn_blocking(move || last_build_on_disk(&desk, &bus))
+                .await
+                .map_err(|e| ServeError::Task(e.to_string()))?
+        };
+        let store = Arc::new(ArtifactStore::new(last_build));
         let build_options = BuildOptions {
             server: server_address(&settings, &bound.addresses),
         };
@@ -483,19 +490,87 @@ fn follow(live: &Mutex<LiveTransfers>, event: &Event) {
 }
 
 /// The last build published on disk, served until the first build of this run replaces it
-/// (or, when that build has errors, instead of it).
+/// (or, when that build has errors, instead of it): only files whose bytes have the
+/// manifest's hash, with the credentials that build stored. Temp files of a stopped build
+/// are removed, and so are files that do not match (the next build writes them again, as it
+/// would not rewrite a file whose input did not change); both are reported.
 fn last_build_on_disk(desk: &Desk, bus: &EventBus) -> Snapshot {
-    let loaded = Manifest::load(&desk.build_dir())
-        .map_err(|e| e.to_string())
-        .and_then(|m| {
-            Snapshot::load(desk.root(), m, Default::default(), None).map_err(|e| e.to_string())
-        });
-    loaded.unwrap_or_else(|message| {
-        bus.emit(Event::Warning {
-            message: format!("the previous build cannot be served ({message}); serving starts with this run's build"),
-        });
-        Snapshot::default()
-    })
+    let warn = |message: String| bus.emit(Event::Warning { message });
+    let build_dir = desk.build_dir();
+    match build_record::remove_temp_files(&build_dir, std::time::Duration::ZERO) {
+        Ok(removed) if !removed.is_empty() => warn(format!(
+            "removed {} temp file(s) a stopped build left in build/.tmp",
+            removed.len()
+        )),
+        Ok(_) => {}
+        Err(e) => warn(format!("cleaning build/.tmp: {e}")),
+    }
+    let manifest = match Manifest::load(&build_dir) {
+        Ok(manifest) => manifest,
+        Err(e) => {
+            warn(format!(
+                "the previous build cannot be served ({e}); serving starts with this run's build"
+            ));
+            return Snapshot::default();
+        }
+    };
+    let credentials = match build_record::load_credentials(&build_dir) {
+        Ok(Some(stored)) => {
+            if stored.build != manifest.build {
+                warn(format!(
+                    "the stored credentials are of build {}, the manifest of build {}: a build was stopped in between; phones whose P1360/P1361 changed get 401 until this run's build is published",
+                    stored.build, manifest.build
+                ));
+            }
+            stored.table
+        }
+        Ok(None) => {
+            if !manifest.entries.is_empty()
+                && desk.settings().auth.mode != provdesk_core::desk::AuthMode::None
+            {
+                warn(format!(
+                    "no credentials are stored with the previous build (build/{}); with [auth] on, phones get 401 until this run's build is published",
+                    build_record::CREDENTIALS_FILE
+                ));
+            }
+            Default::default()
+        }
+        Err(e) => {
+            warn(format!(
+                "{e}; with [auth] on, phones get 401 until this run's build is published"
+            ));
+            Default::default()
+        }
+    };
+    let snapshot = Snapshot::load_verified(desk.root(), manifest, credentials, None);
+    let left_out = snapshot.left_out();
+    if !left_out.is_empty() {
+        for (file, _) in &left_out {
+            // Generated files only: firmware belongs to the technician.
+            let generated = file.starts_with(&format!("{}/", provdesk_core::desk::BUILD_DIR));
+            if generated {
+                let _ = std::fs::remove_file(desk.root().join(file));
+            }
+        }
+        const NAMED: usize = 20;
+        let mut names: Vec<&str> = left_out.iter().take(NAMED).map(|(f, _)| *f).collect();
+        let more = left_out.len().saturating_sub(NAMED);
+        if more > 0 {
+            names.push("…");
+        }
+        warn(format!(
+            "{} file(s) of the previous build are not served: they do not match its manifest (a build stopped before writing it, or an edit by hand) or cannot be read; the next build writes them again: {}{}. First reason: {}",
+            left_out.len(),
+            names.join(", "),
+            if more > 0 {
+                format!(" ({more} more)")
+            } else {
+                String::new()
+            },
+            left_out[0].1,
+        ));
+    }
+    snapshot
 }
 
 /// Which address each protocol listens on: the flag, else the desk's setting; `off` or an
@@ -837,5 +912,74 @@ mod tests {
         let mac: Mac = "000b82abcdef".parse().unwrap();
         let device = inventory.get_device(mac).unwrap().unwrap();
         assert_eq!(device.model, provdesk_core::inventory::UNKNOWN_MODEL);
+    }
+
+    #[tokio::test]
+    async fn start_up_after_a_stopped_build_serves_only_the_manifest_with_its_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = Desk::init(&dir.path().join("desk")).unwrap();
+        let office = desk.profiles_dir().join("office.toml");
+        std::fs::write(
+            &office,
+            "[params]\nP35 = \"{{ ext }}\"\nP1360 = \"phone{{ ext }}\"\nP1361 = \"pw{{ ext }}\"\n",
+        )
+        .unwrap();
+        let inventory = desk.inventory().unwrap();
+        let mac: Mac = "000b82000001".parse().unwrap();
+        let mut device = provdesk_core::inventory::Device::new(mac, "gxp2170");
+        device.profile = Some("office".into());
+        device.vars.insert("ext".into(), "201".into());
+        inventory.upsert_device(&device).unwrap();
+        let report = Builder::new(desk.clone())
+            .build(&inventory, &BuildOptions::default())
+            .unwrap();
+        assert!(report.published, "{:?}", report.diagnostics);
+        // A stopped build: one file rewritten without its manifest, one temp file left.
+        let build_dir = desk.build_dir();
+        std::fs::write(build_dir.join("cfg000b82000001.xml"), "<not-published/>").unwrap();
+        let stray = build_dir.join(".tmp/00000000deadbeef");
+        std::fs::write(&stray, "half").unwrap();
+        // And profiles that no longer build.
+        std::fs::write(&office, "[params\n").unwrap();
+
+        let service = Service::new(desk.clone(), options("off", "off", "127.0.0.1:0"));
+        let mut events = service.events().subscribe();
+        let running = service.launch().await.unwrap();
+        assert!(!running.first_build().published);
+        let snapshot = running.store().snapshot();
+        assert!(matches!(
+            snapshot.resolve("cfg000b82000001.xml"),
+            crate::store::Resolution::NotFound { .. }
+        ));
+        assert!(matches!(
+            snapshot.resolve("cfg000b82000001"),
+            crate::store::Resolution::Found(_)
+        ));
+        let expected = snapshot
+            .credentials
+            .lookup(Some(mac), Some("gxp2170"))
+            .unwrap();
+        assert_eq!(
+            (expected.user.as_str(), expected.password.as_str()),
+            ("phone201", "pw201")
+        );
+        assert!(!stray.exists());
+        let mut warnings = Vec::new();
+        while let Ok(event) = events.try_recv() {
+            if let Event::Warning { message } = &*event {
+                warnings.push(message.clone());
+            }
+        }
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("not served") && w.contains("build/cfg000b82000001.xml")),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings.iter().any(|w| w.contains("build/.tmp")),
+            "{warnings:?}"
+        );
+        running.shutdown().await.unwrap();
     }
 }

@@ -4,7 +4,10 @@
 //! Invariants: a request sees one snapshot from start to end, so it never mixes two builds;
 //! a name with a path separator, `..`, NUL or control characters, or over 255 bytes, is
 //! rejected before any lookup; only names in the manifest are ever served, so nothing outside
-//! `build/` and `firmware/` can be reached.
+//! `build/` and `firmware/` can be reached; a snapshot loaded with
+//! [`Snapshot::load_verified`] serves a file only if its bytes have the manifest's hash, so a
+//! file written by a build that was stopped before its manifest, or edited by hand, is left
+//! out (and listed by [`Snapshot::left_out`]) instead of served.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -37,7 +40,8 @@ pub struct Snapshot {
     /// File (relative to the desk) → content; names that share a file share the bytes.
     bodies: HashMap<String, Bytes>,
     /// Files whose bytes on disk no longer match the manifest (a firmware image still being
-    /// copied in), with the reason; they are not served until the next build takes them.
+    /// copied in, a file a stopped build wrote) or that cannot be read, with the reason; they
+    /// are not served until the next build takes them.
     unloaded: HashMap<String, String>,
     /// Request name → what answers it, for every name whose file is loaded: one hash lookup
     /// per request, and the ETag made once per build rather than once per request.
@@ -72,14 +76,62 @@ pub struct Found<'a> {
     pub etag: Option<&'a HeaderValue>,
 }
 
+/// Which files [`Snapshot`] loading checks against the manifest's hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Firmware only (generated files are trusted as the builder renamed them into place),
+    /// and an unreadable file fails the load.
+    Firmware,
+    /// Every file; one that cannot be read or does not match is left out.
+    Every,
+}
+
 impl Snapshot {
     /// Reads every file the manifest names. Bodies whose hash did not change are taken from
-    /// `previous` instead of the disk, so a rebuild costs only what changed.
+    /// `previous` instead of the disk, so a rebuild costs only what changed. Generated files
+    /// are taken as they are; see [`Snapshot::load_verified`].
     pub fn load(
         desk_root: &Path,
         manifest: Manifest,
         credentials: CredentialTable,
         previous: Option<&Snapshot>,
+    ) -> Result<Snapshot, StoreError> {
+        Snapshot::load_checked(desk_root, manifest, credentials, previous, Check::Firmware)
+    }
+
+    /// Like [`Snapshot::load`], but every file read from disk must have its manifest's size
+    /// and hash, and one that does not, or cannot be read, is left out (see
+    /// [`Snapshot::left_out`]) while the others are served. What the servers load.
+    pub fn load_verified(
+        desk_root: &Path,
+        manifest: Manifest,
+        credentials: CredentialTable,
+        previous: Option<&Snapshot>,
+    ) -> Snapshot {
+        match Snapshot::load_checked(desk_root, manifest, credentials, previous, Check::Every) {
+            Ok(snapshot) => snapshot,
+            // `Check::Every` turns every read error into a left-out file.
+            Err(e) => unreachable!("a verified load does not fail: {e}"),
+        }
+    }
+
+    /// Files the manifest names that are not served, with the reason, sorted by file.
+    pub fn left_out(&self) -> Vec<(&str, &str)> {
+        let mut found: Vec<(&str, &str)> = self
+            .unloaded
+            .iter()
+            .map(|(file, reason)| (file.as_str(), reason.as_str()))
+            .collect();
+        found.sort();
+        found
+    }
+
+    fn load_checked(
+        desk_root: &Path,
+        manifest: Manifest,
+        credentials: CredentialTable,
+        previous: Option<&Snapshot>,
+        check: Check,
     ) -> Result<Snapshot, StoreError> {
         let mut bodies = HashMap::new();
         let mut unloaded = HashMap::new();
@@ -108,15 +160,25 @@ impl Snapshot {
                 Some(body) => body,
                 None => {
                     let path = desk_root.join(&entry.file);
-                    let bytes = std::fs::read(&path).map_err(|source| StoreError::Read {
-                        path: path.display().to_string(),
-                        source,
-                    })?;
-                    // Generated files are renamed into place whole; a firmware image is the
-                    // technician's copy and may still be growing or be replaced in place.
-                    if let Some(reason) = is_firmware(entry)
-                        .then(|| content_mismatch(entry, &bytes))
-                        .flatten()
+                    let bytes = match std::fs::read(&path) {
+                        Ok(bytes) => bytes,
+                        Err(source) if check == Check::Every => {
+                            let reason = format!("{}: cannot be read: {source}", entry.file);
+                            unloaded.insert(entry.file.clone(), reason);
+                            continue;
+                        }
+                        Err(source) => {
+                            return Err(StoreError::Read {
+                                path: path.display().to_string(),
+                                source,
+                            });
+                        }
+                    };
+                    // Generated files are renamed into place whole, but a build stopped
+                    // before its manifest leaves files the manifest does not describe; a
+                    // firmware image is the technician's copy and may still be growing.
+                    let checked = check == Check::Every || is_firmware(entry);
+                    if let Some(reason) = checked.then(|| content_mismatch(entry, &bytes)).flatten()
                     {
                         unloaded.insert(entry.file.clone(), reason);
                         continue;
@@ -184,12 +246,21 @@ fn content_mismatch(entry: &ManifestEntry, bytes: &[u8]) -> Option<String> {
     let changed =
         bytes.len() as u64 != entry.size || hex::encode(Sha256::digest(bytes)) != entry.hash;
     changed.then(|| {
-        format!(
-            "{} changed on disk since the build ({} bytes now, {} built): is it still being copied? It is served after the next rebuild",
-            entry.file,
-            bytes.len(),
-            entry.size
-        )
+        if is_firmware(entry) {
+            format!(
+                "{} changed on disk since the build ({} bytes now, {} built): is it still being copied? It is served after the next rebuild",
+                entry.file,
+                bytes.len(),
+                entry.size
+            )
+        } else {
+            format!(
+                "{} is not the file the last published build wrote ({} bytes, {} in the manifest, other content): a build stopped before its manifest, or an edit by hand; it is not served until a build writes it again",
+                entry.file,
+                bytes.len(),
+                entry.size
+            )
+        }
     })
 }
 
@@ -419,6 +490,56 @@ mod tests {
             matches!(reloaded, Err(StoreError::Read { .. })),
             "{:?}",
             reloaded.map(|s| s.manifest)
+        );
+    }
+
+    #[test]
+    fn a_verified_load_serves_only_files_with_the_manifests_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("build")).unwrap();
+        let mut manifest = Manifest::default();
+        for name in ["cfg.xml", "cfg000b82000001.xml", "cfg000b82000001"] {
+            let body = format!("<{name}/>");
+            std::fs::write(root.join("build").join(name), &body).unwrap();
+            manifest.entries.insert(
+                name.into(),
+                ManifestEntry {
+                    file: format!("build/{name}"),
+                    hash: hex::encode(Sha256::digest(body.as_bytes())),
+                    input: "i".into(),
+                    version: 1,
+                    kind: ArtifactKind::DeviceXml,
+                    mac: None,
+                    model: None,
+                    encrypted: false,
+                    size: body.len() as u64,
+                },
+            );
+        }
+        // What a build stopped before its manifest leaves: same name, other bytes; and a file
+        // that is gone.
+        std::fs::write(root.join("build/cfg000b82000001.xml"), "<plain-text/>").unwrap();
+        std::fs::remove_file(root.join("build/cfg000b82000001")).unwrap();
+        let snapshot = Snapshot::load_verified(root, manifest, CredentialTable::default(), None);
+        assert!(matches!(snapshot.resolve("cfg.xml"), Resolution::Found(_)));
+        match snapshot.resolve("cfg000b82000001.xml") {
+            Resolution::NotFound { reason, .. } => {
+                assert!(
+                    reason.contains("not the file the last published build wrote"),
+                    "{reason}"
+                )
+            }
+            other => panic!("served a file the manifest does not describe: {other:?}"),
+        }
+        assert!(matches!(
+            snapshot.resolve("cfg000b82000001"),
+            Resolution::NotFound { .. }
+        ));
+        let left_out: Vec<&str> = snapshot.left_out().iter().map(|(f, _)| *f).collect();
+        assert_eq!(
+            left_out,
+            ["build/cfg000b82000001", "build/cfg000b82000001.xml"]
         );
     }
 }

@@ -8,7 +8,10 @@
 //! Invariants: editor temp files never trigger a build, and a save through a temp file and a
 //! rename is seen; `provdesk.toml` counts as changed once its bytes differ from the last ones
 //! applied and stayed the same for one poll (an editor may be mid-write); a burst of changes
-//! costs one rebuild (the debouncer merges them, the publisher coalesces the rest); settings
+//! costs one rebuild (the debouncer merges them, the publisher coalesces the rest); a build
+//! starts only once the inputs are quiet (no event, and the same size and modification time
+//! of every input over [`WatcherConfig::settle`], within [`WatcherConfig::max_settle`]), so
+//! a save in progress is not built from (the publisher checks the rest); settings
 //! that only a restart can apply (listen addresses, TLS, auth) are reported as a warning, not
 //! half-applied.
 
@@ -20,6 +23,7 @@ use std::time::Duration;
 use notify_debouncer_full::notify::{self, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use provdesk_core::Mac;
+use provdesk_core::build_inputs;
 use provdesk_core::desk::{self, Desk, DeskSettings};
 use provdesk_core::inventory::{DeviceState, Inventory, InventoryError};
 use tokio::sync::mpsc;
@@ -34,6 +38,12 @@ pub struct WatcherConfig {
     pub debounce: Duration,
     /// How often the inventory's device version is checked.
     pub poll: Duration,
+    /// How long the inputs must stay the same (size, modification time, no event) before a
+    /// rebuild.
+    pub settle: Duration,
+    /// Longest wait for quiet inputs: a file that grows for longer (a firmware image copied
+    /// over a slow share) is built from anyway; the store checks firmware against its hash.
+    pub max_settle: Duration,
 }
 
 impl Default for WatcherConfig {
@@ -41,6 +51,8 @@ impl Default for WatcherConfig {
         WatcherConfig {
             debounce: Duration::from_millis(250),
             poll: Duration::from_millis(250),
+            settle: Duration::from_millis(150),
+            max_settle: Duration::from_secs(10),
         }
     }
 }
@@ -138,6 +150,7 @@ impl Watcher {
                         touched |= self.touches_build_inputs(more);
                     }
                     if touched {
+                        self.wait_until_quiet(&shutdown).await;
                         self.publisher.rebuild_all().await;
                     }
                 }
@@ -150,6 +163,36 @@ impl Watcher {
                 }
             }
         }
+    }
+
+    /// Returns once the inputs have stayed the same for the settle time (or after
+    /// `max_settle`, or at shutdown). Events that arrive meanwhile are taken in: the build
+    /// that follows covers them.
+    async fn wait_until_quiet(&mut self, shutdown: &CancellationToken) {
+        let deadline = tokio::time::Instant::now() + self.config.max_settle;
+        let mut before = self.stamps().await;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(self.config.settle) => {}
+            }
+            let mut more = false;
+            while let Ok(result) = self.files.try_recv() {
+                more |= self.touches_build_inputs(result);
+            }
+            let now = self.stamps().await;
+            if (!more && now == before) || tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            before = now;
+        }
+    }
+
+    async fn stamps(&self) -> BTreeMap<String, (u64, Option<std::time::SystemTime>)> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || build_inputs::stamps(&root))
+            .await
+            .unwrap_or_default()
     }
 
     fn touches_build_inputs(&self, result: DebounceEventResult) -> bool {
