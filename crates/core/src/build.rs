@@ -503,7 +503,7 @@ impl Builder {
         // Only once the files are out: a failed publish keeps the credentials that match the
         // files still being served.
         self.credentials = credentials;
-        self.inputs.published(profiles.inputs());
+        self.inputs.published(self.desk.root(), profiles.inputs())?;
         let build_dir = self.desk.build_dir();
         crate::build_record::save_credentials(&build_dir, report.build, &self.credentials)?;
         self.last_full = Some(FullBuildInputs {
@@ -581,7 +581,7 @@ impl Builder {
                 self.credentials.devices.insert(mac, found);
             }
         }
-        self.inputs.published(profiles.inputs());
+        self.inputs.published(self.desk.root(), profiles.inputs())?;
         let build_dir = self.desk.build_dir();
         crate::build_record::save_credentials(&build_dir, report.build, &self.credentials)?;
         report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;

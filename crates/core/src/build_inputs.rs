@@ -13,7 +13,9 @@
 //!   until the inputs are quiet before building.
 //!
 //! Invariants: comparing is pure ([`changes`], [`being_written`]); the list of input files
-//! is the one profile loading uses, so a file is compared only if a build reads it.
+//! is the one profile loading uses, so a file is compared only if a build reads it; what the
+//! last published build read is kept in `build/inputs.json` (lengths and hashes, no content),
+//! so a server that starts while a file is being saved holds its first build too.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,7 +23,10 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
-use crate::Diagnostic;
+use crate::{Diagnostic, Error, Result};
+
+/// What the last published build read, next to its manifest.
+pub const INPUTS_FILE: &str = "inputs.json";
 
 /// A file with fewer meaningful bytes than this cannot set a value: `[params]` alone is 8.
 pub const MIN_MEANINGFUL_LEN: usize = "[params]".len();
@@ -227,6 +232,8 @@ fn slashed(relative: &Path) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct InputGuard {
     last_good: Option<BuildInputs>,
+    /// Whether `build/inputs.json` was read (once, when `last_good` was still unknown).
+    loaded: bool,
     /// What the last build (published or not) read.
     last_read: BuildInputs,
     pub hold_emptied: bool,
@@ -248,6 +255,11 @@ impl InputGuard {
     /// holding, for every input being written.
     pub fn check(&mut self, desk_root: &Path, read: &BuildInputs, out: &mut Vec<Diagnostic>) {
         self.last_read = read.clone();
+        if self.last_good.is_none() && !self.loaded {
+            self.loaded = true;
+            // Unreadable means unknown: nothing to hold against, as on a new desk.
+            self.last_good = load(desk_root).ok().flatten();
+        }
         for change in changes(read, &BuildInputs::read_now(desk_root)) {
             out.push(
                 Diagnostic::error(
@@ -274,10 +286,63 @@ impl InputGuard {
         }
     }
 
-    /// Called after a build was published from `read`.
-    pub fn published(&mut self, read: &BuildInputs) {
+    /// Called after a build was published from `read`: remembers it, in memory and in
+    /// `build/inputs.json`.
+    pub fn published(&mut self, desk_root: &Path, read: &BuildInputs) -> Result<()> {
         self.last_good = Some(read.clone());
+        let stored: BTreeMap<&str, StoredStamp> = read
+            .files
+            .iter()
+            .map(|(path, stamp)| {
+                let stored = StoredStamp {
+                    len: stamp.len,
+                    meaningful: stamp.meaningful,
+                    sha256: hex::encode(stamp.hash),
+                };
+                (path.as_str(), stored)
+            })
+            .collect();
+        let json = serde_json::to_vec(&stored)
+            .map_err(|e| Error::Invalid(format!("{INPUTS_FILE}: {e}")))?;
+        let build_dir = desk_root.join(crate::desk::BUILD_DIR);
+        crate::build::write_atomically(
+            &build_dir.join(crate::build::TEMP_DIR),
+            &build_dir.join(INPUTS_FILE),
+            &json,
+        )
     }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredStamp {
+    len: u64,
+    meaningful: u64,
+    sha256: String,
+}
+
+/// `build/inputs.json`, or `None` when there is none.
+fn load(desk_root: &Path) -> Result<Option<BuildInputs>> {
+    let path = desk_root.join(crate::desk::BUILD_DIR).join(INPUTS_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let invalid = |e: &dyn std::fmt::Display| Error::Invalid(format!("{}: {e}", path.display()));
+    let stored: BTreeMap<String, StoredStamp> =
+        serde_json::from_slice(&bytes).map_err(|e| invalid(&e))?;
+    let mut inputs = BuildInputs::default();
+    for (file, stamp) in stored {
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(&stamp.sha256, &mut hash).map_err(|e| invalid(&e))?;
+        let stamp = FileStamp {
+            len: stamp.len,
+            meaningful: stamp.meaningful,
+            hash,
+        };
+        inputs.files.insert(file, stamp);
+    }
+    Ok(Some(inputs))
 }
 
 #[cfg(test)]
@@ -376,7 +441,8 @@ mod tests {
         let mut found = Vec::new();
         guard.check(root, &good, &mut found);
         assert_eq!(found, []);
-        guard.published(&good);
+        std::fs::create_dir_all(root.join("build/.tmp")).unwrap();
+        guard.published(root, &good).unwrap();
 
         std::fs::write(root.join("profiles/global.toml"), "").unwrap();
         let emptied = BuildInputs::read_now(root);
@@ -388,6 +454,15 @@ mod tests {
             Some(Path::new("profiles/global.toml"))
         );
         assert_eq!(guard.last_read(), &emptied);
+        // A new process (a server started mid-save) knows the last published build too.
+        let mut fresh = InputGuard {
+            hold_emptied: true,
+            ..InputGuard::default()
+        };
+        let mut again = Vec::new();
+        fresh.check(root, &emptied, &mut again);
+        assert_eq!(again, found);
+        assert_eq!(fresh.last_good(), Some(&good));
 
         found.clear();
         guard.hold_emptied = false;
