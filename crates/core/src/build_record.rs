@@ -253,12 +253,12 @@ mod tests {
             .unwrap();
         assert_eq!(
             remove_temp_files(&build, STALE_TEMP_AGE).unwrap(),
-            [stray.clone()]
+            vec![stray.clone()]
         );
         fs::write(&stray, "again").unwrap();
         assert_eq!(
             remove_temp_files(&build, Duration::ZERO).unwrap(),
-            [stray.clone()]
+            vec![stray.clone()]
         );
         assert!(!stray.exists());
     }
