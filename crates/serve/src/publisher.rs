@@ -610,7 +610,7 @@ mod tests {
                     std::fs::write(&temp, global_text(round)).unwrap();
                     std::fs::rename(&temp, &global).unwrap();
                     round += 1;
-                    std::thread::sleep(Duration::from_millis(1));
+                    std::thread::yield_now();
                 }
             })
         };

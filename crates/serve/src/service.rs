@@ -497,6 +497,9 @@ fn follow(live: &Mutex<LiveTransfers>, event: &Event) {
 fn last_build_on_disk(desk: &Desk, bus: &EventBus) -> Snapshot {
     let warn = |message: String| bus.emit(Event::Warning { message });
     let build_dir = desk.build_dir();
+    // Every temp file, however new: no build of this process runs yet, and the app starts
+    // its servers only after its opening build. A `provdesk build` run at this very moment
+    // would fail with an I/O error, never publish a part.
     match build_record::remove_temp_files(&build_dir, std::time::Duration::ZERO) {
         Ok(removed) if !removed.is_empty() => warn(format!(
             "removed {} temp file(s) a stopped build left in build/.tmp",
