@@ -16,6 +16,7 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,8 @@ struct Inner {
     events: EventBus,
     options: BuildOptions,
     policy: InputPolicy,
+    /// Set at shutdown: a build held for a file being saved gives up instead of waiting.
+    stopping: AtomicBool,
     /// What callers asked for since the last build took its requests.
     pending: Mutex<Pending>,
     /// Held for the whole build: the builder is not shareable, and builds must not overlap.
@@ -127,6 +130,7 @@ impl Publisher {
                 events,
                 options,
                 policy,
+                stopping: AtomicBool::new(false),
                 pending: Mutex::default(),
                 running: tokio::sync::Mutex::new(Running {
                     builder: Some(builder),
@@ -135,6 +139,12 @@ impl Publisher {
                 }),
             }),
         }
+    }
+
+    /// For shutdown: a build held for a file being saved stops waiting and publishes nothing,
+    /// so stopping the servers is not delayed by up to [`InputPolicy::emptied_wait`].
+    pub fn stop_waiting(&self) {
+        self.inner.stopping.store(true, Ordering::Relaxed);
     }
 
     pub fn store(&self) -> &Arc<ArtifactStore> {
@@ -266,12 +276,13 @@ fn build_and_load(
                 Instant::now()
             });
             let last_good = builder.inputs().last_good().cloned().unwrap_or_default();
-            if wait_until_written(
-                &inner.desk_root,
-                &last_good,
-                since + policy.emptied_wait,
-                policy,
-            ) {
+            let deadline = since + policy.emptied_wait;
+            let waited = wait_until_written(&inner.desk_root, &last_good, deadline, inner);
+            if waited == Waited::Stopped {
+                // Shutting down: the held build is not published, and not taken as meant.
+                return Ok((report, None));
+            }
+            if waited == Waited::Written {
                 std::thread::sleep(policy.settle);
             } else {
                 inner.events.emit(Event::Warning {
@@ -340,24 +351,34 @@ fn messages_of(report: &BuildReport, kind: &str) -> Vec<String> {
         .collect()
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waited {
+    Written,
+    TimedOut,
+    Stopped,
+}
+
 /// Waits until no input that had content in the last published build is empty-like or
-/// missing any more; false when `deadline` came first.
+/// missing any more, until `deadline`, or until [`Publisher::stop_waiting`].
 fn wait_until_written(
     desk_root: &std::path::Path,
     last_good: &BuildInputs,
     deadline: Instant,
-    policy: &InputPolicy,
-) -> bool {
+    inner: &Inner,
+) -> Waited {
     loop {
+        if inner.stopping.load(Ordering::Relaxed) {
+            return Waited::Stopped;
+        }
         let now = BuildInputs::read_now(desk_root);
         if build_inputs::being_written(&now, last_good).is_empty() {
-            return true;
+            return Waited::Written;
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return false;
+            return Waited::TimedOut;
         }
-        std::thread::sleep(left.min(policy.poll));
+        std::thread::sleep(left.min(inner.policy.poll));
     }
 }
 
@@ -628,6 +649,33 @@ mod tests {
         );
         let message = next_warning(&mut events).await;
         assert!(message.contains("keep changing"), "{message}");
+        assert_eq!(
+            served_round(&f),
+            Some(0),
+            "the last good build keeps serving"
+        );
+    }
+
+    #[tokio::test]
+    async fn shutdown_ends_a_held_build_without_publishing_it() {
+        let f = fixture();
+        let global = encrypted_desk(&f).await;
+        let mut events = f.bus.subscribe();
+        std::fs::write(&global, "").unwrap();
+        let publisher = f.publisher.clone();
+        let build = tokio::spawn(async move { publisher.rebuild_all().await });
+        assert!(next_warning(&mut events).await.contains("being saved"));
+        f.publisher.stop_waiting();
+        let summary = build.await.unwrap();
+        assert!(!summary.published);
+        assert!(
+            summary
+                .diagnostics
+                .iter()
+                .any(|d| d.kind == build_inputs::KIND_BEING_WRITTEN),
+            "{:?}",
+            summary.diagnostics
+        );
         assert_eq!(
             served_round(&f),
             Some(0),

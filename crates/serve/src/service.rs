@@ -414,6 +414,7 @@ impl RunningService {
             keep(joined(task.await));
         }
         self.background.cancel();
+        self.publisher.stop_waiting();
         keep(joined(self.watcher.await.map(Ok::<(), ServeError>)));
         keep(joined(self.overlay.await.map(Ok::<(), ServeError>)));
         self.rebuilds.close();
@@ -943,7 +944,8 @@ mod tests {
         let stray = build_dir.join(".tmp/00000000deadbeef");
         std::fs::write(&stray, "half").unwrap();
         // And profiles that no longer build.
-        std::fs::write(&office, "[params\n").unwrap();
+        // Long enough not to look like a save in progress (that would hold the build).
+        std::fs::write(&office, "[params\nP35 = \"{{ ext }}\"\n").unwrap();
 
         let service = Service::new(desk.clone(), options("off", "off", "127.0.0.1:0"));
         let mut events = service.events().subscribe();
