@@ -149,8 +149,7 @@ impl Watcher {
                     while let Ok(more) = self.files.try_recv() {
                         touched |= self.touches_build_inputs(more);
                     }
-                    if touched {
-                        self.wait_until_quiet(&shutdown).await;
+                    if touched && self.wait_until_quiet(&shutdown).await {
                         self.publisher.rebuild_all().await;
                     }
                 }
@@ -166,14 +165,14 @@ impl Watcher {
     }
 
     /// Returns once the inputs have stayed the same for the settle time (or after
-    /// `max_settle`, or at shutdown). Events that arrive meanwhile are taken in: the build
+    /// `max_settle`); false at shutdown. Events that arrive meanwhile are taken in: the build
     /// that follows covers them.
-    async fn wait_until_quiet(&mut self, shutdown: &CancellationToken) {
+    async fn wait_until_quiet(&mut self, shutdown: &CancellationToken) -> bool {
         let deadline = tokio::time::Instant::now() + self.config.max_settle;
         let mut before = self.stamps().await;
         loop {
             tokio::select! {
-                () = shutdown.cancelled() => return,
+                () = shutdown.cancelled() => return false,
                 () = tokio::time::sleep(self.config.settle) => {}
             }
             let mut more = false;
@@ -182,7 +181,7 @@ impl Watcher {
             }
             let now = self.stamps().await;
             if (!more && now == before) || tokio::time::Instant::now() >= deadline {
-                return;
+                return true;
             }
             before = now;
         }
