@@ -801,7 +801,7 @@ mod tests {
                 password: "pw",
                 method: "GET",
                 uri: "/cfg.xml",
-                nonce: &nonce,
+                nonce,
                 nc: "",
                 cnonce: "",
                 qop: None,
