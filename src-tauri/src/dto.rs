@@ -358,6 +358,9 @@ pub struct ServerStatus {
     pub configured: ListenSettings,
     /// The build done at start.
     pub first_build: Option<BuildSummary>,
+    /// While running: what each protocol enforces and the settings' trade-offs, as the serve
+    /// crate words them (the same lines `provdesk serve` prints).
+    pub access: Option<provdesk_serve::access::AccessSummary>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -378,6 +381,7 @@ impl ServerStatus {
             errors,
             configured: ListenSettings::from(settings),
             first_build: None,
+            access: None,
         }
     }
 
@@ -387,6 +391,7 @@ impl ServerStatus {
         addresses: &[(Protocol, SocketAddr)],
         urls: Vec<(Protocol, String)>,
         first_build: BuildSummary,
+        access: provdesk_serve::access::AccessSummary,
     ) -> ServerStatus {
         let server = provdesk_serve::service::server_address(settings, addresses);
         let urls = urls
@@ -416,6 +421,7 @@ impl ServerStatus {
             errors: Vec::new(),
             configured: ListenSettings::from(settings),
             first_build: Some(first_build),
+            access: Some(access),
         }
     }
 }

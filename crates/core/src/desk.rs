@@ -82,7 +82,11 @@ impl Default for AuthSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct AccessSettings {
     /// CIDR blocks or single addresses (`192.168.1.0/24`, `10.0.0.5`, `::1`); empty allows all.
+    /// Applies to every protocol (HTTP, HTTPS, TFTP).
     pub allow: Vec<String>,
+    /// Serve per-device files (`cfg<mac>`, `cfg<mac>.xml`) over TFTP even while HTTP
+    /// authentication is on. TFTP cannot authenticate, so by default it withholds them then.
+    pub tftp_device_files: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]

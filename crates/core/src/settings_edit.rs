@@ -349,6 +349,10 @@ fn apply(doc: &mut DocumentMut, old: &DeskSettings, new: &DeskSettings) {
         }
         set(doc, "access", "allow", Some(Value::Array(array)));
     }
+    if old.access.tftp_device_files != new.access.tftp_device_files {
+        let value = new.access.tftp_device_files;
+        set(doc, "access", "tftp_device_files", Some(value.into()));
+    }
 
     let (o, n) = (&old.discovery, &new.discovery);
     if o.auto_enroll_profile != n.auto_enroll_profile {
@@ -434,9 +438,12 @@ mod tests {
         settings.server.https = Some("0.0.0.0:8443".into());
         settings.access.allow = vec!["192.168.1.0/24".into(), " 10.0.0.5 ".into()];
         settings.auth.mode = AuthMode::Digest;
+        settings.access.tftp_device_files = true;
         settings.discovery.auto_enroll_profile = Some("office".into());
         let saved = save_settings(&root, &settings).unwrap();
         let after = text(&root);
+        assert!(saved.access.tftp_device_files);
+        assert!(after.contains("tftp_device_files = true\n"), "{after}");
 
         assert_eq!(saved.server.http.as_deref(), Some("0.0.0.0:8099"));
         assert_eq!(saved.access.allow, ["192.168.1.0/24", "10.0.0.5"]);

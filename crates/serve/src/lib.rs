@@ -8,6 +8,7 @@
 //! and [`service`] starts them all in order and stops them without losing a fetch, also when
 //! [`signals`] ask the process to stop.
 
+pub mod access;
 pub mod events;
 pub mod http;
 pub mod publisher;

@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::access::{AccessPolicy, AccessSummary};
 use crate::events::{BuildSummary, Event, EventBus, Protocol};
 use crate::publisher::Publisher;
 use crate::recorder::{self, RecorderConfig, RecorderError};
@@ -145,6 +146,11 @@ impl Service {
             recorder: recorder_rx,
         } = self;
         let settings = desk.settings().clone();
+        let policy =
+            AccessPolicy::from_settings(&settings).map_err(|message| ServeError::Access {
+                path: desk.settings_path().display().to_string(),
+                message,
+            })?;
         let bound = bind_all(&settings, &options).await?;
         let inventory = desk.inventory()?;
 
@@ -212,9 +218,12 @@ impl Service {
         let mut server_tasks: Vec<JoinHandle<Result<(), ServeError>>> = Vec::new();
         if let Some(socket) = bound.tftp {
             let (store, bus, stop) = (Arc::clone(&store), bus.clone(), servers.clone());
+            let config = TftpConfig {
+                policy: policy.clone(),
+                ..TftpConfig::default()
+            };
             server_tasks.push(tokio::spawn(async move {
-                let result =
-                    tftp::run(socket, TftpConfig::default(), store, bus.clone(), stop).await;
+                let result = tftp::run(socket, config, store, bus.clone(), stop).await;
                 if let Err(e) = &result {
                     bus.emit(Event::Warning {
                         message: format!("the TFTP server stopped: {e}"),
@@ -240,7 +249,10 @@ impl Service {
             });
         }
 
+        let running: Vec<Protocol> = bound.addresses.iter().map(|(p, _)| *p).collect();
+        let access = policy.summary(&running);
         Ok(RunningService {
+            access,
             addresses: bound.addresses,
             settings,
             bus,
@@ -328,6 +340,9 @@ fn start_http_servers(
 /// A started service. Dropping it without [`RunningService::shutdown`] aborts nothing
 /// cleanly; call `shutdown` so the fetch log is complete.
 pub struct RunningService {
+    /// What each running protocol enforces and the settings' trade-offs, for the start-up
+    /// notice of `serve` and the app.
+    access: AccessSummary,
     addresses: Vec<(Protocol, SocketAddr)>,
     settings: DeskSettings,
     bus: EventBus,
@@ -362,6 +377,12 @@ impl RunningService {
 
     pub fn events(&self) -> EventBus {
         self.bus.clone()
+    }
+
+    /// What each running protocol enforces, and every trade-off the settings make; computed
+    /// once at start, rendered by the CLI and the app.
+    pub fn access(&self) -> &AccessSummary {
+        &self.access
     }
 
     pub fn store(&self) -> Arc<ArtifactStore> {

@@ -5,7 +5,9 @@
 //! a refused or unknown one, so a technician sees requests that got nothing; the source only
 //! looks names up in the current snapshot (no file system); a firmware request carries no MAC,
 //! so its device is inferred from the peer's IP only when exactly one device asked from that IP
-//! recently.
+//! recently; every request goes through the desk's [`AccessPolicy`] (the allow-list before
+//! the name is looked at, then whether TFTP, which cannot authenticate, may hand out the
+//! artifact), and a refusal is a TFTP access violation and a `Denied` fetch naming the rule.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -19,6 +21,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::AccessPolicy;
 use crate::events::{ArtifactRef, Event, EventBus, Fetch, Outcome, Progress, Protocol, now_ms};
 use crate::store::{ArtifactStore, Resolution, mac_in_name};
 
@@ -29,6 +32,8 @@ pub struct TftpConfig {
     pub progress_threshold: u64,
     /// Least time between two progress events of one transfer, unless 5 points passed.
     pub progress_interval: Duration,
+    /// Who may fetch what; the default admits everyone to everything.
+    pub policy: AccessPolicy,
 }
 
 impl Default for TftpConfig {
@@ -37,6 +42,7 @@ impl Default for TftpConfig {
             server: provdesk_tftp::Config::default(),
             progress_threshold: 64 * 1024,
             progress_interval: Duration::from_millis(500),
+            policy: AccessPolicy::default(),
         }
     }
 }
@@ -60,6 +66,7 @@ pub async fn run(
 ) -> Result<(), provdesk_tftp::Error> {
     let source = Arc::new(StoreSource {
         store,
+        policy: config.policy.clone(),
         waiting: Mutex::default(),
         peers: Mutex::default(),
     });
@@ -89,6 +96,7 @@ struct Lookup {
 /// The artifact store as a TFTP source.
 struct StoreSource {
     store: Arc<ArtifactStore>,
+    policy: AccessPolicy,
     waiting: Mutex<HashMap<(SocketAddr, String), VecDeque<Lookup>>>,
     peers: Mutex<PeerMacs>,
 }
@@ -96,23 +104,47 @@ struct StoreSource {
 impl Source for StoreSource {
     fn open(&self, filename: &str, peer: SocketAddr) -> Result<Bytes, SourceError> {
         let at_ms = now_ms();
+        // The client gets a fixed text; the event names the rule.
+        let denied = |rule: crate::access::Rule, mac: Option<Mac>| {
+            let lookup = Lookup {
+                at_ms,
+                mac,
+                artifact: None,
+                miss: Some(Outcome::Denied {
+                    reason: rule.reason().to_string(),
+                }),
+            };
+            (
+                lookup,
+                Err(SourceError::AccessViolation("access denied".into())),
+            )
+        };
+        let admitted = self.policy.admit_peer(Protocol::Tftp, peer.ip());
         let snapshot = self.store.snapshot();
-        let (lookup, result) = match snapshot.resolve(filename) {
-            Resolution::Found(found) => {
+        let (lookup, result) = match admitted.map(|()| snapshot.resolve(filename)) {
+            // Nothing is looked up for a peer outside the allow-list; the name may still say
+            // which phone it claims to be, as HTTP's User-Agent does.
+            Err(rule) => denied(rule, mac_in_name(filename)),
+            Ok(Resolution::Found(found)) => {
                 let mac = found.entry.mac.or_else(|| mac_in_name(&found.name));
-                let lookup = Lookup {
-                    at_ms,
-                    mac,
-                    artifact: Some(ArtifactRef {
-                        kind: found.entry.kind,
-                        hash: found.entry.hash.clone(),
-                        version: found.entry.version,
-                    }),
-                    miss: None,
-                };
-                (lookup, Ok(found.body))
+                match self.policy.admit_artifact(Protocol::Tftp, found.entry.kind) {
+                    Err(rule) => denied(rule, mac),
+                    Ok(()) => {
+                        let lookup = Lookup {
+                            at_ms,
+                            mac,
+                            artifact: Some(ArtifactRef {
+                                kind: found.entry.kind,
+                                hash: found.entry.hash.clone(),
+                                version: found.entry.version,
+                            }),
+                            miss: None,
+                        };
+                        (lookup, Ok(found.body))
+                    }
+                }
             }
-            Resolution::NotFound { name, reason } => {
+            Ok(Resolution::NotFound { name, reason }) => {
                 let lookup = Lookup {
                     at_ms,
                     mac: mac_in_name(&name),
@@ -123,7 +155,7 @@ impl Source for StoreSource {
                 };
                 (lookup, Err(SourceError::NotFound(reason)))
             }
-            Resolution::Rejected { reason } => {
+            Ok(Resolution::Rejected { reason }) => {
                 let lookup = Lookup {
                     at_ms,
                     mac: None,
@@ -135,9 +167,18 @@ impl Source for StoreSource {
                 (lookup, Err(SourceError::AccessViolation(reason)))
             }
         };
-        if let Some(mac) = lookup.mac {
+        // Only admitted peers teach which device sits behind an address.
+        if let (Ok(()), Some(mac)) = (admitted, lookup.mac) {
             lock(&self.peers).saw(peer.ip(), mac, at_ms);
         }
+        self.keep(peer, filename, lookup);
+        result
+    }
+}
+
+impl StoreSource {
+    /// Keeps `lookup` until the server reports how the request went.
+    fn keep(&self, peer: SocketAddr, filename: &str, lookup: Lookup) {
         let mut waiting = lock(&self.waiting);
         if waiting.len() >= MAX_WAITING {
             waiting.clear();
@@ -146,11 +187,8 @@ impl Source for StoreSource {
             .entry((peer, filename.to_string()))
             .or_default()
             .push_back(lookup);
-        result
     }
-}
 
-impl StoreSource {
     fn take(&self, peer: SocketAddr, filename: &str) -> Option<Lookup> {
         let mut waiting = lock(&self.waiting);
         let key = (peer, filename.to_string());
@@ -427,6 +465,10 @@ mod tests {
     }
 
     async fn fixture() -> Fixture {
+        fixture_with(AccessPolicy::default()).await
+    }
+
+    async fn fixture_with(policy: AccessPolicy) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir_all(root.join("build")).unwrap();
@@ -465,7 +507,10 @@ mod tests {
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(run(
             socket,
-            TftpConfig::default(),
+            TftpConfig {
+                policy,
+                ..TftpConfig::default()
+            },
             store,
             bus,
             shutdown.clone(),
@@ -592,6 +637,57 @@ mod tests {
                 .all(|p| p.total == Some(f.firmware.len() as u64))
         );
         assert!(progress.windows(2).all(|w| w[0].bytes <= w[1].bytes));
+        f.shutdown.cancel();
+        f.server.await.unwrap().unwrap();
+    }
+
+    fn policy(allow: &[&str], auth: provdesk_core::desk::AuthMode) -> AccessPolicy {
+        let mut settings = provdesk_core::desk::DeskSettings::default();
+        settings.access.allow = allow.iter().map(|s| s.to_string()).collect();
+        settings.auth.mode = auth;
+        AccessPolicy::from_settings(&settings).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_peer_outside_the_allow_list_gets_an_access_violation_and_one_denied_fetch() {
+        let mut f = fixture_with(policy(&["127.0.0.2"], Default::default())).await;
+        for name in [format!("cfg{MAC}.xml"), "gxp2170fw.bin".to_string()] {
+            let (code, message) = get(f.addr, &name).await.unwrap_err();
+            assert_eq!((code, message.as_str()), (2, "access denied"));
+            let (fetch, _) = next_fetch(&mut f.events).await;
+            assert_eq!(
+                fetch.outcome,
+                Outcome::Denied {
+                    reason: "not in the allow-list".into()
+                }
+            );
+            assert_eq!(fetch.name, name);
+            assert_eq!(fetch.artifact, None);
+        }
+        f.shutdown.cancel();
+        f.server.await.unwrap().unwrap();
+        // Exactly one event per request: nothing else is left.
+        while let Ok(event) = f.events.try_recv() {
+            assert!(!matches!(*event, Event::Fetch(_)), "{event:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn device_files_are_withheld_while_http_authenticates_and_shared_files_are_not() {
+        let mut f = fixture_with(policy(&[], provdesk_core::desk::AuthMode::Digest)).await;
+        let (code, _) = get(f.addr, &format!("cfg{MAC}.xml")).await.unwrap_err();
+        assert_eq!(code, 2);
+        let (fetch, _) = next_fetch(&mut f.events).await;
+        let reason = fetch.outcome.reason().unwrap_or_default().to_string();
+        assert!(
+            matches!(fetch.outcome, Outcome::Denied { .. })
+                && reason.contains("per-device file over TFTP"),
+            "{fetch:?}"
+        );
+        assert_eq!(fetch.mac, MAC.parse().ok(), "the device is still named");
+        assert_eq!(get(f.addr, "gxp2170fw.bin").await.unwrap(), f.firmware);
+        let (fetch, _) = next_fetch(&mut f.events).await;
+        assert_eq!(fetch.outcome, Outcome::Served { status: 200 });
         f.shutdown.cancel();
         f.server.await.unwrap().unwrap();
     }

@@ -130,6 +130,7 @@ impl Servers {
             &service.addresses(),
             service.urls(),
             first_build,
+            service.access().clone(),
         );
         let stop_forwarder = CancellationToken::new();
         let forwarder = tauri::async_runtime::spawn(forward(

@@ -250,7 +250,9 @@ export interface DeskSettings {
   discovery: { auto_enroll_profile: string | null; max_discovered: number };
   tls: { cert: string | null; key: string | null; client_ca: string | null; require_client_cert: boolean };
   auth: { mode: AuthMode; realm: string };
-  access: { allow: string[] };
+  /** `allow` applies to every protocol; `tftp_device_files` lets TFTP serve per-device files
+   * while HTTP authentication is on. */
+  access: { allow: string[]; tftp_device_files: boolean };
 }
 
 export interface InterfaceAddress {
@@ -394,6 +396,14 @@ export interface ServerStatus {
   errors: string[];
   configured: { http: string | null; https: string | null; tftp: string | null };
   first_build: BuildSummary | null;
+  /** While running: what each protocol enforces and the settings' trade-offs (serve's words). */
+  access: AccessSummary | null;
+}
+
+/** provdesk-serve's access::AccessSummary, the lines `provdesk serve` prints on start. */
+export interface AccessSummary {
+  protocols: { protocol: "http" | "https" | "tftp"; enforces: string }[];
+  warnings: { setting: string; message: string }[];
 }
 
 /** provdesk-core's status::ProvisioningStatus, tagged by `state`. */

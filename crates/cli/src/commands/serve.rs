@@ -1,5 +1,7 @@
 //! `provdesk serve`: runs the servers on the desk and prints every event, as readable lines or
-//! as one JSON object per line, until Ctrl-C or SIGTERM.
+//! as one JSON object per line, until Ctrl-C or SIGTERM. On start it says what each protocol
+//! enforces (the allow-list, authentication, what TFTP withholds) and warns about every
+//! trade-off the settings make: on stdout in text mode, on stderr beside the JSON stream.
 //!
 //! Invariant: the process exits only after the service has shut down, so every fetch it
 //! served is in the fetch log.
@@ -60,18 +62,30 @@ async fn serve(desk: provdesk_core::desk::Desk, args: ServeArgs) -> anyhow::Resu
     // Listening before the servers start: a SIGTERM that comes at any point after they are
     // up must stop them cleanly, never kill the process with rows unwritten.
     let stop = provdesk_serve::signals::stop_requested()?;
+    // Reused: in a storm, a fresh buffer per write grew (and copied) itself every time.
+    let mut lines = Vec::new();
     let service = Service::new(desk, options);
     let mut events = service.events().subscribe();
     let running = service.launch().await?;
+    // What each protocol enforces and what the settings trade away, as the serve crate
+    // words it; the app shows the same lines.
+    let access = running.access().lines();
     if format == LogFormat::Json {
         // People watching a JSON stream still want to know where to point the phones.
         for (_, url) in running.urls() {
             eprintln!("listening {url}");
         }
+        for line in &access {
+            eprintln!("{line}");
+        }
+    } else {
+        for line in &access {
+            lines.extend_from_slice(line.as_bytes());
+            lines.push(b'\n');
+        }
+        print_lines(&mut lines);
     }
     tokio::pin!(stop);
-    // Reused: in a storm, a fresh buffer per write grew (and copied) itself every time.
-    let mut lines = Vec::new();
     loop {
         tokio::select! {
             biased;

@@ -1,4 +1,5 @@
-//! The IP allow-list in front of every HTTP(S) request: CIDR blocks and single addresses,
+//! The IP allow-list in front of every request of every protocol (asked through
+//! `crate::access::AccessPolicy`): CIDR blocks and single addresses,
 //! IPv4 and IPv6, parsed and matched by `provdesk_core::ip_block` (which also checks the
 //! entries in Settings). An empty list allows everyone (the desk's default).
 

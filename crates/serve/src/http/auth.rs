@@ -2,7 +2,10 @@
 //! Digest (RFC 7616, MD5 with `qop=auth`, and RFC 2069 clients that send no qop).
 //!
 //! Invariants: a password or an `Authorization` value never appears in a reason, an event or
-//! a log line (reasons name the user only); secrets are compared in constant time; nonces
+//! a log line; reasons name a user only when it is the device's own (an unknown name is often
+//! a password typed into the wrong field, so it is never echoed); a captured Digest header
+//! cannot be replayed (counts must rise with `qop`, a nonce without `qop` is single-use);
+//! secrets are compared in constant time; nonces
 //! are stateless (`base64(ts ‖ salt ‖ HMAC-SHA256(key, ts ‖ salt ‖ client ip))`) so a
 //! restart or a flood costs no memory (the random salt keeps two challenges in one second
 //! apart, or two clients would share a nonce and trip each other's replay check), and only the replay counters live in a small bounded map. Time comes in
@@ -24,8 +27,9 @@ use subtle::ConstantTimeEq;
 
 /// How long a nonce stays valid; a phone fetches its files within seconds of the challenge.
 pub const NONCE_TTL_SECS: u64 = 300;
-/// Nonces whose replay counter is remembered; beyond this the oldest are forgotten, which
-/// only shortens replay protection for them to the TTL check.
+/// Nonces whose replay counter is remembered; beyond this the oldest are forgotten, and every
+/// nonce issued no later than a forgotten one is answered `stale=true` (the client takes a
+/// new nonce), so forgetting never reopens a replay.
 const MAX_TRACKED_NONCES: usize = 4096;
 /// Timestamp (8 bytes) + random salt (8 bytes) + truncated HMAC (16 bytes).
 const NONCE_BYTES: usize = 32;
@@ -59,11 +63,20 @@ pub struct Authenticator {
     realm_raw: String,
     key: [u8; 32],
     opaque: String,
-    counts: Mutex<HashMap<String, NonceCount>>,
+    counts: Mutex<NonceCounts>,
+}
+
+/// The uses seen of each nonce, bounded.
+#[derive(Debug, Default)]
+struct NonceCounts {
+    by_nonce: HashMap<String, NonceCount>,
+    /// The newest issue time among nonces forgotten before they expired.
+    forgotten_up_to: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct NonceCount {
+    /// The highest `nc` accepted; `u32::MAX` once a nonce without `qop` was used.
     last_nc: u32,
     issued: u64,
 }
@@ -94,7 +107,7 @@ impl Authenticator {
             realm_raw: settings.realm.clone(),
             key,
             opaque,
-            counts: Mutex::new(HashMap::new()),
+            counts: Mutex::new(NonceCounts::default()),
         }
     }
 
@@ -150,8 +163,8 @@ impl Authenticator {
         let user_ok = user.ct_eq(expected.user.as_bytes());
         let password_ok = password.ct_eq(expected.password.as_bytes());
         if !bool::from(user_ok) {
-            let reason = format!("unknown user {}", shown_user(user));
-            return Err(self.deny(&reason, request));
+            // Not named: what lands in the user field is often the password.
+            return Err(self.deny("unknown user", request));
         }
         if !bool::from(password_ok) {
             let reason = format!("wrong password for user {}", shown_user(user));
@@ -184,8 +197,8 @@ impl Authenticator {
         }
         let user = params.username.as_bytes();
         if !bool::from(user.ct_eq(expected.user.as_bytes())) {
-            let reason = format!("unknown user {}", shown_user(user));
-            return Err(self.deny(&reason, request));
+            // Not named: what lands in the user field is often the password.
+            return Err(self.deny("unknown user", request));
         }
         // The uri the client hashed must be this request's, or a captured response could be
         // replayed against another file.
@@ -240,10 +253,18 @@ impl Authenticator {
         if params.opaque.as_deref().is_some_and(|o| o != self.opaque) {
             return Err(self.deny_stale("opaque does not match", request));
         }
-        if let Some(nc) = nc
-            && !self.record_nc(&params.nonce, nc, issued, request.now)
-        {
-            return Err(self.deny_stale("nonce count replayed", request));
+        // Without `qop` (RFC 2069) the response covers only the nonce, method and uri, so the
+        // same header would be valid again and again: such a nonce is good for one request.
+        // We keep accepting those clients rather than require `qop=auth`: Grandstream phones
+        // answer our `qop="auth"` challenge with `qop=auth` and are not touched by this, and an
+        // old client without `qop` keeps working at the cost of one more challenge round trip
+        // (`stale=true`, no password prompt) per request, where requiring qop would lock it out.
+        if !self.record_use(&params.nonce, nc, issued, request.now) {
+            let reason = match nc {
+                Some(_) => "nonce count replayed",
+                None => "nonce without qop used twice",
+            };
+            return Err(self.deny_stale(reason, request));
         }
         Ok(())
     }
@@ -281,35 +302,47 @@ impl Authenticator {
         bool::from(mac[..16].ct_eq(&bytes[16..])).then_some(ts)
     }
 
-    /// Accepts `nc` only if it is above every count seen for this nonce.
-    fn record_nc(&self, nonce: &str, nc: u32, issued: u64, now: u64) -> bool {
+    /// Accepts a use of `nonce`: with `qop`, only if `nc` is above every count seen for it;
+    /// without (`nc` is `None`), only if the nonce was never used.
+    fn record_use(&self, nonce: &str, nc: Option<u32>, issued: u64, now: u64) -> bool {
         let mut counts = match self.counts.lock() {
             Ok(guard) => guard,
             // Counters are plain numbers; a panic elsewhere cannot leave them inconsistent.
             Err(poisoned) => poisoned.into_inner(),
         };
-        if let Some(seen) = counts.get_mut(nonce) {
-            if nc <= seen.last_nc {
-                return false;
-            }
-            seen.last_nc = nc;
-            return true;
+        if let Some(seen) = counts.by_nonce.get_mut(nonce) {
+            return match nc {
+                Some(nc) if nc > seen.last_nc => {
+                    seen.last_nc = nc;
+                    true
+                }
+                _ => false,
+            };
         }
-        if counts.len() >= MAX_TRACKED_NONCES {
-            counts.retain(|_, c| now.saturating_sub(c.issued) <= NONCE_TTL_SECS);
-            if counts.len() >= MAX_TRACKED_NONCES
-                && let Some(oldest) = counts
+        // Not remembered: maybe forgotten after a use, so not trusted unless issued later.
+        if counts.forgotten_up_to.is_some_and(|up_to| issued <= up_to) {
+            return false;
+        }
+        if counts.by_nonce.len() >= MAX_TRACKED_NONCES {
+            // Expired nonces are refused before they get here: forgetting them is free.
+            counts
+                .by_nonce
+                .retain(|_, c| now.saturating_sub(c.issued) <= NONCE_TTL_SECS);
+            if counts.by_nonce.len() >= MAX_TRACKED_NONCES
+                && let Some((oldest, issued)) = counts
+                    .by_nonce
                     .iter()
                     .min_by_key(|(_, c)| c.issued)
-                    .map(|(k, _)| k.clone())
+                    .map(|(k, c)| (k.clone(), c.issued))
             {
-                counts.remove(&oldest);
+                counts.by_nonce.remove(&oldest);
+                counts.forgotten_up_to = counts.forgotten_up_to.max(Some(issued));
             }
         }
-        counts.insert(
+        counts.by_nonce.insert(
             nonce.to_string(),
             NonceCount {
-                last_nc: nc,
+                last_nc: nc.unwrap_or(u32::MAX),
                 issued,
             },
         );
@@ -688,11 +721,12 @@ mod tests {
             denial.challenge.to_str().unwrap(),
             "Basic realm=\"desk \\\"1\\\"\", charset=\"UTF-8\""
         );
-        let other = header("root\n", "s3cret:x");
+        // A password typed into the user field is not echoed.
+        let other = header("s3cret:x", "admin");
         let denial = auth
             .check(&request("/", Some(&other), NOW), Some(&good))
             .unwrap_err();
-        assert_eq!(denial.reason, "unknown user root\\n");
+        assert_eq!(denial.reason, "unknown user");
         for bad in ["Basic !!!", "Basic YWRtaW4=", "Bearer x"] {
             let denial = auth
                 .check(&request("/", Some(bad), NOW), Some(&good))
@@ -738,7 +772,7 @@ mod tests {
             "wrong password for user phone"
         );
         let stranger = digest_header(&auth, "eve", "pw", "/cfg.xml", 1);
-        assert_eq!(check(&stranger, "/cfg.xml", NOW), "unknown user eve");
+        assert_eq!(check(&stranger, "/cfg.xml", NOW), "unknown user");
         let elsewhere = digest_header(&auth, "phone", "pw", "/cfg.xml", 1);
         assert!(check(&elsewhere, "/other.xml", NOW).contains("uri does not match"));
         let late = digest_header(&auth, "phone", "pw", "/cfg.xml", 1);
@@ -757,10 +791,8 @@ mod tests {
         assert!(check(&basic, "/cfg.xml", NOW).contains("expected Digest"));
     }
 
-    #[test]
-    fn digest_without_qop_is_accepted_for_old_clients() {
-        let auth = Authenticator::new(&settings(AuthMode::Digest, "ProvDesk"));
-        let nonce = auth.make_nonce("127.0.0.1".parse().unwrap(), NOW);
+    /// An RFC 2069 (no `qop`) header for `nonce`.
+    fn header_without_qop(nonce: &str) -> String {
         let response = digest_response(
             Algorithm::Md5,
             &DigestInput {
@@ -769,18 +801,38 @@ mod tests {
                 password: "pw",
                 method: "GET",
                 uri: "/cfg.xml",
-                nonce: &nonce,
+                nonce,
                 nc: "",
                 cnonce: "",
                 qop: None,
             },
         );
-        let header = format!(
+        format!(
             "Digest username=\"phone\", realm=\"ProvDesk\", nonce=\"{nonce}\", uri=\"/cfg.xml\", response=\"{response}\""
-        );
+        )
+    }
+
+    #[test]
+    fn digest_without_qop_is_accepted_once_per_nonce() {
+        let auth = Authenticator::new(&settings(AuthMode::Digest, "ProvDesk"));
+        let nonce = auth.make_nonce("127.0.0.1".parse().unwrap(), NOW);
+        let header = header_without_qop(&nonce);
         let good = creds("phone", "pw");
         assert_eq!(
             auth.check(&request("/cfg.xml", Some(&header), NOW), Some(&good)),
+            Ok(())
+        );
+        // The same captured header again: refused, and the client is sent a fresh nonce.
+        let denial = auth
+            .check(&request("/cfg.xml", Some(&header), NOW + 1), Some(&good))
+            .unwrap_err();
+        assert!(denial.reason.contains("used twice"), "{}", denial.reason);
+        assert!(denial.challenge.to_str().unwrap().ends_with("stale=true"));
+        // With the fresh nonce the old client goes on.
+        let fresh = auth.make_nonce("127.0.0.1".parse().unwrap(), NOW + 1);
+        let header = header_without_qop(&fresh);
+        assert_eq!(
+            auth.check(&request("/cfg.xml", Some(&header), NOW + 1), Some(&good)),
             Ok(())
         );
     }
@@ -815,8 +867,22 @@ mod tests {
     fn replay_counters_stay_bounded() {
         let auth = Authenticator::new(&settings(AuthMode::Digest, "r"));
         for n in 0..(MAX_TRACKED_NONCES as u64 + 10) {
-            assert!(auth.record_nc(&format!("n{n}"), 1, NOW + n, NOW + n));
+            assert!(auth.record_use(&format!("n{n}"), Some(1), NOW + n, NOW + n));
         }
-        assert!(auth.counts.lock().unwrap().len() <= MAX_TRACKED_NONCES);
+        assert!(auth.counts.lock().unwrap().by_nonce.len() <= MAX_TRACKED_NONCES);
+    }
+
+    #[test]
+    fn a_forgotten_nonce_cannot_be_replayed() {
+        let auth = Authenticator::new(&settings(AuthMode::Digest, "r"));
+        // Every nonce is still valid (within the TTL), so the oldest must be forgotten.
+        assert!(auth.record_use("first", None, NOW - 1, NOW));
+        for n in 1..=(MAX_TRACKED_NONCES as u64) {
+            assert!(auth.record_use(&format!("n{n}"), None, NOW, NOW));
+        }
+        assert!(!auth.counts.lock().unwrap().by_nonce.contains_key("first"));
+        assert!(!auth.record_use("first", None, NOW - 1, NOW + 1));
+        // A nonce issued after the forgotten one is still welcome.
+        assert!(auth.record_use("late", None, NOW, NOW + 1));
     }
 }

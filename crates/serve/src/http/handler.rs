@@ -1,5 +1,6 @@
-//! One request, from its head to a response: allow-list, method, base path, decoding,
-//! resolution, authentication, conditional and range handling.
+//! One request, from its head to a response: the access policy (allow-list, client
+//! certificate, what may go out), method, base path, decoding, resolution, authentication,
+//! conditional and range handling.
 //!
 //! Invariants: every request produces exactly one [`Event::Fetch`], emitted by the response
 //! body when the connection (ours for plain HTTP, hyper's for HTTPS) finishes or abandons it
@@ -26,9 +27,9 @@ use provdesk_core::Mac;
 use rustls::pki_types::CertificateDer;
 
 use super::HttpConfig;
-use super::access::AccessList;
 use super::agent::parse_user_agent;
 use super::auth::{AuthRequest, Authenticator};
+use crate::access::AccessPolicy;
 use crate::events::{ArtifactRef, Event, EventBus, Fetch, Outcome, Protocol, now_ms};
 use crate::store::{ArtifactStore, Found, Resolution, is_firmware, mac_in_name};
 
@@ -164,8 +165,8 @@ impl From<Reply> for Response<FetchBody> {
 pub(crate) struct Handler {
     pub(crate) protocol: Protocol,
     pub(crate) base_path: String,
-    pub(crate) allow: AccessList,
-    pub(crate) require_client_cert: bool,
+    /// The same policy TFTP asks (`crate::access`), built from this server's config.
+    pub(crate) policy: AccessPolicy,
     pub(crate) auth: Authenticator,
     pub(crate) store: Arc<ArtifactStore>,
     pub(crate) events: EventBus,
@@ -257,8 +258,11 @@ impl Handler {
         Handler {
             protocol: config.protocol,
             base_path,
-            allow: config.allow.clone(),
-            require_client_cert: config.require_client_cert,
+            policy: AccessPolicy::for_http(
+                config.allow.clone(),
+                config.auth.mode,
+                config.require_client_cert,
+            ),
             auth: Authenticator::new(&config.auth),
             store,
             events,
@@ -322,18 +326,17 @@ impl Handler {
         peer: SocketAddr,
         fetch: &mut Fetch,
     ) -> Result<Reply, Refusal> {
-        if !self.allow.allows(peer.ip()) {
-            return Err(Refusal::Forbidden("not in the allow-list".into()));
-        }
+        let forbidden = |rule: crate::access::Rule| Refusal::Forbidden(rule.reason().into());
+        self.policy
+            .admit_peer(self.protocol, peer.ip())
+            .map_err(forbidden)?;
         let method = request.method();
         if method != Method::GET && method != Method::HEAD {
             return Err(Refusal::MethodNotAllowed(method.clone()));
         }
-        if self.require_client_cert && !request.has_client_identity() {
-            return Err(Refusal::Forbidden(
-                "no client certificate (this desk requires one signed by its client CA)".into(),
-            ));
-        }
+        self.policy
+            .admit_client(self.protocol, request.has_client_identity())
+            .map_err(forbidden)?;
         let path = request.path();
         let Some(raw_name) = path.strip_prefix(self.base_path.as_str()) else {
             return Err(Refusal::NotFound(format!(
@@ -366,6 +369,11 @@ impl Handler {
         self.authenticate(request, peer, fetch.mac, fetch.model.as_deref(), &snapshot)?;
         match resolution {
             Resolution::Found(found) => {
+                // A no-op for HTTP(S), which authenticated above; asked all the same so every
+                // protocol goes through the one policy.
+                self.policy
+                    .admit_artifact(self.protocol, found.entry.kind)
+                    .map_err(forbidden)?;
                 fetch.artifact = Some(ArtifactRef {
                     kind: found.entry.kind,
                     hash: found.entry.hash.clone(),

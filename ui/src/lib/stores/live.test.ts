@@ -24,6 +24,7 @@ const batch = (over: Partial<LiveBatch> = {}): LiveBatch => ({
 const stopped: ServerStatus = {
   running: false, urls: [], option66: null, p237: null, p212: null, errors: [],
   configured: { http: "0.0.0.0:8080", https: null, tftp: "0.0.0.0:69" }, first_build: null,
+  access: null,
 };
 
 describe("live store", () => {

@@ -9,7 +9,7 @@ const settings: DeskSettings = {
   discovery: { auto_enroll_profile: null, max_discovered: 1000 },
   tls: { cert: null, key: null, client_ca: null, require_client_cert: false },
   auth: { mode: "none", realm: "ProvDesk" },
-  access: { allow: [] },
+  access: { allow: [], tftp_device_files: false },
 };
 
 const dto: SettingsDto = {
@@ -57,6 +57,28 @@ describe("Settings screen", () => {
     expect(saves[0].server.http).toBe("0.0.0.0:8099");
     expect(saves[0].access.allow).toEqual(["10.0.0.0/8"]);
     expect(screen.queryByText("unsaved changes")).toBeNull();
+  });
+
+  it("says what each protocol enforces and sends the TFTP per-device choice", async () => {
+    const saves: DeskSettings[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd === "read_settings") return dto;
+      if (cmd === "desk_info") return null;
+      if (cmd === "save_settings") {
+        const sent = (args as { settings: DeskSettings }).settings;
+        saves.push(sent);
+        return { settings: { ...dto, settings: sent }, message: "Saved provdesk.toml." };
+      }
+    });
+    const { container } = render(Settings);
+    const box = (await screen.findByLabelText(/per-device files over TFTP even while authentication is on/)) as HTMLInputElement;
+    expect(box.checked).toBe(false);
+    expect(container.querySelector("[data-note=allow]")?.textContent).toMatch(/HTTP, HTTPS and TFTP refuse any other peer/);
+    expect(container.querySelector("[data-note=auth]")?.textContent).toMatch(/TFTP serves no per-device file \(cfg<mac>, cfg<mac>.bin, cfg<mac>.xml\)/);
+    await fireEvent.click(box);
+    await fireEvent.click(screen.getByRole("button", { name: "Save" }));
+    await screen.findByText("Saved provdesk.toml.", { selector: "[data-settings-message]" });
+    expect(saves[0].access.tftp_device_files).toBe(true);
   });
 
   it("shows the core's field-named problems next to the field", async () => {

@@ -7,7 +7,7 @@ const sample: DeskSettings = {
   discovery: { auto_enroll_profile: null, max_discovered: 1000 },
   tls: { cert: null, key: null, client_ca: null, require_client_cert: false },
   auth: { mode: "none", realm: "ProvDesk" },
-  access: { allow: [] },
+  access: { allow: [], tftp_device_files: false },
 };
 
 describe("settings form", () => {
@@ -25,6 +25,9 @@ describe("settings form", () => {
     expect(isDirty(form, sample)).toBe(false);
     form.allow.push("10.0.0.0/8");
     expect(fromForm(form).access.allow).toEqual(["10.0.0.0/8"]);
+    form.tftp_device_files = true;
+    expect(fromForm(form).access.tftp_device_files).toBe(true);
+    expect(toForm({ ...sample, access: { allow: [], tftp_device_files: true } }).tftp_device_files).toBe(true);
   });
 
   it("writes a server turned off as off, HTTPS off as absent, IPv6 in brackets", () => {

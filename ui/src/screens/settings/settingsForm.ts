@@ -26,6 +26,7 @@ export interface SettingsForm {
   auth_mode: AuthMode;
   realm: string;
   allow: string[];
+  tftp_device_files: boolean;
   auto_enroll_profile: string;
   max_discovered: string;
 }
@@ -62,6 +63,7 @@ export function toForm(s: DeskSettings): SettingsForm {
     auth_mode: s.auth.mode,
     realm: s.auth.realm,
     allow: [...s.access.allow],
+    tftp_device_files: s.access.tftp_device_files,
     auto_enroll_profile: s.discovery.auto_enroll_profile ?? "",
     max_discovered: String(s.discovery.max_discovered),
   };
@@ -86,7 +88,7 @@ export function fromForm(f: SettingsForm): DeskSettings {
     },
     tls: { cert: orNull(f.cert), key: orNull(f.key), client_ca: orNull(f.client_ca), require_client_cert: f.require_client_cert },
     auth: { mode: f.auth_mode, realm: f.realm.trim() },
-    access: { allow: f.allow.map((a) => a.trim()).filter((a) => a) },
+    access: { allow: f.allow.map((a) => a.trim()).filter((a) => a), tftp_device_files: f.tftp_device_files },
   };
 }
 

@@ -1,0 +1,421 @@
+//! The one access policy for every protocol: which peers may fetch at all (`[access] allow`),
+//! what each protocol can prove about a client (HTTP(S) authentication, HTTPS client
+//! certificates) and what a protocol that can prove nothing (TFTP) withholds while HTTP
+//! authentication is on. HTTP, HTTPS and TFTP all ask the same [`AccessPolicy`], and so will
+//! the DHCP and SIP plug-and-play responders; [`AccessPolicy::summary`] says what is enforced
+//! where, once, for `provdesk serve` and the app to show.
+//!
+//! Invariants: a refusal names the [`Rule`] that refused, in words that never name a device or
+//! a user; the peer is checked before a name is resolved, so a peer outside the allow-list
+//! learns nothing about what the desk holds; a per-device file never leaves over a protocol
+//! that cannot authenticate while HTTP authentication is on, unless the settings say so
+//! (`[access] tftp_device_files = true`).
+
+use std::net::IpAddr;
+
+use provdesk_core::build::ArtifactKind;
+use provdesk_core::desk::{AuthMode, DeskSettings};
+
+use crate::events::Protocol;
+use crate::http::AccessList;
+
+/// Why a request was refused; its [`Rule::reason`] is the fetch event's reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// The peer's address is not in `[access] allow`.
+    NotInAllowList,
+    /// A per-device file over a protocol that cannot authenticate, while HTTP asks for it.
+    DeviceFileWithoutAuthentication,
+    /// HTTPS with `[tls] require_client_cert` and no certificate from the client CA.
+    NoClientCertificate,
+}
+
+impl Rule {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Rule::NotInAllowList => "not in the allow-list",
+            Rule::DeviceFileWithoutAuthentication => {
+                "per-device file over TFTP while HTTP authentication is on (TFTP cannot authenticate; [access] tftp_device_files = true serves it anyway)"
+            }
+            Rule::NoClientCertificate => {
+                "no client certificate (this desk requires one signed by its client CA)"
+            }
+        }
+    }
+}
+
+/// What a desk's settings enforce, for every protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessPolicy {
+    allow: AccessList,
+    /// The allow-list as the technician wrote it, for the summary.
+    allow_entries: Vec<String>,
+    auth: AuthMode,
+    tftp_device_files: bool,
+    https_client_certificates: bool,
+}
+
+impl Default for AccessPolicy {
+    /// Everyone may fetch everything: what an empty `provdesk.toml` says.
+    fn default() -> AccessPolicy {
+        AccessPolicy {
+            allow: AccessList::allow_all(),
+            allow_entries: Vec::new(),
+            auth: AuthMode::None,
+            tftp_device_files: false,
+            https_client_certificates: false,
+        }
+    }
+}
+
+/// Whether a protocol can tell who asks (a password, a certificate). TFTP cannot; neither
+/// will DHCP or SIP plug-and-play, which answer before a phone has any credentials.
+fn authenticates(protocol: Protocol) -> bool {
+    match protocol {
+        Protocol::Http | Protocol::Https => true,
+        Protocol::Tftp => false,
+    }
+}
+
+/// A phone's own file (it carries that phone's secrets), as the store's manifest knows it.
+pub fn is_device_file(kind: ArtifactKind) -> bool {
+    match kind {
+        ArtifactKind::DeviceBinary | ArtifactKind::DeviceXml => true,
+        ArtifactKind::ModelXml | ArtifactKind::GenericXml | ArtifactKind::Firmware => false,
+    }
+}
+
+impl AccessPolicy {
+    /// The policy of `[access]`, `[auth]` and `[tls]`. Every bad allow-list entry is reported,
+    /// one per line.
+    pub fn from_settings(settings: &DeskSettings) -> Result<AccessPolicy, String> {
+        let allow = AccessList::parse(&settings.access.allow)?;
+        Ok(AccessPolicy {
+            allow,
+            allow_entries: settings
+                .access
+                .allow
+                .iter()
+                .map(|e| e.trim().to_string())
+                .collect(),
+            auth: settings.auth.mode,
+            tftp_device_files: settings.access.tftp_device_files,
+            https_client_certificates: settings.tls.require_client_cert,
+        })
+    }
+
+    /// The policy of one HTTP(S) server's own configuration (tests and embedders that build
+    /// an `HttpConfig` by hand).
+    pub fn for_http(allow: AccessList, auth: AuthMode, client_certificates: bool) -> AccessPolicy {
+        AccessPolicy {
+            allow,
+            auth,
+            https_client_certificates: client_certificates,
+            ..AccessPolicy::default()
+        }
+    }
+
+    /// The first check of every request, before its name is even resolved.
+    pub fn admit_peer(&self, _protocol: Protocol, peer: IpAddr) -> Result<(), Rule> {
+        if self.allow.allows(peer) {
+            Ok(())
+        } else {
+            Err(Rule::NotInAllowList)
+        }
+    }
+
+    /// HTTPS: whether a client without a verified certificate may go on.
+    pub fn admit_client(&self, protocol: Protocol, has_certificate: bool) -> Result<(), Rule> {
+        if protocol == Protocol::Https && self.https_client_certificates && !has_certificate {
+            Err(Rule::NoClientCertificate)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Once a name resolved to an artifact: whether `protocol` may hand it out. Protocols that
+    /// authenticate answer for themselves (the authenticator runs next); the others may not
+    /// hand out a device's own file while HTTP authentication guards it.
+    pub fn admit_artifact(&self, protocol: Protocol, kind: ArtifactKind) -> Result<(), Rule> {
+        let withheld = !authenticates(protocol)
+            && self.auth != AuthMode::None
+            && !self.tftp_device_files
+            && is_device_file(kind);
+        if withheld {
+            Err(Rule::DeviceFileWithoutAuthentication)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn auth(&self) -> AuthMode {
+        self.auth
+    }
+
+    /// What each of `running` enforces, one line each, and every trade-off the settings make.
+    pub fn summary(&self, running: &[Protocol]) -> AccessSummary {
+        let peers = if self.allow.allows_everyone() {
+            "every peer (the allow-list is empty)".to_string()
+        } else {
+            format!("allow-list {}", self.allow_entries.join(" "))
+        };
+        let auth = match self.auth {
+            AuthMode::None => "no authentication",
+            AuthMode::Basic => "basic authentication (P1360/P1361)",
+            AuthMode::Digest => "digest authentication (P1360/P1361)",
+        };
+        let protocols = running
+            .iter()
+            .map(|&protocol| {
+                let enforces = match protocol {
+                    Protocol::Http => format!("{peers}, {auth}"),
+                    Protocol::Https => {
+                        let certificates = if self.https_client_certificates {
+                            "client certificate required"
+                        } else {
+                            "no client certificate required"
+                        };
+                        format!("{peers}, {auth}, {certificates}")
+                    }
+                    Protocol::Tftp => {
+                        let device_files = match (self.auth, self.tftp_device_files) {
+                            (AuthMode::None, _) => "per-device files served as over HTTP",
+                            (_, false) => {
+                                "per-device files withheld while HTTP authentication is on"
+                            }
+                            (_, true) => {
+                                "per-device files served without authentication (tftp_device_files = true)"
+                            }
+                        };
+                        format!("{peers}, no authentication possible; {device_files}")
+                    }
+                };
+                ProtocolAccess { protocol, enforces }
+            })
+            .collect();
+
+        if running.is_empty() {
+            // Nothing serves, so nothing is exposed.
+            return AccessSummary {
+                protocols,
+                warnings: Vec::new(),
+            };
+        }
+        let runs = |p: Protocol| running.contains(&p);
+        let mut warnings = Vec::new();
+        let mut warn = |setting: &str, message: &str| {
+            warnings.push(Tradeoff {
+                setting: setting.to_string(),
+                message: message.to_string(),
+            });
+        };
+        if self.allow.allows_everyone() {
+            warn(
+                "access.allow",
+                "the allow-list is empty: every peer on the LAN may fetch; list the phones' network, e.g. allow = [\"192.168.1.0/24\"]",
+            );
+        }
+        if self.auth == AuthMode::None {
+            warn(
+                "auth.mode",
+                "authentication is off: anyone who may connect can fetch every per-device file (cfg<mac>.xml carries the phone's SIP password)",
+            );
+        }
+        if self.auth == AuthMode::Basic && runs(Protocol::Http) {
+            warn(
+                "auth.mode",
+                "basic authentication over plain HTTP sends P1360/P1361 across the LAN in clear; prefer digest, or HTTPS",
+            );
+        }
+        if self.auth != AuthMode::None && self.tftp_device_files && runs(Protocol::Tftp) {
+            warn(
+                "access.tftp_device_files",
+                "tftp_device_files = true: TFTP hands out per-device files without authentication while HTTP asks for it",
+            );
+        }
+        if runs(Protocol::Https) && !self.https_client_certificates {
+            warn(
+                "tls.require_client_cert",
+                "HTTPS asks clients for no certificate: any peer the allow-list admits gets as far as authentication",
+            );
+        }
+        // Hook: the `[encryption] mode = "off"` warning (another change adds the setting to
+        // DeskSettings) goes here, e.g. `warn("encryption.mode", "cfg<mac>.xml is served
+        // unencrypted: …")`, so `serve` and the app show it with the others.
+        AccessSummary {
+            protocols,
+            warnings,
+        }
+    }
+}
+
+/// What `serve` and the app say on start: computed here, only rendered by them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AccessSummary {
+    /// One per running protocol, in the order the servers start.
+    pub protocols: Vec<ProtocolAccess>,
+    /// Every trade-off the settings make.
+    pub warnings: Vec<Tradeoff>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProtocolAccess {
+    pub protocol: Protocol,
+    /// E.g. `allow-list 10.99.99.0/24, digest authentication (P1360/P1361)`.
+    pub enforces: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Tradeoff {
+    /// The setting that makes it, `section.key` as in `provdesk.toml`.
+    pub setting: String,
+    pub message: String,
+}
+
+impl AccessSummary {
+    /// `http: …` per protocol, then `warning: …` per trade-off.
+    pub fn lines(&self) -> Vec<String> {
+        self.protocols
+            .iter()
+            .map(|p| format!("{}: {}", p.protocol.as_str(), p.enforces))
+            .chain(
+                self.warnings
+                    .iter()
+                    .map(|w| format!("warning: {} ({})", w.message, w.setting)),
+            )
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(allow: &[&str], auth: AuthMode, tftp_device_files: bool) -> AccessPolicy {
+        let mut settings = DeskSettings::default();
+        settings.access.allow = allow.iter().map(|s| s.to_string()).collect();
+        settings.auth.mode = auth;
+        settings.access.tftp_device_files = tftp_device_files;
+        AccessPolicy::from_settings(&settings).unwrap()
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_allow_list_applies_to_every_protocol() {
+        let p = policy(&["10.99.99.0/24"], AuthMode::None, false);
+        for protocol in [Protocol::Http, Protocol::Https, Protocol::Tftp] {
+            assert_eq!(p.admit_peer(protocol, ip("10.99.99.7")), Ok(()));
+            assert_eq!(
+                p.admit_peer(protocol, ip("127.0.0.1")),
+                Err(Rule::NotInAllowList),
+                "{protocol:?}"
+            );
+        }
+        let open = policy(&[], AuthMode::Digest, false);
+        assert_eq!(open.admit_peer(Protocol::Tftp, ip("203.0.113.1")), Ok(()));
+        assert_eq!(Rule::NotInAllowList.reason(), "not in the allow-list");
+    }
+
+    #[test]
+    fn tftp_withholds_device_files_only_while_http_authenticates() {
+        use ArtifactKind::*;
+        let check = |auth, tftp_device_files, kind, protocol, expected: Result<(), Rule>| {
+            let p = policy(&[], auth, tftp_device_files);
+            assert_eq!(
+                p.admit_artifact(protocol, kind),
+                expected,
+                "{auth:?} {tftp_device_files} {kind:?} {protocol:?}"
+            );
+        };
+        let withheld = Err(Rule::DeviceFileWithoutAuthentication);
+        for kind in [DeviceBinary, DeviceXml] {
+            check(AuthMode::Digest, false, kind, Protocol::Tftp, withheld);
+            check(AuthMode::Basic, false, kind, Protocol::Tftp, withheld);
+            check(AuthMode::Digest, true, kind, Protocol::Tftp, Ok(()));
+            check(AuthMode::None, false, kind, Protocol::Tftp, Ok(()));
+            // HTTP and HTTPS authenticate the request themselves.
+            check(AuthMode::Digest, false, kind, Protocol::Http, Ok(()));
+            check(AuthMode::Digest, false, kind, Protocol::Https, Ok(()));
+        }
+        for kind in [ModelXml, GenericXml, Firmware] {
+            check(AuthMode::Digest, false, kind, Protocol::Tftp, Ok(()));
+        }
+    }
+
+    #[test]
+    fn client_certificates_are_asked_of_https_only() {
+        let mut settings = DeskSettings::default();
+        settings.tls.require_client_cert = true;
+        let p = AccessPolicy::from_settings(&settings).unwrap();
+        assert_eq!(
+            p.admit_client(Protocol::Https, false),
+            Err(Rule::NoClientCertificate)
+        );
+        assert_eq!(p.admit_client(Protocol::Https, true), Ok(()));
+        assert_eq!(p.admit_client(Protocol::Http, false), Ok(()));
+        assert_eq!(p.admit_client(Protocol::Tftp, false), Ok(()));
+    }
+
+    #[test]
+    fn bad_allow_entries_are_all_reported() {
+        let mut settings = DeskSettings::default();
+        settings.access.allow = vec!["10.0.0.0/33".into(), "nonsense".into()];
+        let err = AccessPolicy::from_settings(&settings).unwrap_err();
+        assert_eq!(err.lines().count(), 2, "{err}");
+    }
+
+    #[test]
+    fn the_summary_says_what_each_protocol_enforces() {
+        let p = policy(&["10.99.99.0/24"], AuthMode::Digest, false);
+        let summary = p.summary(&[Protocol::Http, Protocol::Tftp]);
+        assert_eq!(
+            summary.lines(),
+            [
+                "http: allow-list 10.99.99.0/24, digest authentication (P1360/P1361)",
+                "tftp: allow-list 10.99.99.0/24, no authentication possible; per-device files withheld while HTTP authentication is on",
+            ]
+        );
+        assert!(summary.warnings.is_empty(), "{summary:?}");
+    }
+
+    #[test]
+    fn the_summary_warns_about_every_tradeoff() {
+        let settings_of = |summary: &AccessSummary| -> Vec<String> {
+            summary.warnings.iter().map(|w| w.setting.clone()).collect()
+        };
+        let everything = [Protocol::Http, Protocol::Https, Protocol::Tftp];
+        let open = policy(&[], AuthMode::None, false).summary(&everything);
+        assert_eq!(
+            settings_of(&open),
+            ["access.allow", "auth.mode", "tls.require_client_cert"]
+        );
+        assert!(open.lines()[0].starts_with("http: every peer (the allow-list is empty)"));
+        assert!(
+            open.lines()[2].ends_with("per-device files served as over HTTP"),
+            "{:?}",
+            open.lines()
+        );
+
+        let tradeoff = policy(&["::1"], AuthMode::Basic, true).summary(&everything);
+        assert_eq!(
+            settings_of(&tradeoff),
+            [
+                "auth.mode",
+                "access.tftp_device_files",
+                "tls.require_client_cert"
+            ]
+        );
+        assert!(tradeoff.warnings[0].message.contains("in clear"));
+        assert!(tradeoff.lines()[2].contains("tftp_device_files = true"));
+
+        // Only what runs is described and warned about.
+        let tftp_only = policy(&["::1"], AuthMode::Digest, true).summary(&[Protocol::Tftp]);
+        assert_eq!(tftp_only.protocols.len(), 1);
+        assert_eq!(settings_of(&tftp_only), ["access.tftp_device_files"]);
+        let none = policy(&[], AuthMode::None, false).summary(&[]);
+        assert_eq!(none, AccessSummary::default());
+    }
+}
