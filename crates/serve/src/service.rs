@@ -205,9 +205,17 @@ impl Service {
         let mut server_tasks: Vec<JoinHandle<Result<(), ServeError>>> = Vec::new();
         if let Some(socket) = bound.tftp {
             let (store, bus, stop) = (Arc::clone(&store), bus.clone(), servers.clone());
+            let limits = &settings.limits;
+            let config = TftpConfig {
+                server: provdesk_tftp::Config {
+                    max_transfers: limits.tftp_transfers as usize,
+                    max_transfers_per_address: limits.tftp_transfers_per_address as usize,
+                    ..provdesk_tftp::Config::default()
+                },
+                ..TftpConfig::default()
+            };
             server_tasks.push(tokio::spawn(async move {
-                let result =
-                    tftp::run(socket, TftpConfig::default(), store, bus.clone(), stop).await;
+                let result = tftp::run(socket, config, store, bus.clone(), stop).await;
                 if let Err(e) = &result {
                     bus.emit(Event::Warning {
                         message: format!("the TFTP server stopped: {e}"),
@@ -276,6 +284,8 @@ fn start_http_servers(
         base_path: settings.server.base_path.clone(),
         auth: settings.auth.clone(),
         allow: allow.clone(),
+        max_connections: settings.limits.http_connections as usize,
+        max_connections_per_address: settings.limits.http_connections_per_address as usize,
         ..HttpConfig::new(protocol)
     };
     let mut tasks = Vec::new();

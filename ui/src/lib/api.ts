@@ -251,6 +251,13 @@ export interface DeskSettings {
   tls: { cert: string | null; key: string | null; client_ca: string | null; require_client_cert: boolean };
   auth: { mode: AuthMode; realm: string };
   access: { allow: string[] };
+  /** Fair shares under load; absent means the defaults. Not on the form: carried through. */
+  limits?: {
+    tftp_transfers: number;
+    tftp_transfers_per_address: number;
+    http_connections: number;
+    http_connections_per_address: number;
+  };
 }
 
 export interface InterfaceAddress {

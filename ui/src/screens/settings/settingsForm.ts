@@ -28,6 +28,8 @@ export interface SettingsForm {
   allow: string[];
   auto_enroll_profile: string;
   max_discovered: string;
+  /** Not edited here, but kept: a save must not reset the file's [limits] to defaults. */
+  limits?: DeskSettings["limits"];
 }
 
 /** `0.0.0.0:8080` → host and port; `off` or absent → off, with the usual defaults to turn on. */
@@ -64,6 +66,7 @@ export function toForm(s: DeskSettings): SettingsForm {
     allow: [...s.access.allow],
     auto_enroll_profile: s.discovery.auto_enroll_profile ?? "",
     max_discovered: String(s.discovery.max_discovered),
+    ...(s.limits ? { limits: { ...s.limits } } : {}),
   };
 }
 
@@ -87,6 +90,7 @@ export function fromForm(f: SettingsForm): DeskSettings {
     tls: { cert: orNull(f.cert), key: orNull(f.key), client_ca: orNull(f.client_ca), require_client_cert: f.require_client_cert },
     auth: { mode: f.auth_mode, realm: f.realm.trim() },
     access: { allow: f.allow.map((a) => a.trim()).filter((a) => a) },
+    ...(f.limits ? { limits: { ...f.limits } } : {}),
   };
 }
 
