@@ -162,8 +162,8 @@ fn report_refused(shared: &Shared, peer: SocketAddr, over: OverLimit) {
 }
 
 /// Answers 503 on a plain-HTTP socket over a limit, without waiting for anything: drops
-/// what the client has sent (with TCP_DEFER_ACCEPT, usually its whole request), writes the
-/// answer if the socket takes it, and ends our side. The caller then closes the socket.
+/// what the client has sent (with TCP_DEFER_ACCEPT, usually its whole request) and writes
+/// the answer if the socket takes it. The caller then closes the socket.
 fn answer_busy(
     read: impl Fn(&mut [u8]) -> io::Result<usize>,
     write: impl Fn(&[u8]) -> io::Result<usize>,
