@@ -35,6 +35,7 @@ pub struct DeskSettings {
     pub tls: TlsSettings,
     pub auth: AuthSettings,
     pub access: AccessSettings,
+    pub limits: LimitsSettings,
 }
 
 /// HTTPS: a certificate from files, or one generated on first use under `DESK/tls/`.
@@ -135,6 +136,73 @@ impl Default for DiscoverySettings {
     }
 }
 
+/// Fair shares under load: how much of each server one client address may hold. The
+/// defaults are the servers' own (`provdesk_tftp::Config`, `provdesk_serve::http`); a test
+/// in the server crate keeps them equal. Every value is at least 1.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSettings {
+    /// TFTP transfers running at once; further requests are answered "server busy".
+    pub tftp_transfers: u32,
+    /// TFTP transfers running at once from one client address. A phone fetches its files
+    /// one after another, so a few are plenty; a flood from one address gets no more.
+    pub tftp_transfers_per_address: u32,
+    /// HTTP(S) connections open at once, per server.
+    pub http_connections: u32,
+    /// HTTP(S) connections open at once from one client address, per server.
+    pub http_connections_per_address: u32,
+}
+
+impl Default for LimitsSettings {
+    fn default() -> LimitsSettings {
+        LimitsSettings {
+            tftp_transfers: 256,
+            tftp_transfers_per_address: 8,
+            http_connections: 1024,
+            http_connections_per_address: 32,
+        }
+    }
+}
+
+impl LimitsSettings {
+    /// Every value that cannot work, as `(field, message)`: a limit of 0 would refuse every
+    /// request.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let defaults = LimitsSettings::default();
+        [
+            (
+                "limits.tftp_transfers",
+                self.tftp_transfers,
+                defaults.tftp_transfers,
+            ),
+            (
+                "limits.tftp_transfers_per_address",
+                self.tftp_transfers_per_address,
+                defaults.tftp_transfers_per_address,
+            ),
+            (
+                "limits.http_connections",
+                self.http_connections,
+                defaults.http_connections,
+            ),
+            (
+                "limits.http_connections_per_address",
+                self.http_connections_per_address,
+                defaults.http_connections_per_address,
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, value, _)| *value == 0)
+        .map(|(field, _, default)| {
+            (
+                field,
+                format!("0 would refuse every request: use at least 1 (the default is {default})"),
+            )
+        })
+        .collect()
+    }
+}
+
 impl Desk {
     /// Opens an existing desk; a folder without `provdesk.toml` is not a desk.
     pub fn open(root: &Path) -> Result<Desk> {
@@ -226,7 +294,7 @@ fn load_settings(path: &Path) -> Result<DeskSettings> {
 /// The one parser of `provdesk.toml`, shared by opening a desk and by saving edited settings,
 /// so both accept exactly the same files.
 pub(crate) fn parse_settings(path: &Path, text: &str) -> Result<DeskSettings> {
-    toml::from_str(text).map_err(|e| {
+    let settings: DeskSettings = toml::from_str(text).map_err(|e| {
         let position = e
             .span()
             .map(|span| {
@@ -238,7 +306,25 @@ pub(crate) fn parse_settings(path: &Path, text: &str) -> Result<DeskSettings> {
             path: PathBuf::from(format!("{}{position}", path.display())),
             message: e.message().to_string(),
         }
-    })
+    })?;
+    // A limit of 0 reads as a number but cannot work; `serve` must never start with one.
+    if let Some((field, message)) = settings.limits.problems().into_iter().next() {
+        let key = field.trim_start_matches("limits.");
+        let position = text
+            .lines()
+            .position(|line| {
+                line.trim_start()
+                    .strip_prefix(key)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            })
+            .map(|index| format!(":{}", index + 1))
+            .unwrap_or_default();
+        return Err(Error::Settings {
+            path: PathBuf::from(format!("{}{position}", path.display())),
+            message: format!("{field}: {message}"),
+        });
+    }
+    Ok(settings)
 }
 
 /// Replaces `target` with what `write` puts into a temp file in the same folder, synced to
@@ -348,5 +434,35 @@ mod tests {
         let err = Desk::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("provdesk.toml:3:1"), "{err}");
         assert!(err.contains("htp"), "{err}");
+    }
+
+    #[test]
+    fn limits_default_when_absent_and_refuse_zero_naming_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SETTINGS_FILE);
+        fs::write(
+            &path,
+            "[limits]
+tftp_transfers_per_address = 2
+",
+        )
+        .unwrap();
+        let limits = Desk::open(dir.path()).unwrap().settings().limits.clone();
+        assert_eq!(
+            limits,
+            LimitsSettings {
+                tftp_transfers_per_address: 2,
+                ..LimitsSettings::default()
+            }
+        );
+        fs::write(
+            &path,
+            "[server]\nhttp = \"0.0.0.0:80\"\n\n[limits]\nhttp_connections_per_address = 0\n",
+        )
+        .unwrap();
+        let err = Desk::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("provdesk.toml:5"), "{err}");
+        assert!(err.contains("limits.http_connections_per_address"), "{err}");
+        assert!(err.contains("at least 1"), "{err}");
     }
 }

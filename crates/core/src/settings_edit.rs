@@ -222,6 +222,9 @@ pub fn validate(desk_root: &Path, settings: &DeskSettings) -> Vec<Diagnostic> {
             "keep at least 1 discovered device (the default is 1000)".into(),
         );
     }
+    for (field, message) in settings.limits.problems() {
+        bad(field, message);
+    }
     problems
 }
 
@@ -352,6 +355,26 @@ fn apply(doc: &mut DocumentMut, old: &DeskSettings, new: &DeskSettings) {
     if old.access.tftp_device_files != new.access.tftp_device_files {
         let value = new.access.tftp_device_files;
         set(doc, "access", "tftp_device_files", Some(value.into()));
+    }
+
+    let (o, n) = (&old.limits, &new.limits);
+    for (key, old_value, new_value) in [
+        ("tftp_transfers", o.tftp_transfers, n.tftp_transfers),
+        (
+            "tftp_transfers_per_address",
+            o.tftp_transfers_per_address,
+            n.tftp_transfers_per_address,
+        ),
+        ("http_connections", o.http_connections, n.http_connections),
+        (
+            "http_connections_per_address",
+            o.http_connections_per_address,
+            n.http_connections_per_address,
+        ),
+    ] {
+        if old_value != new_value {
+            set(doc, "limits", key, Some(i64::from(new_value).into()));
+        }
     }
 
     let (o, n) = (&old.discovery, &new.discovery);
@@ -599,5 +622,31 @@ mod tests {
             fields(save_settings(&root, &settings).unwrap_err()),
             ["server", "tls.require_client_cert", "auth.realm"]
         );
+    }
+
+    #[test]
+    fn limits_are_saved_and_zero_is_refused_naming_the_field() {
+        let (_dir, root, mut settings) = sample();
+        let before = text(&root);
+        settings.limits.tftp_transfers_per_address = 0;
+        settings.limits.http_connections = 0;
+        let err = save_settings(&root, &settings).unwrap_err();
+        assert!(err.to_string().contains("at least 1"), "{err}");
+        assert_eq!(
+            fields(err),
+            [
+                "limits.tftp_transfers_per_address",
+                "limits.http_connections"
+            ]
+        );
+        assert_eq!(text(&root), before);
+
+        settings.limits.tftp_transfers_per_address = 4;
+        settings.limits.http_connections = 2000;
+        let saved = save_settings(&root, &settings).unwrap();
+        assert_eq!(saved.limits, settings.limits);
+        let after = text(&root);
+        assert!(after.contains("tftp_transfers_per_address = 4"), "{after}");
+        assert!(after.contains("http_connections = 2000"), "{after}");
     }
 }

@@ -138,10 +138,34 @@ fn provdesk(binary: &Path, desk: &Path, args: &[&str]) {
     );
 }
 
+/// The server's defaults, except that every simulated phone comes from 127.0.0.1, so the
+/// per-address share is lifted to the server-wide cap. The bookkeeping still runs for every
+/// connection, so its cost is in the figures.
+fn bench_config() -> HttpConfig {
+    HttpConfig {
+        max_connections_per_address: http::MAX_CONNECTIONS,
+        ..HttpConfig::new(Protocol::Http)
+    }
+}
+
 /// Makes a desk of FILES phones through the binary (init, catalogue, profile, CSV import,
 /// build) and returns its manifest and the phones' config names.
 fn write_desk(binary: &Path, desk: &Path) -> (Manifest, Vec<String>) {
     provdesk(binary, desk, &["init"]);
+    // Every simulated phone comes from 127.0.0.1: lift that address's share to the
+    // server-wide cap, as for the in-process servers (see `bench_config`).
+    let settings_path = desk.join("provdesk.toml");
+    let settings = std::fs::read_to_string(&settings_path).unwrap();
+    let share = format!(
+        "http_connections_per_address = {}",
+        http::MAX_CONNECTIONS_PER_ADDRESS
+    );
+    assert!(
+        settings.contains(&share),
+        "the sample desk's [limits] changed"
+    );
+    let lifted = format!("http_connections_per_address = {}", http::MAX_CONNECTIONS);
+    std::fs::write(&settings_path, settings.replace(&share, &lifted)).unwrap();
     // A full template's worth of P-values, described in the catalogue first so the build
     // does not warn about each of them for every phone.
     let value = |i: usize| format!("filler-value-{i:08}");
@@ -499,7 +523,7 @@ impl Ours {
             Layout::Multi(_) => runtime.block_on(async {
                 let listener = http::bind("127.0.0.1:0".parse().unwrap()).unwrap();
                 let addr = listener.local_addr().unwrap();
-                let config = HttpConfig::new(Protocol::Http);
+                let config = bench_config();
                 tokio::spawn(http::run(listener, config, store, bus, shutdown.clone()));
                 addr
             }),
@@ -524,7 +548,7 @@ impl Ours {
                                 rt.block_on(async {
                                     let listener = reuseport_listener(first);
                                     ready_tx.send(()).unwrap();
-                                    let config = HttpConfig::new(Protocol::Http);
+                                    let config = bench_config();
                                     http::run(listener, config, store, bus, shutdown)
                                         .await
                                         .unwrap();

@@ -218,8 +218,14 @@ impl Service {
         let mut server_tasks: Vec<JoinHandle<Result<(), ServeError>>> = Vec::new();
         if let Some(socket) = bound.tftp {
             let (store, bus, stop) = (Arc::clone(&store), bus.clone(), servers.clone());
+            let limits = &settings.limits;
             let config = TftpConfig {
                 policy: policy.clone(),
+                server: provdesk_tftp::Config {
+                    max_transfers: limits.tftp_transfers as usize,
+                    max_transfers_per_address: limits.tftp_transfers_per_address as usize,
+                    ..provdesk_tftp::Config::default()
+                },
                 ..TftpConfig::default()
             };
             server_tasks.push(tokio::spawn(async move {
@@ -295,6 +301,8 @@ fn start_http_servers(
         base_path: settings.server.base_path.clone(),
         auth: settings.auth.clone(),
         allow: allow.clone(),
+        max_connections: settings.limits.http_connections as usize,
+        max_connections_per_address: settings.limits.http_connections_per_address as usize,
         ..HttpConfig::new(protocol)
     };
     let mut tasks = Vec::new();

@@ -15,7 +15,9 @@
 //!   request reached (bind one listener per interface address rather than a wildcard).
 //! - Transfer sockets are not connected: a packet from another port gets ERROR 5 and the
 //!   transfer carries on (RFC 1350 §4).
-//! - Requests are answered only with ERRORs until a permit of the transfer limit is free.
+//! - Requests are answered only with ERRORs until a permit of the transfer limit is free,
+//!   and, per client IP address, while that address has `max_transfers_per_address` transfers
+//!   running. A transfer counts against both from its registration until its task ends.
 //! - A transfer thread blocks at most until the machine's next deadline (the socket's read
 //!   timeout, changed only when that wait differs from the last one, so not once per block in
 //!   lock-step), and checks the stop flag on every wake-up. Shutdown sets the flag and wakes the
@@ -51,6 +53,10 @@ const LISTENER_BUFFER: usize = 65536;
 const TRANSFER_BUFFER: usize = 2048;
 /// Consecutive receive errors on a transfer socket before the transfer is abandoned.
 const MAX_RECV_ERRORS: u32 = 8;
+/// The ERROR message when every transfer permit is taken.
+pub const BUSY: &str = "server busy";
+/// The ERROR message when the client's address has `max_transfers_per_address` running.
+pub const BUSY_FROM_ADDRESS: &str = "server busy: too many transfers from this address";
 /// Name of the transfer threads, so profilers and the benchmark can tell them apart.
 const THREAD_NAME: &str = "tftp-transfer";
 /// A transfer thread keeps a few buffers on the heap and calls no deep code; 2 MiB default
@@ -70,6 +76,13 @@ pub struct Config {
     pub max_retries: u32,
     /// Transfers running at once; further requests get ERROR 0 "server busy".
     pub max_transfers: usize,
+    /// Transfers running at once for one client IP address (at least 1); further requests
+    /// from it get ERROR 0 at once, so one address cannot take the slots other phones need.
+    pub max_transfers_per_address: usize,
+    /// How long the first packet of a transfer (the OACK, or DATA 1) may wait for its ACK
+    /// before the transfer ends quietly, whatever retries are left (see
+    /// [`Transfer::first_ack_within`]).
+    pub first_ack_timeout: Duration,
     /// Longest a single transfer may take, whatever the client does.
     pub transfer_deadline: Duration,
 }
@@ -82,6 +95,17 @@ impl Default for Config {
             timeout: Duration::from_secs(1),
             max_retries: 5,
             max_transfers: 256,
+            // A phone fetches its files one after another (cfg<mac>, cfg<mac>.xml, firmware),
+            // so one or two at a time is normal; 8 leaves room for a retry that overlaps a
+            // transfer still timing out, and for a few devices behind one NAT address, while
+            // one address can hold at most 1/32 of the default 256 slots.
+            max_transfers_per_address: 8,
+            // Three sends of the first packet at the default 1 s timer: enough for a phone on
+            // a lossy link (and it resends its request if all three are lost, which starts a
+            // fresh transfer), while a request that nobody will acknowledge, from a spoofed
+            // or flooding address, frees its slot in 3 s instead of the 6 s of the full
+            // retry budget, or longer when it asks for a long `timeout`.
+            first_ack_timeout: Duration::from_secs(3),
             // A 40 MiB firmware in lock-step at 512 bytes over a slow Wi-Fi hop (5 ms RTT)
             // needs about 7 minutes; a stuck transfer must not hold its permit much longer.
             transfer_deadline: Duration::from_secs(600),
@@ -150,10 +174,20 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-/// The requests currently being served, by peer, with the request bytes and the transfer id.
-/// A client that repeats its RRQ (because our first answer was slow) must not start a second
-/// transfer that it would then kill with ERROR 5 and report as a failure.
-type Active = Arc<Mutex<HashMap<SocketAddr, (TransferId, Vec<u8>)>>>;
+/// The transfers currently running, behind one mutex that is taken when a request arrives
+/// and when a transfer ends, never per block.
+type Active = Arc<Mutex<Peers>>;
+
+#[derive(Debug, Default)]
+struct Peers {
+    /// By peer, with the request bytes and the transfer id. A client that repeats its RRQ
+    /// (because our first answer was slow) must not start a second transfer that it would
+    /// then kill with ERROR 5 and report as a failure.
+    requests: HashMap<SocketAddr, (TransferId, Vec<u8>)>,
+    /// Transfers per client IP address, for `max_transfers_per_address`; an address leaves
+    /// the map when its last transfer ends, so the map holds only addresses being served.
+    per_ip: HashMap<IpAddr, usize>,
+}
 
 struct Listener {
     config: Config,
@@ -222,12 +256,28 @@ impl Listener {
                 .reject(peer, filename, ErrorCode::FILE_NOT_FOUND, message)
                 .await;
         }
-        if self.is_repeat(peer, datagram) {
-            return;
+        let from_ip = {
+            let peers = lock(&self.active);
+            if peers
+                .requests
+                .get(&peer)
+                .is_some_and(|(_, request)| request == datagram)
+            {
+                return;
+            }
+            peers.per_ip.get(&peer.ip()).copied().unwrap_or(0)
+        };
+        // Checked before the global limit: an address over its share is told so even when
+        // the server is also full. Only this task starts transfers, so the count cannot grow
+        // between this check and the registration below.
+        if from_ip >= self.config.max_transfers_per_address {
+            return self
+                .reject(peer, filename, ErrorCode::NOT_DEFINED, BUSY_FROM_ADDRESS)
+                .await;
         }
         let Ok(permit) = Arc::clone(&self.limit).try_acquire_owned() else {
             return self
-                .reject(peer, filename, ErrorCode::NOT_DEFINED, "server busy")
+                .reject(peer, filename, ErrorCode::NOT_DEFINED, BUSY)
                 .await;
         };
         let content = match self.source.open(&filename, peer) {
@@ -245,7 +295,6 @@ impl Listener {
         };
         let id = TransferId(self.next_id);
         self.next_id += 1;
-        lock(&self.active).insert(peer, (id, datagram.to_vec()));
         let task = TransferTask {
             id,
             peer,
@@ -253,28 +302,20 @@ impl Listener {
             socket,
             events: self.events.clone(),
             shutdown: self.transfers.clone(),
-            _registration: Registration {
-                active: Arc::clone(&self.active),
-                peer,
-                id,
-            },
+            _registration: Registration::new(&self.active, peer, id, datagram),
             _permit: permit,
         };
         let negotiation = negotiate(&options, mode, content.len() as u64, &self.config);
         let (max_retries, deadline) = (self.config.max_retries, self.config.transfer_deadline);
+        let first_ack = self.config.first_ack_timeout;
         self.tracker.spawn(async move {
             // Built on the transfer's task, not the listener's: netascii conversion is a pass
             // over the whole content, and a large file must not stall other requests.
             let transfer =
-                Transfer::new(content, negotiation, max_retries, deadline, Instant::now());
+                Transfer::new(content, negotiation, max_retries, deadline, Instant::now())
+                    .first_ack_within(first_ack);
             task.run(transfer).await;
         });
-    }
-
-    fn is_repeat(&self, peer: SocketAddr, datagram: &[u8]) -> bool {
-        lock(&self.active)
-            .get(&peer)
-            .is_some_and(|(_, request)| request == datagram)
     }
 
     /// Answers a request with an ERROR from the listening socket and reports it.
@@ -334,19 +375,44 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Removes a transfer from the active map when its task ends, however it ends.
+/// A transfer's place in the active map and in its address's count, from the moment it is
+/// accepted until its task ends, however it ends.
 struct Registration {
     active: Active,
     peer: SocketAddr,
     id: TransferId,
 }
 
+impl Registration {
+    fn new(active: &Active, peer: SocketAddr, id: TransferId, request: &[u8]) -> Registration {
+        let mut peers = lock(active);
+        peers.requests.insert(peer, (id, request.to_vec()));
+        *peers.per_ip.entry(peer.ip()).or_insert(0) += 1;
+        Registration {
+            active: Arc::clone(active),
+            peer,
+            id,
+        }
+    }
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
-        let mut active = lock(&self.active);
+        let mut peers = lock(&self.active);
         // A newer, different request from the same peer may have replaced this entry.
-        if active.get(&self.peer).is_some_and(|(id, _)| *id == self.id) {
-            active.remove(&self.peer);
+        if peers
+            .requests
+            .get(&self.peer)
+            .is_some_and(|(id, _)| *id == self.id)
+        {
+            peers.requests.remove(&self.peer);
+        }
+        let ip = self.peer.ip();
+        if let Some(count) = peers.per_ip.get_mut(&ip) {
+            *count -= 1;
+            if *count == 0 {
+                peers.per_ip.remove(&ip);
+            }
         }
     }
 }

@@ -9,6 +9,9 @@
 //!   Apprentice syndrome (RFC 1123 §4.2.3.1).
 //! - The last block is shorter than the block size, and empty when the size is a multiple of it.
 //! - Once a [`Action::Finish`] has been produced, every later input is ignored.
+//! - With a first-ACK deadline ([`Transfer::first_ack_within`]), a transfer whose first packet
+//!   (the OACK, or DATA 1) is never acknowledged ends silently at that deadline, however many
+//!   retries are left: no ERROR goes to an address that may not have asked.
 
 use std::time::{Duration, Instant};
 
@@ -65,6 +68,10 @@ pub enum FailReason {
     ClientError { code: ErrorCode, message: String },
     #[error("the transfer took longer than its deadline of {0:?}")]
     DeadlineExceeded(Duration),
+    /// The first packet was never acknowledged: a spoofed or flooding request, or a client
+    /// that went away at once.
+    #[error("no acknowledgement of the first packet within {0:?}")]
+    NoFirstAck(Duration),
     #[error("the server is shutting down")]
     Shutdown,
     #[error("socket error: {0}")]
@@ -90,6 +97,9 @@ pub struct Transfer {
     retransmits: u64,
     started: Instant,
     max_duration: Duration,
+    /// Until the first ACK: how long it may take, and when that is. `None` once it came (or
+    /// when there is no such deadline).
+    first_ack: Option<(Duration, Instant)>,
     retransmit_at: Instant,
     progress_bytes: u64,
     progress_at: Instant,
@@ -128,11 +138,22 @@ impl Transfer {
             retransmits: 0,
             started: now,
             max_duration,
+            first_ack: None,
             retransmit_at: now,
             progress_bytes: 0,
             progress_at: now,
             finished: false,
         }
+    }
+
+    /// Ends the transfer, without an ERROR, if its first packet is not acknowledged within
+    /// `limit` of the transfer's creation. Shorter than the retry budget on purpose: an
+    /// unanswered first packet is what a spoofed or flooding request looks like, and its slot
+    /// should be free again quickly. A real client that lost our first packets keeps
+    /// resending its request, which starts the transfer afresh once this one is gone.
+    pub fn first_ack_within(mut self, limit: Duration) -> Self {
+        self.first_ack = Some((limit, self.started + limit));
+        self
     }
 
     pub fn options(&self) -> &TransferOptions {
@@ -158,7 +179,11 @@ impl Transfer {
 
     /// When the machine next wants a [`Input::Tick`]; `None` once finished.
     pub fn next_deadline(&self) -> Option<Instant> {
-        (!self.finished).then(|| self.retransmit_at.min(self.started + self.max_duration))
+        (!self.finished).then(|| {
+            let deadline = self.retransmit_at.min(self.started + self.max_duration);
+            self.first_ack
+                .map_or(deadline, |(_, first)| deadline.min(first))
+        })
     }
 
     /// Sends the OACK, or the first window when no option was accepted.
@@ -201,6 +226,7 @@ impl Transfer {
             // (the timer resends the OACK).
             if block == 0 {
                 self.oack = None;
+                self.first_ack = None;
                 self.retries = 0;
                 self.send_window(now, out);
             }
@@ -214,6 +240,7 @@ impl Transfer {
             return;
         }
         self.acked += distance;
+        self.first_ack = None;
         self.retries = 0;
         if self.acked == self.total_blocks {
             self.finished = true;
@@ -244,6 +271,12 @@ impl Transfer {
     }
 
     fn on_tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if let Some((limit, at)) = self.first_ack
+            && now >= at
+        {
+            self.fail(FailReason::NoFirstAck(limit), out);
+            return;
+        }
         if now >= self.started + self.max_duration {
             self.send_error("transfer deadline exceeded", out);
             self.fail(FailReason::DeadlineExceeded(self.max_duration), out);
@@ -745,6 +778,64 @@ mod tests {
                 bytes_acked: 0
             })
         );
+    }
+
+    #[test]
+    fn an_unacknowledged_first_packet_ends_quietly_at_its_deadline() {
+        let (t, now) = transfer(5000, 512, 1);
+        let limit = TIMEOUT * 2 + TIMEOUT / 2;
+        let mut t = t.first_ack_within(limit);
+        assert_eq!(data_blocks(&started(&mut t, now)), [1]);
+        // The retransmission timer still runs inside the deadline.
+        assert_eq!(data_blocks(&step(&mut t, Input::Tick, now + TIMEOUT)), [1]);
+        assert_eq!(
+            data_blocks(&step(&mut t, Input::Tick, now + 2 * TIMEOUT)),
+            [1]
+        );
+        assert_eq!(t.next_deadline(), Some(now + limit));
+        let out = step(&mut t, Input::Tick, now + limit);
+        assert_eq!(
+            out,
+            [Action::Finish(Outcome::Failed {
+                reason: FailReason::NoFirstAck(limit),
+                bytes_acked: 0
+            })],
+            "no ERROR to a peer that may not have asked"
+        );
+    }
+
+    #[test]
+    fn the_first_ack_lifts_the_first_ack_deadline() {
+        let limit = TIMEOUT * 2;
+        // Lock-step: ACK 1 is the first ACK.
+        let (t, now) = transfer(5000, 512, 1);
+        let mut t = t.first_ack_within(limit);
+        started(&mut t, now);
+        step(&mut t, Input::Ack(1), now + TIMEOUT);
+        let later = now + limit + TIMEOUT / 2;
+        assert_eq!(data_blocks(&step(&mut t, Input::Tick, later)), [2]);
+        assert!(!t.is_finished());
+        // With an OACK: ACK 0 is the first ACK.
+        let negotiation = Negotiation {
+            options: options(512, 1),
+            oack: vec![TftpOption::new("blksize", "512")],
+        };
+        let mut t = Transfer::new(
+            content(5000),
+            negotiation,
+            100,
+            Duration::from_secs(600),
+            now,
+        )
+        .first_ack_within(limit);
+        started(&mut t, now);
+        assert_eq!(
+            data_blocks(&step(&mut t, Input::Ack(0), now + TIMEOUT)),
+            [1]
+        );
+        assert_eq!(t.next_deadline(), Some(now + 2 * TIMEOUT));
+        assert_eq!(data_blocks(&step(&mut t, Input::Tick, now + limit)), [1]);
+        assert!(!t.is_finished());
     }
 
     #[test]

@@ -3,11 +3,14 @@
 
 mod support;
 
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use provdesk_tftp::codec::{ErrorCode, Mode, Packet, TftpOption};
-use provdesk_tftp::{Config, FailReason, TransferEvent, netascii};
+use provdesk_tftp::server::{BUSY, BUSY_FROM_ADDRESS};
+use provdesk_tftp::{Config, FailReason, TransferEvent, TransferId, netascii};
 use support::client::{Faults, Get};
 use support::{
     FORBIDDEN, Peer, TestServer, download, fast_config, random_bytes, steady_config, text,
@@ -739,7 +742,12 @@ async fn fifty_concurrent_transfers_all_complete() {
             )
         })
         .collect();
-    let mut server = TestServer::start(fast_config(), files.clone()).await;
+    // Fifty phones, but all on 127.0.0.1: lift the per-address cap they would share.
+    let config = Config {
+        max_transfers_per_address: N,
+        ..fast_config()
+    };
+    let mut server = TestServer::start(config, files.clone()).await;
     let mut clients = tokio::task::JoinSet::new();
     for (i, (name, content)) in files.into_iter().enumerate() {
         let addr = server.addr;
@@ -807,5 +815,230 @@ async fn a_client_that_vanishes_is_reported_as_timed_out() {
             ..
         }
     ));
+    server.stop().await;
+}
+
+/// What the server reported, per client address.
+#[derive(Debug, Default)]
+struct Tally {
+    peers: HashMap<TransferId, SocketAddr>,
+    started: HashMap<IpAddr, usize>,
+    completed: HashMap<IpAddr, usize>,
+    /// Failures by address, with their reasons.
+    failed: HashMap<IpAddr, Vec<FailReason>>,
+    /// Refusals by address, with their messages.
+    rejected: HashMap<IpAddr, Vec<String>>,
+}
+
+impl Tally {
+    fn note(&mut self, event: TransferEvent) {
+        match event {
+            TransferEvent::Started { id, peer, .. } => {
+                self.peers.insert(id, peer);
+                *self.started.entry(peer.ip()).or_default() += 1;
+            }
+            TransferEvent::Progress { .. } => {}
+            TransferEvent::Completed { id, .. } => {
+                *self.completed.entry(self.ip(id)).or_default() += 1;
+            }
+            TransferEvent::Failed { id, reason, .. } => {
+                self.failed.entry(self.ip(id)).or_default().push(reason);
+            }
+            TransferEvent::Rejected { peer, message, .. } => {
+                self.rejected.entry(peer.ip()).or_default().push(message);
+            }
+        }
+    }
+
+    fn ip(&self, id: TransferId) -> IpAddr {
+        self.peers
+            .get(&id)
+            .expect("an outcome after its Started")
+            .ip()
+    }
+
+    fn started(&self, ip: IpAddr) -> usize {
+        self.started.get(&ip).copied().unwrap_or(0)
+    }
+
+    fn rejected(&self, ip: IpAddr) -> &[String] {
+        self.rejected.get(&ip).map_or(&[], Vec::as_slice)
+    }
+
+    fn failed(&self, ip: IpAddr) -> &[FailReason] {
+        self.failed.get(&ip).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Issue 13 item 5: 300 read requests from one address (each from its own port, as a flood
+/// or a spoofer sends them) that are never acknowledged must not make another phone "busy".
+/// The flooding address gets its share of transfers and a busy ERROR for the rest at once;
+/// its transfers end at the first-ACK deadline, not after the whole retry budget, and then
+/// that address is served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_transfer_slot() {
+    const FLOOD: usize = 300;
+    let phone: IpAddr = "127.0.0.1".parse().expect("literal");
+    let flooder: IpAddr = "127.0.0.2".parse().expect("literal");
+    let files = vec![
+        ("cfg000b82123456".to_owned(), random_bytes(3000, 20)),
+        ("cfg000b82123456.xml".to_owned(), text(20_000, 21)),
+        ("gxp2170fw.bin".to_owned(), random_bytes(400_000, 22)),
+    ];
+    // The defaults, but with a first-ACK deadline well past how long the flood and the
+    // phone's downloads take on a loaded machine, so the flood still holds its slots while
+    // the phone fetches, and short enough to keep the test quick.
+    let config = Config {
+        first_ack_timeout: Duration::from_secs(2),
+        ..Config::default()
+    };
+    let per_address = config.max_transfers_per_address;
+    assert!(per_address < FLOOD && per_address < config.max_transfers);
+    let mut server = TestServer::start(config, files.clone()).await;
+    let mut tally = Tally::default();
+
+    // In batches of 20, each batch's answers read before the next, so the kernel never drops
+    // a request for a full socket buffer (which would test the kernel, not the server).
+    let mut flood = Vec::with_capacity(FLOOD);
+    let mut answers = (0, 0);
+    while flood.len() < FLOOD {
+        let mut batch = Vec::with_capacity(20);
+        for _ in 0..20 {
+            let peer = Peer::on("127.0.0.2").await;
+            peer.send(
+                &rrq("cfg000b82123456.xml", &[("blksize", "1428")]),
+                server.addr,
+            )
+            .await;
+            batch.push(peer);
+        }
+        for peer in &batch {
+            match peer.recv().await.0 {
+                Packet::Oack { .. } => answers.0 += 1,
+                Packet::Error { message, .. } => {
+                    assert_eq!(message, BUSY_FROM_ADDRESS);
+                    answers.1 += 1;
+                }
+                other => panic!("unexpected answer {other:?}"),
+            }
+        }
+        flood.extend(batch);
+    }
+    assert_eq!(answers, (per_address, FLOOD - per_address));
+    for _ in 0..10 * FLOOD {
+        if tally.started(flooder) + tally.rejected(flooder).len() == FLOOD {
+            break;
+        }
+        tally.note(server.next_event().await);
+    }
+    assert_eq!(
+        tally.started(flooder),
+        per_address,
+        "transfers the flood got (and {} refused)",
+        tally.rejected(flooder).len()
+    );
+    assert_eq!(tally.rejected(flooder).len(), FLOOD - per_address);
+    assert!(
+        tally
+            .rejected(flooder)
+            .iter()
+            .all(|m| m == BUSY_FROM_ADDRESS),
+        "{:?}",
+        tally.rejected(flooder)
+    );
+
+    // The phone fetches its files, one after another, as phones do; the server's events are
+    // drained meanwhile (a transfer waits until its Started event is delivered).
+    let addr = server.addr;
+    let phone_files = files.clone();
+    let mut downloads = tokio::spawn(async move {
+        let mut got = Vec::new();
+        for (name, _) in &phone_files {
+            let get = Get::new(name).option("tsize", 0);
+            got.push((name.clone(), download(addr, get).await));
+        }
+        got
+    });
+    let got = loop {
+        tokio::select! {
+            got = &mut downloads => break got.expect("download task"),
+            event = server.next_event() => tally.note(event),
+        }
+    };
+    for ((name, result), (_, content)) in got.into_iter().zip(&files) {
+        match result {
+            Ok(d) => assert!(d.data == content[..], "{name}: wrong bytes"),
+            Err(e) => panic!("{name}: {e:?} while 127.0.0.2 floods"),
+        }
+    }
+    for _ in 0..1000 {
+        if tally.completed.get(&phone) == Some(&files.len()) {
+            break;
+        }
+        tally.note(server.next_event().await);
+    }
+    assert_eq!(
+        tally.completed.get(&phone),
+        Some(&files.len()),
+        "the phone's transfers: {:?} refused",
+        tally.rejected(phone)
+    );
+    assert!(
+        !tally.rejected(phone).iter().any(|m| m.starts_with(BUSY)),
+        "the phone was told {:?}",
+        tally.rejected(phone)
+    );
+
+    // The flood's transfers end at the first-ACK deadline (well inside one STEP, while the
+    // retry budget would take 6 s), each reported once.
+    for _ in 0..10 * FLOOD {
+        if tally.failed(flooder).len() == per_address {
+            break;
+        }
+        tally.note(server.next_event().await);
+    }
+    assert_eq!(
+        tally.failed(flooder),
+        vec![FailReason::NoFirstAck(Duration::from_secs(2)); per_address]
+    );
+    // Its slots are free again: a new request from that address starts at once.
+    let again = Peer::on("127.0.0.2").await;
+    again.send(&rrq("cfg000b82123456", &[]), server.addr).await;
+    let (reply, _) = again.recv().await;
+    assert!(
+        matches!(reply, Packet::Data { block: 1, .. }),
+        "the freed slots were not free: {reply:?}"
+    );
+    assert!(matches!(
+        server.next_event().await,
+        TransferEvent::Started { peer, .. } if peer.ip() == flooder
+    ));
+    drop(flood);
+    server.stop().await;
+}
+
+/// A real phone on a lossy link: its first ACKs are lost, but it answers a retransmission
+/// inside the first-ACK deadline and gets its file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_first_ack_inside_the_deadline_still_completes() {
+    let config = Config {
+        first_ack_timeout: Duration::from_millis(350),
+        ..fast_config()
+    };
+    let content = random_bytes(5000, 23);
+    let mut server = TestServer::start(config, file("a", content.clone())).await;
+    for (options, first) in [(vec![], 1), (vec![("blksize", "1024")], 0)] {
+        let mut get = Get::new("a").faults(Faults {
+            drop_acks: vec![first],
+            ..Faults::default()
+        });
+        get.timeout = Duration::from_secs(5);
+        for (n, v) in options {
+            get = get.option(n, v);
+        }
+        let d = download(server.addr, get).await.expect("download");
+        assert!(d.data == content[..]);
+        assert!(completed(&mut server, 5000).await >= 1, "a retransmission");
+    }
     server.stop().await;
 }

@@ -253,6 +253,13 @@ export interface DeskSettings {
   /** `allow` applies to every protocol; `tftp_device_files` lets TFTP serve per-device files
    * while HTTP authentication is on. */
   access: { allow: string[]; tftp_device_files: boolean };
+  /** Fair shares under load; absent means the defaults. Not on the form: carried through. */
+  limits?: {
+    tftp_transfers: number;
+    tftp_transfers_per_address: number;
+    http_connections: number;
+    http_connections_per_address: number;
+  };
 }
 
 export interface InterfaceAddress {

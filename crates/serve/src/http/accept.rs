@@ -8,19 +8,177 @@
 //! system call less per connection). HTTPS, and plain HTTP elsewhere: one loop that spawns a
 //! task per connection.
 //!
+//! Every accepted connection takes a [`Slot`] of the server's [`ConnectionLimits`] first: a
+//! cap on open connections, and a smaller one per client address, so one host holding many
+//! idle or slow connections cannot take the places other phones need. A connection over a
+//! cap is closed at once (plain HTTP answers 503 first, when that costs no wait) and reported
+//! as one `Event::Fetch` named [`CONNECTION_LIMIT_NAME`].
+//!
 //! Invariants: every accepted socket has TCP_NODELAY (without it a response can stall
 //! ~40 ms on Nagle and delayed ACKs); accepting stops as soon as shutdown begins, and the
-//! listening socket is closed when [`Acceptor::run`] returns.
+//! listening socket is closed when [`Acceptor::run`] returns; a connection holds its slot
+//! from accept until it is closed, and the limits' mutex is taken only then, never per
+//! request.
 
+use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
-use super::{ACCEPT_BACKOFF, Connection, Shared};
+use super::{ACCEPT_BACKOFF, CONNECTION_LIMIT_NAME, Connection, Shared};
+use crate::events::{Event, Fetch, Outcome, now_ms};
+
+/// What a plain-HTTP client over a limit is told, when its socket takes it at once.
+const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\n\
+    content-length: 0\r\nconnection: close\r\n\r\n";
+/// Input read and dropped before a refused socket is closed, so the close is not a reset
+/// that could destroy the 503 before the client reads it.
+const REFUSED_DRAIN: usize = 16 * 1024;
+
+/// How many connections one server may have open, in all and from one client IP address,
+/// and how many it has.
+pub(super) struct ConnectionLimits {
+    max: usize,
+    per_address: usize,
+    open: Mutex<Open>,
+}
+
+#[derive(Default)]
+struct Open {
+    total: usize,
+    /// Only addresses with a connection open, so the map stays as small as the set of
+    /// clients being served.
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// Why a connection was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum OverLimit {
+    /// The server has `max` connections open.
+    Server(usize),
+    /// The client's address has `per_address` connections open.
+    Address(usize),
+}
+
+impl OverLimit {
+    fn reason(self) -> String {
+        match self {
+            OverLimit::Server(max) => {
+                format!("server busy: {max} connections open, the server's limit; closed")
+            }
+            OverLimit::Address(per_address) => format!(
+                "server busy: {per_address} connections already open from this address, \
+                 the per-address limit; closed"
+            ),
+        }
+    }
+}
+
+impl ConnectionLimits {
+    /// `max` and `per_address` below 1 are taken as 1: a server that admits nobody is
+    /// never what the settings meant (they refuse 0).
+    pub(super) fn new(max: usize, per_address: usize) -> Arc<ConnectionLimits> {
+        Arc::new(ConnectionLimits {
+            max: max.max(1),
+            per_address: per_address.max(1),
+            open: Mutex::default(),
+        })
+    }
+
+    /// A slot for a new connection from `ip`, unless that would pass a limit. The address's
+    /// own limit is checked first, so a flooding address is told that it is the problem.
+    pub(super) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, OverLimit> {
+        let mut open = lock(&self.open);
+        if open.per_ip.get(&ip).is_some_and(|n| *n >= self.per_address) {
+            return Err(OverLimit::Address(self.per_address));
+        }
+        if open.total >= self.max {
+            return Err(OverLimit::Server(self.max));
+        }
+        open.total += 1;
+        *open.per_ip.entry(ip).or_insert(0) += 1;
+        drop(open);
+        Ok(Slot {
+            limits: Arc::clone(self),
+            ip,
+        })
+    }
+
+    /// Connections open now, in all.
+    #[cfg(test)]
+    pub(super) fn open(&self) -> usize {
+        lock(&self.open).total
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every update is a pair of counter changes made under one lock, with nothing between
+    // them that can panic, so the counts stay right even after a holder panicked.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One open connection's place in its server's [`ConnectionLimits`], given back on drop.
+pub(super) struct Slot {
+    limits: Arc<ConnectionLimits>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = lock(&self.limits.open);
+        open.total = open.total.saturating_sub(1);
+        if let Some(count) = open.per_ip.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Reports a connection closed for being over a limit: one fetch event, as a refused
+/// request makes, so a flood shows in the log and the app instead of passing silently.
+fn report_refused(shared: &Shared, peer: SocketAddr, over: OverLimit) {
+    let handler = &shared.handler;
+    handler.events.emit(Event::Fetch(Fetch {
+        at_ms: now_ms(),
+        protocol: handler.protocol,
+        peer,
+        name: CONNECTION_LIMIT_NAME.into(),
+        mac: None,
+        model: None,
+        user_agent: None,
+        outcome: Outcome::Failed {
+            reason: over.reason(),
+        },
+        bytes: 0,
+        duration_ms: 0,
+        artifact: None,
+    }));
+}
+
+/// Answers 503 on a plain-HTTP socket over a limit, without waiting for anything: drops
+/// what the client has sent (with TCP_DEFER_ACCEPT, usually its whole request) and writes
+/// the answer if the socket takes it. The caller then closes the socket.
+fn answer_busy(
+    read: impl Fn(&mut [u8]) -> io::Result<usize>,
+    write: impl Fn(&[u8]) -> io::Result<usize>,
+) {
+    let mut sink = [0u8; 4096];
+    let mut drained = 0;
+    while drained < REFUSED_DRAIN {
+        match read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+    }
+    // A partial or failed write only costs the client its explanation; it sees the close.
+    let _ = write(BUSY_RESPONSE);
+}
 
 /// A listener made ready for its server's accept loop.
 pub(super) enum Acceptor {
@@ -68,16 +226,25 @@ impl Acceptor {
             Acceptor::Plain(listener) => accept_at_once(listener, shared, tracker).await,
             #[cfg(not(unix))]
             Acceptor::Plain(listener) => {
-                accept_each(listener, shared, |stream, peer| {
-                    let connection = Connection::new(shared, peer);
-                    tracker.spawn(connection.run_plain(stream, super::plain::Resume::fresh()));
+                accept_each(listener, shared, |stream, peer, slot| match slot {
+                    Ok(slot) => {
+                        let connection = Connection::new(shared, peer, slot);
+                        tracker.spawn(connection.run_plain(stream, super::plain::Resume::fresh()));
+                    }
+                    Err(_) => {
+                        answer_busy(|buf| stream.try_read(buf), |buf| stream.try_write(buf));
+                    }
                 })
                 .await;
             }
             Acceptor::Tls(listener, tls) => {
-                accept_each(listener, shared, |stream, peer| {
-                    let connection = Connection::new(shared, peer);
-                    tracker.spawn(connection.run_tls(stream, tls.clone()));
+                // A refused TLS client is closed without a handshake: answering it 503
+                // would cost the handshake the limit is there to spare.
+                accept_each(listener, shared, |stream, peer, slot| {
+                    if let Ok(slot) = slot {
+                        let connection = Connection::new(shared, peer, slot);
+                        tracker.spawn(connection.run_tls(stream, tls.clone()));
+                    }
                 })
                 .await;
             }
@@ -85,11 +252,12 @@ impl Acceptor {
     }
 }
 
-/// One loop that passes each accepted connection to `serve`.
+/// One loop that passes each accepted connection to `serve`, with its slot or, over a
+/// limit, with the refusal (already reported); `serve` drops a refused stream.
 async fn accept_each(
     listener: TcpListener,
-    shared: &Shared,
-    mut serve: impl FnMut(TcpStream, SocketAddr),
+    shared: &Arc<Shared>,
+    mut serve: impl FnMut(TcpStream, SocketAddr, Result<Slot, OverLimit>),
 ) {
     // One waiter for the whole loop: a fresh `cancelled()` per accept would lock the
     // token's waiter list twice per connection.
@@ -106,7 +274,11 @@ async fn accept_each(
                 // Linux copies it from the listener; elsewhere it is set per connection.
                 #[cfg(not(target_os = "linux"))]
                 let _ = stream.set_nodelay(true);
-                serve(stream, peer);
+                let slot = shared.limits.admit(peer.ip());
+                if let Err(over) = slot {
+                    report_refused(shared, peer, over);
+                }
+                serve(stream, peer, slot);
             }
             Err(e) => {
                 if pause_after(&e, shared).await {
@@ -185,11 +357,22 @@ async fn accept_task(
         let Some(peer) = address.as_socket() else {
             continue;
         };
+        let slot = match shared.limits.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(over) => {
+                use std::io::{Read as _, Write as _};
+                answer_busy(|buf| (&socket).read(buf), |buf| (&socket).write(buf));
+                let _ = socket.shutdown(std::net::Shutdown::Write);
+                report_refused(&shared, peer, over);
+                continue;
+            }
+        };
         match serve_at_once(&socket, peer, &shared) {
+            // Dropping the slot here frees it as the socket closes.
             AtOnce::Close => {}
             AtOnce::Continue(resume) => match TcpStream::from_std(socket.into()) {
                 Ok(stream) => {
-                    let connection = Connection::new(&shared, peer);
+                    let connection = Connection::new(&shared, peer, slot);
                     tracker.spawn(connection.run_plain(stream, resume));
                 }
                 Err(e) => {
@@ -258,6 +441,28 @@ async fn pause_after(error: &io::Error, shared: &Shared) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_count_per_address_and_in_all_and_free_on_drop() {
+        let limits = ConnectionLimits::new(3, 2);
+        let (a, b): (IpAddr, IpAddr) = ("127.0.0.2".parse().unwrap(), "::1".parse().unwrap());
+        let first = limits.admit(a).unwrap();
+        let second = limits.admit(a).unwrap();
+        assert_eq!(limits.admit(a).err(), Some(OverLimit::Address(2)));
+        let third = limits.admit(b).unwrap();
+        assert_eq!(limits.admit(b).err(), Some(OverLimit::Server(3)));
+        assert_eq!(limits.open(), 3);
+        drop(first);
+        assert!(limits.admit(a).is_ok(), "a's place came back");
+        drop((second, third));
+        assert_eq!(limits.open(), 0);
+        assert!(lock(&limits.open).per_ip.is_empty(), "no address is kept");
+        // 0 would admit nobody; it is taken as 1.
+        let one = ConnectionLimits::new(0, 0);
+        let only = one.admit(a).unwrap();
+        assert_eq!(one.admit(b).err(), Some(OverLimit::Server(1)));
+        drop(only);
+    }
 
     #[cfg(target_os = "linux")]
     #[tokio::test]

@@ -43,7 +43,7 @@ pub use handler::ClientIdentity;
 
 use crate::events::{Event, EventBus, Fetch, Outcome, Protocol, now_ms};
 use crate::store::ArtifactStore;
-use accept::Acceptor;
+use accept::{Acceptor, ConnectionLimits, Slot};
 use handler::Handler;
 
 /// A TLS handshake that takes longer than this is a stuck or hostile client.
@@ -52,6 +52,15 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// The event name of a TLS handshake that failed before any request was read.
 pub const HANDSHAKE_NAME: &str = "(tls handshake)";
+/// The event name of a connection closed unread for being over a connection limit.
+pub const CONNECTION_LIMIT_NAME: &str = "(connection limit)";
+/// Connections one server keeps open at once. Each costs a descriptor and a little memory;
+/// a boot storm of a few hundred phones, one connection each, stays well below it.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Connections one client address may keep open at once. A phone uses one or two, a
+/// browser six; 32 leaves room for a few devices behind one NAT, and one address can hold
+/// at most 1/32 of the server's connections, however slow or idle it is.
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 32;
 /// Connections the kernel queues before we accept them; above a boot storm's burst.
 pub const LISTEN_BACKLOG: u32 = 1024;
 
@@ -92,6 +101,10 @@ pub struct HttpConfig {
     /// waiting for it (idle keep-alive time included); guards against slow-loris
     /// connections holding a task.
     pub head_timeout: Duration,
+    /// Connections open at once; one over it is closed at once (plain HTTP: after a 503).
+    pub max_connections: usize,
+    /// Connections open at once from one client IP address, likewise.
+    pub max_connections_per_address: usize,
 }
 
 impl HttpConfig {
@@ -105,6 +118,8 @@ impl HttpConfig {
             require_client_cert: false,
             shutdown_grace: Duration::from_secs(10),
             head_timeout: Duration::from_secs(10),
+            max_connections: MAX_CONNECTIONS,
+            max_connections_per_address: MAX_CONNECTIONS_PER_ADDRESS,
         }
     }
 }
@@ -210,6 +225,7 @@ async fn serve(
         handler: Arc::clone(&handler),
         hyper: hyper_builder(config.head_timeout),
         head_timeout: config.head_timeout,
+        limits: ConnectionLimits::new(config.max_connections, config.max_connections_per_address),
         shutdown,
         // Cancelled when the grace period is over: connections still open are dropped.
         hard_stop: CancellationToken::new(),
@@ -239,6 +255,7 @@ struct Shared {
     /// Serves HTTPS connections.
     hyper: auto::Builder<TokioExecutor>,
     head_timeout: Duration,
+    limits: Arc<ConnectionLimits>,
     shutdown: CancellationToken,
     /// Cancelled when the grace period after `shutdown` is over. Waited on only while it can
     /// matter (a plain response that is still being written, an HTTPS connection after
@@ -249,18 +266,25 @@ struct Shared {
 struct Connection {
     shared: Arc<Shared>,
     peer: SocketAddr,
+    /// Held until the connection is dropped, however it ends.
+    _slot: Slot,
 }
 
 impl Connection {
-    fn new(shared: &Arc<Shared>, peer: SocketAddr) -> Connection {
+    fn new(shared: &Arc<Shared>, peer: SocketAddr, slot: Slot) -> Connection {
         Connection {
             shared: Arc::clone(shared),
             peer,
+            _slot: slot,
         }
     }
 
-    async fn run_plain(self, stream: TcpStream, resume: plain::Resume) {
-        plain::serve(stream, self.peer, &self.shared, resume).await;
+    async fn run_plain(self, mut stream: TcpStream, resume: plain::Resume) {
+        plain::serve(&mut stream, self.peer, &self.shared, resume).await;
+        // The slot is given back before the socket closes: a client that connects again as
+        // soon as it sees the close must find its place free.
+        drop(self);
+        drop(stream);
     }
 
     async fn run_tls(self, stream: TcpStream, acceptor: TlsAcceptor) {

@@ -119,7 +119,7 @@ pub(super) fn serve_at_once(socket: &socket2::Socket, peer: SocketAddr, shared: 
 /// Serves requests on one plain-HTTP connection, from `resume`, until the client or the
 /// server closes it.
 pub(super) async fn serve(
-    mut stream: TcpStream,
+    stream: &mut TcpStream,
     peer: SocketAddr,
     shared: &Shared,
     mut resume: Resume,
@@ -130,7 +130,7 @@ pub(super) async fn serve(
             Resume::Read(mut input, head) => {
                 let waited = tokio::select! {
                     biased;
-                    read = tokio::time::timeout(shared.head_timeout, next_request(&mut stream, &mut input, head)) => read,
+                    read = tokio::time::timeout(shared.head_timeout, next_request(stream, &mut input, head)) => read,
                     // Between requests nothing is owed to anyone: close at once.
                     () = shared.shutdown.cancelled() => return,
                 };
@@ -144,7 +144,7 @@ pub(super) async fn serve(
                 (input, unsent)
             }
         };
-        if !send(&mut stream, unsent, shared).await {
+        if !send(stream, unsent, shared).await {
             return;
         }
         resume = Resume::Read(input, None);

@@ -1081,3 +1081,258 @@ async fn closes_connections_slow_to_send_a_head() {
     served(&server.next_fetch().await, 200);
     server.stop().await;
 }
+
+/// A connection to the test server from `ip` (another loopback address: another host, as
+/// far as the server can tell).
+async fn connect_from(ip: &str, port: u16) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+    tokio::time::timeout(TIMEOUT, socket.connect(([127, 0, 0, 1], port).into()))
+        .await
+        .expect("connect in time")
+        .unwrap()
+}
+
+/// Reads one response with a `content-length` off `stream`, leaving the connection open.
+async fn read_response(stream: &mut TcpStream) -> String {
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&reply).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if reply.len() >= end + 4 + length {
+                return text;
+            }
+        }
+        let n = tokio::time::timeout(TIMEOUT, stream.read(&mut buf))
+            .await
+            .expect("a response in time")
+            .unwrap();
+        assert!(n > 0, "closed mid-response: {text}");
+        reply.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// A keep-alive connection from `ip` that has fetched once and stays open, idle: the
+/// server holds its place until the head timeout. The fetch's event is consumed.
+async fn hold(server: &mut Server, ip: &str) -> TcpStream {
+    let mut stream = connect_from(ip, server.port).await;
+    stream
+        .write_all(b"GET /cfg.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let reply = read_response(&mut stream).await;
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+    let fetch = server.next_fetch().await;
+    served(&fetch, 200);
+    assert_eq!(fetch.peer.ip().to_string(), ip);
+    stream
+}
+
+/// A fresh connection from `ip` when the server is over a limit: a 503, then the close, and
+/// one fetch event that says which limit.
+async fn refused_connection(server: &mut Server, ip: &str, limit: &str) {
+    let mut stream = connect_from(ip, server.port).await;
+    stream
+        .write_all(b"GET /cfg.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut reply))
+        .await
+        .expect("the server did not close the refused connection")
+        .unwrap();
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(
+        reply.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{reply}"
+    );
+    let fetch = server.next_fetch().await;
+    assert_eq!(fetch.name, CONNECTION_LIMIT_NAME);
+    assert_eq!(fetch.peer.ip().to_string(), ip);
+    refused(&fetch, "failed", limit);
+}
+
+/// Lets `stream` end with a last request: the server answers and closes, and its place is
+/// free by the time the client sees the close.
+async fn release(server: &mut Server, mut stream: TcpStream) {
+    stream
+        .write_all(b"GET /cfg.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut reply))
+        .await
+        .expect("the server did not close the connection")
+        .unwrap();
+    assert!(reply.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    served(&server.next_fetch().await, 200);
+}
+
+fn limited(max: usize, per_address: usize) -> HttpConfig {
+    HttpConfig {
+        max_connections: max,
+        max_connections_per_address: per_address,
+        // Longer than the test: the held connections stay until the test lets them go.
+        head_timeout: Duration::from_secs(120),
+        ..HttpConfig::new(Protocol::Http)
+    }
+}
+
+/// Issue 13 item 5: one address holding as many idle connections as it likes took every
+/// place; now it gets its share, the rest are answered 503 at once, and another address is
+/// served throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_gets_its_share_of_connections_and_others_are_served() {
+    let mut server = start(Options {
+        config: Some(limited(64, 4)),
+        ..Options::default()
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(hold(&mut server, "127.0.0.2").await);
+    }
+    for round in 0..20 {
+        refused_connection(&mut server, "127.0.0.2", "per-address limit").await;
+        if round % 5 == 0 {
+            let reply = server.curl("/cfg.xml", &[]).await;
+            assert_eq!(
+                reply.status, 200,
+                "127.0.0.1 while 127.0.0.2 is over its share"
+            );
+            let fetch = server.next_fetch().await;
+            served(&fetch, 200);
+            assert_eq!(fetch.peer.ip().to_string(), "127.0.0.1");
+        }
+    }
+    // A place given back is free at once.
+    let first = held.remove(0);
+    release(&mut server, first).await;
+    held.push(hold(&mut server, "127.0.0.2").await);
+    refused_connection(&mut server, "127.0.0.2", "per-address limit").await;
+    drop(held);
+    server.stop().await;
+}
+
+/// The server's own cap still holds when many addresses each stay within their share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_wide_connection_cap_still_protects() {
+    let mut server = start(Options {
+        config: Some(limited(6, 4)),
+        ..Options::default()
+    })
+    .await;
+    let mut held = Vec::new();
+    for ip in ["127.0.0.2", "127.0.0.2", "127.0.0.2", "127.0.0.2"] {
+        held.push(hold(&mut server, ip).await);
+    }
+    held.push(hold(&mut server, "127.0.0.3").await);
+    held.push(hold(&mut server, "127.0.0.3").await);
+    refused_connection(&mut server, "127.0.0.3", "the server's limit").await;
+    refused_connection(&mut server, "127.0.0.1", "the server's limit").await;
+    let reply = server.curl("/cfg.xml", &[]).await;
+    assert_eq!(reply.status, 503);
+    refused(&server.next_fetch().await, "failed", "the server's limit");
+    let first = held.remove(0);
+    release(&mut server, first).await;
+    let reply = server.curl("/cfg.xml", &[]).await;
+    assert_eq!(reply.status, 200);
+    served(&server.next_fetch().await, 200);
+    drop(held);
+    server.stop().await;
+}
+
+/// Slow clients still time out, and a slow-loris address only ever holds its share: its
+/// connections are closed at the head timeout and their places come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_heads_time_out_and_give_their_places_back() {
+    let mut config = limited(64, 3);
+    config.head_timeout = Duration::from_millis(300);
+    let mut server = start(Options {
+        config: Some(config),
+        ..Options::default()
+    })
+    .await;
+    for _ in 0..3 {
+        let mut slow = Vec::new();
+        for _ in 0..3 {
+            let mut stream = connect_from("127.0.0.2", server.port).await;
+            stream
+                .write_all(b"GET /cfg.xml HTTP/1.1\r\n")
+                .await
+                .unwrap();
+            slow.push(stream);
+        }
+        // Each is closed unanswered at the head timeout.
+        for mut stream in slow {
+            let mut reply = Vec::new();
+            tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut reply))
+                .await
+                .expect("a slow head was not cut off")
+                .unwrap_or(0);
+            assert!(reply.is_empty(), "{:?}", String::from_utf8_lossy(&reply));
+        }
+    }
+    // Three rounds of three needed the places back each time; a normal request works too.
+    let reply = exchange(
+        server.port,
+        b"GET /cfg.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_lines(&reply), ["HTTP/1.1 200 OK"]);
+    served(&server.next_fetch().await, 200);
+    server.stop().await;
+}
+
+/// HTTPS: a client over its address's share is closed before any handshake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_connections_over_the_share_are_closed_before_the_handshake() {
+    let mut server = start(Options {
+        config: Some(HttpConfig {
+            max_connections_per_address: 1,
+            ..HttpConfig::new(Protocol::Https)
+        }),
+        tls: Some(TlsSettings::default()),
+        ..Options::default()
+    })
+    .await;
+    // A TCP connection that never starts its handshake holds 127.0.0.2's one place.
+    let _holder = connect_from("127.0.0.2", server.port).await;
+    let ca = server.tls_dir().join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    let reply = server
+        .curl("/cfg.xml", &["--cacert", ca, "--interface", "127.0.0.2"])
+        .await;
+    assert_ne!(reply.curl_exit, 0, "the refused client got an answer");
+    let fetch = server.next_fetch().await;
+    assert_eq!(fetch.name, CONNECTION_LIMIT_NAME);
+    assert_eq!(fetch.protocol, Protocol::Https);
+    refused(&fetch, "failed", "per-address limit");
+    let reply = server.curl("/cfg.xml", &["--cacert", ca]).await;
+    assert_eq!(reply.status, 200);
+    served(&server.next_fetch().await, 200);
+    server.stop().await;
+}
+
+#[test]
+fn the_desk_defaults_are_the_servers_defaults() {
+    let limits = provdesk_core::desk::LimitsSettings::default();
+    let http = HttpConfig::new(Protocol::Http);
+    assert_eq!(limits.http_connections as usize, http.max_connections);
+    assert_eq!(
+        limits.http_connections_per_address as usize,
+        http.max_connections_per_address
+    );
+    let tftp = provdesk_tftp::Config::default();
+    assert_eq!(limits.tftp_transfers as usize, tftp.max_transfers);
+    assert_eq!(
+        limits.tftp_transfers_per_address as usize,
+        tftp.max_transfers_per_address
+    );
+}

@@ -130,8 +130,14 @@ pub struct Peer {
 
 impl Peer {
     pub async fn new() -> Self {
+        Self::on("127.0.0.1").await
+    }
+
+    /// A peer on another loopback address (`127.0.0.2`): another phone, as far as the
+    /// server can tell.
+    pub async fn on(ip: &str) -> Self {
         Self {
-            socket: UdpSocket::bind("127.0.0.1:0").await.expect("bind loopback"),
+            socket: UdpSocket::bind((ip, 0)).await.expect("bind loopback"),
         }
     }
 

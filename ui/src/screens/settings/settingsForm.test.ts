@@ -30,6 +30,14 @@ describe("settings form", () => {
     expect(toForm({ ...sample, access: { allow: [], tftp_device_files: true } }).tftp_device_files).toBe(true);
   });
 
+  it("keeps [limits], which the form does not edit, through a save", () => {
+    const limits = { tftp_transfers: 100, tftp_transfers_per_address: 2, http_connections: 50, http_connections_per_address: 5 };
+    const withLimits: DeskSettings = { ...sample, limits };
+    const form = toForm(withLimits);
+    expect(fromForm(form)).toEqual(withLimits);
+    expect(isDirty(form, withLimits)).toBe(false);
+  });
+
   it("writes a server turned off as off, HTTPS off as absent, IPv6 in brackets", () => {
     const form = toForm(sample);
     form.listen.tftp.on = false;

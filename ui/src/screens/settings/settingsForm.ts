@@ -29,6 +29,8 @@ export interface SettingsForm {
   tftp_device_files: boolean;
   auto_enroll_profile: string;
   max_discovered: string;
+  /** Not edited here, but kept: a save must not reset the file's [limits] to defaults. */
+  limits?: DeskSettings["limits"];
 }
 
 /** `0.0.0.0:8080` → host and port; `off` or absent → off, with the usual defaults to turn on. */
@@ -66,6 +68,7 @@ export function toForm(s: DeskSettings): SettingsForm {
     tftp_device_files: s.access.tftp_device_files,
     auto_enroll_profile: s.discovery.auto_enroll_profile ?? "",
     max_discovered: String(s.discovery.max_discovered),
+    ...(s.limits ? { limits: { ...s.limits } } : {}),
   };
 }
 
@@ -89,6 +92,7 @@ export function fromForm(f: SettingsForm): DeskSettings {
     tls: { cert: orNull(f.cert), key: orNull(f.key), client_ca: orNull(f.client_ca), require_client_cert: f.require_client_cert },
     auth: { mode: f.auth_mode, realm: f.realm.trim() },
     access: { allow: f.allow.map((a) => a.trim()).filter((a) => a), tftp_device_files: f.tftp_device_files },
+    ...(f.limits ? { limits: { ...f.limits } } : {}),
   };
 }
 
