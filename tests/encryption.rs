@@ -38,7 +38,10 @@ fn sqlite(desk: &Desk, sql: &str) -> String {
         .output()
         .expect("sqlite3 must be installed; scripts/test installs it");
     assert!(out.status.success(), "{}", support::text(&out));
-    String::from_utf8(out.stdout).expect("UTF-8").trim().to_string()
+    String::from_utf8(out.stdout)
+        .expect("UTF-8")
+        .trim()
+        .to_string()
 }
 
 fn stored_password(desk: &Desk) -> String {
@@ -82,7 +85,10 @@ fn a_new_desk_encrypts_each_phones_xml_with_its_own_password() {
     let body = std::fs::read(&xml).expect("built XML");
     assert!(body.starts_with(b"Salted__"), "not encrypted");
     let text = String::from_utf8_lossy(&body);
-    assert!(!text.contains("<P34>") && !text.contains(SECRET), "plaintext on disk");
+    assert!(
+        !text.contains("<P34>") && !text.contains(SECRET),
+        "plaintext on disk"
+    );
 
     let out = openssl_decrypt(&xml, &password);
     assert!(out.status.success(), "{}", support::text(&out));
@@ -167,8 +173,8 @@ fn encryption_off_is_a_setting_and_serves_plaintext() {
     .expect("settings");
     add_phone(&desk);
     desk.ok(&["build"]);
-    let xml = std::fs::read_to_string(desk.root.join(format!("build/cfg{MAC}.xml")))
-        .expect("plain XML");
+    let xml =
+        std::fs::read_to_string(desk.root.join(format!("build/cfg{MAC}.xml"))).expect("plain XML");
     assert!(xml.contains(&format!("<P34>{SECRET}</P34>")), "{xml}");
     let params = bootstrap(&desk);
     assert!(params.get("P1359").is_none(), "{params}");

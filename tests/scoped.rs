@@ -67,7 +67,10 @@ fn an_incomplete_auto_enrolled_phone_needs_attention_and_every_other_phone_gets_
     let desk = Desk::init();
     let settings = desk.root.join("provdesk.toml");
     let text = std::fs::read_to_string(&settings).expect("settings");
-    assert!(text.contains("# auto_enroll_profile = \"office\""), "{text}");
+    assert!(
+        text.contains("# auto_enroll_profile = \"office\""),
+        "{text}"
+    );
     std::fs::write(
         &settings,
         text.replace(

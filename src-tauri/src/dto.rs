@@ -321,7 +321,12 @@ impl From<&crate::session::Built> for BuildSummary {
                     unchanged: summary.artifacts.saturating_sub(summary.written),
                     errors,
                     diagnostics,
-                    held: summary.held.iter().take(SUMMARY_DIAGNOSTICS).cloned().collect(),
+                    held: summary
+                        .held
+                        .iter()
+                        .take(SUMMARY_DIAGNOSTICS)
+                        .cloned()
+                        .collect(),
                     elapsed_ms: (summary.elapsed_ms * 10.0).round() / 10.0,
                 }
             }

@@ -704,8 +704,7 @@ impl Builder {
         }
         let held_changed = next_held != manifest.held;
         manifest.held = next_held;
-        let changed =
-            !report.written.is_empty() || !report.removed.is_empty() || held_changed;
+        let changed = !report.written.is_empty() || !report.removed.is_empty() || held_changed;
         match scope {
             Scope::All => {
                 let first = manifest.entries.is_empty() && previous_build == 0;
@@ -993,7 +992,10 @@ fn held_map(held: &[HeldDevice]) -> BTreeMap<Mac, Vec<String>> {
 /// lacks, a profile name that does not exist, a value from its overrides, or a profile value
 /// that fails only once the device's variables are substituted.
 fn is_own_error(d: &Diagnostic, config: &EffectiveConfig, profiles: &ProfileSet) -> bool {
-    if matches!(d.kind, "undefined-variable" | "unknown-profile" | "no-password") {
+    if matches!(
+        d.kind,
+        "undefined-variable" | "unknown-profile" | "no-password"
+    ) {
         return true;
     }
     let Some(name) = d.field.as_deref().and_then(|f| f.parse::<PName>().ok()) else {
@@ -1816,7 +1818,10 @@ mod tests {
         assert!(after.get("cfg000b82000003.xml").is_none());
         assert!(!f.desk.build_dir().join("cfg000b82000003.xml").exists());
         let messages = &after.held[&b];
-        assert!(messages[0].contains("undefined variable `secret`"), "{messages:?}");
+        assert!(
+            messages[0].contains("undefined variable `secret`"),
+            "{messages:?}"
+        );
         assert_eq!(after.held.len(), 2);
 
         // Giving it the variable releases it, through a device rebuild.
@@ -1862,7 +1867,12 @@ mod tests {
     fn a_value_that_fails_only_after_substitution_is_the_devices_problem() {
         let f = fixture(&[("profiles/office.toml", "[params]\nP32 = \"{{ expiry }}\"\n")]);
         f.inventory
-            .upsert_device(&device("000b82000001", "gxp2170", "office", &[("expiry", "60")]))
+            .upsert_device(&device(
+                "000b82000001",
+                "gxp2170",
+                "office",
+                &[("expiry", "60")],
+            ))
             .unwrap();
         f.inventory
             .upsert_device(&device(
@@ -1892,7 +1902,10 @@ mod tests {
             // A literal value in a shared profile that the catalogue refuses.
             ("global.toml", "[params]\nP32 = \"100000\"\n"),
             // An `extends` that names nothing.
-            ("office.toml", "extends = \"nope\"\n[params]\nP35 = \"{{ ext }}\"\n"),
+            (
+                "office.toml",
+                "extends = \"nope\"\n[params]\nP35 = \"{{ ext }}\"\n",
+            ),
         ] {
             let path = f.desk.profiles_dir().join(file);
             let kept = fs::read_to_string(&path).unwrap();
@@ -1942,21 +1955,41 @@ mod tests {
         let binary = binary::decode(&read(&f, "cfg000b82000001")).unwrap();
         let values: BTreeMap<PName, String> = binary.params.into_iter().collect();
         assert_eq!(values.get(&p("P1359")), Some(&password));
-        assert!(!values.contains_key(&p("P34")), "SIP secret in the binary file");
-        assert!(Manifest::load(&f.desk.build_dir()).unwrap().get("cfg000b82000001.xml").unwrap().encrypted);
+        assert!(
+            !values.contains_key(&p("P34")),
+            "SIP secret in the binary file"
+        );
+        assert!(
+            Manifest::load(&f.desk.build_dir())
+                .unwrap()
+                .get("cfg000b82000001.xml")
+                .unwrap()
+                .encrypted
+        );
         // Rebuilding does not churn the salt.
-        let again = builder.build(&f.inventory, &BuildOptions::default()).unwrap();
+        let again = builder
+            .build(&f.inventory, &BuildOptions::default())
+            .unwrap();
         assert!(again.written.is_empty(), "{:?}", again.written);
 
         // A device from before passwords gets one on the first build, stored for the next.
         f.inventory
             .upsert_device(&device("000b82000002", "gxp2170", "global", &[]))
             .unwrap();
-        let mut old = f.inventory.get_device("000b82000002".parse().unwrap()).unwrap().unwrap();
+        let mut old = f
+            .inventory
+            .get_device("000b82000002".parse().unwrap())
+            .unwrap()
+            .unwrap();
         old.xml_password = None;
         let mut devices = vec![old];
         fill_passwords(&f.inventory, &mut devices, &BuildOptions::default()).unwrap();
-        let stored = f.inventory.get_device(devices[0].mac).unwrap().unwrap().xml_password;
+        let stored = f
+            .inventory
+            .get_device(devices[0].mac)
+            .unwrap()
+            .unwrap()
+            .xml_password;
         assert_eq!(devices[0].xml_password, stored);
 
         // Turned off, the XML is plain; a P1359 set explicitly still encrypts.
@@ -1980,11 +2013,17 @@ mod tests {
     #[test]
     fn missing_device_variables_name_what_enrolling_must_ask_for() {
         let profiles = ProfileSet::from_texts(&[
-            ("profiles/global.toml", "[params]\nP237 = \"{{ server_host }}\"\n"),
+            (
+                "profiles/global.toml",
+                "[params]\nP237 = \"{{ server_host }}\"\n",
+            ),
             ("profiles/office.toml", OFFICE),
         ]);
         let mut phone = device("000b82000001", "gxp2170", "office", &[]);
-        assert_eq!(missing_device_variables(&profiles, &phone), ["ext", "secret"]);
+        assert_eq!(
+            missing_device_variables(&profiles, &phone),
+            ["ext", "secret"]
+        );
         phone.vars.insert("ext".into(), "201".into());
         assert_eq!(missing_device_variables(&profiles, &phone), ["secret"]);
         phone.profile = None;

@@ -388,7 +388,10 @@ mod tests {
     #[test]
     fn encryption_is_per_device_unless_turned_off() {
         let parse = |text: &str| parse_settings(Path::new("provdesk.toml"), text);
-        assert_eq!(parse("").unwrap().encryption.mode, EncryptionMode::PerDevice);
+        assert_eq!(
+            parse("").unwrap().encryption.mode,
+            EncryptionMode::PerDevice
+        );
         let sample = include_str!("../../../assets/sample-desk/provdesk.toml");
         assert_eq!(
             parse(sample).unwrap().encryption.mode,

@@ -922,7 +922,12 @@ mod tests {
         assert_eq!(
             set.missing_variables(&target(
                 "office",
-                &[("name", ""), ("ntp", "x"), ("ext", "1"), ("sip_secret", "s")]
+                &[
+                    ("name", ""),
+                    ("ntp", "x"),
+                    ("ext", "1"),
+                    ("sip_secret", "s")
+                ]
             )),
             Vec::<String>::new()
         );

@@ -297,8 +297,7 @@ mod tests {
             vec!["profiles/office.toml:9:10: error: P34: undefined variable `sip_secret`".into()],
         );
         let expected = ProvisioningStatus::NeedsAttention {
-            reason: "profiles/office.toml:9:10: error: P34: undefined variable `sip_secret`"
-                .into(),
+            reason: "profiles/office.toml:9:10: error: P34: undefined variable `sip_secret`".into(),
         };
         check(&[], &held, expected.clone());
         check(&["cfgMAC.xml 200 x1"], &held, expected.clone());

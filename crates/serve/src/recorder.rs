@@ -412,7 +412,9 @@ impl Recorder {
                     self.enrolled.insert(sighting.mac);
                     let mac = sighting.mac;
                     let message = if missing.is_empty() {
-                        format!("{mac} enrolled into profile {profile:?} (discovery.auto_enroll_profile)")
+                        format!(
+                            "{mac} enrolled into profile {profile:?} (discovery.auto_enroll_profile)"
+                        )
                     } else {
                         // Enrolled all the same: the phone is on the desk's list, and its
                         // build holds back only its own files until someone completes it.
@@ -763,7 +765,10 @@ mod tests {
                 && m.contains("ext, sip_secret")),
             "{warned:?}"
         );
-        assert!(enrolled.xml_password.is_some(), "enrolling gives a password");
+        assert!(
+            enrolled.xml_password.is_some(),
+            "enrolling gives a password"
+        );
     }
 
     #[tokio::test]

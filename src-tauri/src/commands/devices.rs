@@ -494,7 +494,8 @@ mod tests {
         };
         let err = device_from_input(&input, &profiles).unwrap_err();
         assert!(
-            err.message.contains("variable(s) sip_secret that 000b82000009"),
+            err.message
+                .contains("variable(s) sip_secret that 000b82000009"),
             "{}",
             err.message
         );

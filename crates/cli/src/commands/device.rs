@@ -129,14 +129,14 @@ fn add(desk_path: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
         bail!("model {:?}: {problem}", args.model);
     }
     let profiles = ProfileSet::load(desk.root());
-    if let Some(profile) = &args.profile {
-        if !profiles.profile_exists(profile) {
-            let known: Vec<&str> = profiles.profile_names().collect();
-            bail!(
-                "profile {profile:?} does not exist (known: {})",
-                known.join(", ")
-            );
-        }
+    if let Some(profile) = &args.profile
+        && !profiles.profile_exists(profile)
+    {
+        let known: Vec<&str> = profiles.profile_names().collect();
+        bail!(
+            "profile {profile:?} does not exist (known: {})",
+            known.join(", ")
+        );
     }
     let mut device = Device::new(mac, &model);
     device.profile = args.profile;

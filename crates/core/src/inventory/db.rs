@@ -20,8 +20,8 @@ use rusqlite::{
 use super::migrate::{self, MigrateError};
 use super::rows::{DEVICE_COLUMNS, DeviceRow, FETCH_LOG_COLUMNS, FetchLogRow, encode_maps};
 use super::{
-    Device, DeviceState, FetchLogEntry, FetchLogQuery, InventoryError, NewFetch, Sighting, SightingOutcome,
-    UNKNOWN_MODEL, generate_xml_password, model_problem,
+    Device, DeviceState, FetchLogEntry, FetchLogQuery, InventoryError, NewFetch, Sighting,
+    SightingOutcome, UNKNOWN_MODEL, generate_xml_password, model_problem,
 };
 use crate::Mac;
 
@@ -1466,7 +1466,9 @@ mod tests {
         // A write that says nothing of the password keeps it, and changes nothing else.
         let version = inventory.data_version().unwrap();
         inventory.upsert_device(&device).unwrap();
-        inventory.import_devices(&[device.clone()]).unwrap();
+        inventory
+            .import_devices(std::slice::from_ref(&device))
+            .unwrap();
         assert_eq!(inventory.data_version().unwrap(), version);
         let stored = inventory.get_device(mac(1)).unwrap().unwrap();
         assert_eq!(stored.xml_password.as_deref(), Some(first.as_str()));
@@ -1507,7 +1509,12 @@ mod tests {
         assert_eq!(passwords.get(&mac(1)).map(String::as_str), Some("chosen"));
         let filled = passwords.get(&mac(3)).expect("filled in");
         assert_eq!(
-            inventory.get_device(mac(3)).unwrap().unwrap().xml_password.as_ref(),
+            inventory
+                .get_device(mac(3))
+                .unwrap()
+                .unwrap()
+                .xml_password
+                .as_ref(),
             Some(filled)
         );
         assert!(!passwords.contains_key(&mac(4)), "no such device");
