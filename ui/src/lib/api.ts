@@ -268,7 +268,12 @@ export interface DeskSettings {
   tls: { cert: string | null; key: string | null; client_ca: string | null; require_client_cert: boolean };
   auth: { mode: AuthMode; realm: string };
   access: { allow: string[] };
+  /** `[encryption]`; absent in older fixtures, where the core's default (per-device) holds. */
+  encryption?: { mode: EncryptionMode };
 }
+
+/** How cfg<mac>.xml is served: encrypted with each device's generated password, or in clear. */
+export type EncryptionMode = "per-device" | "off";
 
 export interface InterfaceAddress {
   interface: string;
