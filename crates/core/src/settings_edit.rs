@@ -608,7 +608,10 @@ mod tests {
         let saved = save_settings(desk.root(), &settings).unwrap();
         assert!(saved.encryption.is_off());
         let text = fs::read_to_string(desk.settings_path()).unwrap();
-        assert!(text.contains("[encryption]\n# \"per-device\""), "comments kept: {text}");
+        assert!(
+            text.contains("[encryption]\n# \"per-device\""),
+            "comments kept: {text}"
+        );
         assert!(text.contains("mode = \"off\""), "{text}");
     }
 }
