@@ -52,6 +52,16 @@ fn curl_tftp(port: u16, remote: &str, local: &Path) -> Output {
 fn phones_fetch_over_tftp_and_everything_is_logged() {
     let desk = Desk::new();
     desk.ok(&["init"]);
+    // This scenario reads the XML as served; encryption, on by default, has its own scenario
+    // (tests/encryption.rs).
+    let settings = desk.root.join("provdesk.toml");
+    let sample = std::fs::read_to_string(&settings).expect("settings");
+    assert!(sample.contains("mode = \"per-device\""), "{sample}");
+    std::fs::write(
+        &settings,
+        sample.replace("mode = \"per-device\"", "mode = \"off\""),
+    )
+    .expect("settings");
     desk.ok(&[
         "device",
         "add",

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use provdesk_core::build::{ArtifactKind, BuildReport};
+use provdesk_core::build::{ArtifactKind, BuildReport, HeldDevice};
 use provdesk_core::catalog::Catalog;
 use provdesk_core::inventory::{Device, DeviceState, FetchLogEntry};
 use provdesk_core::profile::edit::ProfileKind;
@@ -82,6 +82,17 @@ pub struct DeviceInput {
     pub vars: BTreeMap<String, String>,
     #[serde(default)]
     pub overrides: BTreeMap<String, String>,
+    /// Store it even though its profile uses variables it does not define (it then needs
+    /// attention and gets no config until they are set); without it such a device is refused.
+    #[serde(default)]
+    pub incomplete: bool,
+}
+
+/// The variables a device's profile uses that the device lacks, said before enrolling it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MissingVariables {
+    pub mac: Mac,
+    pub missing: Vec<String>,
 }
 
 /// A build, summed up for a toast ("rebuilt 42 files in 35 ms") and a problems list.
@@ -96,6 +107,9 @@ pub struct BuildSummary {
     pub unchanged: usize,
     pub errors: usize,
     pub diagnostics: Vec<Diagnostic>,
+    /// Devices held back by errors in their own values ("needs attention"); the build
+    /// published for every other device.
+    pub held: Vec<HeldDevice>,
     pub elapsed_ms: f64,
 }
 
@@ -130,6 +144,7 @@ impl From<&BuildReport> for BuildSummary {
             unchanged: r.unchanged,
             errors: r.errors(),
             diagnostics,
+            held: r.held.iter().take(SUMMARY_DIAGNOSTICS).cloned().collect(),
             elapsed_ms: (r.elapsed_ms * 10.0).round() / 10.0,
         }
     }
@@ -306,6 +321,12 @@ impl From<&crate::session::Built> for BuildSummary {
                     unchanged: summary.artifacts.saturating_sub(summary.written),
                     errors,
                     diagnostics,
+                    held: summary
+                        .held
+                        .iter()
+                        .take(SUMMARY_DIAGNOSTICS)
+                        .cloned()
+                        .collect(),
                     elapsed_ms: (summary.elapsed_ms * 10.0).round() / 10.0,
                 }
             }

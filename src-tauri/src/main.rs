@@ -64,6 +64,7 @@ fn main() {
             commands::devices::assign_profile,
             commands::devices::import_csv,
             commands::devices::enroll,
+            commands::devices::enroll_check,
             commands::profiles::list_profiles,
             commands::profiles::read_profile,
             commands::profiles::profile_revision,

@@ -2,8 +2,14 @@
 //! manifest that maps each request name to its file, content hash and version.
 //!
 //! Invariants:
-//! - Everything is computed in memory first; a build with any error diagnostic writes nothing,
-//!   so the last good artifacts keep serving.
+//! - Everything is computed in memory first. An error in a shared input (profile syntax,
+//!   `extends`, a model file, the catalogue, settings) writes nothing, so the last good
+//!   artifacts keep serving. An error in one device's own values (its overrides, its
+//!   variables, a value that fails only after substitution) holds back only that device: its
+//!   last good files stay in the manifest unchanged, and the manifest's `held` map says why.
+//! - With `[encryption] mode = "per-device"` (the default) a device's XML is encrypted with
+//!   its own generated password unless a profile or the device sets P1359; it is never
+//!   written in clear for want of a password.
 //! - Every file is written atomically (temp file in `build/.tmp/`, then rename), so a reader
 //!   never sees a half-written file.
 //! - Incremental: an artifact whose input (plaintext and password) is unchanged is not
@@ -21,7 +27,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::catalog::Catalog;
-use crate::desk::Desk;
+use crate::desk::{Desk, EncryptionMode};
 use crate::format::{binary, crypt, xml};
 use crate::inventory::{Device, DeviceState, Inventory};
 use crate::profile::{EffectiveConfig, ProfileSet, Source, Sourced, Target};
@@ -118,6 +124,8 @@ impl ServerAddress {
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
     pub server: Option<ServerAddress>,
+    /// From `[encryption] mode`; per-device unless the desk turns it off.
+    pub encryption: EncryptionMode,
 }
 
 impl BuildOptions {
@@ -125,8 +133,12 @@ impl BuildOptions {
     /// names a `public_host`; the protocol is the first configured of HTTP, HTTPS, TFTP.
     pub fn from_settings(settings: &crate::desk::DeskSettings) -> BuildOptions {
         let server = &settings.server;
+        let encryption = settings.encryption.mode;
         let Some(host) = server.public_host.clone() else {
-            return BuildOptions::default();
+            return BuildOptions {
+                server: None,
+                encryption,
+            };
         };
         let configured = [
             (Scheme::Http, &server.http),
@@ -137,7 +149,10 @@ impl BuildOptions {
             .into_iter()
             .find_map(|(scheme, listen)| listen.as_ref().map(|l| (scheme, l)))
         else {
-            return BuildOptions::default();
+            return BuildOptions {
+                server: None,
+                encryption,
+            };
         };
         let port = listen
             .rsplit_once(':')
@@ -153,6 +168,7 @@ impl BuildOptions {
                     _ => server.base_path.clone(),
                 },
             }),
+            encryption,
         }
     }
 }
@@ -220,6 +236,10 @@ pub struct Manifest {
     pub build: u64,
     /// Request name (lowercase) → entry.
     pub entries: BTreeMap<String, ManifestEntry>,
+    /// Devices whose own values have errors, with the messages: their files were held back
+    /// (the entries above are their last good ones, if any), and they need attention.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub held: BTreeMap<Mac, Vec<String>>,
 }
 
 /// One line of the manifest journal.
@@ -228,6 +248,9 @@ struct JournalRecord {
     build: u64,
     set: BTreeMap<String, ManifestEntry>,
     remove: Vec<String>,
+    /// The whole held map after this build, when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    held: Option<BTreeMap<Mac, Vec<String>>>,
 }
 
 impl Manifest {
@@ -266,6 +289,9 @@ impl Manifest {
                 manifest.entries.remove(name);
             }
             manifest.entries.extend(record.set);
+            if let Some(held) = record.held {
+                manifest.held = held;
+            }
             manifest.build = record.build;
         }
         Ok(manifest)
@@ -276,11 +302,23 @@ impl Manifest {
     }
 }
 
+/// A device whose own values have errors: its files were held back, its last good ones (if
+/// any) keep serving.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HeldDevice {
+    pub mac: Mac,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
 /// What a build did, for the CLI's output and the app's "rebuilt 42 files in 35 ms".
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct BuildReport {
-    /// Whether the new artifacts were published (false when there were errors).
+    /// Whether the new artifacts were published (false when a shared input has errors; true
+    /// when only some devices were held back).
     pub published: bool,
+    /// Devices held back by errors in their own values; their errors are here, not in
+    /// `diagnostics`.
+    pub held: Vec<HeldDevice>,
     pub build: u64,
     pub devices: usize,
     pub models: usize,
@@ -472,11 +510,12 @@ impl Builder {
     pub fn build(&mut self, inventory: &Inventory, options: &BuildOptions) -> Result<BuildReport> {
         let started = Instant::now();
         let profiles = ProfileSet::load(self.desk.root());
-        let devices: Vec<Device> = inventory
+        let mut devices: Vec<Device> = inventory
             .list_devices()?
             .into_iter()
             .filter(|d| d.state == DeviceState::Inventory)
             .collect();
+        fill_passwords(inventory, &mut devices, options)?;
         let mut report = BuildReport {
             devices: devices.len(),
             diagnostics: profiles.diagnostics().to_vec(),
@@ -495,11 +534,20 @@ impl Builder {
             .check(self.desk.root(), profiles.inputs(), &mut report.diagnostics);
         if report.errors() > 0 {
             self.last_full = None;
+            unhold(&mut report);
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
             return Ok(report);
         }
-        let (planned, inputs, credentials) = planned?;
-        self.publish(planned, Scope::All, &mut report)?;
+        let (planned, inputs, mut credentials) = planned?;
+        let held = held_map(&report.held);
+        self.publish(planned, Scope::All, &held, &mut report)?;
+        // A held device keeps being served its last good files, so the credentials that go
+        // with them, when this process knows them.
+        for mac in held.keys() {
+            if let Some(old) = self.credentials.devices.get(mac) {
+                credentials.devices.insert(*mac, old.clone());
+            }
+        }
         // Only once the files are out: a failed publish keeps the credentials that match the
         // files still being served.
         self.credentials = credentials;
@@ -540,6 +588,7 @@ impl Builder {
                 devices.push(device);
             }
         }
+        fill_passwords(inventory, &mut devices, options)?;
         let mut report = BuildReport {
             diagnostics: profiles.diagnostics().to_vec(),
             ..BuildReport::default()
@@ -552,28 +601,40 @@ impl Builder {
                 return self.build(inventory, options);
             }
             let outcome = plan_device(&profiles, &catalog, device, options);
-            if !last.config_affixes.contains(&outcome.config_affixes)
-                || !last.firmware_affixes.contains(&outcome.firmware_affixes)
+            // A held device's prefixes come from values in error; it publishes nothing.
+            if outcome.held.is_empty()
+                && (!last.config_affixes.contains(&outcome.config_affixes)
+                    || !last.firmware_affixes.contains(&outcome.firmware_affixes))
             {
                 return self.build(inventory, options);
             }
             report.diagnostics.extend(outcome.diagnostics);
-            credentials.push((device.mac, outcome.credentials));
+            if outcome.held.is_empty() {
+                credentials.push((device.mac, outcome.credentials));
+            } else {
+                report.held.push(HeldDevice {
+                    mac: device.mac,
+                    diagnostics: outcome.held,
+                });
+            }
             planned.extend(outcome.artifacts);
         }
         report.devices = devices.len();
         self.inputs
             .check(self.desk.root(), profiles.inputs(), &mut report.diagnostics);
         if report.errors() > 0 {
+            unhold(&mut report);
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
             return Ok(report);
         }
+        let held = held_map(&report.held);
         self.publish(
             planned,
             Scope::Devices(macs.iter().copied().collect()),
+            &held,
             &mut report,
         )?;
-        for mac in macs {
+        for mac in macs.iter().filter(|mac| !held.contains_key(mac)) {
             self.credentials.devices.remove(mac);
         }
         for (mac, found) in credentials {
@@ -590,10 +651,13 @@ impl Builder {
 
     /// Compares the plan with the last manifest, writes what changed, removes what is gone,
     /// and writes the new manifest last.
+    /// `held` are the devices of `scope` whose files are held back: their entries are carried
+    /// over as they are, and the manifest's `held` map is updated for the devices of `scope`.
     fn publish(
         &mut self,
         planned: Vec<Planned>,
         scope: Scope,
+        held: &BTreeMap<Mac, Vec<String>>,
         report: &mut BuildReport,
     ) -> Result<()> {
         let build_dir = self.desk.build_dir();
@@ -621,9 +685,14 @@ impl Builder {
             }
             next.insert(name, entry);
         }
-        let replaced = |entry: &ManifestEntry| match &scope {
-            Scope::All => true,
-            Scope::Devices(macs) => entry.mac.is_some_and(|mac| macs.contains(&mac)),
+        // A held device's last good files keep serving: its entries are never replaced.
+        let is_held = |entry: &ManifestEntry| entry.mac.is_some_and(|mac| held.contains_key(&mac));
+        let replaced = |entry: &ManifestEntry| {
+            !is_held(entry)
+                && match &scope {
+                    Scope::All => true,
+                    Scope::Devices(macs) => entry.mac.is_some_and(|mac| macs.contains(&mac)),
+                }
         };
         for (name, old) in manifest.entries.iter().filter(|(_, old)| replaced(old)) {
             if next.contains_key(name) {
@@ -643,10 +712,27 @@ impl Builder {
         }
         report.written.sort();
         report.removed.sort();
-        let changed = !report.written.is_empty() || !report.removed.is_empty();
+        let mut next_held = manifest.held.clone();
+        match &scope {
+            Scope::All => next_held.clone_from(held),
+            Scope::Devices(macs) => {
+                for mac in macs {
+                    next_held.remove(mac);
+                }
+                next_held.extend(held.iter().map(|(mac, why)| (*mac, why.clone())));
+            }
+        }
+        let held_changed = next_held != manifest.held;
+        manifest.held = next_held;
+        let changed = !report.written.is_empty() || !report.removed.is_empty() || held_changed;
         match scope {
             Scope::All => {
                 let first = manifest.entries.is_empty() && previous_build == 0;
+                for (name, old) in &manifest.entries {
+                    if is_held(old) && !next.contains_key(name) {
+                        next.insert(name.clone(), old.clone());
+                    }
+                }
                 manifest.entries = next;
                 if changed || first {
                     manifest.build = next_build;
@@ -675,6 +761,7 @@ impl Builder {
                     build: next_build,
                     set,
                     remove: report.removed.clone(),
+                    held: held_changed.then(|| manifest.held.clone()),
                 };
                 append_journal(&build_dir.join(JOURNAL_FILE), &record)?;
                 manifest.entries.extend(next);
@@ -829,7 +916,116 @@ pub fn device_config(
     };
     let (mut config, diagnostics) = profiles.effective(&target);
     fill_server(&mut config, options);
+    apply_encryption(&mut config, device, options.encryption);
     (config, diagnostics)
+}
+
+/// With per-device encryption, a device whose profiles and overrides leave P1359 empty gets
+/// its generated password (from the inventory) as P1359: its XML is encrypted with it and its
+/// binary `cfg<mac>` carries it. A P1359 set explicitly wins; with encryption off nothing
+/// changes.
+pub fn apply_encryption(config: &mut EffectiveConfig, device: &Device, mode: EncryptionMode) {
+    if mode == EncryptionMode::Off || config.non_empty(pvalues::XML_PASSWORD).is_some() {
+        return;
+    }
+    if let Some(password) = &device.xml_password {
+        config.params.insert(
+            pvalues::XML_PASSWORD,
+            Sourced {
+                value: password.clone(),
+                source: Source::Generated,
+            },
+        );
+    }
+}
+
+/// Gives every device without a generated password one (stored in the inventory first), so
+/// per-device encryption never falls back to clear text. Devices added since the migration
+/// have theirs already; this is for the older rows, on the first build that needs them.
+fn fill_passwords(
+    inventory: &Inventory,
+    devices: &mut [Device],
+    options: &BuildOptions,
+) -> Result<()> {
+    if options.encryption == EncryptionMode::Off {
+        return Ok(());
+    }
+    let lacking: Vec<Mac> = devices
+        .iter()
+        .filter(|d| d.xml_password.is_none())
+        .map(|d| d.mac)
+        .collect();
+    if lacking.is_empty() {
+        return Ok(());
+    }
+    let stored = inventory.ensure_xml_passwords(&lacking)?;
+    for device in devices.iter_mut() {
+        if device.xml_password.is_none() {
+            device.xml_password = stored.get(&device.mac).cloned();
+        }
+    }
+    Ok(())
+}
+
+/// The variables the profile chain of `device` uses that the device does not define, each
+/// once: what enrolling or adding it must ask for (`ext`, `sip_secret`). Built-in variables
+/// (`name`, `mac`, `server_host`, …) are the desk's, not the device's, and are not listed.
+pub fn missing_device_variables(profiles: &ProfileSet, device: &Device) -> Vec<String> {
+    let target = Target {
+        mac: Some(device.mac),
+        model: Some(&device.model),
+        profile: device.profile.as_deref(),
+        vars: device_vars(device, &BuildOptions::default()),
+        overrides: Some(&device.overrides),
+    };
+    profiles
+        .missing_variables(&target)
+        .into_iter()
+        .filter(|name| {
+            !crate::inventory::BUILTIN_VARIABLES
+                .iter()
+                .any(|b| b.eq_ignore_ascii_case(name))
+        })
+        .collect()
+}
+
+/// When a shared input holds back the whole build, no device is held on its own: their
+/// errors go back among the others (they are often the shared error's consequence).
+fn unhold(report: &mut BuildReport) {
+    for held in std::mem::take(&mut report.held) {
+        report.diagnostics.extend(held.diagnostics);
+    }
+}
+
+/// The held map of a manifest from a report's held devices.
+fn held_map(held: &[HeldDevice]) -> BTreeMap<Mac, Vec<String>> {
+    held.iter()
+        .map(|h| {
+            let messages = h.diagnostics.iter().map(ToString::to_string).collect();
+            (h.mac, messages)
+        })
+        .collect()
+}
+
+/// Whether an error found for one device is in that device's own values (so only the device
+/// is held back) rather than in a shared input (so the whole build is). Its own: a variable it
+/// lacks, a profile name that does not exist, a value from its overrides, or a profile value
+/// that fails only once the device's variables are substituted.
+fn is_own_error(d: &Diagnostic, config: &EffectiveConfig, profiles: &ProfileSet) -> bool {
+    if matches!(
+        d.kind,
+        "undefined-variable" | "unknown-profile" | "no-password"
+    ) {
+        return true;
+    }
+    let Some(name) = d.field.as_deref().and_then(|f| f.parse::<PName>().ok()) else {
+        return false;
+    };
+    match config.params.get(&name).map(|s| &s.source) {
+        Some(Source::DeviceOverride | Source::Generated) => true,
+        Some(Source::File { path, .. }) => profiles.uses_variables(path, name),
+        Some(Source::Server) | None => false,
+    }
 }
 
 /// Fills P237/P192/P212 from the server's own address where the profiles leave them empty,
@@ -917,7 +1113,10 @@ fn check_xml_values(config: &EffectiveConfig, mac: Option<Mac>, diagnostics: &mu
 struct DevicePlan {
     artifacts: Vec<Planned>,
     credentials: Option<HttpCredentials>,
+    /// Warnings, and errors in shared inputs found through this device.
     diagnostics: Vec<Diagnostic>,
+    /// Errors in the device's own values; when any, it has no artifacts and is held back.
+    held: Vec<Diagnostic>,
     config_affixes: (String, String),
     firmware_affixes: (String, String),
 }
@@ -942,6 +1141,18 @@ fn plan_device(
     options: &BuildOptions,
 ) -> DevicePlan {
     let (config, mut diagnostics) = device_config(profiles, device, options);
+    if options.encryption == EncryptionMode::PerDevice
+        && config.non_empty(pvalues::XML_PASSWORD).is_none()
+    {
+        diagnostics.push(
+            Diagnostic::error(
+                "no-password",
+                "the device has no generated XML password; build again",
+            )
+            .field(pvalues::XML_PASSWORD.to_string())
+            .device(device.mac),
+        );
+    }
     check_xml_values(&config, Some(device.mac), &mut diagnostics);
     diagnostics.extend(catalog.check_config(&config, &device.model, Some(device.mac)));
     let config_affixes = affixes(&config, pvalues::CONFIG_PREFIX, pvalues::CONFIG_POSTFIX);
@@ -959,7 +1170,10 @@ fn plan_device(
             diagnostics.push(d);
         }
     }
-    let artifacts = if diagnostics.iter().any(Diagnostic::is_error) {
+    let (held, diagnostics): (Vec<Diagnostic>, Vec<Diagnostic>) = diagnostics
+        .into_iter()
+        .partition(|d| d.is_error() && is_own_error(d, &config, profiles));
+    let artifacts = if !held.is_empty() || diagnostics.iter().any(Diagnostic::is_error) {
         Vec::new()
     } else {
         device_artifacts(device, &config, &config_affixes)
@@ -968,6 +1182,7 @@ fn plan_device(
         artifacts,
         credentials: HttpCredentials::from_config(&config),
         diagnostics,
+        held,
         config_affixes,
         firmware_affixes,
     }
@@ -999,6 +1214,14 @@ fn plan(
             credentials.devices.insert(device.mac, found);
         }
         report.diagnostics.extend(device_plan.diagnostics);
+        if !device_plan.held.is_empty() {
+            // Its values are not trustworthy, so neither are the prefixes they name.
+            report.held.push(HeldDevice {
+                mac: device.mac,
+                diagnostics: device_plan.held,
+            });
+            continue;
+        }
         planned.extend(device_plan.artifacts);
         config_affix_set.insert(device_plan.config_affixes);
         firmware_affix_set.insert(device_plan.firmware_affixes);
@@ -1287,6 +1510,15 @@ mod tests {
         name.parse().unwrap()
     }
 
+    /// Options for tests about something other than encryption: XML in clear, so they can
+    /// read it back as it is.
+    fn plain() -> BuildOptions {
+        BuildOptions {
+            encryption: EncryptionMode::Off,
+            ..BuildOptions::default()
+        }
+    }
+
     const GLOBAL: &str = "[params]\nP30 = \"pool.ntp.org\"\n";
     const OFFICE: &str =
         "[params]\nP47 = \"pbx.example.com\"\nP35 = \"{{ ext }}\"\nP34 = \"{{ secret }}\"\n";
@@ -1314,7 +1546,7 @@ mod tests {
             ))
             .unwrap();
         let report = Builder::new(f.desk.clone())
-            .build(&f.inventory, &BuildOptions::default())
+            .build(&f.inventory, &plain())
             .unwrap();
         assert!(report.published, "{:?}", report.diagnostics);
         assert_eq!(report.devices, 1);
@@ -1438,7 +1670,7 @@ mod tests {
         );
         f.inventory.upsert_device(&a).unwrap();
         f.inventory.upsert_device(&b).unwrap();
-        let options = BuildOptions::default();
+        let options = plain();
         let mut builder = Builder::new(f.desk.clone());
         let first = builder.build(&f.inventory, &options).unwrap();
         assert_eq!(first.build, 1);
@@ -1523,32 +1755,58 @@ mod tests {
         );
     }
 
-    #[test]
-    fn errors_publish_nothing_and_keep_the_last_good_build() {
+    /// Two devices built once; returns the fixture and the first device's files as built.
+    fn two_good_devices() -> (Fixture, Mac, Mac) {
         let f = fixture(&[
             ("profiles/global.toml", GLOBAL),
             ("profiles/office.toml", OFFICE),
         ]);
-        f.inventory
-            .upsert_device(&device(
-                "000b82000001",
-                "gxp2170",
-                "office",
-                &[("ext", "201"), ("secret", "a")],
-            ))
+        let a = device(
+            "000b82000001",
+            "gxp2170",
+            "office",
+            &[("ext", "201"), ("secret", "a")],
+        );
+        let b = device(
+            "000b82000002",
+            "gxp2170",
+            "office",
+            &[("ext", "202"), ("secret", "b")],
+        );
+        f.inventory.upsert_device(&a).unwrap();
+        f.inventory.upsert_device(&b).unwrap();
+        let report = Builder::new(f.desk.clone())
+            .build(&f.inventory, &plain())
             .unwrap();
-        let options = BuildOptions::default();
-        Builder::new(f.desk.clone())
-            .build(&f.inventory, &options)
-            .unwrap();
-        let good = read(&f, "cfg000b82000001.xml");
-        let manifest = Manifest::load(&f.desk.build_dir()).unwrap();
+        assert!(report.published && report.held.is_empty());
+        (f, a.mac, b.mac)
+    }
 
+    fn names_of(manifest: &Manifest, mac: Mac) -> Vec<(String, ManifestEntry)> {
+        manifest
+            .entries
+            .iter()
+            .filter(|(_, e)| e.mac == Some(mac))
+            .map(|(n, e)| (n.clone(), e.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_device_lacking_a_variable_is_held_and_every_other_phone_gets_the_edit() {
+        let (f, a, b) = two_good_devices();
+        let good_b = read(&f, "cfg000b82000002.xml");
+        let before = Manifest::load(&f.desk.build_dir()).unwrap();
+
+        // The edit of a shared file, and device b loses a variable its profile needs.
         fs::write(
             f.desk.profiles_dir().join("global.toml"),
             "[params]\nP30 = \"changed\"\n",
         )
         .unwrap();
+        let mut broken = f.inventory.get_device(b).unwrap().unwrap();
+        broken.vars.remove("secret");
+        f.inventory.upsert_device(&broken).unwrap();
+        // A new device that was never complete gets no files at all.
         f.inventory
             .upsert_device(&device(
                 "000b82000003",
@@ -1557,18 +1815,239 @@ mod tests {
                 &[("ext", "203")],
             ))
             .unwrap();
-        let report = Builder::new(f.desk.clone())
-            .build(&f.inventory, &options)
-            .unwrap();
-        assert!(!report.published);
-        assert_eq!(report.errors(), 1, "{:?}", report.diagnostics);
+        let mut builder = Builder::new(f.desk.clone());
+        let report = builder.build(&f.inventory, &plain()).unwrap();
+        assert!(report.published, "{:?}", report.diagnostics);
+        assert_eq!(report.errors(), 0, "{:?}", report.diagnostics);
+        let held: Vec<Mac> = report.held.iter().map(|h| h.mac).collect();
+        assert_eq!(held, [b, "000b82000003".parse().unwrap()]);
+        let why = &report.held[0].diagnostics;
+        assert_eq!(why.len(), 1);
         assert_eq!(
-            report.diagnostics[0].device,
-            Some("000b82000003".parse().unwrap())
+            (why[0].kind, why[0].field.as_deref(), why[0].device),
+            ("undefined-variable", Some("P34"), Some(b))
         );
-        assert_eq!(read(&f, "cfg000b82000001.xml"), good);
+
+        // The complete device got the edit; the held one keeps its last good files.
+        let a_xml = String::from_utf8(read(&f, "cfg000b82000001.xml")).unwrap();
+        assert!(a_xml.contains("<P30>changed</P30>"), "{a_xml}");
+        assert_eq!(read(&f, "cfg000b82000002.xml"), good_b);
+        let after = Manifest::load(&f.desk.build_dir()).unwrap();
+        assert_eq!(names_of(&after, b), names_of(&before, b));
+        assert_ne!(names_of(&after, a), names_of(&before, a));
+        assert!(after.get("cfg000b82000003.xml").is_none());
         assert!(!f.desk.build_dir().join("cfg000b82000003.xml").exists());
-        assert_eq!(Manifest::load(&f.desk.build_dir()).unwrap(), manifest);
+        let messages = &after.held[&b];
+        assert!(
+            messages[0].contains("undefined variable `secret`"),
+            "{messages:?}"
+        );
+        assert_eq!(after.held.len(), 2);
+
+        // Giving it the variable releases it, through a device rebuild.
+        broken.vars.insert("secret".into(), "b2".into());
+        f.inventory.upsert_device(&broken).unwrap();
+        let report = builder
+            .rebuild_devices(&f.inventory, &[b], &plain())
+            .unwrap();
+        assert!(report.published && report.held.is_empty());
+        let b_xml = String::from_utf8(read(&f, "cfg000b82000002.xml")).unwrap();
+        assert!(b_xml.contains("<P34>b2</P34>") && b_xml.contains("<P30>changed</P30>"));
+        let reloaded = Manifest::load(&f.desk.build_dir()).unwrap();
+        assert_eq!(reloaded, *builder.manifest().unwrap());
+        assert_eq!(
+            reloaded.held.keys().copied().collect::<Vec<_>>(),
+            ["000b82000003".parse::<Mac>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn a_device_rebuild_that_breaks_a_device_holds_only_it() {
+        let (f, a, b) = two_good_devices();
+        let good_a = read(&f, "cfg000b82000001.xml");
+        let mut builder = Builder::new(f.desk.clone());
+        builder.build(&f.inventory, &plain()).unwrap();
+        let mut broken = f.inventory.get_device(a).unwrap().unwrap();
+        // An override the catalogue refuses (P32, registration expiry, is bounded).
+        broken.overrides.insert(p("P32"), "100000".into());
+        f.inventory.upsert_device(&broken).unwrap();
+        let report = builder
+            .rebuild_devices(&f.inventory, &[a], &plain())
+            .unwrap();
+        assert!(report.published, "{:?}", report.diagnostics);
+        assert_eq!(report.held.len(), 1, "{:?}", report.diagnostics);
+        assert_eq!(report.held[0].diagnostics[0].field.as_deref(), Some("P32"));
+        assert_eq!(read(&f, "cfg000b82000001.xml"), good_a);
+        let manifest = Manifest::load(&f.desk.build_dir()).unwrap();
+        assert!(manifest.held.contains_key(&a) && !manifest.held.contains_key(&b));
+        assert!(manifest.get("cfg000b82000001.xml").is_some());
+    }
+
+    #[test]
+    fn a_value_that_fails_only_after_substitution_is_the_devices_problem() {
+        let f = fixture(&[("profiles/office.toml", "[params]\nP32 = \"{{ expiry }}\"\n")]);
+        f.inventory
+            .upsert_device(&device(
+                "000b82000001",
+                "gxp2170",
+                "office",
+                &[("expiry", "60")],
+            ))
+            .unwrap();
+        f.inventory
+            .upsert_device(&device(
+                "000b82000002",
+                "gxp2170",
+                "office",
+                &[("expiry", "100000")],
+            ))
+            .unwrap();
+        let report = Builder::new(f.desk.clone())
+            .build(&f.inventory, &plain())
+            .unwrap();
+        assert!(report.published, "{:?}", report.diagnostics);
+        let held: Vec<Mac> = report.held.iter().map(|h| h.mac).collect();
+        assert_eq!(held, ["000b82000002".parse::<Mac>().unwrap()]);
+        assert!(f.desk.build_dir().join("cfg000b82000001.xml").exists());
+    }
+
+    #[test]
+    fn errors_in_shared_inputs_publish_nothing_and_keep_the_last_good_build() {
+        let (f, _, _) = two_good_devices();
+        let good = read(&f, "cfg000b82000001.xml");
+        let manifest = Manifest::load(&f.desk.build_dir()).unwrap();
+        for (file, text) in [
+            // Profile syntax.
+            ("global.toml", "[params\nP30 = \"x\"\n"),
+            // A literal value in a shared profile that the catalogue refuses.
+            ("global.toml", "[params]\nP32 = \"100000\"\n"),
+            // An `extends` that names nothing.
+            (
+                "office.toml",
+                "extends = \"nope\"\n[params]\nP35 = \"{{ ext }}\"\n",
+            ),
+        ] {
+            let path = f.desk.profiles_dir().join(file);
+            let kept = fs::read_to_string(&path).unwrap();
+            fs::write(&path, text).unwrap();
+            let report = Builder::new(f.desk.clone())
+                .build(&f.inventory, &plain())
+                .unwrap();
+            assert!(!report.published, "{text}");
+            assert!(report.errors() > 0, "{text}");
+            assert!(report.held.is_empty(), "{text}: {:?}", report.held);
+            assert_eq!(read(&f, "cfg000b82000001.xml"), good);
+            assert_eq!(Manifest::load(&f.desk.build_dir()).unwrap(), manifest);
+            fs::write(&path, kept).unwrap();
+        }
+    }
+
+    #[test]
+    fn xml_is_encrypted_with_the_devices_generated_password_by_default() {
+        let f = fixture(&[
+            ("profiles/global.toml", GLOBAL),
+            ("profiles/office.toml", OFFICE),
+        ]);
+        let phone = device(
+            "000b82000001",
+            "gxp2170",
+            "office",
+            &[("ext", "201"), ("secret", "sip-secret")],
+        );
+        f.inventory.upsert_device(&phone).unwrap();
+        let password = f
+            .inventory
+            .get_device(phone.mac)
+            .unwrap()
+            .unwrap()
+            .xml_password
+            .unwrap();
+        let mut builder = Builder::new(f.desk.clone());
+        let report = builder
+            .build(&f.inventory, &BuildOptions::default())
+            .unwrap();
+        assert!(report.published, "{:?}", report.diagnostics);
+        let encrypted = read(&f, "cfg000b82000001.xml");
+        assert!(crypt::is_encrypted(&encrypted));
+        assert!(!String::from_utf8_lossy(&encrypted).contains("sip-secret"));
+        let plain_xml = String::from_utf8(crypt::decrypt(&encrypted, &password).unwrap()).unwrap();
+        assert!(plain_xml.contains("<P34>sip-secret</P34>"), "{plain_xml}");
+        let binary = binary::decode(&read(&f, "cfg000b82000001")).unwrap();
+        let values: BTreeMap<PName, String> = binary.params.into_iter().collect();
+        assert_eq!(values.get(&p("P1359")), Some(&password));
+        assert!(
+            !values.contains_key(&p("P34")),
+            "SIP secret in the binary file"
+        );
+        assert!(
+            Manifest::load(&f.desk.build_dir())
+                .unwrap()
+                .get("cfg000b82000001.xml")
+                .unwrap()
+                .encrypted
+        );
+        // Rebuilding does not churn the salt.
+        let again = builder
+            .build(&f.inventory, &BuildOptions::default())
+            .unwrap();
+        assert!(again.written.is_empty(), "{:?}", again.written);
+
+        // A device from before passwords gets one on the first build, stored for the next.
+        f.inventory
+            .upsert_device(&device("000b82000002", "gxp2170", "global", &[]))
+            .unwrap();
+        let mut old = f
+            .inventory
+            .get_device("000b82000002".parse().unwrap())
+            .unwrap()
+            .unwrap();
+        old.xml_password = None;
+        let mut devices = vec![old];
+        fill_passwords(&f.inventory, &mut devices, &BuildOptions::default()).unwrap();
+        let stored = f
+            .inventory
+            .get_device(devices[0].mac)
+            .unwrap()
+            .unwrap()
+            .xml_password;
+        assert_eq!(devices[0].xml_password, stored);
+
+        // Turned off, the XML is plain; a P1359 set explicitly still encrypts.
+        let report = builder.build(&f.inventory, &plain()).unwrap();
+        assert!(report.published);
+        let xml = String::from_utf8(read(&f, "cfg000b82000001.xml")).unwrap();
+        assert!(xml.contains("<P34>sip-secret</P34>"), "{xml}");
+        let mut explicit = f.inventory.get_device(phone.mac).unwrap().unwrap();
+        explicit.overrides.insert(p("P1359"), "mine".into());
+        f.inventory.upsert_device(&explicit).unwrap();
+        for options in [plain(), BuildOptions::default()] {
+            builder.build(&f.inventory, &options).unwrap();
+            let encrypted = read(&f, "cfg000b82000001.xml");
+            assert!(crypt::decrypt(&encrypted, "mine").is_ok());
+            let binary = binary::decode(&read(&f, "cfg000b82000001")).unwrap();
+            let values: BTreeMap<PName, String> = binary.params.into_iter().collect();
+            assert_eq!(values[&p("P1359")], "mine");
+        }
+    }
+
+    #[test]
+    fn missing_device_variables_name_what_enrolling_must_ask_for() {
+        let profiles = ProfileSet::from_texts(&[
+            (
+                "profiles/global.toml",
+                "[params]\nP237 = \"{{ server_host }}\"\n",
+            ),
+            ("profiles/office.toml", OFFICE),
+        ]);
+        let mut phone = device("000b82000001", "gxp2170", "office", &[]);
+        assert_eq!(
+            missing_device_variables(&profiles, &phone),
+            ["ext", "secret"]
+        );
+        phone.vars.insert("ext".into(), "201".into());
+        assert_eq!(missing_device_variables(&profiles, &phone), ["secret"]);
+        phone.profile = None;
+        assert!(missing_device_variables(&profiles, &phone).is_empty());
     }
 
     #[test]
@@ -1595,6 +2074,7 @@ mod tests {
                 port: Some(8080),
                 base_path: "/gs/".into(),
             }),
+            encryption: EncryptionMode::Off,
         };
         let report = Builder::new(f.desk.clone())
             .build(&f.inventory, &options)
@@ -1652,7 +2132,7 @@ mod tests {
         let long = "b".repeat(64 * 1024);
         let mut phone = device("000b82000001", "gxp2170", "office", &[("filler", &short)]);
         f.inventory.upsert_device(&phone).unwrap();
-        let options = BuildOptions::default();
+        let options = plain();
         let mut builder = Builder::new(f.desk.clone());
         builder.build(&f.inventory, &options).unwrap();
 

@@ -36,6 +36,7 @@ pub struct DeskSettings {
     pub auth: AuthSettings,
     pub access: AccessSettings,
     pub limits: LimitsSettings,
+    pub encryption: EncryptionSettings,
 }
 
 /// HTTPS: a certificate from files, or one generated on first use under `DESK/tls/`.
@@ -88,6 +89,44 @@ pub struct AccessSettings {
     /// Serve per-device files (`cfg<mac>`, `cfg<mac>.xml`) over TFTP even while HTTP
     /// authentication is on. TFTP cannot authenticate, so by default it withholds them then.
     pub tftp_device_files: bool,
+}
+
+/// Whether `cfg<mac>.xml` is encrypted. Secure by default: a desk whose `provdesk.toml` has
+/// no `[encryption]` section encrypts too.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncryptionSettings {
+    pub mode: EncryptionMode,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EncryptionMode {
+    /// Each device's XML is encrypted with its own generated password (kept in the
+    /// inventory), which the binary `cfg<mac>` carries as P1359; a P1359 that a profile or
+    /// the device sets explicitly wins.
+    #[default]
+    PerDevice,
+    /// XML files are served in clear unless a profile or device sets P1359. Every SIP
+    /// password on the desk is then readable by anyone who can fetch the file; `serve` warns.
+    Off,
+}
+
+impl EncryptionMode {
+    /// The spelling in `provdesk.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EncryptionMode::PerDevice => "per-device",
+            EncryptionMode::Off => "off",
+        }
+    }
+}
+
+impl EncryptionSettings {
+    /// Whether XML files go out in clear by default, which the start-up summary warns about.
+    pub fn is_off(&self) -> bool {
+        self.mode == EncryptionMode::Off
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -464,5 +503,23 @@ tftp_transfers_per_address = 2
         assert!(err.contains("provdesk.toml:5"), "{err}");
         assert!(err.contains("limits.http_connections_per_address"), "{err}");
         assert!(err.contains("at least 1"), "{err}");
+    }
+
+    #[test]
+    fn encryption_is_per_device_unless_turned_off() {
+        let parse = |text: &str| parse_settings(Path::new("provdesk.toml"), text);
+        assert_eq!(
+            parse("").unwrap().encryption.mode,
+            EncryptionMode::PerDevice
+        );
+        let sample = include_str!("../../../assets/sample-desk/provdesk.toml");
+        assert_eq!(
+            parse(sample).unwrap().encryption.mode,
+            EncryptionMode::PerDevice
+        );
+        let off = parse("[encryption]\nmode = \"off\"\n").unwrap();
+        assert!(off.encryption.is_off());
+        let err = parse("[encryption]\nmode = \"aes\"\n").unwrap_err();
+        assert!(err.to_string().contains("provdesk.toml:2"), "{err}");
     }
 }

@@ -32,6 +32,9 @@ pub enum Source {
     DeviceOverride,
     /// Filled in by the builder (e.g. P237 from the server's own address).
     Server,
+    /// The device's XML password (P1359) that ProvDesk generated and keeps in the inventory
+    /// (`[encryption] mode = "per-device"`).
+    Generated,
 }
 
 impl fmt::Display for Source {
@@ -40,6 +43,7 @@ impl fmt::Display for Source {
             Source::File { path, .. } => write!(f, "{}", path.display()),
             Source::DeviceOverride => write!(f, "device override"),
             Source::Server => write!(f, "server address"),
+            Source::Generated => write!(f, "generated password"),
         }
     }
 }
@@ -304,6 +308,42 @@ impl ProfileSet {
     /// problems (an unknown profile).
     pub fn layered(&self, target: &Target<'_>) -> (EffectiveConfig, Vec<Diagnostic>) {
         self.effective_with(target, Unresolved::Keep)
+    }
+
+    /// The `{{ var }}` names the layers of `target` use and `target.vars` does not define,
+    /// each once, bottom layer first: what a device must be given before its files can be
+    /// built. Empty when its profile does not exist (that is an error of its own).
+    pub fn missing_variables(&self, target: &Target<'_>) -> Vec<String> {
+        let Ok(layers) = self.layers(target) else {
+            return Vec::new();
+        };
+        let mut missing: Vec<String> = Vec::new();
+        for piece in layers
+            .iter()
+            .flat_map(|file| &file.params)
+            .flat_map(|param| &param.pieces)
+        {
+            if let Piece::Var { name, .. } = piece
+                && !target.vars.contains_key(name)
+                && !missing.contains(name)
+            {
+                missing.push(name.clone());
+            }
+        }
+        missing
+    }
+
+    /// Whether the value `name` has in the profile file `path` uses a `{{ var }}`: a value
+    /// that fails only after substitution is the device's problem, not the profile's.
+    pub fn uses_variables(&self, path: &Path, name: PName) -> bool {
+        self.global
+            .iter()
+            .chain(self.models.values())
+            .chain(self.named.values())
+            .filter(|file| file.path == path)
+            .flat_map(|file| &file.params)
+            .filter(|param| param.name == name)
+            .any(|param| param.pieces.iter().any(|p| matches!(p, Piece::Var { .. })))
     }
 
     /// The files applied for `target`, bottom layer first (relative to the desk), e.g.
@@ -866,6 +906,42 @@ mod tests {
             files(Some("gxp2170"), Some("nope")),
             ["profiles/global.toml", "profiles/models/gxp2170.toml"]
         );
+    }
+
+    #[test]
+    fn missing_variables_are_those_of_the_chain_the_device_lacks() {
+        let set = ProfileSet::from_texts(&[
+            ("profiles/global.toml", "[params]\nP30 = \"{{ ntp }}\"\n"),
+            (
+                "profiles/office.toml",
+                "[params]\nP35 = \"{{ ext }}\"\nP36 = \"{{ ext }}\"\nP34 = \"{{ sip_secret }}\"\nP3 = \"{{ name }}\"\n",
+            ),
+            ("profiles/sales.toml", "[params]\nP3 = \"{{ team }}\"\n"),
+        ]);
+        let target = |profile, pairs: &[(&str, &str)]| Target {
+            profile: Some(profile),
+            vars: vars(pairs),
+            ..Target::default()
+        };
+        assert_eq!(
+            set.missing_variables(&target("office", &[("name", "Desk")])),
+            ["ntp", "ext", "sip_secret"]
+        );
+        assert_eq!(
+            set.missing_variables(&target(
+                "office",
+                &[
+                    ("name", ""),
+                    ("ntp", "x"),
+                    ("ext", "1"),
+                    ("sip_secret", "s")
+                ]
+            )),
+            Vec::<String>::new()
+        );
+        assert!(set.missing_variables(&target("nope", &[])).is_empty());
+        assert!(set.uses_variables(Path::new("profiles/office.toml"), p("P34")));
+        assert!(!set.uses_variables(Path::new("profiles/sales.toml"), p("P34")));
     }
 
     #[test]

@@ -394,6 +394,11 @@ fn apply(doc: &mut DocumentMut, old: &DeskSettings, new: &DeskSettings) {
             Some(i64::from(n.max_discovered).into()),
         );
     }
+
+    if old.encryption.mode != new.encryption.mode {
+        let mode = new.encryption.mode.as_str();
+        set(doc, "encryption", "mode", Some(mode.into()));
+    }
 }
 
 /// Sets `[table] key = value`, keeping the old value's surrounding spaces and trailing
@@ -648,5 +653,21 @@ mod tests {
         let after = text(&root);
         assert!(after.contains("tftp_transfers_per_address = 4"), "{after}");
         assert!(after.contains("http_connections = 2000"), "{after}");
+    }
+
+    #[test]
+    fn encryption_is_saved_like_any_other_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = crate::desk::Desk::init(&dir.path().join("desk")).unwrap();
+        let mut settings = desk.settings().clone();
+        settings.encryption.mode = crate::desk::EncryptionMode::Off;
+        let saved = save_settings(desk.root(), &settings).unwrap();
+        assert!(saved.encryption.is_off());
+        let text = fs::read_to_string(desk.settings_path()).unwrap();
+        assert!(
+            text.contains("[encryption]\n# \"per-device\""),
+            "comments kept: {text}"
+        );
+        assert!(text.contains("mode = \"off\""), "{text}");
     }
 }

@@ -38,6 +38,9 @@ pub enum ProvisioningStatus {
     Denied { reason: String },
     /// Its last transfer started and did not finish.
     Failed { reason: String },
+    /// Its own values have errors (a variable it lacks, an override the catalogue refuses):
+    /// the last build held its files back, so it is served its last good files, if any.
+    NeedsAttention { reason: String },
 }
 
 impl ProvisioningStatus {
@@ -53,15 +56,16 @@ impl ProvisioningStatus {
             ProvisioningStatus::Stale => "stale".into(),
             ProvisioningStatus::Denied { .. } => "denied".into(),
             ProvisioningStatus::Failed { .. } => "failed".into(),
+            ProvisioningStatus::NeedsAttention { .. } => "needs attention".into(),
         }
     }
 
     /// The reason behind a denied or failed status, for `device show`.
     pub fn reason(&self) -> Option<&str> {
         match self {
-            ProvisioningStatus::Denied { reason } | ProvisioningStatus::Failed { reason } => {
-                Some(reason)
-            }
+            ProvisioningStatus::Denied { reason }
+            | ProvisioningStatus::Failed { reason }
+            | ProvisioningStatus::NeedsAttention { reason } => Some(reason),
             _ => None,
         }
     }
@@ -85,6 +89,8 @@ fn kind_of(name: &str, manifest: &Manifest) -> Option<ArtifactKind> {
 /// The status of `device` from its fetch-log entries (newest first; entries of other devices
 /// are ignored) and the manifest now being served. The rules, first match wins:
 ///
+/// 0. The manifest holds the device back (`held`): `NeedsAttention` with its messages. What it
+///    fetched matters less than that its configuration cannot be built.
 /// 1. No entries: `NeverSeen`, or `Requesting` when the device was seen by other means
 ///    (`last_seen` is set).
 /// 2. The newest entry was refused (`denied`): `Denied` with its reason.
@@ -100,6 +106,11 @@ fn kind_of(name: &str, manifest: &Manifest) -> Option<ArtifactKind> {
 ///
 /// A live transfer overrides all of this; see [`LiveTransfers::overlay`].
 pub fn derive(device: &Device, log: &[FetchLogEntry], manifest: &Manifest) -> ProvisioningStatus {
+    if let Some(messages) = manifest.held.get(&device.mac) {
+        return ProvisioningStatus::NeedsAttention {
+            reason: messages.join("; "),
+        };
+    }
     let entries: Vec<&FetchLogEntry> = log
         .iter()
         .filter(|e| e.mac.is_none_or(|mac| mac == device.mac))
@@ -276,6 +287,28 @@ mod tests {
         log.reverse();
         let device = Device::new(mac(), "gxp2170");
         assert_eq!(derive(&device, &log, manifest), expected, "{specs:?}");
+    }
+
+    #[test]
+    fn a_held_device_needs_attention_whatever_it_fetched() {
+        let mut held = built();
+        held.held.insert(
+            mac(),
+            vec!["profiles/office.toml:9:10: error: P34: undefined variable `sip_secret`".into()],
+        );
+        let expected = ProvisioningStatus::NeedsAttention {
+            reason: "profiles/office.toml:9:10: error: P34: undefined variable `sip_secret`".into(),
+        };
+        check(&[], &held, expected.clone());
+        check(&["cfgMAC.xml 200 x1"], &held, expected.clone());
+        assert_eq!(expected.label(), "needs attention");
+        assert!(expected.reason().unwrap().contains("sip_secret"));
+        // Another device's problem is not this one's.
+        let mut other = built();
+        other
+            .held
+            .insert("000b82000009".parse().unwrap(), vec!["x".into()]);
+        check(&["cfgMAC.xml 200 x1"], &other, ProvisioningStatus::UpToDate);
     }
 
     #[test]

@@ -242,6 +242,9 @@ pub struct BuildSummary {
     pub removed: usize,
     pub elapsed_ms: f64,
     pub diagnostics: Vec<Diagnostic>,
+    /// Devices held back by errors in their own values ("needs attention"); the build
+    /// published for every other device.
+    pub held: Vec<provdesk_core::build::HeldDevice>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

@@ -234,6 +234,7 @@ impl Publisher {
                 removed: 0,
                 elapsed_ms: 0.0,
                 diagnostics: vec![Diagnostic::error("build-failed", message)],
+                held: Vec::new(),
             },
         };
         self.inner.events.emit(Event::Build(summary.clone()));
@@ -391,6 +392,7 @@ fn summary_of(report: &BuildReport) -> BuildSummary {
         removed: report.removed.len(),
         elapsed_ms: report.elapsed_ms,
         diagnostics: report.diagnostics.clone(),
+        held: report.held.clone(),
     }
 }
 

@@ -1,6 +1,8 @@
 //! The recorder: turns the servers' fetch events into fetch-log rows and device sightings, in
 //! batches, and applies the desk's policy for unknown phones (record as `discovered`, or
-//! enroll into the auto-enroll profile and ask for their files to be built).
+//! enroll into the auto-enroll profile and ask for their files to be built). A phone enrolled
+//! into a profile whose variables it lacks stays enrolled: its build holds back only its own
+//! files ("needs attention"), and the warning names what it lacks.
 //!
 //! Invariants: every fetch event it receives becomes exactly one row (write errors keep the
 //! rows for the next attempt, bounded by [`MAX_HELD_ROWS`]); one transaction per batch of
@@ -12,6 +14,7 @@
 //! log catches up in the gaps, a second or two later at worst.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +46,9 @@ pub struct RecorderConfig {
     /// Enroll unknown phones into this profile (once their model is known) instead of only
     /// recording them as discovered.
     pub auto_enroll_profile: Option<String>,
+    /// The desk, whose profiles say which variables an auto-enrolled phone still lacks;
+    /// without it the warning cannot name them (the build still holds the phone back).
+    pub desk_root: Option<PathBuf>,
     /// Rows per transaction at most. Large, because each commit rewrites every page of the
     /// (mac, ts) index that its rows touch (about one per device in a storm), whether it
     /// holds 5,000 rows or 20,000.
@@ -56,6 +62,7 @@ impl Default for RecorderConfig {
     fn default() -> RecorderConfig {
         RecorderConfig {
             auto_enroll_profile: None,
+            desk_root: None,
             batch: 20_000,
             interval: Duration::from_millis(1000),
         }
@@ -318,6 +325,7 @@ impl Recorder {
         );
         let inventory = self.inventory.clone();
         let policy = self.config.auto_enroll_profile.clone();
+        let desk_root = self.config.desk_root.clone();
         let enrolled = self.enrolled.clone();
         let result = self
             .writer
@@ -334,7 +342,13 @@ impl Recorder {
                             let enroll = match (&outcome, &policy) {
                                 (SightingOutcome::CapReached, _) | (_, None) => None,
                                 (_, Some(profile)) if !enrolled.contains(&sighting.mac) => {
-                                    enroll_if_discovered(&inventory, &sighting, profile).transpose()
+                                    enroll_if_discovered(
+                                        &inventory,
+                                        &sighting,
+                                        profile,
+                                        desk_root.as_deref(),
+                                    )
+                                    .transpose()
                                 }
                                 _ => None,
                             };
@@ -394,15 +408,28 @@ impl Recorder {
                 _ => {}
             }
             match enroll {
-                Some(Ok(profile)) => {
+                Some(Ok(Enrolled { profile, missing })) => {
                     self.enrolled.insert(sighting.mac);
-                    self.bus.emit(Event::Warning {
-                        message: format!(
-                            "{} enrolled into profile {profile:?} (discovery.auto_enroll_profile)",
-                            sighting.mac
-                        ),
-                    });
-                    to_build.push(sighting.mac);
+                    let mac = sighting.mac;
+                    let message = if missing.is_empty() {
+                        format!(
+                            "{mac} enrolled into profile {profile:?} (discovery.auto_enroll_profile)"
+                        )
+                    } else {
+                        // Enrolled all the same: the phone is on the desk's list, and its
+                        // build holds back only its own files until someone completes it.
+                        format!(
+                            "{mac} enrolled into profile {profile:?} (discovery.auto_enroll_profile) but needs attention: it lacks the variable(s) {} the profile uses, so it gets no config until they are set (provdesk device add {mac} --model … --profile {profile} {} --replace)",
+                            missing.join(", "),
+                            missing
+                                .iter()
+                                .map(|v| format!("--var {v}=…"))
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        )
+                    };
+                    self.bus.emit(Event::Warning { message });
+                    to_build.push(mac);
                 }
                 Some(Err(e)) => self.bus.emit(Event::Warning {
                     message: format!("{} not enrolled: {e}", sighting.mac),
@@ -416,6 +443,12 @@ impl Recorder {
     }
 }
 
+/// What auto-enrolling did: the profile, and the variables it uses that the phone lacks.
+struct Enrolled {
+    profile: String,
+    missing: Vec<String>,
+}
+
 /// Enrolls a discovered device whose model is known; `Ok(None)` when there is nothing to do
 /// (already in the inventory, or the model is still unknown: a TFTP request names none, and a
 /// config built for `unknown` would be wrong).
@@ -423,7 +456,8 @@ fn enroll_if_discovered(
     inventory: &Inventory,
     sighting: &Sighting,
     profile: &str,
-) -> Result<Option<String>, InventoryError> {
+    desk_root: Option<&std::path::Path>,
+) -> Result<Option<Enrolled>, InventoryError> {
     let Some(device) = inventory.get_device(sighting.mac)? else {
         return Ok(None);
     };
@@ -432,8 +466,17 @@ fn enroll_if_discovered(
     {
         return Ok(None);
     }
-    inventory.enroll(sighting.mac, Some(profile))?;
-    Ok(Some(profile.to_string()))
+    let device = inventory.enroll(sighting.mac, Some(profile))?;
+    let missing = desk_root
+        .map(|root| {
+            let profiles = provdesk_core::profile::ProfileSet::load(root);
+            provdesk_core::build::missing_device_variables(&profiles, &device)
+        })
+        .unwrap_or_default();
+    Ok(Some(Enrolled {
+        profile: profile.to_string(),
+        missing,
+    }))
 }
 
 /// What `fetch` tells of its device.
@@ -674,8 +717,17 @@ mod tests {
         bus.emit(Event::Fetch(f));
         drop(bus);
         let (asked_tx, mut asked) = tokio::sync::mpsc::unbounded_channel();
+        let desk = s._dir.path().join("desk");
+        std::fs::create_dir_all(desk.join("profiles")).unwrap();
+        std::fs::write(
+            desk.join("profiles/office.toml"),
+            "[params]\nP35 = \"{{ ext }}\"\nP34 = \"{{ sip_secret }}\"\nP3 = \"{{ name }}\"\n",
+        )
+        .unwrap();
+        let mut out = s.out.subscribe();
         let config = RecorderConfig {
             auto_enroll_profile: Some("office".into()),
+            desk_root: Some(desk),
             ..RecorderConfig::default()
         };
         run(
@@ -700,6 +752,23 @@ mod tests {
             "no model, no enrollment"
         );
         assert_eq!(asked.recv().await, Some(vec![with_agent]));
+        // Enrolled although it lacks variables, with a warning that names them.
+        let mut warned = Vec::new();
+        while let Ok(event) = out.try_recv() {
+            if let Event::Warning { message } = &*event {
+                warned.push(message.clone());
+            }
+        }
+        assert!(
+            warned.iter().any(|m| m.contains("000b82000002")
+                && m.contains("needs attention")
+                && m.contains("ext, sip_secret")),
+            "{warned:?}"
+        );
+        assert!(
+            enrolled.xml_password.is_some(),
+            "enrolling gives a password"
+        );
     }
 
     #[tokio::test]

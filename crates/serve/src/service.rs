@@ -163,6 +163,7 @@ impl Service {
         let store = Arc::new(ArtifactStore::new(last_build));
         let build_options = BuildOptions {
             server: server_address(&settings, &bound.addresses),
+            encryption: settings.encryption.mode,
         };
         let publisher = Publisher::new(
             Builder::new(desk.clone()),
@@ -186,6 +187,7 @@ impl Service {
                 inventory.clone(),
                 RecorderConfig {
                     auto_enroll_profile: settings.discovery.auto_enroll_profile.clone(),
+                    desk_root: Some(desk.root().to_path_buf()),
                     ..RecorderConfig::default()
                 },
                 bus.clone(),

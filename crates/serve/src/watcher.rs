@@ -440,7 +440,11 @@ mod tests {
             inventory.clone(),
             Arc::clone(&store),
             bus.clone(),
-            BuildOptions::default(),
+            // These tests read the served XML; encryption has tests of its own.
+            BuildOptions {
+                encryption: provdesk_core::desk::EncryptionMode::Off,
+                ..BuildOptions::default()
+            },
         );
         assert!(publisher.rebuild_all().await.published);
         let events = bus.subscribe();

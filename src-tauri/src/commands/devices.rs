@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use provdesk_core::build::{ArtifactKind, device_config};
+use provdesk_core::build::{ArtifactKind, device_config, missing_device_variables};
 use provdesk_core::inventory::{
     Device, DeviceState, FetchLogQuery, model_problem, parse_devices_csv, variable_name_problem,
 };
@@ -14,7 +14,7 @@ use tauri::State;
 
 use crate::dto::{
     BuildSummary, DeviceDetail, DeviceDto, DeviceInput, FilePreview, ImportResult, ImportRow,
-    effective_params,
+    MissingVariables, effective_params,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::session::{AppState, Session};
@@ -155,6 +155,16 @@ fn device_from_input(input: &DeviceInput, profiles: &ProfileSet) -> ApiResult<De
     for (key, value) in &input.overrides {
         let name: PName = key.trim().parse()?;
         device.overrides.insert(name, value.clone());
+    }
+    // Before anything is stored, as `provdesk device add` does: a device its profile cannot
+    // be built for would only be held back at the next build.
+    let missing = missing_device_variables(profiles, &device);
+    if !missing.is_empty() && !input.incomplete {
+        return Err(ApiError::invalid(format!(
+            "profile {:?} uses the variable(s) {} that {mac} does not define: add them under Variables, or save it as incomplete (it then needs attention and gets no config until they are set)",
+            device.profile.as_deref().unwrap_or_default(),
+            missing.join(", ")
+        )));
     }
     Ok(device)
 }
@@ -367,7 +377,43 @@ pub fn import(
     Ok(result)
 }
 
-/// Moves a discovered device into the inventory, with `profile` when given.
+/// What enrolling `macs` into `profile` would leave them lacking: the variables the profile
+/// uses that each device does not define (only devices that lack some are listed). The UI
+/// asks this before it enrolls, so the technician knows which phones will need attention.
+#[tauri::command]
+pub async fn enroll_check(
+    state: State<'_, AppState>,
+    macs: Vec<String>,
+    profile: Option<String>,
+) -> ApiResult<Vec<MissingVariables>> {
+    let session = state.session();
+    missing_after_enroll(&session, &parse_macs(&macs)?, profile)
+}
+
+pub fn missing_after_enroll(
+    session: &Session,
+    macs: &[Mac],
+    profile: Option<String>,
+) -> ApiResult<Vec<MissingVariables>> {
+    let profile = profile_to_give(session, profile)?;
+    let profiles = ProfileSet::load(session.desk.root());
+    let mut out = Vec::new();
+    for mac in macs {
+        let mut device = get_device(session, *mac)?;
+        if profile.is_some() {
+            device.profile = profile.clone();
+        }
+        let missing = missing_device_variables(&profiles, &device);
+        if !missing.is_empty() {
+            out.push(MissingVariables { mac: *mac, missing });
+        }
+    }
+    Ok(out)
+}
+
+/// Moves a discovered device into the inventory, with `profile` when given. A device that
+/// lacks variables the profile uses is enrolled all the same and held back at the build
+/// ("needs attention", in the summary's `held`); `enroll_check` says so beforehand.
 #[tauri::command]
 pub async fn enroll(
     state: State<'_, AppState>,
@@ -434,6 +480,35 @@ mod tests {
     }
 
     #[test]
+    fn a_device_its_profile_cannot_be_built_for_is_refused_unless_incomplete() {
+        let (_dir, session) = desk();
+        let profiles = ProfileSet::load(session.desk.root());
+        let mut input = DeviceInput {
+            mac: "00:0b:82:00:00:09".into(),
+            model: "GXP2170".into(),
+            profile: Some("office".into()),
+            name: None,
+            vars: [("ext".to_string(), "209".to_string())].into(),
+            overrides: Default::default(),
+            incomplete: false,
+        };
+        let err = device_from_input(&input, &profiles).unwrap_err();
+        assert!(
+            err.message
+                .contains("variable(s) sip_secret that 000b82000009"),
+            "{}",
+            err.message
+        );
+        input.incomplete = true;
+        let device = device_from_input(&input, &profiles).unwrap();
+        session.inventory.upsert_device(&device).unwrap();
+        let summary = BuildSummary::from(&session.rebuild_devices(&[device.mac]).unwrap());
+        assert!(summary.published, "{:?}", summary.diagnostics);
+        assert_eq!(summary.held.len(), 1);
+        assert_eq!(summary.held[0].mac, device.mac);
+    }
+
+    #[test]
     fn bulk_assign_gives_and_clears_a_profile_and_refuses_unknown_ones() {
         let (_dir, session) = desk();
         let macs = [mac("000b82000001"), mac("000b82000002")];
@@ -486,6 +561,18 @@ mod tests {
             DeviceState::Discovered
         );
         assert!(enroll_macs(&session, &[phone], Some("nope".into())).is_err());
+        assert_eq!(
+            missing_after_enroll(&session, &[phone], Some("office".into())).unwrap(),
+            [MissingVariables {
+                mac: phone,
+                missing: vec!["ext".into(), "sip_secret".into()]
+            }]
+        );
+        assert!(
+            missing_after_enroll(&session, &[phone], None)
+                .unwrap()
+                .is_empty()
+        );
         // Without a profile: the office profile would need an `ext` the phone does not have.
         let summary = enroll_macs(&session, &[phone], None).unwrap();
         assert!(summary.published, "{:?}", summary.diagnostics);

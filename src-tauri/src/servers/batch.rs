@@ -262,6 +262,7 @@ mod tests {
                 removed: 0,
                 elapsed_ms: 12.34,
                 diagnostics: Vec::new(),
+                held: Vec::new(),
             }),
             now,
         );
@@ -292,6 +293,7 @@ mod tests {
                 removed: 0,
                 elapsed_ms: 1.0,
                 diagnostics: vec![provdesk_core::Diagnostic::error("x", "bad value")],
+                held: Vec::new(),
             }),
             now,
         );

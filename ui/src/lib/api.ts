@@ -25,7 +25,8 @@ export interface ApiError {
 export type Source =
   | { kind: "file"; path: string; line: number }
   | { kind: "device-override" }
-  | { kind: "server" };
+  | { kind: "server" }
+  | { kind: "generated" };
 
 export type DeviceState = "inventory" | "discovered";
 
@@ -50,6 +51,20 @@ export interface DeviceInput {
   name: string | null;
   vars: Record<string, string>;
   overrides: Record<string, string>;
+  /** Store it although its profile uses variables it lacks (it then needs attention). */
+  incomplete?: boolean;
+}
+
+/** The variables a device's profile uses that the device lacks (dto::MissingVariables). */
+export interface MissingVariables {
+  mac: string;
+  missing: string[];
+}
+
+/** A device held back by errors in its own values (build::HeldDevice). */
+export interface HeldDevice {
+  mac: string;
+  diagnostics: Diagnostic[];
 }
 
 /** The build that runs in the background when the app opens a desk. */
@@ -71,6 +86,8 @@ export interface BuildSummary {
   unchanged: number;
   errors: number;
   diagnostics: Diagnostic[];
+  /** Devices that need attention: their files were held back, the rest published. */
+  held: HeldDevice[];
   elapsed_ms: number;
 }
 
@@ -260,7 +277,12 @@ export interface DeskSettings {
     http_connections: number;
     http_connections_per_address: number;
   };
+  /** `[encryption]`; absent in older fixtures, where the core's default (per-device) holds. */
+  encryption?: { mode: EncryptionMode };
 }
+
+/** How cfg<mac>.xml is served: encrypted with each device's generated password, or in clear. */
+export type EncryptionMode = "per-device" | "off";
 
 export interface InterfaceAddress {
   interface: string;
@@ -348,6 +370,8 @@ export const api = {
   importCsv: (text: string, source: string | null, dryRun: boolean, skipBad: boolean) =>
     call<ImportResult>("import_csv", { text, source, dryRun, skipBad }),
   enroll: (macs: string[], profile: string | null) => call<BuildSummary>("enroll", { macs, profile }),
+  enrollCheck: (macs: string[], profile: string | null) =>
+    call<MissingVariables[]>("enroll_check", { macs, profile }),
 
   listProfiles: () => call<ProfileList>("list_profiles"),
   readProfile: (name: string, model: string | null) =>
@@ -423,7 +447,8 @@ export type ProvisioningStatus =
   | { state: "up-to-date" }
   | { state: "stale" }
   | { state: "denied"; reason: string }
-  | { state: "failed"; reason: string };
+  | { state: "failed"; reason: string }
+  | { state: "needs-attention"; reason: string };
 
 export interface LastRequest {
   at_ms: number;

@@ -4,7 +4,7 @@ import type { BuildSummary } from "./api";
 
 const summary = (over: Partial<BuildSummary>): BuildSummary => ({
   published: true, build: 3, artifacts: 10, devices: 2, written: 42, removed: 0, unchanged: 0,
-  errors: 0, diagnostics: [], elapsed_ms: 35.2, ...over,
+  errors: 0, diagnostics: [], held: [], elapsed_ms: 35.2, ...over,
 });
 
 describe("format", () => {
@@ -18,6 +18,9 @@ describe("format", () => {
     expect(buildMessage(summary({}))).toBe("rebuilt 42 files in 35 ms");
     expect(buildMessage(summary({ written: 1, elapsed_ms: 2.25 }))).toBe("rebuilt 1 file in 2.3 ms");
     expect(buildMessage(summary({ published: false, errors: 2 }))).toMatch(/^build failed with 2 error/);
+    expect(buildMessage(summary({ held: [{ mac: "000b82aabbcc", diagnostics: [] }] }))).toBe(
+      "rebuilt 42 files in 35 ms; 1 device(s) need attention: 000b82aabbcc",
+    );
   });
 
   it("writes diagnostics compiler style and MACs with colons", () => {

@@ -10,6 +10,8 @@ export function sourceLabel(source: Source): string {
       return "device override";
     case "server":
       return "server address";
+    case "generated":
+      return "generated password";
   }
 }
 
@@ -22,6 +24,8 @@ export function layerName(source: Source): string {
       return "device";
     case "server":
       return "server";
+    case "generated":
+      return "generated";
   }
 }
 
@@ -33,7 +37,10 @@ export function buildMessage(b: BuildSummary): string {
   const files = b.written === 1 ? "1 file" : `${b.written} files`;
   const ms = b.elapsed_ms < 10 ? b.elapsed_ms.toFixed(1) : Math.round(b.elapsed_ms).toString();
   const removed = b.removed > 0 ? `, removed ${b.removed}` : "";
-  return `rebuilt ${files} in ${ms} ms${removed}`;
+  const held = b.held?.length
+    ? `; ${b.held.length} device(s) need attention: ${b.held.map((h) => h.mac).join(", ")}`
+    : "";
+  return `rebuilt ${files} in ${ms} ms${removed}${held}`;
 }
 
 /** `file:line: message`, compiler style. */

@@ -1,17 +1,29 @@
 //! `provdesk build`: build every artifact and report what changed.
+//!
+//! Exit status: 0 when the build published, even when some devices were held back by errors
+//! in their own values (everyone else got the change; the held ones are listed as needing
+//! attention); 1 when an error in a shared input held back the whole build.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Args;
-use provdesk_core::build::{BuildOptions, Builder};
+use provdesk_core::build::{BuildOptions, BuildReport, Builder};
 
 use super::open_desk;
 use crate::output;
 
 #[derive(Args)]
+#[command(
+    after_help = "Exit status: 0 when the build published, also when some devices were held back \
+by errors in their own values (a variable they lack, an override the catalogue refuses): they \
+are listed as needing attention and keep their last good files, and every other device gets the \
+build. 1 when an error in a shared input (profile syntax, extends, a model file, the catalogue, \
+settings) held back the whole build."
+)]
 pub struct BuildArgs {
-    /// Print the report as JSON (counts, changed files, diagnostics, milliseconds).
+    /// Print the report as JSON (counts, changed files, diagnostics, held devices,
+    /// milliseconds).
     #[arg(long)]
     json: bool,
 }
@@ -38,6 +50,7 @@ pub fn run(desk_path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
                 report.removed.len(),
                 report.elapsed_ms
             );
+            held(&report);
         } else {
             eprintln!(
                 "build failed with {} error(s): nothing published, the last good build keeps serving",
@@ -50,4 +63,21 @@ pub fn run(desk_path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Names every device held back and why, on stderr: the build succeeded for everyone else.
+fn held(report: &BuildReport) {
+    if report.held.is_empty() {
+        return;
+    }
+    eprintln!(
+        "warning: {} device(s) need attention: their own values have errors, so their files were held back (the last good ones, if any, keep serving); every other device got this build",
+        report.held.len()
+    );
+    for device in &report.held {
+        eprintln!("  {} needs attention:", device.mac);
+        for d in &device.diagnostics {
+            eprintln!("    {d}");
+        }
+    }
 }

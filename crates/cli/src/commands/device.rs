@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use provdesk_core::build::{BuildOptions, Manifest, device_config};
+use provdesk_core::build::{BuildOptions, Manifest, device_config, missing_device_variables};
 use provdesk_core::catalog::Catalog;
 use provdesk_core::inventory::{Device, DeviceState, FetchLogQuery, Inventory, parse_devices_csv};
 use provdesk_core::profile::{ProfileSet, Source};
@@ -79,6 +79,11 @@ pub struct AddArgs {
     /// Replace the device if the MAC is already in the inventory.
     #[arg(long)]
     replace: bool,
+    /// Add it even though its profile uses variables it does not define: it is stored but
+    /// "needs attention" and gets no config until they are set (other phones are not
+    /// affected). Without this flag such a device is refused, naming the variables.
+    #[arg(long)]
+    incomplete: bool,
 }
 
 #[derive(Args)]
@@ -123,15 +128,15 @@ fn add(desk_path: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
     if let Some(problem) = provdesk_core::inventory::model_problem(&model) {
         bail!("model {:?}: {problem}", args.model);
     }
-    if let Some(profile) = &args.profile {
-        let profiles = ProfileSet::load(desk.root());
-        if !profiles.profile_exists(profile) {
-            let known: Vec<&str> = profiles.profile_names().collect();
-            bail!(
-                "profile {profile:?} does not exist (known: {})",
-                known.join(", ")
-            );
-        }
+    let profiles = ProfileSet::load(desk.root());
+    if let Some(profile) = &args.profile
+        && !profiles.profile_exists(profile)
+    {
+        let known: Vec<&str> = profiles.profile_names().collect();
+        bail!(
+            "profile {profile:?} does not exist (known: {})",
+            known.join(", ")
+        );
     }
     let mut device = Device::new(mac, &model);
     device.profile = args.profile;
@@ -148,6 +153,21 @@ fn add(desk_path: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
         let name: PName = key.parse()?;
         device.overrides.insert(name, value.to_string());
     }
+    // Before anything is stored: a device its profile cannot be built for would only be
+    // held back at the next build.
+    let missing = missing_device_variables(&profiles, &device);
+    if !missing.is_empty() && !args.incomplete {
+        bail!(
+            "profile {:?} uses the variable(s) {} that {mac} does not define: give them with {}, or add --incomplete to add it anyway (it then needs attention and gets no config until they are set)",
+            device.profile.as_deref().unwrap_or_default(),
+            missing.join(", "),
+            missing
+                .iter()
+                .map(|v| format!("--var {v}=VALUE"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     let inventory = desk.inventory()?;
     if let Some(existing) = inventory.get_device(mac)?
         && existing.state == DeviceState::Inventory
@@ -157,6 +177,12 @@ fn add(desk_path: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
     }
     inventory.upsert_device(&device)?;
     println!("added {mac} ({model})");
+    if !missing.is_empty() {
+        eprintln!(
+            "warning: {mac} needs attention: it lacks the variable(s) {} and gets no config until they are set (add it again with --var … --replace)",
+            missing.join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -204,7 +230,20 @@ fn import(desk_path: &Path, args: &ImportArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let devices: Vec<Device> = rows.into_iter().map(|(_, d)| d).collect();
+    let incomplete: Vec<(Mac, Vec<String>)> = devices
+        .iter()
+        .map(|d| (d.mac, missing_device_variables(&profiles, d)))
+        .filter(|(_, missing)| !missing.is_empty())
+        .collect();
     let count = inventory.import_devices(&devices)?;
+    // Imported all the same (a CSV is a batch, and the others must not wait): these are held
+    // back at the build and shown as needing attention.
+    for (mac, missing) in &incomplete {
+        eprintln!(
+            "warning: {mac} needs attention: its profile uses the variable(s) {} that its row does not give",
+            missing.join(", ")
+        );
+    }
     println!(
         "imported {count} device(s) ({new} new, {updates} updated){}",
         if bad > 0 {

@@ -180,6 +180,16 @@ fn text_line(event: &Event, time: &str) -> String {
             for d in &build.diagnostics {
                 let _ = write!(line, "\n    {d}");
             }
+            for held in &build.held {
+                let _ = write!(
+                    line,
+                    "\n    {} needs attention: its files were held back, the last good ones keep serving",
+                    held.mac
+                );
+                for d in &held.diagnostics {
+                    let _ = write!(line, "\n      {d}");
+                }
+            }
             line
         }
         Event::Discovered {

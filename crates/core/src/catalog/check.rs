@@ -61,6 +61,7 @@ fn layer(source: &Source) -> String {
         }
         Source::DeviceOverride => "the device's own override".to_string(),
         Source::Server => "the server address".to_string(),
+        Source::Generated => "the password ProvDesk generated".to_string(),
     }
 }
 

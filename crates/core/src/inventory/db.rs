@@ -7,6 +7,7 @@
 //! `device_version` counter in `meta` moves in the same transaction as the device change it
 //! announces.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
@@ -19,8 +20,8 @@ use rusqlite::{
 use super::migrate::{self, MigrateError};
 use super::rows::{DEVICE_COLUMNS, DeviceRow, FETCH_LOG_COLUMNS, FetchLogRow, encode_maps};
 use super::{
-    Device, FetchLogEntry, FetchLogQuery, InventoryError, NewFetch, Sighting, SightingOutcome,
-    UNKNOWN_MODEL, model_problem,
+    Device, DeviceState, FetchLogEntry, FetchLogQuery, InventoryError, NewFetch, Sighting,
+    SightingOutcome, UNKNOWN_MODEL, generate_xml_password, model_problem,
 };
 use crate::Mac;
 
@@ -331,10 +332,13 @@ impl Inventory {
         self.write(OP, Some(mac), |tx, now| {
             let changed = tx
                 .prepare_cached(
-                    "UPDATE devices SET state = 'inventory', profile = coalesce(?2, profile), updated_at = ?3
+                    "UPDATE devices SET state = 'inventory', profile = coalesce(?2, profile), updated_at = ?3,
+                         xml_password = coalesce(xml_password, ?4)
                      WHERE mac = ?1 AND (state IS NOT 'inventory' OR profile IS NOT coalesce(?2, profile))",
                 )
-                .and_then(|mut stmt| stmt.execute(params![mac.to_string(), profile, now]))
+                .and_then(|mut stmt| {
+                    stmt.execute(params![mac.to_string(), profile, now, generate_xml_password()])
+                })
                 .map_err(sql_err(&self.shared.path, OP, Some(mac)))?
                 > 0;
             if changed {
@@ -345,6 +349,46 @@ impl Inventory {
                 Some(row) => row.decode(&self.shared.path),
                 None => Err(InventoryError::UnknownDevice { operation: OP, mac }),
             }
+        })
+    }
+
+    /// Gives every inventory device among `macs` that has no XML password a generated one,
+    /// in one transaction, and returns the password of each of them as stored. For devices
+    /// from before passwords existed, on the first build that encrypts. It does not move the
+    /// device version: the build that asks is the one that uses the password.
+    pub fn ensure_xml_passwords(
+        &self,
+        macs: &[Mac],
+    ) -> Result<BTreeMap<Mac, String>, InventoryError> {
+        const OP: &str = "ensure_xml_passwords";
+        let path = &self.shared.path;
+        self.write(OP, None, |tx, now| {
+            let mut stored = BTreeMap::new();
+            for mac in macs {
+                let err = sql_err(path, OP, Some(*mac));
+                tx.prepare_cached(
+                    "UPDATE devices SET xml_password = ?2, updated_at = ?3
+                     WHERE mac = ?1 AND state = 'inventory' AND xml_password IS NULL",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![mac.to_string(), generate_xml_password(), now])
+                })
+                .map_err(&err)?;
+                let password: Option<String> = tx
+                    .prepare_cached(
+                        "SELECT xml_password FROM devices WHERE mac = ?1 AND state = 'inventory'",
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.query_row([mac.to_string()], |row| row.get(0))
+                            .optional()
+                    })
+                    .map_err(&err)?
+                    .flatten();
+                if let Some(password) = password {
+                    stored.insert(*mac, password);
+                }
+            }
+            Ok(stored)
         })
     }
 
@@ -671,15 +715,18 @@ fn upsert(
     let changed = tx
         .prepare_cached(
             "INSERT INTO devices (mac, model, profile, name, vars, overrides, state, first_seen,
-                 last_seen, last_ip, firmware_version, user_agent, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)
+                 last_seen, last_ip, firmware_version, user_agent, created_at, updated_at,
+                 xml_password)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13,
+                 coalesce(?14, ?15))
              ON CONFLICT (mac) DO UPDATE SET
                  model = excluded.model, profile = excluded.profile, name = excluded.name,
                  vars = excluded.vars, overrides = excluded.overrides, state = excluded.state,
-                 updated_at = excluded.updated_at
-             WHERE (model, profile, name, vars, overrides, state) IS NOT
+                 updated_at = excluded.updated_at,
+                 xml_password = coalesce(?14, devices.xml_password, ?15)
+             WHERE (model, profile, name, vars, overrides, state, xml_password) IS NOT
                    (excluded.model, excluded.profile, excluded.name, excluded.vars,
-                    excluded.overrides, excluded.state)",
+                    excluded.overrides, excluded.state, coalesce(?14, devices.xml_password, ?15))",
         )
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -696,6 +743,10 @@ fn upsert(
                 device.firmware_version,
                 device.user_agent,
                 now,
+                device.xml_password,
+                // A password for every managed device, from the moment it is added: the given
+                // one, else the stored one, else this fresh one.
+                (device.state == DeviceState::Inventory).then(generate_xml_password),
             ])
         })
         .map_err(sql_err(path, operation, Some(device.mac)))?;
@@ -738,6 +789,9 @@ mod tests {
         d.vars.insert("ext".into(), format!("{}", 100 + n));
         d.overrides
             .insert("P47".parse().unwrap(), "pbx.example.com".into());
+        // Given, so what is read back equals what was written (the inventory would otherwise
+        // generate one).
+        d.xml_password = Some(format!("pw{n}"));
         d
     }
 
@@ -1399,5 +1453,71 @@ mod tests {
             40
         );
         assert!(inventory.data_version().unwrap() >= i64::from(total));
+    }
+
+    #[test]
+    fn managed_devices_get_a_password_that_writes_keep() {
+        let (_dir, inventory) = temp_inventory();
+        let device = Device::new(mac(1), "gxp2170");
+        inventory.upsert_device(&device).unwrap();
+        let first = inventory.get_device(mac(1)).unwrap().unwrap().xml_password;
+        let first = first.expect("a password from the moment it is added");
+        assert_eq!(first.len(), crate::inventory::XML_PASSWORD_LENGTH);
+        // A write that says nothing of the password keeps it, and changes nothing else.
+        let version = inventory.data_version().unwrap();
+        inventory.upsert_device(&device).unwrap();
+        inventory
+            .import_devices(std::slice::from_ref(&device))
+            .unwrap();
+        assert_eq!(inventory.data_version().unwrap(), version);
+        let stored = inventory.get_device(mac(1)).unwrap().unwrap();
+        assert_eq!(stored.xml_password.as_deref(), Some(first.as_str()));
+        // One given explicitly replaces it.
+        let mut given = device.clone();
+        given.xml_password = Some("chosen".into());
+        inventory.upsert_device(&given).unwrap();
+        let stored = inventory.get_device(mac(1)).unwrap().unwrap();
+        assert_eq!(stored.xml_password.as_deref(), Some("chosen"));
+
+        // A discovered phone has none until it is enrolled.
+        inventory
+            .record_sighting(&Sighting::new(mac(2), 1000))
+            .unwrap();
+        assert_eq!(
+            inventory.get_device(mac(2)).unwrap().unwrap().xml_password,
+            None
+        );
+        let enrolled = inventory.enroll(mac(2), None).unwrap();
+        assert!(enrolled.xml_password.is_some());
+
+        // Rows from before the migration get theirs from the first build that asks.
+        inventory
+            .record_sighting(&Sighting::new(mac(3), 1000))
+            .unwrap();
+        {
+            let conn = lock(&inventory.shared.writer);
+            conn.execute(
+                "UPDATE devices SET state = 'inventory', xml_password = NULL WHERE mac = ?1",
+                [mac(3).to_string()],
+            )
+            .unwrap();
+        }
+        let version = inventory.data_version().unwrap();
+        let passwords = inventory
+            .ensure_xml_passwords(&[mac(1), mac(3), mac(4)])
+            .unwrap();
+        assert_eq!(passwords.get(&mac(1)).map(String::as_str), Some("chosen"));
+        let filled = passwords.get(&mac(3)).expect("filled in");
+        assert_eq!(
+            inventory
+                .get_device(mac(3))
+                .unwrap()
+                .unwrap()
+                .xml_password
+                .as_ref(),
+            Some(filled)
+        );
+        assert!(!passwords.contains_key(&mac(4)), "no such device");
+        assert_eq!(inventory.data_version().unwrap(), version);
     }
 }

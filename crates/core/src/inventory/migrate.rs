@@ -13,6 +13,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_fetch_log_ts_index.sql"),
     include_str!("migrations/0003_fetch_log_without_glob.sql"),
+    include_str!("migrations/0004_device_xml_password.sql"),
 ];
 
 /// The schema version this code writes.
@@ -178,6 +179,26 @@ mod tests {
     #[test]
     fn refuses_a_newer_database() {
         check(LATEST + 1, Err("newer than this ProvDesk knows"));
+    }
+
+    #[test]
+    fn devices_from_before_passwords_keep_their_rows_without_one() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for version in 1..=3 {
+            apply(&mut conn, version).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO devices (mac, model, created_at, updated_at)
+             VALUES ('000b82000001', 'gxp2170', 0, 0);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let password: Option<String> = conn
+            .query_row("SELECT xml_password FROM devices", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(password, None);
+        let empty = conn.execute("UPDATE devices SET xml_password = ''", []);
+        assert!(empty.unwrap_err().to_string().contains("CHECK"));
     }
 
     #[test]

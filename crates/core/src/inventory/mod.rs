@@ -125,6 +125,28 @@ pub struct Device {
     pub last_ip: Option<String>,
     pub firmware_version: Option<String>,
     pub user_agent: Option<String>,
+    /// The password ProvDesk generated for this device's `cfg<mac>.xml` (P1359 when
+    /// `[encryption] mode = "per-device"`). A secret: serde never writes it, so no JSON
+    /// output or event carries it. `None` when writing a device keeps the stored one (or has
+    /// the inventory generate one for a new row).
+    #[serde(default, skip_serializing)]
+    pub xml_password: Option<String>,
+}
+
+/// Characters of generated XML passwords: letters and digits only, which every field of a
+/// phone's web UI, the P1359 value and a shell's `-pass pass:` take without quoting.
+const PASSWORD_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+
+/// Length of generated XML passwords: 24 of 57 characters is about 140 bits.
+pub const XML_PASSWORD_LENGTH: usize = 24;
+
+/// A fresh random XML password (P1359) for one device, from the OS's random source.
+pub fn generate_xml_password() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..XML_PASSWORD_LENGTH)
+        .map(|_| char::from(PASSWORD_ALPHABET[rng.random_range(0..PASSWORD_ALPHABET.len())]))
+        .collect()
 }
 
 impl Device {
@@ -142,6 +164,7 @@ impl Device {
             last_ip: None,
             firmware_version: None,
             user_agent: None,
+            xml_password: None,
         }
     }
 
@@ -425,6 +448,19 @@ mod tests {
         device.model = "gxp2170".into();
         device.vars.insert("a b".into(), "x".into());
         assert!(device.problem().unwrap().contains("\"a b\""));
+    }
+
+    #[test]
+    fn generated_passwords_are_long_plain_and_different() {
+        let a = generate_xml_password();
+        let b = generate_xml_password();
+        assert_eq!(a.len(), XML_PASSWORD_LENGTH);
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()), "{a}");
+        assert_ne!(a, b);
+        let mut device = Device::new("000b82000001".parse().unwrap(), "gxp2170");
+        device.xml_password = Some(a.clone());
+        let json = serde_json::to_string(&device).unwrap();
+        assert!(!json.contains(&a), "the password leaked into JSON: {json}");
     }
 
     #[test]

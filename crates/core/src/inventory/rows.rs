@@ -13,7 +13,7 @@ use super::{Device, DeviceState, FetchLogEntry, InventoryError};
 use crate::{Mac, PName};
 
 pub(crate) const DEVICE_COLUMNS: &str = "mac, model, profile, name, vars, overrides, state, \
-     first_seen, last_seen, last_ip, firmware_version, user_agent";
+     first_seen, last_seen, last_ip, firmware_version, user_agent, xml_password";
 
 pub(crate) const FETCH_LOG_COLUMNS: &str = "id, ts, protocol, peer, name, mac, user_agent, \
      status, reason, bytes, duration_ms, artifact_hash";
@@ -32,6 +32,7 @@ pub(crate) struct DeviceRow {
     last_ip: Option<String>,
     firmware_version: Option<String>,
     user_agent: Option<String>,
+    xml_password: Option<String>,
 }
 
 impl DeviceRow {
@@ -50,6 +51,7 @@ impl DeviceRow {
             last_ip: row.get(9)?,
             firmware_version: row.get(10)?,
             user_agent: row.get(11)?,
+            xml_password: row.get(12)?,
         })
     }
 
@@ -86,6 +88,7 @@ impl DeviceRow {
             last_ip: self.last_ip,
             firmware_version: self.firmware_version,
             user_agent: self.user_agent,
+            xml_password: self.xml_password,
         })
     }
 }

@@ -6,7 +6,7 @@ import type { BuildSummary, DeskBuildStatus } from "../api";
 
 const summary = (errors: number): BuildSummary => ({
   published: errors === 0, build: 1, artifacts: 61, devices: 20, written: 61, removed: 0,
-  unchanged: 0, errors, diagnostics: [], elapsed_ms: 812.4,
+  unchanged: 0, errors, diagnostics: [], held: [], elapsed_ms: 812.4,
 });
 
 /** Answers desk_build_status with each status in turn (the last one repeats). */

@@ -57,6 +57,7 @@ export function tone(tile: Tile): "ok" | "warn" | "err" | "busy" | "idle" {
       return "warn";
     case "denied":
     case "failed":
+    case "needs-attention":
       return "err";
     case "requesting":
     case "firmware-in-progress":

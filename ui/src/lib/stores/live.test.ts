@@ -105,7 +105,7 @@ describe("live store", () => {
     const notices: string[] = [];
     store.onNotice = (text) => notices.push(text);
     store.apply(batch({
-      builds: [{ published: true, build: 2, artifacts: 5, devices: 1, written: 3, removed: 0, unchanged: 2, errors: 0, diagnostics: [], elapsed_ms: 12.4 }],
+      builds: [{ published: true, build: 2, artifacts: 5, devices: 1, written: 3, removed: 0, unchanged: 2, errors: 0, diagnostics: [], held: [], elapsed_ms: 12.4 }],
       warnings: ["the TFTP server stopped"],
       missed: 4,
       board_changed: true,

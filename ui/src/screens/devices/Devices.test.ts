@@ -22,7 +22,7 @@ const info: DeskInfo = {
   root: "/desk", settings_file: "provdesk.toml", settings_text: "", devices: 10000, discovered: 1, profiles: ["global", "office", "sales"],
   models: ["gxp2170"], catalog_entries: 0, catalog_diagnostics: [], server_address: null,
 };
-const build: BuildSummary = { published: true, build: 3, artifacts: 3, devices: 1, written: 3, removed: 0, unchanged: 0, errors: 0, diagnostics: [], elapsed_ms: 12 };
+const build: BuildSummary = { published: true, build: 3, artifacts: 3, devices: 1, written: 3, removed: 0, unchanged: 0, errors: 0, diagnostics: [], held: [], elapsed_ms: 12 };
 
 describe("Devices screen", () => {
   it("renders only the rows in view of 10,000, and enrolls a discovered phone with one click", async () => {

@@ -11,7 +11,7 @@ const doc = (text: string, revision: string): ProfileDoc => ({
   own: [{ p: "P47", value: text.match(/P47 = "(.*)"/)?.[1] ?? "", line: 3, violations: [], variables: [] }],
   inherited: [], diagnostics: [],
 });
-const build: BuildSummary = { published: true, build: 2, artifacts: 40, devices: 20, written: 21, removed: 0, unchanged: 19, errors: 0, diagnostics: [], elapsed_ms: 35 };
+const build: BuildSummary = { published: true, build: 2, artifacts: 40, devices: 20, written: 21, removed: 0, unchanged: 19, errors: 0, diagnostics: [], held: [], elapsed_ms: 35 };
 
 /** An IPC mock over one file whose text a test can change "on disk". */
 function desk(initial: string) {

@@ -10,6 +10,7 @@ const settings: DeskSettings = {
   tls: { cert: null, key: null, client_ca: null, require_client_cert: false },
   auth: { mode: "none", realm: "ProvDesk" },
   access: { allow: [], tftp_device_files: false },
+  encryption: { mode: "per-device" },
 };
 
 const dto: SettingsDto = {

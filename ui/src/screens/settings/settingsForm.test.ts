@@ -8,6 +8,8 @@ const sample: DeskSettings = {
   tls: { cert: null, key: null, client_ca: null, require_client_cert: false },
   auth: { mode: "none", realm: "ProvDesk" },
   access: { allow: [], tftp_device_files: false },
+  // Not on the form: carried through a save unchanged, "off" included.
+  encryption: { mode: "off" },
 };
 
 describe("settings form", () => {

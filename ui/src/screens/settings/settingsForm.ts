@@ -2,7 +2,7 @@
 // (address and port per server, one allow-list entry per row), quick checks so a typo shows
 // at once, and whether anything differs from what is saved. The core checks again on save
 // and its field-named diagnostics are shown the same way (keys are the core's field names).
-import type { DeskSettings, AuthMode } from "../../lib/api";
+import type { DeskSettings, AuthMode, EncryptionMode } from "../../lib/api";
 
 export type Protocol = "http" | "https" | "tftp";
 export const PROTOCOLS: Protocol[] = ["http", "https", "tftp"];
@@ -31,6 +31,8 @@ export interface SettingsForm {
   max_discovered: string;
   /** Not edited here, but kept: a save must not reset the file's [limits] to defaults. */
   limits?: DeskSettings["limits"];
+  /** Not edited on this screen yet; carried through so a save keeps what provdesk.toml says. */
+  encryption_mode: EncryptionMode;
 }
 
 /** `0.0.0.0:8080` → host and port; `off` or absent → off, with the usual defaults to turn on. */
@@ -69,6 +71,7 @@ export function toForm(s: DeskSettings): SettingsForm {
     auto_enroll_profile: s.discovery.auto_enroll_profile ?? "",
     max_discovered: String(s.discovery.max_discovered),
     ...(s.limits ? { limits: { ...s.limits } } : {}),
+    encryption_mode: s.encryption?.mode ?? "per-device",
   };
 }
 
@@ -93,6 +96,7 @@ export function fromForm(f: SettingsForm): DeskSettings {
     auth: { mode: f.auth_mode, realm: f.realm.trim() },
     access: { allow: f.allow.map((a) => a.trim()).filter((a) => a), tftp_device_files: f.tftp_device_files },
     ...(f.limits ? { limits: { ...f.limits } } : {}),
+    encryption: { mode: f.encryption_mode },
   };
 }
 
