@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use provdesk_core::Mac;
+use provdesk_core::build::ArtifactKind;
 use provdesk_tftp::{ErrorCode, Source, SourceError, TransferEvent, TransferId};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -120,6 +121,10 @@ impl Source for StoreSource {
             )
         };
         let admitted = self.policy.admit_peer(Protocol::Tftp, peer.ip());
+        let withheld = self
+            .policy
+            .admit_artifact(Protocol::Tftp, ArtifactKind::DeviceXml)
+            .err();
         let snapshot = self.store.snapshot();
         let (lookup, result) = match admitted.map(|()| snapshot.resolve(filename)) {
             // Nothing is looked up for a peer outside the allow-list; the name may still say
@@ -144,17 +149,23 @@ impl Source for StoreSource {
                     }
                 }
             }
-            Ok(Resolution::NotFound { name, reason }) => {
-                let lookup = Lookup {
-                    at_ms,
-                    mac: mac_in_name(&name),
-                    artifact: None,
-                    miss: Some(Outcome::NotFound {
-                        reason: reason.clone(),
-                    }),
-                };
-                (lookup, Err(SourceError::NotFound(reason)))
-            }
+            // While device files are withheld over TFTP, a name shaped like one gets the same
+            // denial whether or not that MAC is on the desk, so a peer cannot list the
+            // inventory by asking for cfg<mac> names and comparing the answers.
+            Ok(Resolution::NotFound { name, reason }) => match (withheld, mac_in_name(&name)) {
+                (Some(rule), Some(mac)) => denied(rule, Some(mac)),
+                (_, mac) => {
+                    let lookup = Lookup {
+                        at_ms,
+                        mac,
+                        artifact: None,
+                        miss: Some(Outcome::NotFound {
+                            reason: reason.clone(),
+                        }),
+                    };
+                    (lookup, Err(SourceError::NotFound(reason)))
+                }
+            },
             Ok(Resolution::Rejected { reason }) => {
                 let lookup = Lookup {
                     at_ms,
@@ -685,6 +696,14 @@ mod tests {
             "{fetch:?}"
         );
         assert_eq!(fetch.mac, MAC.parse().ok(), "the device is still named");
+        // A MAC the desk does not know gets the very same answer: no inventory listing.
+        let unknown = "cfg000b82ffffff.xml";
+        assert_eq!(
+            get(f.addr, unknown).await.unwrap_err(),
+            (2, "access denied".to_string())
+        );
+        let (fetch, _) = next_fetch(&mut f.events).await;
+        assert!(matches!(fetch.outcome, Outcome::Denied { .. }), "{fetch:?}");
         assert_eq!(get(f.addr, "gxp2170fw.bin").await.unwrap(), f.firmware);
         let (fetch, _) = next_fetch(&mut f.events).await;
         assert_eq!(fetch.outcome, Outcome::Served { status: 200 });
