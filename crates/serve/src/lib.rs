@@ -9,6 +9,8 @@
 //! [`signals`] ask the process to stop.
 
 pub mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod publisher;
 pub mod recorder;
