@@ -13,8 +13,11 @@ use crate::format::{binary, template, xml};
 use crate::inventory::parse_devices_csv_bytes;
 use crate::profile_io::import_profile;
 
-/// Every target of this crate, by the name of its folder under `fuzz/corpus/`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A target: the name of its folder under `fuzz/corpus/` and its harness.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target of this crate.
+pub const TARGETS: &[Target] = &[
     ("binary_config", binary_config),
     ("xml_config", xml_config),
     ("template", template),

@@ -10,7 +10,7 @@ fn every_corpus_file_and_crasher_replays_without_a_panic() {
     replay(provdesk_core::fuzzing::TARGETS);
 }
 
-fn replay(targets: &[(&str, fn(&[u8]))]) {
+fn replay(targets: &[provdesk_core::fuzzing::Target]) {
     let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
     let mut failures = Vec::new();
     for &(target, run) in targets {

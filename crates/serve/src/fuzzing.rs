@@ -27,8 +27,11 @@ use crate::http::plain::fuzz_connection;
 use crate::http::{HttpConfig, parse_user_agent};
 use crate::store::{ArtifactStore, Resolution, Snapshot, mac_in_name, normalize_name};
 
-/// Every target of this crate, by the name of its folder under `fuzz/corpus/`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A target: the name of its folder under `fuzz/corpus/` and its harness.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target of this crate.
+pub const TARGETS: &[Target] = &[
     ("http_head", http_head),
     ("request_name", request_name),
     ("user_agent", user_agent),

@@ -9,8 +9,11 @@ use crate::codec::{self, Mode, Packet, TftpOption};
 use crate::options::{MAX_WINDOWSIZE, Negotiation, negotiate};
 use crate::{Config, netascii};
 
-/// Every target of this crate, by the name of its folder under `fuzz/corpus/`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[("tftp_packet", tftp_packet)];
+/// A target: the name of its folder under `fuzz/corpus/` and its harness.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target of this crate.
+pub const TARGETS: &[Target] = &[("tftp_packet", tftp_packet)];
 
 /// A datagram as the server receives it: parsing never panics, a parsed packet encodes back
 /// to bytes that parse to the same packet, and the options of a request negotiate to values
