@@ -13,6 +13,8 @@ pub mod diagnostic;
 pub mod error;
 pub mod firmware;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inventory;
 pub mod ip_block;
 pub mod mac;

@@ -10,6 +10,8 @@
 
 pub mod access;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod publisher;
 pub mod recorder;

@@ -188,6 +188,19 @@ impl Snapshot {
             };
             bodies.insert(entry.file.clone(), body);
         }
+        let mut snapshot = Snapshot::from_bodies(manifest, credentials, bodies);
+        snapshot.unloaded = unloaded;
+        Ok(snapshot)
+    }
+
+    /// A snapshot whose file contents are given rather than read: `bodies` maps each
+    /// manifest entry's `file` to its bytes, and an entry without one is not served. For
+    /// tests and the fuzz targets, which need a build without a desk on disk.
+    pub fn from_bodies(
+        manifest: Manifest,
+        credentials: CredentialTable,
+        bodies: HashMap<String, Bytes>,
+    ) -> Snapshot {
         let served = manifest
             .entries
             .iter()
@@ -202,13 +215,13 @@ impl Snapshot {
                 Some((name.clone(), served))
             })
             .collect();
-        Ok(Snapshot {
+        Snapshot {
             manifest,
             credentials,
             bodies,
-            unloaded,
+            unloaded: HashMap::new(),
             served,
-        })
+        }
     }
 
     /// Resolves a requested file name (already stripped of the HTTP base path and

@@ -13,6 +13,9 @@ pub mod server;
 pub mod source;
 pub mod transfer;
 
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use codec::{ErrorCode, Mode, Packet, ParseError, TftpOption};
 pub use event::{TransferEvent, TransferId};
 pub use options::TransferOptions;

@@ -17,8 +17,9 @@ mod accept;
 pub mod access;
 pub mod agent;
 pub mod auth;
-mod handler;
-mod plain;
+// Crate-visible for the fuzz targets (`crate::fuzzing`) only.
+pub(crate) mod handler;
+pub(crate) mod plain;
 pub mod tls;
 
 use std::convert::Infallible;

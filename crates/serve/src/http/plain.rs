@@ -660,6 +660,87 @@ fn push_date(out: &mut Vec<u8>) {
     });
 }
 
+/// One request and its answer as a connection sends it; see [`fuzz_connection`].
+pub(crate) struct FuzzExchange {
+    /// `None` for a head refused before it had a method (400, 431).
+    pub(crate) method: Option<Method>,
+    pub(crate) status: StatusCode,
+    /// The encoded response head, status line to blank line.
+    pub(crate) head: Vec<u8>,
+    pub(crate) body: Vec<u8>,
+}
+
+/// The fuzz hook behind `crate::fuzzing::http_head`: reads `input` as the bytes of one
+/// connection the way [`serve`] does (pipelined heads; a body announced by a small
+/// Content-Length is skipped; any other body, a refusal or `Connection: close` ends it),
+/// answers each request with `handler` and encodes each response. Panics if the framing
+/// breaks an invariant the loop relies on; returns the exchanges for the caller's checks.
+pub(crate) fn fuzz_connection(
+    input: &[u8],
+    handler: &super::handler::Handler,
+    peer: SocketAddr,
+) -> Vec<FuzzExchange> {
+    let mut input = BytesMut::from(input);
+    let mut exchanges = Vec::new();
+    loop {
+        let before = input.len();
+        let head = match parse_head(&mut input) {
+            Ok(Some(head)) => head,
+            Ok(None) | Err(RequestError::Closed) => return exchanges,
+            Err(RequestError::Refuse(status, text)) => {
+                let unsent = Unsent::refusal(status, text);
+                assert!(!unsent.keep_alive, "a refused head kept its connection");
+                exchanges.push(drain(None, unsent));
+                return exchanges;
+            }
+        };
+        assert!(input.len() < before, "a parsed head consumed no input");
+        let mut last = !head.parsed.keep_alive;
+        match head.body {
+            BodyFraming::None => {}
+            BodyFraming::Discard(length) => {
+                assert!(
+                    (1..=MAX_DISCARDED_BODY).contains(&length),
+                    "discarding a body of {length} bytes"
+                );
+                let length = usize::try_from(length).unwrap_or(usize::MAX);
+                // A body cut short by the end of the input: the connection would wait for
+                // the rest, then answer.
+                last |= length > input.len();
+                let _ = input.split_to(length.min(input.len()));
+            }
+            BodyFraming::Unread => {
+                assert!(
+                    !head.parsed.keep_alive,
+                    "an unread body kept its connection"
+                );
+                last = true;
+            }
+        }
+        let method = head.parsed.request.method.clone();
+        let response = handler.handle(&head.parsed.request, peer);
+        let unsent = Unsent::new(response, head.parsed.keep_alive, head.parsed.unread_body);
+        exchanges.push(drain(Some(method), unsent));
+        if last {
+            return exchanges;
+        }
+    }
+}
+
+/// The whole of a response, as the socket would take it.
+fn drain(method: Option<Method>, mut unsent: Unsent) -> FuzzExchange {
+    let mut body = unsent.chunk.to_vec();
+    while let Some(chunk) = unsent.response.body.next_chunk() {
+        body.extend_from_slice(&chunk);
+    }
+    FuzzExchange {
+        method,
+        status: unsent.response.status,
+        head: std::mem::take(&mut unsent.head),
+        body,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
