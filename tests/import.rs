@@ -1,6 +1,9 @@
-//! `provdesk device import` on the broken CSVs issue 13 saw: a quote that never closes used
-//! to swallow the next rows into one name and lose those devices with exit 0. Driven through
-//! the real binary; SQLite's own `integrity_check` and a count look at the inventory after.
+//! Imports of broken files, driven through the real binary, as issue 13 saw them:
+//! - `provdesk device import` of a CSV whose quote never closes used to swallow the next rows
+//!   into one name and lose those devices with exit 0; SQLite's own `integrity_check` and a
+//!   count look at the inventory after;
+//! - `provdesk profile import --skip-bad` of an XML v1 file with one unknown element used to
+//!   write an empty profile and say it succeeded.
 
 use std::process::Command;
 
@@ -110,4 +113,80 @@ fn a_value_with_a_line_break_and_a_short_row_are_errors_at_their_lines() {
     assert_eq!(sqlite(&desk, "PRAGMA integrity_check"), "ok");
     let list = desk.json(&["device", "list", "--json"]);
     assert_eq!(list[0]["name"], Value::from("Hall"));
+}
+
+/// Six good values and one element the reader does not know, on line 6.
+const XML_V1: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+                      <gs_provision version=\"1\">\n\
+                      <config version=\"1\">\n\
+                      <P271>1</P271>\n\
+                      <P47>pbx.example.com</P47>\n\
+                      <Vendor_Thing>on</Vendor_Thing>\n\
+                      <P35>201</P35>\n\
+                      <P36>201</P36>\n\
+                      <P3>Front desk</P3>\n\
+                      <P30>ntp.example.com</P30>\n\
+                      </config>\n\
+                      </gs_provision>\n";
+
+#[test]
+fn profile_import_skip_bad_keeps_every_good_value_and_the_bad_element_as_a_comment() {
+    let desk = Desk::init();
+    let file = desk.input("vendor.xml", XML_V1);
+    let profile = desk.root.join("profiles/vendor.toml");
+
+    let err = desk.fails(&["profile", "import", &file]);
+    assert!(
+        err.contains("vendor.xml:6: error: line 6: unexpected element <Vendor_Thing>"),
+        "{err}"
+    );
+    assert!(!profile.exists(), "nothing is written without --skip-bad");
+
+    let (out, err) = desk.ok_with_stderr(&["profile", "import", &file, "--skip-bad"]);
+    assert!(err.contains("vendor.xml:6:"), "{err}");
+    assert!(
+        out.contains("(6 value(s), 1 bad part(s) kept as comments)"),
+        "{out}"
+    );
+    let toml = std::fs::read_to_string(&profile).expect("profiles/vendor.toml");
+    assert!(
+        toml.contains("# not imported (line 6): <Vendor_Thing>on</Vendor_Thing>"),
+        "{toml}"
+    );
+
+    // The desk reads the profile as the build will: all six values, from that file.
+    desk.ok(&[
+        "device",
+        "add",
+        "000b82000001",
+        "--model",
+        "gxp2170",
+        "--profile",
+        "vendor",
+    ]);
+    let shown = desk.json(&["device", "show", "000b82000001", "--json"]);
+    for (p, value) in [
+        ("P271", "1"),
+        ("P47", "pbx.example.com"),
+        ("P35", "201"),
+        ("P36", "201"),
+        ("P3", "Front desk"),
+        ("P30", "ntp.example.com"),
+    ] {
+        assert_eq!(shown["params"][p]["value"], value, "{p}: {shown:#}");
+        assert_eq!(shown["params"][p]["source"], "profiles/vendor.toml", "{p}");
+    }
+    assert_eq!(shown["diagnostics"], Value::Array(vec![]), "{shown:#}");
+}
+
+#[test]
+fn profile_import_skip_bad_refuses_a_file_it_cannot_read_at_all() {
+    let desk = Desk::init();
+    let file = desk.input("broken.xml", "<gs_provision>\n<config>\n<P2>a</P2>\n<P3>b");
+    let err = desk.fails(&["profile", "import", &file, "--skip-bad"]);
+    assert!(
+        err.contains("no value could be read: no profile written"),
+        "{err}"
+    );
+    assert!(!desk.root.join("profiles/broken.toml").exists());
 }
