@@ -277,20 +277,20 @@ impl Iterator for Records<'_> {
         let mut cells = Vec::new();
         loop {
             let mut cell = String::new();
-            if bytes[self.at..].first() == Some(&b'"') {
-                if let Err(problem) = self.quoted(&mut cell) {
-                    let column = cells.len() + 1;
-                    // Resume on the line after the one the quote opened on.
-                    while self.at < bytes.len() && !matches!(bytes[self.at], b'\r' | b'\n') {
-                        self.at += 1;
-                    }
-                    self.skip_line_end();
-                    return Some(Err(Broken {
-                        line,
-                        column,
-                        problem,
-                    }));
+            if bytes[self.at..].first() == Some(&b'"')
+                && let Err(problem) = self.quoted(&mut cell)
+            {
+                let column = cells.len() + 1;
+                // Resume on the line after the one the quote opened on.
+                while self.at < bytes.len() && !matches!(bytes[self.at], b'\r' | b'\n') {
+                    self.at += 1;
                 }
+                self.skip_line_end();
+                return Some(Err(Broken {
+                    line,
+                    column,
+                    problem,
+                }));
             }
             // Unquoted text, or what follows a closing quote, runs to the delimiter or the
             // line end; a quote in it is an ordinary character.
