@@ -221,7 +221,7 @@ fn catalog_import_refuses_bad_files_unless_told() {
 
 /// The values of a device's effective config, without their sources.
 fn values(desk: &Desk, mac: &str) -> BTreeMap<String, String> {
-    let shown = desk.json(&["device", "show", mac, "--json"]);
+    let shown = desk.json(&["device", "show", mac, "--json", "--show-secrets"]);
     shown["params"]
         .as_object()
         .expect("params")

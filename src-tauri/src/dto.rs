@@ -11,6 +11,7 @@ use provdesk_core::catalog::Catalog;
 use provdesk_core::inventory::{Device, DeviceState, FetchLogEntry};
 use provdesk_core::profile::edit::ProfileKind;
 use provdesk_core::profile::{EffectiveConfig, Source};
+use provdesk_core::secrets::Secrets;
 use provdesk_core::{Diagnostic, Mac, PName};
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +47,9 @@ pub struct DeviceDto {
     pub name: Option<String>,
     pub state: DeviceState,
     pub vars: BTreeMap<String, String>,
+    /// For each of `vars`, whether it is secret (feeds a secret P-value, see
+    /// `provdesk_core::secrets`): the UI masks those until the technician reveals them.
+    pub secret_vars: BTreeMap<String, bool>,
     pub overrides: BTreeMap<PName, String>,
     pub first_seen: Option<i64>,
     pub last_seen: Option<i64>,
@@ -53,6 +57,19 @@ pub struct DeviceDto {
     pub firmware_version: Option<String>,
 }
 
+impl DeviceDto {
+    /// The device with each variable flagged by the core's secret rule.
+    pub fn with_secrets(d: &Device, secrets: &Secrets) -> DeviceDto {
+        let mut dto = DeviceDto::from(d);
+        for (name, secret) in &mut dto.secret_vars {
+            *secret = secrets.is_secret_var(name);
+        }
+        dto
+    }
+}
+
+/// Without the device's secrets at hand every variable is flagged secret: masking one too many
+/// is the safe mistake. Use [`DeviceDto::with_secrets`].
 impl From<&Device> for DeviceDto {
     fn from(d: &Device) -> DeviceDto {
         DeviceDto {
@@ -62,6 +79,7 @@ impl From<&Device> for DeviceDto {
             name: d.name.clone(),
             state: d.state,
             vars: d.vars.clone(),
+            secret_vars: d.vars.keys().map(|name| (name.clone(), true)).collect(),
             overrides: d.overrides.clone(),
             first_seen: d.first_seen,
             last_seen: d.last_seen,
@@ -159,11 +177,16 @@ pub struct EffectiveParam {
     /// The catalogue's label (`SIP Server`), when it knows the P-value.
     pub label: Option<String>,
     pub page: Option<String>,
-    /// Shown masked until the technician asks.
+    /// Shown masked until the technician asks: typed secret by the catalogue, or carrying a
+    /// secret variable (the core's rule).
     pub secret: bool,
 }
 
-pub fn effective_params(config: &EffectiveConfig, catalog: &Catalog) -> Vec<EffectiveParam> {
+pub fn effective_params(
+    config: &EffectiveConfig,
+    catalog: &Catalog,
+    secrets: &Secrets,
+) -> Vec<EffectiveParam> {
     config
         .params
         .iter()
@@ -175,7 +198,7 @@ pub fn effective_params(config: &EffectiveConfig, catalog: &Catalog) -> Vec<Effe
                 source: sourced.source.clone(),
                 label: entry.map(|e| e.name.clone()),
                 page: entry.map(|e| e.page.clone()),
-                secret: catalog.is_secret(*p),
+                secret: catalog.is_secret(*p) || secrets.is_secret_param(*p),
             }
         })
         .collect()
@@ -699,6 +722,47 @@ mod tests {
     }
 
     #[test]
+    fn device_variables_carry_the_core_secret_flags() {
+        use provdesk_core::build::BuildOptions;
+        use provdesk_core::profile::ProfileSet;
+        use provdesk_core::secrets::device_secrets;
+
+        let profiles = ProfileSet::from_texts(&[(
+            "profiles/acct.toml",
+            "[params]\nP34 = \"{{ acct }}\"\nP270 = \"Line {{ acct }}\"\nP35 = \"{{ ext }}\"\n",
+        )]);
+        let mut device = Device::new("000b82000001".parse().unwrap(), "gxp2170");
+        device.profile = Some("acct".into());
+        device.vars.insert("acct".into(), "hunter2secret".into());
+        device.vars.insert("ext".into(), "201".into());
+        let secrets = device_secrets(
+            &profiles,
+            &device,
+            Catalog::builtin(),
+            &BuildOptions::default(),
+        );
+        let dto = DeviceDto::with_secrets(&device, &secrets);
+        let flags: Vec<(&str, bool)> = dto
+            .secret_vars
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        assert_eq!(flags, [("acct", true), ("ext", false)]);
+        // Without the secrets at hand, every variable is masked.
+        assert!(DeviceDto::from(&device).secret_vars.values().all(|s| *s));
+
+        let (config, _) =
+            provdesk_core::build::device_config(&profiles, &device, &BuildOptions::default());
+        let params = effective_params(&config, Catalog::builtin(), &secrets);
+        let secret: Vec<String> = params
+            .iter()
+            .filter(|e| e.secret)
+            .map(|e| e.p.to_string())
+            .collect();
+        assert_eq!(secret, ["P34", "P270"], "P270 carries the secret variable");
+    }
+
+    #[test]
     fn effective_params_carry_layer_label_and_secrecy() {
         let mut config = EffectiveConfig::default();
         config.params.insert(
@@ -718,7 +782,7 @@ mod tests {
                 source: Source::DeviceOverride,
             },
         );
-        let params = effective_params(&config, Catalog::builtin());
+        let params = effective_params(&config, Catalog::builtin(), &Secrets::default());
         assert_eq!(params.len(), 2);
         let p34 = &params[0];
         assert_eq!(p34.p, p("P34"));

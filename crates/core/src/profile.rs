@@ -362,6 +362,43 @@ impl ProfileSet {
         }
     }
 
+    /// Every value the layers applied for `target` set, then each of `target.overrides`,
+    /// bottom first, as its P-value and the `{{ var }}` names it uses. A P-value set in several
+    /// layers appears once per layer, so a variable feeding a value that a higher layer then
+    /// replaces is still listed. This is what [`crate::secrets`] decides from.
+    pub fn value_uses(&self, target: &Target<'_>) -> Vec<(PName, Vec<String>)> {
+        let layers = self.layers(target).or_else(|_| {
+            self.layers(&Target {
+                profile: None,
+                ..target.clone()
+            })
+        });
+        let names = |pieces: &[Piece]| {
+            pieces
+                .iter()
+                .filter_map(|piece| match piece {
+                    Piece::Var { name, .. } => Some(name.clone()),
+                    Piece::Text(_) => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut uses: Vec<(PName, Vec<String>)> = layers
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|file| &file.params)
+            .map(|param| (param.name, names(&param.pieces)))
+            .collect();
+        for (name, value) in target.overrides.into_iter().flatten() {
+            // Overrides are used as written, but a `{{ var }}` in one still names what the
+            // value is meant to carry.
+            uses.push((
+                *name,
+                parse_pieces(value).map_or_else(|_| Vec::new(), |p| names(&p)),
+            ));
+        }
+        uses
+    }
+
     fn effective_with(
         &self,
         target: &Target<'_>,

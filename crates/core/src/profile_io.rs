@@ -5,8 +5,9 @@
 //!
 //! Invariants:
 //! - Import loses nothing silently: what cannot become a `[params]` key (an XML v2 item the
-//!   catalogue has no P-value for, a line that is not `Pnnn = value`) is kept as a TOML comment
-//!   in its place and reported with its line.
+//!   catalogue has no P-value for, a line that is not `Pnnn = value`, an XML element the
+//!   reader refuses) is kept as a TOML comment naming its line and reported with its line;
+//!   one bad element never costs the file's other values.
 //! - The comments above a value in the file stay above its key in the TOML.
 //! - import → export → import gives the same values, for all three input forms.
 //! - Export refuses a value its format cannot carry instead of changing it.
@@ -186,17 +187,121 @@ fn raw_lines(text: &str) -> Vec<&str> {
     lines
 }
 
+/// At most this many elements are set aside from one XML file; past that, the file is more
+/// broken than a profile import should guess at.
+const MAX_SET_ASIDE: usize = 1000;
+
 fn read_xml(text: &str, catalog: &Catalog) -> (Vec<Piece>, Vec<Diagnostic>) {
-    let config = match xml::read_config(text) {
-        Ok(config) => config,
-        Err(e) => {
-            let mut d = Diagnostic::error("xml-syntax", e.to_string());
-            if let Some(line) = crate::catalog::import::xml_error_line(&e) {
-                d = d.at_line(line);
+    // An element the reader refuses (an unknown element, an `<item>` without a name) is set
+    // aside: kept as a comment with its line, blanked in a working copy (line ends stay, so
+    // every later line number holds), and the file is read again. Each round costs one read
+    // of the file and removes one element, so a file's good values are never lost to one bad
+    // element.
+    let mut working = text.to_string();
+    let mut set_aside: Vec<Piece> = Vec::new();
+    let mut errors: Vec<Diagnostic> = Vec::new();
+    let config = loop {
+        match xml::read_config(&working) {
+            Ok(config) => break config,
+            Err(e) => {
+                let mut d = Diagnostic::error("xml-syntax", e.to_string());
+                if let Some(line) = crate::catalog::import::xml_error_line(&e) {
+                    d = d.at_line(line);
+                }
+                errors.push(d);
+                let span = (set_aside.len() < MAX_SET_ASIDE)
+                    .then(|| refused_element(&working, &e))
+                    .flatten();
+                let Some((line, span)) = span else {
+                    return (set_aside, errors);
+                };
+                set_aside.push(Piece::Kept {
+                    text: format!("not imported (line {line}): {}", &working[span.clone()]),
+                    line: Some(line),
+                });
+                let blank: String = working[span.clone()]
+                    .chars()
+                    .map(|c| if matches!(c, '\r' | '\n') { c } else { ' ' })
+                    .collect();
+                working.replace_range(span, &blank);
             }
-            return (Vec::new(), vec![d]);
         }
     };
+    let (mut pieces, mut diagnostics) = read_xml_config(config, catalog);
+    pieces.append(&mut set_aside);
+    errors.append(&mut diagnostics);
+    (pieces, errors)
+}
+
+/// The line and byte range of the element to set aside for reader error `error`: the element
+/// the error names, or, when it sits inside a value (`<P2>a<b/></P2>`, a `<part>` without a
+/// name), the whole entry of `<config>` around it, since what is left of that value would not
+/// be what the file meant. `None` when the error names no element or it cannot be found.
+fn refused_element(text: &str, error: &xml::XmlError) -> Option<(usize, std::ops::Range<usize>)> {
+    use quick_xml::events::Event;
+    use xml::XmlError;
+
+    let (line, element) = match error {
+        XmlError::UnexpectedElement { line, element, .. } => (*line, element.as_str()),
+        XmlError::MissingName { line, element } => (*line, *element),
+        XmlError::BadMac { line, .. } | XmlError::DuplicateMac { line } => (*line, "mac"),
+        _ => return None,
+    };
+    // Entries of `<config>` are at this depth: gs_provision (0) > config (1) > entry (2).
+    const ENTRY_DEPTH: usize = 2;
+    let text_without_bom = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    let bom = text.len() - text_without_bom.len();
+    let mut reader = quick_xml::Reader::from_str(text_without_bom);
+    // Start offset and line of each open element, outermost first.
+    let mut open: Vec<(usize, usize)> = Vec::new();
+    let (mut counted_to, mut at_line) = (0, 1);
+    // Depth, start and line of the element being set aside, once found.
+    let mut target: Option<(usize, usize, usize)> = None;
+    loop {
+        let position = usize::try_from(reader.buffer_position()).ok()?;
+        let event = reader.read_event().ok()?;
+        let end = usize::try_from(reader.buffer_position()).ok()?;
+        let (named, starts) = match &event {
+            Event::Start(e) => (e.name().as_ref() == element.as_bytes(), true),
+            Event::Empty(e) => (e.name().as_ref() == element.as_bytes(), false),
+            Event::End(_) => {
+                open.pop()?;
+                if let Some((depth, from, line)) = target
+                    && open.len() == depth
+                {
+                    return Some((line, bom + from..bom + end));
+                }
+                continue;
+            }
+            Event::Eof => return None,
+            _ => continue,
+        };
+        if target.is_none() {
+            at_line += text_without_bom
+                .get(counted_to..position)?
+                .bytes()
+                .filter(|&b| b == b'\n')
+                .count();
+            counted_to = position;
+            if named && at_line == line {
+                let depth = open.len();
+                if depth > ENTRY_DEPTH {
+                    let (from, line) = open[ENTRY_DEPTH];
+                    target = Some((ENTRY_DEPTH, from, line));
+                } else if starts {
+                    target = Some((depth, position, at_line));
+                } else {
+                    return Some((at_line, bom + position..bom + end));
+                }
+            }
+        }
+        if starts {
+            open.push((position, at_line));
+        }
+    }
+}
+
+fn read_xml_config(config: xml::ConfigXml, catalog: &Catalog) -> (Vec<Piece>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let mut pieces: Vec<Piece> = config
         .params
@@ -414,6 +519,20 @@ fn toml_string(value: &str) -> String {
     Value::from(value).to_string().trim().to_string()
 }
 
+/// How many values a profile TOML made by [`import_profile`] gives (its `[params]` keys), so
+/// a caller can refuse to write a profile that would set nothing.
+pub fn imported_value_count(toml: &str) -> usize {
+    toml.parse::<DocumentMut>()
+        .ok()
+        .and_then(|document| {
+            document
+                .get("params")
+                .and_then(Item::as_table)
+                .map(Table::len)
+        })
+        .unwrap_or(0)
+}
+
 /// Why `name` cannot name a profile file, if it cannot: it becomes `profiles/NAME.toml`.
 pub fn profile_name_problem(name: &str) -> Option<String> {
     let ok = !name.is_empty()
@@ -627,6 +746,83 @@ mod tests {
             diagnostics[0].starts_with("phone.cfg:3: error: line 3: XML syntax error"),
             "{diagnostics:?}"
         );
+    }
+
+    #[test]
+    fn xml_v1_unknown_element_is_kept_as_a_comment_and_every_good_value_imported() {
+        // Before, the one unknown element made the reader give up and `--skip-bad` wrote a
+        // profile with none of the six good values.
+        let (toml, diagnostics) = import(
+            "<gs_provision version=\"1\">\n<config version=\"1\">\n\
+             <P271>1</P271>\n<P47>pbx.example.com</P47>\n<P35>201</P35>\n\
+             <Vendor_Thing mode=\"x\">on</Vendor_Thing>\n\
+             <P36>201</P36>\n<P3>Front desk</P3>\n<P30>pool.ntp.org</P30>\n\
+             </config>\n</gs_provision>\n",
+        );
+        let got = values(&toml);
+        let want: BTreeMap<String, String> = [
+            ("P271", "1"),
+            ("P47", "pbx.example.com"),
+            ("P35", "201"),
+            ("P36", "201"),
+            ("P3", "Front desk"),
+            ("P30", "pool.ntp.org"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(got, want, "{toml}");
+        assert_eq!(imported_value_count(&toml), 6);
+        assert!(
+            toml.contains("# not imported (line 6): <Vendor_Thing mode=\"x\">on</Vendor_Thing>\n"),
+            "{toml}"
+        );
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        assert!(
+            diagnostics[0]
+                .starts_with("phone.cfg:6: error: line 6: unexpected element <Vendor_Thing>"),
+            "{diagnostics:?}"
+        );
+    }
+
+    #[test]
+    fn a_bad_element_inside_a_value_sets_the_whole_value_aside() {
+        // What is left of <P3> without its child would not be what the file meant; later
+        // line numbers still hold after a multi-line element is set aside.
+        let (toml, diagnostics) = import(
+            "<gs_provision>\n<config>\n<P2>admin</P2>\n<P3>Front\n<b>desk</b></P3>\n\
+             <item>x</item>\n<P30>pool.ntp.org</P30>\n<Oops/>\n</config>\n</gs_provision>\n",
+        );
+        let got: Vec<String> = values(&toml).into_keys().collect();
+        assert_eq!(got, ["P2", "P30"], "{toml}");
+        assert!(
+            toml.contains("# not imported (line 4): <P3>Front\n# <b>desk</b></P3>\n"),
+            "{toml}"
+        );
+        assert!(
+            toml.contains("# not imported (line 6): <item>x</item>\n"),
+            "{toml}"
+        );
+        assert!(
+            toml.contains("# not imported (line 8): <Oops/>\n"),
+            "{toml}"
+        );
+        let lines: Vec<&str> = diagnostics
+            .iter()
+            .map(|d| d.split(": error").next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            lines,
+            ["phone.cfg:5", "phone.cfg:6", "phone.cfg:8"],
+            "{diagnostics:?}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_read_gives_no_values() {
+        let (toml, diagnostics) = import("<gs_provision>\n<config>\n<P2>a</P2>\n<P3>b");
+        assert_eq!(imported_value_count(&toml), 0, "{toml}");
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use provdesk_core::inventory::{
 };
 use provdesk_core::preview;
 use provdesk_core::profile::ProfileSet;
+use provdesk_core::secrets::device_secrets;
 use provdesk_core::{Mac, PName};
 use tauri::State;
 
@@ -26,7 +27,15 @@ const HISTORY: usize = 200;
 pub async fn list_devices(state: State<'_, AppState>) -> ApiResult<Vec<DeviceDto>> {
     let session = state.session();
     let devices = session.inventory.list_devices()?;
-    Ok(devices.iter().map(DeviceDto::from).collect())
+    let profiles = ProfileSet::load(session.desk.root());
+    let options = session.options();
+    Ok(devices
+        .iter()
+        .map(|d| {
+            let secrets = device_secrets(&profiles, d, &session.catalog, &options);
+            DeviceDto::with_secrets(d, &secrets)
+        })
+        .collect())
 }
 
 fn parse_mac(text: &str) -> ApiResult<Mac> {
@@ -55,15 +64,23 @@ pub fn detail(session: &Session, device: Device) -> ApiResult<DeviceDetail> {
     let password = config
         .non_empty(provdesk_core::build::pvalues::XML_PASSWORD)
         .map(str::to_string);
-    let files = previews(session, &device, password.as_deref())?;
+    let secrets = device_secrets(&profiles, &device, &session.catalog, &session.options());
+    let mut files = previews(session, &device, password.as_deref())?;
+    for file in &mut files {
+        // The catalogue masks its secret P-values; a value that carries a secret variable
+        // (an account name made from it) is masked by the device's own secrets.
+        if let Some(masked) = &mut file.masked {
+            *masked = secrets.redact(masked);
+        }
+    }
     let history = session.inventory.fetch_log(&FetchLogQuery {
         mac: Some(device.mac),
         since: None,
         limit: Some(HISTORY),
     })?;
     Ok(DeviceDetail {
-        device: DeviceDto::from(&device),
-        params: effective_params(&config, &session.catalog),
+        device: DeviceDto::with_secrets(&device, &secrets),
+        params: effective_params(&config, &session.catalog, &secrets),
         diagnostics,
         files,
         history,
@@ -323,12 +340,16 @@ pub fn import(
         .map(|d| d.mac)
         .collect();
     let devices: Vec<Device> = rows.iter().map(|(_, d)| d.clone()).collect();
+    let options = session.options();
     let rows: Vec<ImportRow> = rows
         .into_iter()
-        .map(|(line, device)| ImportRow {
-            line,
-            update: existing.contains(&device.mac),
-            device: DeviceDto::from(&device),
+        .map(|(line, device)| {
+            let secrets = device_secrets(&profiles, &device, &session.catalog, &options);
+            ImportRow {
+                line,
+                update: existing.contains(&device.mac),
+                device: DeviceDto::with_secrets(&device, &secrets),
+            }
         })
         .collect();
     let updated = rows.iter().filter(|r| r.update).count();

@@ -37,6 +37,8 @@ export interface Device {
   name: string | null;
   state: DeviceState;
   vars: Record<string, string>;
+  /** For each of `vars`, whether the core's rule makes it secret (it feeds a secret P-value). */
+  secret_vars: Record<string, boolean>;
   overrides: Record<string, string>;
   first_seen: number | null;
   last_seen: number | null;

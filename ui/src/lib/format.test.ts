@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildMessage, diagnosticText, layerName, macColons, sourceLabel } from "./format";
+import { buildMessage, diagnosticText, isSecretVar, layerName, macColons, sourceLabel } from "./format";
 import type { BuildSummary } from "./api";
 
 const summary = (over: Partial<BuildSummary>): BuildSummary => ({
@@ -8,6 +8,14 @@ const summary = (over: Partial<BuildSummary>): BuildSummary => ({
 });
 
 describe("format", () => {
+  it("masks variables by the core's flags, not by their names", () => {
+    const device = { secret_vars: { acct: true, sip_secret: false } };
+    expect(isSecretVar(device, "acct")).toBe(true);
+    expect(isSecretVar(device, "sip_secret")).toBe(false);
+    // No flag: masked, the safe mistake.
+    expect(isSecretVar(device, "ext")).toBe(true);
+  });
+
   it("names layers like the CLI", () => {
     expect(sourceLabel({ kind: "file", path: "profiles/office.toml", line: 7 })).toBe("profiles/office.toml:7");
     expect(sourceLabel({ kind: "device-override" })).toBe("device override");

@@ -1,5 +1,5 @@
 // Display helpers: pure functions, tested in format.test.ts.
-import type { BuildSummary, Diagnostic, Source } from "./api";
+import type { BuildSummary, Device, Diagnostic, Source } from "./api";
 
 /** Where a value came from, the way the CLI prints it: `profiles/office.toml:7`. */
 export function sourceLabel(source: Source): string {
@@ -76,8 +76,11 @@ export function pNumber(p: string): number {
   return Number(p.slice(1));
 }
 
-/** Variables named like passwords are masked, as the CLI's `device show` does. */
-export function looksSecret(key: string): boolean {
-  const k = key.toLowerCase();
-  return ["secret", "password", "passwd", "pass", "pin", "key"].some((w) => k.includes(w));
+/**
+ * Whether a device variable is masked: the core decides (a variable that feeds a secret
+ * P-value is secret, whatever its name) and sends a flag per variable; one without a flag is
+ * masked, the safe mistake.
+ */
+export function isSecretVar(device: Pick<Device, "secret_vars">, key: string): boolean {
+  return device.secret_vars?.[key] ?? true;
 }

@@ -11,7 +11,7 @@ use provdesk_core::catalog::Catalog;
 use provdesk_core::inventory::{Device, DeviceState, FetchLogQuery, Inventory, parse_devices_csv};
 use provdesk_core::profile::{ProfileSet, Source};
 use provdesk_core::profile_io::{ExportError, ExportFormat, export_device};
-use provdesk_core::pvalue::MASK;
+use provdesk_core::secrets::{Secrets, device_secrets};
 use provdesk_core::status::{self, ProvisioningStatus, STATUS_LOG_DEPTH};
 use provdesk_core::{Mac, PName};
 
@@ -29,13 +29,17 @@ pub enum DeviceCommand {
     List {
         #[arg(long)]
         json: bool,
+        /// Do not mask secrets in what the list says (a status that quotes a value).
+        #[arg(long)]
+        show_secrets: bool,
     },
     /// Show a device's effective configuration, with where each value comes from.
     Show {
         mac: String,
         #[arg(long)]
         json: bool,
-        /// Show passwords instead of masking them (text output only; JSON always has them).
+        /// Show secrets instead of masking them, in text and JSON: the values of secret
+        /// P-values and of every variable that feeds one (see `provdesk_core::secrets`).
         #[arg(long)]
         show_secrets: bool,
     },
@@ -101,7 +105,7 @@ pub fn run(desk_path: &Path, command: DeviceCommand) -> anyhow::Result<ExitCode>
     match command {
         DeviceCommand::Add(args) => add(desk_path, args),
         DeviceCommand::Import(args) => import(desk_path, &args),
-        DeviceCommand::List { json } => list(desk_path, json),
+        DeviceCommand::List { json, show_secrets } => list(desk_path, json, show_secrets),
         DeviceCommand::Show {
             mac,
             json,
@@ -283,7 +287,7 @@ fn provisioning_status(
     Ok(status::derive(device, &log, manifest))
 }
 
-fn list(desk_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+fn list(desk_path: &Path, json: bool, show_secrets: bool) -> anyhow::Result<ExitCode> {
     let desk = open_desk(desk_path)?;
     let inventory = desk.inventory()?;
     let devices = inventory.list_devices()?;
@@ -292,6 +296,19 @@ fn list(desk_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|d| provisioning_status(&inventory, &manifest, d))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // The list shows no values, but a status may quote one; each device's own secrets are
+    // masked wherever they appear.
+    let secrets: Vec<Option<Secrets>> = if show_secrets {
+        devices.iter().map(|_| None).collect()
+    } else {
+        let profiles = ProfileSet::load(desk.root());
+        let (catalog, _) = Catalog::load_with_overlay(desk.root());
+        let options = BuildOptions::from_settings(desk.settings());
+        devices
+            .iter()
+            .map(|d| Some(device_secrets(&profiles, d, &catalog, &options)))
+            .collect()
+    };
     if json {
         let summaries: Vec<DeviceSummary> = devices
             .iter()
@@ -309,6 +326,14 @@ fn list(desk_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
                 status: status.clone(),
             })
             .collect();
+        let mut summaries = serde_json::to_value(&summaries)?;
+        if let Some(items) = summaries.as_array_mut() {
+            for (item, secrets) in items.iter_mut().zip(&secrets) {
+                if let Some(secrets) = secrets {
+                    redact_strings(item, secrets);
+                }
+            }
+        }
         output::json(&summaries)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -322,12 +347,12 @@ fn list(desk_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         "{:<12}  {:<10}  {:<12}  {:<20}  {:<10}  {:<14}  FIRMWARE",
         "MAC", "MODEL", "PROFILE", "NAME", "STATE", "STATUS"
     );
-    for (d, status) in devices.iter().zip(&statuses) {
+    for ((d, status), secrets) in devices.iter().zip(&statuses).zip(&secrets) {
         let state = match d.state {
             DeviceState::Inventory => "inventory",
             DeviceState::Discovered => "discovered",
         };
-        println!(
+        let row = format!(
             "{:<12}  {:<10}  {:<12}  {:<20}  {:<10}  {:<14}  {}",
             d.mac.to_string(),
             d.model,
@@ -337,8 +362,30 @@ fn list(desk_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             status.label(),
             d.firmware_version.as_deref().unwrap_or("-")
         );
+        match secrets {
+            Some(secrets) => println!("{}", secrets.redact(&row)),
+            None => println!("{row}"),
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every string in `value` with the device's secrets masked.
+fn redact_strings(value: &mut serde_json::Value, secrets: &Secrets) {
+    match value {
+        serde_json::Value::String(text) => *text = secrets.redact(text),
+        serde_json::Value::Array(items) => {
+            for item in items {
+                redact_strings(item, secrets);
+            }
+        }
+        serde_json::Value::Object(fields) => {
+            for field in fields.values_mut() {
+                redact_strings(field, secrets);
+            }
+        }
+        _ => {}
+    }
 }
 
 #[derive(serde::Serialize)]
@@ -347,6 +394,8 @@ struct ShownParam {
     source: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     line: Option<usize>,
+    /// Masked unless `--show-secrets`.
+    secret: bool,
 }
 
 fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::Result<ExitCode> {
@@ -364,6 +413,23 @@ fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::
     diagnostics.extend(profiles.diagnostics().iter().cloned());
     diagnostics.extend(catalog_diagnostics);
     diagnostics.extend(catalog.check_config(&config, &device.model, Some(device.mac)));
+    let secrets = device_secrets(&profiles, &device, &catalog, &options);
+    if !show_secrets {
+        // A message may quote a value (a validation error, a variable's text).
+        for d in &mut diagnostics {
+            d.message = secrets.redact(&d.message);
+        }
+    }
+    let var_shown = |key: &str, value: &str| -> String {
+        secrets
+            .shown(secrets.is_secret_var(key), value, show_secrets)
+            .to_string()
+    };
+    let param_shown = |name: PName, value: &str| -> String {
+        secrets
+            .shown(secrets.is_secret_param(name), value, show_secrets)
+            .to_string()
+    };
     if json {
         let params: BTreeMap<String, ShownParam> = config
             .params
@@ -374,12 +440,22 @@ fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::
                     _ => None,
                 };
                 let shown = ShownParam {
-                    value: sourced.value.clone(),
+                    value: param_shown(*name, &sourced.value),
                     source: sourced.source.to_string(),
                     line,
+                    secret: secrets.is_secret_param(*name),
                 };
                 (name.to_string(), shown)
             })
+            .collect();
+        let mut status_json = serde_json::to_value(&status)?;
+        if !show_secrets {
+            redact_strings(&mut status_json, &secrets);
+        }
+        let vars: BTreeMap<&str, String> = device
+            .vars
+            .iter()
+            .map(|(key, value)| (key.as_str(), var_shown(key, value)))
             .collect();
         output::json(&serde_json::json!({
             "mac": device.mac,
@@ -387,8 +463,9 @@ fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::
             "profile": device.profile,
             "name": device.name,
             "state": device.state,
-            "status": status,
-            "vars": device.vars,
+            "status": status_json,
+            "vars": vars,
+            "secret_vars": secrets.vars(),
             "params": params,
             "diagnostics": diagnostics,
         }))?;
@@ -401,17 +478,20 @@ fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::
         device.profile.as_deref().unwrap_or("(none)"),
         device.name.as_deref().unwrap_or("")
     );
-    match status.reason() {
-        Some(reason) => println!("  status: {} ({reason})", status.label()),
-        None => println!("  status: {}", status.label()),
+    let status_line = match status.reason() {
+        Some(reason) => format!("  status: {} ({reason})", status.label()),
+        None => format!("  status: {}", status.label()),
+    };
+    if show_secrets {
+        println!("{status_line}");
+    } else {
+        println!("{}", secrets.redact(&status_line));
     }
     for (key, value) in &device.vars {
-        let masked = !show_secrets && looks_secret(key);
-        println!("  var {key} = {}", if masked { MASK } else { value });
+        println!("  var {key} = {}", var_shown(key, value));
     }
     for (name, sourced) in &config.params {
-        let masked = !show_secrets && catalog.is_secret(*name);
-        let value = if masked { MASK } else { sourced.value.as_str() };
+        let value = param_shown(*name, &sourced.value);
         let source = match &sourced.source {
             Source::File { path, line } => format!("{}:{line}", path.display()),
             other => other.to_string(),
@@ -420,14 +500,6 @@ fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::
     }
     output::diagnostics(&diagnostics);
     Ok(ExitCode::SUCCESS)
-}
-
-/// Variables named like passwords are masked in output meant for people.
-fn looks_secret(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    ["secret", "password", "passwd", "pass", "pin", "key"]
-        .iter()
-        .any(|w| key.contains(w))
 }
 
 fn export(

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use provdesk_core::catalog::Catalog;
-use provdesk_core::profile_io::{WriteError, WriteOptions, import_profile, write_profile};
+use provdesk_core::profile_io::{
+    WriteError, WriteOptions, import_profile, imported_value_count, write_profile,
+};
 
 use super::open_desk;
 use crate::output;
@@ -72,11 +74,25 @@ fn import(
         );
         return Ok(ExitCode::FAILURE);
     }
+    let values = imported_value_count(&toml);
+    if bad > 0 && values == 0 {
+        // A profile that sets nothing would look like a successful import.
+        eprintln!(
+            "{bad} problem(s) in {} and no value could be read: no profile written",
+            file.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     let options = WriteOptions { replace: force };
     match write_profile(&desk, &name, &toml, options) {
         Ok(path) => {
+            let skipped = if bad > 0 {
+                format!(", {bad} bad part(s) kept as comments")
+            } else {
+                String::new()
+            };
             println!(
-                "wrote {} from {}; use it with `--profile {name}`",
+                "wrote {} from {} ({values} value(s){skipped}); use it with `--profile {name}`",
                 path.display(),
                 file.display()
             );

@@ -3,7 +3,9 @@
 //! Invariants: never fails fast — every problem in the file comes back as a `Diagnostic` with
 //! the 1-based line of its record and the column it is about, and every good row comes back
 //! with its line; a row with any error is left out whole. Accepts a UTF-8 BOM, CRLF, quoted
-//! fields and the `;` (or tab) delimiter European Excel writes.
+//! fields and the `;` (or tab) delimiter European Excel writes. A quote that never closes or
+//! a value with a line break is an error on its own record, never a reason to swallow the
+//! rows after it. One pass over the text: the time grows with the file, not its square.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -19,24 +21,27 @@ const UNREADABLE: &str = "csv-unreadable";
 /// required, `profile` and `name` optional (these four case-insensitive); every other column
 /// is a custom variable. Cells are trimmed; an empty `profile`/`name` is `None` and an empty
 /// variable cell leaves the variable out. Rows whose cells are all empty are skipped.
+///
+/// A record that cannot be split into cells (a quote that is never closed, a quoted value
+/// running onto the next line) is an error at the line where the record began, and reading
+/// goes on at the next line, so the rows a stray quote would have swallowed are still read.
 pub fn parse_devices_csv(
     text: &str,
     profile_exists: &dyn Fn(&str) -> bool,
 ) -> (Vec<(usize, Device)>, Vec<Diagnostic>) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut diagnostics = Vec::new();
-    let mut reader = ::csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(detect_delimiter(text))
-        .from_reader(text.as_bytes());
-    let mut records = reader.records();
+    let mut records = Records::new(text, detect_delimiter(text));
 
     let header = loop {
         match records.next() {
-            Some(Ok(record)) if record.iter().all(|cell| cell.trim().is_empty()) => continue,
+            Some(Ok(record)) if record.is_blank() => continue,
             Some(Ok(record)) => break record,
-            Some(Err(e)) => return (Vec::new(), vec![unreadable(&e.to_string())]),
+            Some(Err(broken)) => {
+                let field = format!("column {}", broken.column);
+                diagnostics.push(broken.diagnostic(HEADER, &field));
+                return (Vec::new(), diagnostics);
+            }
             None => {
                 let message = "the file is empty; the first line must be a header such as \
                                `mac,model,profile,name`";
@@ -44,8 +49,7 @@ pub fn parse_devices_csv(
             }
         }
     };
-    let header_line = line_at(text, header.position());
-    let Some(columns) = Columns::from_header(&header, header_line, &mut diagnostics) else {
+    let Some(columns) = Columns::from_header(&header.cells, header.line, &mut diagnostics) else {
         return (Vec::new(), diagnostics);
     };
 
@@ -54,24 +58,23 @@ pub fn parse_devices_csv(
     for record in records {
         let record = match record {
             Ok(record) => record,
-            Err(e) => {
-                let line = line_at(text, e.position());
-                diagnostics
-                    .push(Diagnostic::error(ROW, format!("unreadable record: {e}")).at_line(line));
+            Err(broken) => {
+                let field = cell_name(&header.cells, broken.column);
+                diagnostics.push(broken.diagnostic(ROW, &field));
                 continue;
             }
         };
-        let line = line_at(text, record.position());
-        if record.iter().all(|cell| cell.trim().is_empty()) {
+        let line = record.line;
+        if record.is_blank() {
             continue;
         }
-        if record.len() != columns.width {
+        if record.cells.len() != columns.width {
             diagnostics.push(
                 Diagnostic::error(
                     ROW,
                     format!(
                         "this row has {} fields but the header has {}; check for a stray delimiter or a missing quote",
-                        record.len(),
+                        record.cells.len(),
                         columns.width
                     ),
                 )
@@ -80,7 +83,7 @@ pub fn parse_devices_csv(
             continue;
         }
         if let Some(device) = columns.device(
-            &record,
+            &record.cells,
             line,
             profile_exists,
             &mut first_line_of,
@@ -133,24 +136,191 @@ fn unreadable(reason: &str) -> Diagnostic {
     Diagnostic::error(UNREADABLE, format!("cannot read the device list: {reason}"))
 }
 
-/// The 1-based line a record starts on. Computed from its byte offset because the csv
-/// crate's own line count is off after blank lines and CRLF line ends; the offset may point
-/// at the line ends before the record, which are skipped (a record never starts with one).
-fn line_at(text: &str, position: Option<&::csv::Position>) -> usize {
-    let Some(offset) = position.and_then(|p| usize::try_from(p.byte()).ok()) else {
-        return 0;
-    };
-    let offset = offset.min(text.len());
-    let skipped = text.as_bytes()[offset..]
-        .iter()
-        .take_while(|b| matches!(b, b'\r' | b'\n'))
-        .count();
-    let start = offset + skipped;
-    text.as_bytes()[..start]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+/// One record of the file: the 1-based line it begins on and its cells, unquoted.
+struct Record {
+    line: usize,
+    cells: Vec<String>,
+}
+
+impl Record {
+    fn is_blank(&self) -> bool {
+        self.cells.iter().all(|cell| cell.trim().is_empty())
+    }
+}
+
+/// A record that cannot be split into cells: where it began, which cell (1-based), and why.
+#[derive(Debug)]
+struct Broken {
+    line: usize,
+    column: usize,
+    problem: String,
+}
+
+impl Broken {
+    /// The diagnostic for this record, `field` naming its cell (a column name or `column N`).
+    fn diagnostic(&self, kind: &'static str, field: &str) -> Diagnostic {
+        Diagnostic::error(kind, format!("{field}: {}", self.problem))
+            .at(self.line, self.column)
+            .field(field)
+    }
+}
+
+/// The records of a CSV text (RFC 4180 quoting: a cell that begins with `"` runs to the next
+/// lone `"`, and `""` inside it is one quote), read in one pass.
+///
+/// This is written here rather than taken from the `csv` crate because the crate reads an
+/// unclosed quote to the end of the file without saying so (every later row becomes one
+/// cell), and counts lines differently after blank lines and CRLF ends; knowing where each
+/// record and quote begins is what the diagnostics need. A device's cells never hold a line
+/// break, so a quoted cell that reaches a line end is reported and reading resumes on the
+/// next line: a stray quote costs its own record and nothing else.
+struct Records<'a> {
+    text: &'a str,
+    delimiter: u8,
+    /// Byte offset of the next record.
+    at: usize,
+    /// The 1-based line `at` is on.
+    line: usize,
+}
+
+impl<'a> Records<'a> {
+    fn new(text: &'a str, delimiter: u8) -> Self {
+        Records {
+            text,
+            delimiter,
+            at: 0,
+            line: 1,
+        }
+    }
+
+    /// Steps over the line end at `at` (LF, CRLF or a lone CR), if there is one.
+    fn skip_line_end(&mut self) {
+        let bytes = self.text.as_bytes();
+        match bytes.get(self.at) {
+            Some(b'\r') if bytes.get(self.at + 1) == Some(&b'\n') => self.at += 2,
+            Some(b'\r' | b'\n') => self.at += 1,
+            _ => return,
+        }
+        self.line += 1;
+    }
+
+    /// Reads a quoted cell whose opening quote is at `at`, appending its text to `cell`.
+    /// On a line end or the end of the file before the closing quote, leaves `at` at that
+    /// point and says what went wrong.
+    fn quoted(&mut self, cell: &mut String) -> Result<(), String> {
+        let bytes = self.text.as_bytes();
+        self.at += 1;
+        let mut from = self.at;
+        loop {
+            match bytes.get(self.at) {
+                Some(b'"') if bytes.get(self.at + 1) == Some(&b'"') => {
+                    cell.push_str(&self.text[from..=self.at]);
+                    self.at += 2;
+                    from = self.at;
+                }
+                Some(b'"') => {
+                    cell.push_str(&self.text[from..self.at]);
+                    self.at += 1;
+                    return Ok(());
+                }
+                Some(b'\r' | b'\n') => {
+                    return Err(match closing_quote_line(&self.text[self.at..]) {
+                        Some(more) => format!(
+                            "the quoted value runs on to line {}, and a device's values cannot \
+                             hold a line break; put the value on one line (or is a closing \
+                             quote missing?)",
+                            self.line + more
+                        ),
+                        None => UNCLOSED.to_string(),
+                    });
+                }
+                Some(_) => self.at += 1,
+                None => return Err(UNCLOSED.to_string()),
+            }
+        }
+    }
+}
+
+/// Why a record with a quote that never closes is refused.
+const UNCLOSED: &str = "the quote that opens this value is never closed, so it would swallow \
+                        the rows after it; close the quote";
+
+/// How many line ends come before the quote that closes a quoted cell, when `rest` starts
+/// inside one; `None` when no quote closes it. Stops at the first lone `"`, so reading ahead
+/// from each bad record costs no more than the distance to the next quote.
+fn closing_quote_line(rest: &str) -> Option<usize> {
+    let bytes = rest.as_bytes();
+    let mut lines = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' if bytes.get(i + 1) == Some(&b'"') => i += 1,
+            b'"' => return Some(lines),
+            b'\n' => lines += 1,
+            b'\r' if bytes.get(i + 1) != Some(&b'\n') => lines += 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+impl Iterator for Records<'_> {
+    type Item = Result<Record, Broken>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let bytes = self.text.as_bytes();
+        if self.at >= bytes.len() {
+            return None;
+        }
+        let line = self.line;
+        let mut cells = Vec::new();
+        loop {
+            let mut cell = String::new();
+            if bytes[self.at..].first() == Some(&b'"')
+                && let Err(problem) = self.quoted(&mut cell)
+            {
+                let column = cells.len() + 1;
+                // Resume on the line after the one the quote opened on.
+                while self.at < bytes.len() && !matches!(bytes[self.at], b'\r' | b'\n') {
+                    self.at += 1;
+                }
+                self.skip_line_end();
+                return Some(Err(Broken {
+                    line,
+                    column,
+                    problem,
+                }));
+            }
+            // Unquoted text, or what follows a closing quote, runs to the delimiter or the
+            // line end; a quote in it is an ordinary character.
+            let from = self.at;
+            while self.at < bytes.len()
+                && bytes[self.at] != self.delimiter
+                && !matches!(bytes[self.at], b'\r' | b'\n')
+            {
+                self.at += 1;
+            }
+            cell.push_str(&self.text[from..self.at]);
+            cells.push(cell);
+            if bytes.get(self.at) == Some(&self.delimiter) {
+                self.at += 1;
+                continue;
+            }
+            self.skip_line_end();
+            return Some(Ok(Record { line, cells }));
+        }
+    }
+}
+
+/// How a diagnostic names cell `column` (1-based): the header's name for it, or `column N`
+/// past the header's end or under an unnamed column.
+fn cell_name(header: &[String], column: usize) -> String {
+    header
+        .get(column.wrapping_sub(1))
+        .map(|name| name.trim())
+        .filter(|name| !name.is_empty())
+        .map_or_else(|| format!("column {column}"), str::to_string)
 }
 
 /// Where each known column is, and the custom variable columns.
@@ -166,7 +336,7 @@ struct Columns {
 impl Columns {
     /// Reads the header; `None` when no row can be read (no `mac` or `model` column).
     fn from_header(
-        header: &::csv::StringRecord,
+        header: &[String],
         line: usize,
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Option<Columns> {
@@ -254,13 +424,13 @@ impl Columns {
     /// The device on this row, or `None` after reporting each of its problems.
     fn device(
         &self,
-        record: &::csv::StringRecord,
+        record: &[String],
         line: usize,
         profile_exists: &dyn Fn(&str) -> bool,
         first_line_of: &mut HashMap<Mac, usize>,
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Option<Device> {
-        let cell = |index: usize| record.get(index).unwrap_or("").trim();
+        let cell = |index: usize| record.get(index).map_or("", |c| c.trim());
         let optional = |index: Option<usize>| index.map(cell).filter(|c| !c.is_empty());
         let before = diagnostics.len();
         let mut report = |field: &str, message: String| {
@@ -516,12 +686,109 @@ mod tests {
     }
 
     #[test]
-    fn multi_line_quoted_cell_keeps_later_line_numbers() {
+    fn unclosed_quote_is_an_error_and_the_next_rows_are_still_read() {
+        // The quote on line 2 never closes: before, the csv crate read the rest of the file
+        // into that one name, and the device on line 3 was lost without a word.
+        check(
+            "mac,model,name\n000b82000001,gxp2170,\"Smith\n000b82000002,gxp2170,Jones\n",
+            &[(3, "000b82000002", "gxp2170", None, Some("Jones"), "")],
+            &["2:name:csv-row: name: the quote that opens this value is never closed"],
+        );
+        // The same at the very end of a file without a final line end.
+        check(
+            "mac,model,name\n000b82000001,gxp2170,Ann\n000b82000002,gxp2170,\"Smith",
+            &[(2, "000b82000001", "gxp2170", None, Some("Ann"), "")],
+            &["3:name:csv-row: name: the quote that opens this value is never closed"],
+        );
+    }
+
+    #[test]
+    fn stray_quote_that_pairs_with_a_later_one_costs_only_its_own_row() {
+        check(
+            "mac,model,name\n\
+             000b82000001,gxp2170,\"Smith\n\
+             000b82000002,gxp2170,Jones\n\
+             000b82000003,gxp2170,\"Lee, Ann\"\n",
+            &[
+                (3, "000b82000002", "gxp2170", None, Some("Jones"), ""),
+                (4, "000b82000003", "gxp2170", None, Some("Lee, Ann"), ""),
+            ],
+            &["2:name:csv-row: name: the quoted value runs on to line 4"],
+        );
+    }
+
+    #[test]
+    fn quoted_value_with_a_line_break_is_an_error_at_the_line_it_began() {
         check(
             "mac,model,note\n000b82000001,gxp2170,\"two\nlines\"\n000b82000002,bad model,x\n",
-            &[(2, "000b82000001", "gxp2170", None, None, "note=two\nlines")],
-            &["4:model:csv-row: invalid model"],
+            &[],
+            &[
+                "2:note:csv-row: note: the quoted value runs on to line 3, and a device's values cannot hold a line break",
+                // The rest of the broken value is read as a row of its own, and refused.
+                "3:-:csv-row: this row has 1 fields but the header has 3",
+                "4:model:csv-row: invalid model",
+            ],
         );
+        // CRLF and a name column: the field named is the header's.
+        check(
+            "mac,model,name\r\n000b82000001,gxp2170,\"A\r\nB\",\r\n000b82000002,gxp2170,C\r\n",
+            &[(4, "000b82000002", "gxp2170", None, Some("C"), "")],
+            &[
+                "2:name:csv-row: name: the quoted value runs on to line 3",
+                "3:-:csv-row: this row has 2 fields but the header has 3",
+            ],
+        );
+    }
+
+    #[test]
+    fn broken_record_diagnostic_names_the_column_number() {
+        let (rows, diagnostics) = parse_devices_csv(
+            "mac,model\n000b82000001,\"gxp2170\n000b82000002,gxp2170,\"x\n",
+            &profiles,
+        );
+        assert_eq!(rows.len(), 0);
+        let at: Vec<_> = diagnostics
+            .iter()
+            .map(|d| (d.line, d.column, d.field.clone()))
+            .collect();
+        assert_eq!(
+            at,
+            [
+                (Some(2), Some(2), Some("model".to_string())),
+                // Past the header's end the cell has no name but its number.
+                (Some(3), Some(3), Some("column 3".to_string())),
+            ],
+            "{diagnostics:#?}"
+        );
+    }
+
+    #[test]
+    fn unclosed_quote_in_the_header() {
+        check(
+            "mac,\"model\n000b82000001,gxp2170\n",
+            &[],
+            &["1:column 2:csv-header: column 2: the quote that opens this value is never closed"],
+        );
+    }
+
+    #[test]
+    fn line_numbers_stay_right_far_into_the_file() {
+        // Lone CR, CRLF and LF line ends, blank lines and escaped quotes on the way.
+        let mut text = String::from("mac,model,name\r");
+        for i in 0..3000 {
+            let end = ["\n", "\r\n", "\r"][i % 3];
+            text.push_str(&format!("{:012x},gxp2170,\"a \"\"{i}\"\"\"{end}", i + 1));
+            if i % 100 == 0 {
+                text.push_str(end);
+            }
+        }
+        text.push_str("000b8200ffff,bad model,x\n");
+        let (rows, diagnostics) = parse_devices_csv(&text, &profiles);
+        assert_eq!(rows.len(), 3000);
+        assert_eq!(rows[2999].1.name.as_deref(), Some("a \"2999\""));
+        assert_eq!(rows[2999].0, 3000 + 30 + 1);
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        assert_eq!(diagnostics[0].line, Some(3000 + 30 + 2));
     }
 
     #[test]

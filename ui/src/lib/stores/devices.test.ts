@@ -4,7 +4,7 @@ import { DeviceStore, matches } from "./devices.svelte";
 import type { Device } from "../api";
 
 const device = (mac: string, over: Partial<Device> = {}): Device => ({
-  mac, model: "gxp2170", profile: "office", name: null, state: "inventory", vars: {}, overrides: {},
+  mac, model: "gxp2170", profile: "office", name: null, state: "inventory", vars: {}, secret_vars: {}, overrides: {},
   first_seen: null, last_seen: null, last_ip: null, firmware_version: null, ...over,
 });
 

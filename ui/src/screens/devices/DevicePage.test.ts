@@ -8,7 +8,10 @@ const plain = "<gs_provision>\n  <P34>sip-pw</P34>\n  <P35>201</P35>\n</gs_provi
 const detail: DeviceDetail = {
   device: {
     mac: "000b82000001", model: "gxp2170", profile: "office", name: "Reception", state: "inventory",
-    vars: { ext: "201" }, overrides: { P34: "override-pw", P3: "Front" },
+    vars: { ext: "201", acct: "hunter2secret", pin_label: "Desk 4" },
+    // The core's flags: `acct` feeds P34 whatever it is called; `pin_label` feeds nothing secret.
+    secret_vars: { ext: false, acct: true, pin_label: false },
+    overrides: { P34: "override-pw", P3: "Front" },
     first_seen: null, last_seen: null, last_ip: null, firmware_version: null,
   },
   params: [
@@ -44,6 +47,12 @@ describe("DevicePage", () => {
     await fireEvent.click(await screen.findByText(/Variables/));
     expect(container.textContent).not.toContain("override-pw");
     expect(screen.getByText("Front")).toBeTruthy();
+    expect(container.textContent).not.toContain("hunter2secret");
+    expect(screen.getByText("Desk 4")).toBeTruthy();
+    expect(screen.getByText("201")).toBeTruthy();
+    await fireEvent.click(screen.getAllByLabelText("Show secrets")[0]);
+    expect(container.textContent).toContain("hunter2secret");
+    expect(container.textContent).toContain("override-pw");
     await fireEvent.click(screen.getByText(/Requests \(1\)/));
     expect(container.querySelector("[data-history]")?.textContent).toMatch(/404\s*unknown device/);
   });

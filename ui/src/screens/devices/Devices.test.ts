@@ -16,7 +16,7 @@ globalThis.ResizeObserver ??= class {
 
 const device = (i: number, over: Partial<Device> = {}): Device => ({
   mac: `000b82${i.toString(16).padStart(6, "0")}`, model: "gxp2170", profile: "office", name: `Desk ${i}`, state: "inventory",
-  vars: {}, overrides: {}, first_seen: null, last_seen: null, last_ip: null, firmware_version: null, ...over,
+  vars: {}, secret_vars: {}, overrides: {}, first_seen: null, last_seen: null, last_ip: null, firmware_version: null, ...over,
 });
 const info: DeskInfo = {
   root: "/desk", settings_file: "provdesk.toml", settings_text: "", devices: 10000, discovered: 1, profiles: ["global", "office", "sales"],

@@ -5,7 +5,7 @@ import ImportDialog from "./ImportDialog.svelte";
 import type { ImportResult } from "../../lib/api";
 
 const result: ImportResult = {
-  rows: [{ line: 2, update: false, device: { mac: "000b82000001", model: "gxp2170", profile: "office", name: "Reception", state: "inventory", vars: { ext: "201", sip_secret: "x" }, overrides: {}, first_seen: null, last_seen: null, last_ip: null, firmware_version: null } }],
+  rows: [{ line: 2, update: false, device: { mac: "000b82000001", model: "gxp2170", profile: "office", name: "Reception", state: "inventory", vars: { ext: "201", sip_secret: "x", acct: "hunter2secret", pin_label: "Desk 4" }, secret_vars: { ext: false, sip_secret: true, acct: true, pin_label: false }, overrides: {}, first_seen: null, last_seen: null, last_ip: null, firmware_version: null } }],
   diagnostics: [{ severity: "error", kind: "csv-row", message: "invalid MAC \"zz\"", line: 3 }],
   new: 1, updated: 0, bad: 1, imported: null, build: null, message: "1 problem(s): nothing imported",
 };
@@ -25,7 +25,12 @@ describe("ImportDialog", () => {
     await screen.findByText("00:0b:82:00:00:01");
     expect(calls[0]).toMatchObject({ dryRun: true, skipBad: true });
     expect(screen.getAllByText(/invalid MAC/).length).toBeGreaterThan(0);
-    expect(screen.getByText(/ext=201/).textContent).toContain("sip_secret=••••");
+    const vars = screen.getByText(/ext=201/).textContent ?? "";
+    expect(vars).toContain("sip_secret=••••");
+    // Masked by the core's flags, not by the name.
+    expect(vars).toContain("acct=••••");
+    expect(vars).not.toContain("hunter2secret");
+    expect(vars).toContain("pin_label=Desk 4");
     const importButton = screen.getByRole("button", { name: /Import 1 device/ });
     expect((importButton as HTMLButtonElement).disabled).toBe(true);
     await fireEvent.click(screen.getByLabelText("Skip bad rows"));
