@@ -53,6 +53,8 @@ pub struct AccessPolicy {
     auth: AuthMode,
     tftp_device_files: bool,
     https_client_certificates: bool,
+    /// `[encryption] mode = "off"`: per-device XML files go out in clear.
+    encryption_off: bool,
 }
 
 impl Default for AccessPolicy {
@@ -64,6 +66,7 @@ impl Default for AccessPolicy {
             auth: AuthMode::None,
             tftp_device_files: false,
             https_client_certificates: false,
+            encryption_off: false,
         }
     }
 }
@@ -101,6 +104,7 @@ impl AccessPolicy {
             auth: settings.auth.mode,
             tftp_device_files: settings.access.tftp_device_files,
             https_client_certificates: settings.tls.require_client_cert,
+            encryption_off: settings.encryption.is_off(),
         })
     }
 
@@ -239,9 +243,12 @@ impl AccessPolicy {
                 "HTTPS asks clients for no certificate: any peer the allow-list admits gets as far as authentication",
             );
         }
-        // Hook: the `[encryption] mode = "off"` warning (another change adds the setting to
-        // DeskSettings) goes here, e.g. `warn("encryption.mode", "cfg<mac>.xml is served
-        // unencrypted: …")`, so `serve` and the app show it with the others.
+        if self.encryption_off {
+            warn(
+                "encryption.mode",
+                "encryption is off: every cfg<mac>.xml is served in clear, SIP passwords included, to whoever may fetch it",
+            );
+        }
         AccessSummary {
             protocols,
             warnings,
@@ -415,6 +422,15 @@ mod tests {
         let tftp_only = policy(&["::1"], AuthMode::Digest, true).summary(&[Protocol::Tftp]);
         assert_eq!(tftp_only.protocols.len(), 1);
         assert_eq!(settings_of(&tftp_only), ["access.tftp_device_files"]);
+        let mut clear = DeskSettings::default();
+        clear.access.allow = vec!["::1".into()];
+        clear.auth.mode = AuthMode::Digest;
+        clear.encryption.mode = provdesk_core::desk::EncryptionMode::Off;
+        let clear = AccessPolicy::from_settings(&clear).unwrap();
+        assert_eq!(
+            settings_of(&clear.summary(&[Protocol::Http])),
+            ["encryption.mode"]
+        );
         let none = policy(&[], AuthMode::None, false).summary(&[]);
         assert_eq!(none, AccessSummary::default());
     }
