@@ -12,7 +12,7 @@
 //! starts only once the inputs are quiet (no event, and the same size and modification time
 //! of every input over [`WatcherConfig::settle`], within [`WatcherConfig::max_settle`]), so
 //! a save in progress is not built from (the publisher checks the rest); settings
-//! that only a restart can apply (listen addresses, TLS, auth) are reported as a warning, not
+//! that only a restart can apply (listen addresses, TLS, auth, limits, encryption) are reported as a warning, not
 //! half-applied.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -273,6 +273,9 @@ impl Watcher {
             ("tls", new.tls != old.tls),
             ("auth", new.auth != old.auth),
             ("access", new.access != old.access),
+            ("limits", new.limits != old.limits),
+            // The publisher's build options are fixed at start.
+            ("encryption", new.encryption != old.encryption),
         ] {
             if changed {
                 needs_restart.push(name);
@@ -580,6 +583,16 @@ mod tests {
         std::fs::rename(&temp, &settings).unwrap();
         let message = f.next_warning().await;
         assert!(message.contains("server.http"), "{message}");
+        // Limits and encryption are fixed when the servers and the publisher start.
+        let text = std::fs::read_to_string(&settings).unwrap();
+        let fewer = text.replace(
+            "tftp_transfers_per_address = 8",
+            "tftp_transfers_per_address = 3",
+        );
+        assert_ne!(fewer, text, "the sample desk sets the per-address share");
+        std::fs::write(&settings, fewer).unwrap();
+        let message = f.next_warning().await;
+        assert!(message.contains("limits"), "{message}");
         f.stop().await;
     }
 }
