@@ -34,6 +34,21 @@ fn desk() -> Desk {
         "--set",
         "P1359=xmlpw-override",
     ]);
+    desk.ok(&[
+        "device",
+        "add",
+        "000b82000002",
+        "--model",
+        "gxp2170",
+        "--profile",
+        "acct",
+        "--var",
+        "acct=another-acct-pw",
+        "--var",
+        "ext=202",
+    ]);
+    // A build fills in what the builder adds (a generated P1359 where the desk encrypts).
+    desk.ok(&["build"]);
     desk
 }
 
@@ -59,6 +74,36 @@ fn device_show_masks_what_feeds_a_secret_in_text_and_json() {
     }
     assert_eq!(shown["params"]["P35"]["value"], "201");
     assert_eq!(shown["params"]["P35"]["secret"], false);
+    // Whatever sets a secret P-value (a layer, an override, the builder), it is masked.
+    for (p, param) in shown["params"].as_object().expect("params") {
+        if param["secret"] == true {
+            assert!(
+                param["value"] == "••••••" || param["value"] == "",
+                "{p}: {param:#}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_secret_the_builder_fills_in_is_masked_too() {
+    let desk = desk();
+    let shown = desk.json(&["device", "show", "000b82000002", "--json"]);
+    assert!(!shown.to_string().contains("another-acct-pw"), "{shown:#}");
+    for (p, param) in shown["params"].as_object().expect("params") {
+        if param["secret"] == true {
+            assert!(
+                param["value"] == "••••••" || param["value"] == "",
+                "{p}: {param:#}"
+            );
+        }
+    }
+    let clear = desk.json(&["device", "show", "000b82000002", "--json", "--show-secrets"]);
+    if let Some(password) = clear["params"]["P1359"]["value"].as_str() {
+        assert_eq!(shown["params"]["P1359"]["secret"], true);
+        let text = desk.ok(&["device", "show", "000b82000002"]);
+        assert!(!text.contains(password), "{text}");
+    }
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! `device show`/`device list` and the app's device screens mask by.
 //!
 //! Rule: a P-value the catalogue types `secret` (SIP passwords, P1359…) is secret wherever it
-//! is set (a profile layer or a device override). A device variable is secret when any layer
+//! comes from (a profile layer, a device override, or the builder). A device variable is secret when any layer
 //! of its profile chain, or any of its overrides, uses it as `{{ var }}` in a secret P-value,
 //! so `--var acct=…` feeding P34 is masked whatever it is called. A variable whose name says
 //! password (`sip_secret`, `admin_pass`) is secret too, whatever it feeds, so a device
@@ -14,7 +14,7 @@
 use std::collections::BTreeSet;
 
 use crate::PName;
-use crate::build::{BuildOptions, device_vars};
+use crate::build::{BuildOptions, device_config, device_vars};
 use crate::catalog::Catalog;
 use crate::inventory::Device;
 use crate::profile::{ProfileSet, Target};
@@ -126,7 +126,16 @@ pub fn device_secrets(
         }
     }
 
-    let (config, _) = profiles.effective(&target);
+    // What the device really gets, with what the builder fills in beyond the layers (the
+    // server's address, a generated P1359): a secret P-value is secret wherever it comes from.
+    let (config, _) = device_config(profiles, device, options);
+    secrets.params.extend(
+        config
+            .params
+            .keys()
+            .filter(|p| catalog.is_secret(**p))
+            .copied(),
+    );
     let mut values: Vec<String> = secrets
         .vars
         .iter()
