@@ -33,6 +33,7 @@ describe("Devices screen", () => {
       calls.push({ cmd, args });
       if (cmd === "list_devices") return calls.some((c) => c.cmd === "enroll") ? [...all, { ...phone, state: "inventory" }] : [...all, phone];
       if (cmd === "desk_info") return info;
+      if (cmd === "enroll_check") return [];
       if (cmd === "enroll") return build;
       return null;
     });
@@ -44,7 +45,52 @@ describe("Devices screen", () => {
     await fireEvent.click(container.querySelector("[data-enroll='000b82abcdef']")!);
     await waitFor(() => expect(screen.getByText("10001 in inventory")).toBeTruthy());
     expect(calls.find((c) => c.cmd === "enroll")?.args).toMatchObject({ macs: ["000b82abcdef"], profile: null });
+    // Checked first; nothing missing, so no question asked.
+    expect(calls.findIndex((c) => c.cmd === "enroll_check")).toBeLessThan(calls.findIndex((c) => c.cmd === "enroll"));
+    expect(container.querySelector("[data-dialog='enroll-confirm']")).toBeNull();
     expect(container.querySelector("[data-discovered]")).toBeNull();
+  });
+
+  it("names the variables phones would lack before enrolling, and enrolls only when told to", async () => {
+    const phones = [
+      device(0xabcd01, { state: "discovered", profile: null, name: null }),
+      device(0xabcd02, { state: "discovered", profile: null, name: null }),
+    ];
+    const calls: { cmd: string; args: unknown }[] = [];
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      if (cmd === "list_devices") return [device(1), ...phones];
+      if (cmd === "desk_info") return info;
+      if (cmd === "enroll_check") return [{ mac: "000b82abcd02", missing: ["ext", "sip_secret"] }];
+      if (cmd === "enroll") return { ...build, held: [{ mac: "000b82abcd02", diagnostics: [] }] };
+      return null;
+    });
+    app.desk = info;
+    const { container } = render(Devices);
+    await waitFor(() => expect(container.querySelector("[data-discovered]")).not.toBeNull());
+    await fireEvent.change(screen.getByLabelText("Profile for enrolled phones"), { target: { value: "office" } });
+
+    await fireEvent.click(screen.getByRole("button", { name: "Enroll all" }));
+    const dialog = await waitFor(() => {
+      const d = container.querySelector("[data-dialog='enroll-confirm']");
+      expect(d).not.toBeNull();
+      return d!;
+    });
+    expect(calls.find((c) => c.cmd === "enroll_check")?.args).toMatchObject({ macs: ["000b82abcd01", "000b82abcd02"], profile: "office" });
+    expect(dialog.querySelector("[data-missing]")?.textContent).toContain("00:0b:82:ab:cd:02 lacks ext, sip_secret");
+    expect(dialog.querySelector("[data-missing]")?.textContent).not.toContain("00:0b:82:ab:cd:01");
+    expect(dialog.querySelector("[data-explanation]")?.textContent).toMatch(/"needs attention": it gets no config/);
+    expect(calls.some((c) => c.cmd === "enroll")).toBe(false);
+
+    await fireEvent.click(screen.getByRole("button", { name: "Cancel" }));
+    expect(container.querySelector("[data-dialog='enroll-confirm']")).toBeNull();
+    expect(calls.some((c) => c.cmd === "enroll")).toBe(false);
+
+    await fireEvent.click(container.querySelector("[data-enroll='000b82abcd02']")!);
+    await fireEvent.click(await screen.findByRole("button", { name: "Enroll anyway" }));
+    await waitFor(() => expect(calls.some((c) => c.cmd === "enroll")).toBe(true));
+    expect(calls.filter((c) => c.cmd === "enroll").map((c) => c.args)).toEqual([{ macs: ["000b82abcd02"], profile: "office" }]);
+    expect(container.querySelector("[data-dialog='enroll-confirm']")).toBeNull();
   });
 
   it("assigns the chosen profile to the selected rows in one call", async () => {
