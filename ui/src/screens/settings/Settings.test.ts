@@ -82,6 +82,30 @@ describe("Settings screen", () => {
     expect(saves[0].access.tftp_device_files).toBe(true);
   });
 
+  it("explains [encryption] mode, warns when it is off, and sends the choice", async () => {
+    const saves: DeskSettings[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd === "read_settings") return dto;
+      if (cmd === "desk_info") return null;
+      if (cmd === "save_settings") {
+        const sent = (args as { settings: DeskSettings }).settings;
+        saves.push(sent);
+        return { settings: { ...dto, settings: sent }, message: "Saved provdesk.toml." };
+      }
+    });
+    const { container } = render(Settings);
+    const mode = (await screen.findByLabelText(/Phone files/)) as HTMLSelectElement;
+    expect(mode.value).toBe("per-device");
+    expect(container.querySelector("[data-note=encryption]")?.textContent).toMatch(/^per-device: every phone's cfg<mac>.xml .* off: cfg<mac>.xml is served in clear; serve warns about it.$/);
+    expect(screen.getByText(/servers that are running restart with it/)).toBeTruthy();
+    expect(container.querySelector("[data-problem='encryption.mode']")).toBeNull();
+    await fireEvent.change(mode, { target: { value: "off" } });
+    expect(container.querySelector("[data-problem='encryption.mode']")?.textContent).toMatch(/reads its SIP password/);
+    await fireEvent.click(screen.getByRole("button", { name: "Save" }));
+    await screen.findByText("Saved provdesk.toml.", { selector: "[data-settings-message]" });
+    expect(saves[0].encryption).toEqual({ mode: "off" });
+  });
+
   it("shows the core's field-named problems next to the field", async () => {
     mockIPC((cmd) => {
       if (cmd === "read_settings") return dto;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { DeskSettings } from "../../lib/api";
-import { checkAllowEntry, fromForm, isDirty, joinAddress, privilegedNote, splitAddress, toForm, validate } from "./settingsForm";
+import { ENCRYPTION_NOTE, checkAllowEntry, fromForm, isDirty, joinAddress, privilegedNote, splitAddress, toForm, validate } from "./settingsForm";
 
 const sample: DeskSettings = {
   server: { http: "0.0.0.0:8080", https: null, tftp: "0.0.0.0:69", base_path: "/", public_host: null },
@@ -8,7 +8,7 @@ const sample: DeskSettings = {
   tls: { cert: null, key: null, client_ca: null, require_client_cert: false },
   auth: { mode: "none", realm: "ProvDesk" },
   access: { allow: [], tftp_device_files: false },
-  // Not on the form: carried through a save unchanged, "off" included.
+  // Not the default: a save must keep "off" as the file says.
   encryption: { mode: "off" },
 };
 
@@ -30,6 +30,25 @@ describe("settings form", () => {
     form.tftp_device_files = true;
     expect(fromForm(form).access.tftp_device_files).toBe(true);
     expect(toForm({ ...sample, access: { allow: [], tftp_device_files: true } }).tftp_device_files).toBe(true);
+  });
+
+  it("edits [encryption] mode, per-device when the file says nothing", () => {
+    const form = toForm(sample);
+    expect(form.encryption_mode).toBe("off");
+    form.encryption_mode = "per-device";
+    expect(isDirty(form, sample)).toBe(true);
+    expect(fromForm(form).encryption).toEqual({ mode: "per-device" });
+    form.encryption_mode = "off";
+    expect(isDirty(form, sample)).toBe(false);
+    const { encryption: _, ...noEncryption } = sample;
+    const fresh = toForm(noEncryption);
+    expect(fresh.encryption_mode).toBe("per-device");
+    expect(fromForm(fresh).encryption).toEqual({ mode: "per-device" });
+    // Neither mode is a problem; off is a trade-off the screen and serve warn about.
+    expect(validate(form)).toEqual({});
+    expect(ENCRYPTION_NOTE).toBe(
+      "per-device: every phone's cfg<mac>.xml (SIP passwords included) is encrypted with a password ProvDesk generates for that phone; the phone learns it from its binary cfg<mac> (P1359), which the format serves in clear. off: cfg<mac>.xml is served in clear; serve warns about it.",
+    );
   });
 
   it("keeps [limits], which the form does not edit, through a save", () => {

@@ -9,6 +9,10 @@ export const PROTOCOLS: Protocol[] = ["http", "https", "tftp"];
 export const DEFAULT_PORTS: Record<Protocol, number> = { http: 8080, https: 8443, tftp: 69 };
 export const PROTOCOL_LABELS: Record<Protocol, string> = { http: "HTTP", https: "HTTPS", tftp: "TFTP" };
 
+/** What each `[encryption] mode` does, shown under its control on the Settings screen. */
+export const ENCRYPTION_NOTE =
+  "per-device: every phone's cfg<mac>.xml (SIP passwords included) is encrypted with a password ProvDesk generates for that phone; the phone learns it from its binary cfg<mac> (P1359), which the format serves in clear. off: cfg<mac>.xml is served in clear; serve warns about it.";
+
 export interface ListenField {
   on: boolean;
   host: string;
@@ -31,7 +35,7 @@ export interface SettingsForm {
   max_discovered: string;
   /** Not edited here, but kept: a save must not reset the file's [limits] to defaults. */
   limits?: DeskSettings["limits"];
-  /** Not edited on this screen yet; carried through so a save keeps what provdesk.toml says. */
+  /** `[encryption] mode`: absent in the file means per-device, the secure default. */
   encryption_mode: EncryptionMode;
 }
 
