@@ -497,7 +497,9 @@ mod tests {
             masked.contains("<P35>201</P35>"),
             "the user ID is no secret"
         );
-        assert_eq!(xml.secrets, 1);
+        // The SIP password and the generated XML password (P1359) the file was encrypted with.
+        assert!(masked.contains("<P1359>••••••</P1359>"), "{masked}");
+        assert_eq!(xml.secrets, 2);
     }
 
     #[test]

@@ -319,14 +319,14 @@ mod tests {
         }
     }
 
-    async fn get(address: &str, name: &str, user_agent: &str) -> String {
+    async fn get(address: &str, name: &str, user_agent: &str) -> Vec<u8> {
         let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
         let request = format!(
             "GET /{name} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: {user_agent}\r\nConnection: close\r\n\r\n"
         );
         stream.write_all(request.as_bytes()).await.unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.unwrap();
         response
     }
 
@@ -370,12 +370,24 @@ mod tests {
             "Grandstream Model HW GXP2170 V1.0A SW 1.0.11.23 DevId 000b82001003",
         )
         .await;
-        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-        // The served config names this server (P237), from the publisher's build.
         assert!(
-            response.contains(&format!("<P237>{address}</P237>")),
-            "{response}"
+            response.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&response)
         );
+        // The served config is encrypted with the device's generated password (the desk's
+        // default) and names this server (P237), from the publisher's build.
+        let body_at = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let password = session
+            .inventory
+            .get_device(mac)
+            .unwrap()
+            .unwrap()
+            .xml_password
+            .expect("a generated XML password");
+        let xml = provdesk_core::format::crypt::decrypt(&response[body_at..], &password).unwrap();
+        let xml = String::from_utf8(xml).unwrap();
+        assert!(xml.contains(&format!("<P237>{address}</P237>")), "{xml}");
 
         servers.stop().await.unwrap();
         let log = session
