@@ -277,6 +277,13 @@ async function choose(css, value) {
   );
 }
 
+/** The first column of the first row of a query on the desk's inventory. */
+function sqlValue(query) {
+  const done = spawnSync("sqlite3", ["-cmd", ".timeout 5000", join(desk, "provdesk.db"), query], { encoding: "utf8" });
+  assert.equal(done.status, 0, `sqlite3 (install the sqlite3 package): ${done.error?.message ?? done.stderr}`);
+  return done.stdout.trim();
+}
+
 /** Runs SQL on the desk's inventory the way the servers' recorder writes it. */
 function sql(statement) {
   const done = spawnSync("sqlite3", ["-cmd", ".timeout 5000", join(desk, "provdesk.db"), statement], { encoding: "utf8" });
@@ -290,7 +297,8 @@ test("the file preview masks secrets until revealed", async () => {
   await waitFor("the masked XML", async () => (await shown()).includes("<P34>••••••</P34>"));
   assert.ok(!(await shown()).includes("secret-203"), "the SIP password is not on screen");
   assert.match(await shown(), /<P35>203<\/P35>/, "the user ID is no secret");
-  assert.match(await text("[data-secret-count]"), /1 secret value\(s\) masked/);
+  // The SIP password and the XML password (P1359) the desk generated for this phone.
+  assert.match(await text("[data-secret-count]"), /2 secret value\(s\) masked/);
   await screenshot("device-files-masked");
   await click("[data-reveal-files]");
   await waitFor("the revealed password", async () => (await shown()).includes("<P34>secret-203</P34>"));
@@ -382,7 +390,15 @@ test("the servers start, a simulated phone fetches its config, and its tile turn
     signal: AbortSignal.timeout(10000),
   });
   assert.equal(response.status, 200);
-  const body = await response.text();
+  // A new desk encrypts each phone's XML with the password it generated for that phone (kept in
+  // the inventory, told to the phone by its binary cfg<mac>): decrypt it as the phone would.
+  const encrypted = Buffer.from(await response.arrayBuffer());
+  assert.equal(encrypted.subarray(0, 8).toString("latin1"), "Salted__", "served encrypted");
+  const password = sqlValue("SELECT xml_password FROM devices WHERE mac = '000b82001003'");
+  assert.ok(password, "the device has a generated XML password");
+  const decrypted = spawnSync("openssl", ["enc", "-d", "-aes-256-cbc", "-md", "md5", "-pass", `pass:${password}`], { input: encrypted });
+  assert.equal(decrypted.status, 0, `openssl decrypts it: ${decrypted.error?.message ?? decrypted.stderr}`);
+  const body = decrypted.stdout.toString("utf8");
   assert.match(body, /<gs_provision/);
   // The profile's P47 as the earlier tests left it on disk (edited in the app, then outside it).
   const p47 = readFileSync(join(desk, "profiles/office.toml"), "utf8").match(/P47 = "([^"]+)"/)?.[1];
