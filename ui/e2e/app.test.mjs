@@ -277,6 +277,17 @@ async function choose(css, value) {
   );
 }
 
+/** A phone's served cfg<mac>.xml decrypted with the password the desk generated for it, as
+ * the phone does with the P1359 its binary cfg<mac> carries; openssl is the independent peer. */
+function decryptXml(mac, encrypted) {
+  assert.equal(Buffer.from(encrypted).subarray(0, 8).toString("latin1"), "Salted__", `${mac}: served encrypted`);
+  const password = sqlValue(`SELECT xml_password FROM devices WHERE mac = '${mac}'`);
+  assert.ok(password, `${mac} has a generated XML password`);
+  const done = spawnSync("openssl", ["enc", "-d", "-aes-256-cbc", "-md", "md5", "-pass", `pass:${password}`], { input: encrypted });
+  assert.equal(done.status, 0, `openssl decrypts ${mac}'s XML: ${done.error?.message ?? done.stderr}`);
+  return done.stdout.toString("utf8");
+}
+
 /** The first column of the first row of a query on the desk's inventory. */
 function sqlValue(query) {
   const done = spawnSync("sqlite3", ["-cmd", ".timeout 5000", join(desk, "provdesk.db"), query], { encoding: "utf8" });
@@ -393,12 +404,7 @@ test("the servers start, a simulated phone fetches its config, and its tile turn
   // A new desk encrypts each phone's XML with the password it generated for that phone (kept in
   // the inventory, told to the phone by its binary cfg<mac>): decrypt it as the phone would.
   const encrypted = Buffer.from(await response.arrayBuffer());
-  assert.equal(encrypted.subarray(0, 8).toString("latin1"), "Salted__", "served encrypted");
-  const password = sqlValue("SELECT xml_password FROM devices WHERE mac = '000b82001003'");
-  assert.ok(password, "the device has a generated XML password");
-  const decrypted = spawnSync("openssl", ["enc", "-d", "-aes-256-cbc", "-md", "md5", "-pass", `pass:${password}`], { input: encrypted });
-  assert.equal(decrypted.status, 0, `openssl decrypts it: ${decrypted.error?.message ?? decrypted.stderr}`);
-  const body = decrypted.stdout.toString("utf8");
+  const body = decryptXml("000b82001003", encrypted);
   assert.match(body, /<gs_provision/);
   // The profile's P47 as the earlier tests left it on disk (edited in the app, then outside it).
   const p47 = readFileSync(join(desk, "profiles/office.toml"), "utf8").match(/P47 = "([^"]+)"/)?.[1];
@@ -480,8 +486,12 @@ test("the servers start, a simulated phone fetches its config, and its tile turn
   await probing;
   metrics.storm_ui_probe_max_ms = Math.max(...probes);
   assert.ok(metrics.storm_ui_probe_max_ms < 1500, `the window stayed responsive: ${probes.join(",")} ms`);
-  await waitFor("all 20 tiles up to date", async () =>
-    (await exec("return document.querySelectorAll(\"[data-status='up-to-date']\").length")) === 20, 15000);
+  const upToDate = () => exec("return document.querySelectorAll(\"[data-status='up-to-date']\").length");
+  await waitFor("all 20 tiles up to date", async () => (await upToDate()) === 20, 15000).catch(async (e) => {
+    // Which tiles lag, and why, is what a failure here needs to say.
+    const tiles = await exec("return [...document.querySelectorAll('[data-tile]')].map(t => `${t.dataset.tile}=${t.dataset.status}`).join(' ')");
+    throw new Error(`${e.message}: ${tiles}`);
+  });
   await screenshot("live-storm");
 
   // The same phones over HTTPS (the certificate made on first use from the desk's CA) and TFTP.
@@ -489,12 +499,12 @@ test("the servers start, a simulated phone fetches its config, and its tile turn
   const tftpUrl = await shown("[data-url='tftp']");
   assert.match(httpsUrl, /^https:\/\/127\.0\.0\.1:\d+\/$/);
   assert.match(tftpUrl, /^tftp:\/\/127\.0\.0\.1:\d+\/?$/);
-  const viaHttps = spawnSync("curl", ["-sS", "--max-time", "15", "--cacert", join(desk, "tls/ca.pem"), `${httpsUrl}cfg000b82001004.xml`], { encoding: "utf8" });
+  const viaHttps = spawnSync("curl", ["-sS", "--max-time", "15", "--cacert", join(desk, "tls/ca.pem"), `${httpsUrl}cfg000b82001004.xml`]);
   assert.equal(viaHttps.status, 0, `curl over HTTPS: ${viaHttps.stderr}`);
-  assert.match(viaHttps.stdout, /<gs_provision/);
-  const viaTftp = spawnSync("curl", ["-sS", "--max-time", "15", `${tftpUrl.replace(/\/$/, "")}/cfg000b82001005.xml`], { encoding: "utf8" });
+  assert.match(decryptXml("000b82001004", viaHttps.stdout), /<gs_provision/);
+  const viaTftp = spawnSync("curl", ["-sS", "--max-time", "15", `${tftpUrl.replace(/\/$/, "")}/cfg000b82001005.xml`]);
   assert.equal(viaTftp.status, 0, `curl over TFTP: ${viaTftp.stderr}`);
-  assert.match(viaTftp.stdout, /<gs_provision/);
+  assert.match(decryptXml("000b82001005", viaTftp.stdout), /<gs_provision/);
   await waitFor("both in the log", async () => /^1004 of 1004/.test(await text("[data-log-count]")), 15000);
 
   await click("[data-action='stop-servers']");
