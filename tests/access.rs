@@ -9,7 +9,6 @@
 //!
 //! Loopback only; 127.0.0.2 is a loopback address on Linux without any set-up.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -18,7 +17,7 @@ use provdesk_core::inventory::{FetchLogQuery, Inventory};
 use serde_json::Value;
 
 mod support;
-use support::{Desk, Server, WAIT, text};
+use support::{Desk, Server, TFTP_AND_HTTP, WAIT, text, tftp_get};
 
 const MAC: &str = "000b82123456";
 const ALLOWED: &str = "127.0.0.2";
@@ -70,37 +69,7 @@ fn desk(tftp_device_files: bool) -> Desk {
 }
 
 fn start(desk: &Desk) -> Server {
-    Server::start(
-        desk,
-        &[
-            "--tftp",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--https",
-            "off",
-        ],
-    )
-}
-
-/// tftp-hpa from 127.0.0.1 (it cannot choose its source address). It exits 0 even on a TFTP
-/// error, so the outcome is its message and the local file.
-fn tftp_hpa(port: u16, remote: &str, local: &Path) -> Output {
-    let _ = std::fs::remove_file(local);
-    Command::new("tftp")
-        .args([
-            "-m",
-            "binary",
-            OUTSIDE,
-            &port.to_string(),
-            "-c",
-            "get",
-            remote,
-        ])
-        .arg(local)
-        .stdin(Stdio::null())
-        .output()
-        .expect("tftp (tftp-hpa) must be installed; scripts/test installs it")
+    Server::start(desk, TFTP_AND_HTTP)
 }
 
 /// `curl tftp://` from the source address `from`.
@@ -171,7 +140,7 @@ fn every_protocol_obeys_the_allow_list_and_tftp_withholds_device_files_while_htt
 
     // Outside the allow-list: every TFTP client is refused, whatever the name.
     for name in [&binary, &xml] {
-        let out = tftp_hpa(port, name, &local("hpa"));
+        let out = tftp_get(OUTSIDE, port, name, &local("hpa"));
         assert!(text(&out).contains("Error code 2"), "{}", text(&out));
         assert!(!local("hpa").exists() || std::fs::read(local("hpa")).unwrap().is_empty());
         denied(&server.wait_for_fetch(name), "not in the allow-list");
@@ -280,7 +249,7 @@ fn tftp_device_files_true_serves_them_over_tftp_and_serve_says_so_on_start() {
     assert_eq!(std::fs::read(&local).expect("served"), built(&desk, &xml));
     assert_eq!(server.wait_for_fetch(&xml)["outcome"]["kind"], "served");
     // The allow-list still holds.
-    let out = tftp_hpa(port, &xml, &local);
+    let out = tftp_get(OUTSIDE, port, &xml, &local);
     assert!(text(&out).contains("Error code 2"), "{}", text(&out));
     denied(&server.wait_for_fetch(&xml), "not in the allow-list");
     assert!(server.terminate().0.success());
@@ -288,31 +257,7 @@ fn tftp_device_files_true_serves_them_over_tftp_and_serve_says_so_on_start() {
 
 /// `provdesk serve` in text mode: its stdout up to the `listening http` line.
 fn start_up_notice(desk: &Desk) -> String {
-    let mut child = desk
-        .command(&[
-            "serve",
-            "--tftp",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--https",
-            "off",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start provdesk serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { return };
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let (mut child, rx) = desk.serve_lines(TFTP_AND_HTTP);
     let deadline = Instant::now() + WAIT;
     let mut notice = String::new();
     loop {

@@ -5,61 +5,20 @@
 //! documents (AES-256-CBC, salted, MD5 key derivation), `provdesk binary decode` shows the
 //! bootstrap. `[encryption] mode = "off"` serves the XML in clear, and says so only by choice.
 
-use std::path::Path;
-use std::process::Command;
-
 mod support;
-use support::Desk;
+use support::{Desk, openssl_decrypt};
 
 const MAC: &str = "000b82000001";
 const SECRET: &str = "sip-s3cret-201";
 
 fn add_phone(desk: &Desk) {
-    desk.ok(&[
-        "device",
-        "add",
-        MAC,
-        "--model",
-        "GXP2170",
-        "--profile",
-        "office",
-        "--var",
-        "ext=201",
-        "--var",
-        &format!("sip_secret={SECRET}"),
-    ]);
-}
-
-/// `sqlite3 DB SQL`: the inventory as any SQLite tool sees it.
-fn sqlite(desk: &Desk, sql: &str) -> String {
-    let out = Command::new("sqlite3")
-        .arg(desk.root.join("provdesk.db"))
-        .arg(sql)
-        .output()
-        .expect("sqlite3 must be installed; scripts/test installs it");
-    assert!(out.status.success(), "{}", support::text(&out));
-    String::from_utf8(out.stdout)
-        .expect("UTF-8")
-        .trim()
-        .to_string()
+    desk.add_office_phone(MAC, SECRET, &[]);
 }
 
 fn stored_password(desk: &Desk) -> String {
-    sqlite(
-        desk,
-        &format!("SELECT xml_password FROM devices WHERE mac = '{MAC}'"),
-    )
-}
-
-/// `openssl enc -d -aes-256-cbc -md md5 -pass pass:PW`, as Grandstream's guide has it.
-fn openssl_decrypt(file: &Path, password: &str) -> std::process::Output {
-    Command::new("openssl")
-        .args(["enc", "-d", "-aes-256-cbc", "-md", "md5", "-pass"])
-        .arg(format!("pass:{password}"))
-        .arg("-in")
-        .arg(file)
-        .output()
-        .expect("openssl must be installed; scripts/test installs it")
+    desk.sqlite(&format!(
+        "SELECT xml_password FROM devices WHERE mac = '{MAC}'"
+    ))
 }
 
 /// The P-values of the built binary `cfg<mac>`, through `provdesk binary decode --json`.
@@ -121,10 +80,9 @@ fn a_device_from_before_passwords_gets_one_on_the_first_build() {
     let desk = Desk::init();
     add_phone(&desk);
     // As a row from before the migration: no password.
-    sqlite(
-        &desk,
-        &format!("UPDATE devices SET xml_password = NULL WHERE mac = '{MAC}'"),
-    );
+    desk.sqlite(&format!(
+        "UPDATE devices SET xml_password = NULL WHERE mac = '{MAC}'"
+    ));
     assert_eq!(stored_password(&desk), "");
     desk.ok(&["build"]);
     let password = stored_password(&desk);
@@ -138,21 +96,7 @@ fn a_device_from_before_passwords_gets_one_on_the_first_build() {
 #[test]
 fn a_p1359_set_explicitly_wins() {
     let desk = Desk::init();
-    desk.ok(&[
-        "device",
-        "add",
-        MAC,
-        "--model",
-        "GXP2170",
-        "--profile",
-        "office",
-        "--var",
-        "ext=201",
-        "--var",
-        &format!("sip_secret={SECRET}"),
-        "--set",
-        "P1359=chosen-by-hand",
-    ]);
+    desk.add_office_phone(MAC, SECRET, &["--set", "P1359=chosen-by-hand"]);
     desk.ok(&["build"]);
     let xml = desk.root.join(format!("build/cfg{MAC}.xml"));
     let out = openssl_decrypt(&xml, "chosen-by-hand");
@@ -163,14 +107,8 @@ fn a_p1359_set_explicitly_wins() {
 #[test]
 fn encryption_off_is_a_setting_and_serves_plaintext() {
     let desk = Desk::init();
-    let settings = desk.root.join("provdesk.toml");
-    let text = std::fs::read_to_string(&settings).expect("settings");
+    let text = desk.edit_settings("mode = \"per-device\"", "mode = \"off\"");
     assert!(text.contains("[encryption]\n"), "{text}");
-    std::fs::write(
-        &settings,
-        text.replace("mode = \"per-device\"", "mode = \"off\""),
-    )
-    .expect("settings");
     add_phone(&desk);
     desk.ok(&["build"]);
     let xml =

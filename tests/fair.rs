@@ -18,30 +18,11 @@ use provdesk_core::inventory::{FetchLogQuery, Inventory};
 use serde_json::Value;
 
 mod support;
-use support::{Desk, Server, text};
+use support::{Desk, Server, TFTP_AND_HTTP, text, tftp_get};
 
 const KNOWN: &str = "000b82123456";
 const FLOOD: usize = 300;
 const FLOODER: &str = "127.0.0.2";
-
-/// tftp-hpa from 127.0.0.1; it exits 0 even on a TFTP error, so the file is the outcome.
-fn tftp_get(port: u16, remote: &str, local: &Path) -> Output {
-    let _ = std::fs::remove_file(local);
-    Command::new("tftp")
-        .args([
-            "-m",
-            "binary",
-            "127.0.0.1",
-            &port.to_string(),
-            "-c",
-            "get",
-            remote,
-        ])
-        .arg(local)
-        .stdin(Stdio::null())
-        .output()
-        .expect("tftp (tftp-hpa) must be installed; scripts/test installs it")
-}
 
 fn curl(url: &str, local: &Path) -> Output {
     Command::new("curl")
@@ -77,19 +58,7 @@ fn reason(event: &Value) -> &str {
 #[test]
 fn a_flooding_address_does_not_make_other_phones_busy() {
     let desk = Desk::init();
-    desk.ok(&[
-        "device",
-        "add",
-        KNOWN,
-        "--model",
-        "GXP2170",
-        "--profile",
-        "office",
-        "--var",
-        "ext=201",
-        "--var",
-        "sip_secret=s3cret-pw",
-    ]);
+    desk.add_office_phone(KNOWN, "s3cret-pw", &[]);
     let firmware: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(desk.root.join("firmware/gxp2170fw.bin"), &firmware).expect("firmware");
     // The shipped limits, as a technician's desk has them.
@@ -99,17 +68,7 @@ fn a_flooding_address_does_not_make_other_phones_busy() {
     let work = tempfile::tempdir().expect("work dir");
     let local = |name: &str| work.path().join(name);
 
-    let mut server = Server::start(
-        &desk,
-        &[
-            "--tftp",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--https",
-            "off",
-        ],
-    );
+    let mut server = Server::start(&desk, TFTP_AND_HTTP);
     let tftp_port = server.port("tftp");
     let http_port = server.port("http");
 
@@ -165,7 +124,7 @@ fn a_flooding_address_does_not_make_other_phones_busy() {
     }
 
     // Meanwhile (the flood holds its share for 3 s) the phone on 127.0.0.1 gets its files.
-    let out = tftp_get(tftp_port, &xml_name, &local("known.xml"));
+    let out = tftp_get("127.0.0.1", tftp_port, &xml_name, &local("known.xml"));
     let served = std::fs::read(local("known.xml")).unwrap_or_default();
     let built = std::fs::read(desk.root.join("build").join(&xml_name)).expect("built file");
     assert!(

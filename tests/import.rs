@@ -5,26 +5,10 @@
 //! - `provdesk profile import --skip-bad` of an XML v1 file with one unknown element used to
 //!   write an empty profile and say it succeeded.
 
-use std::process::Command;
-
 use serde_json::Value;
 
 mod support;
 use support::Desk;
-
-/// Runs `sqlite3` on the desk's inventory and returns its output, trimmed.
-fn sqlite(desk: &Desk, sql: &str) -> String {
-    let out = Command::new("sqlite3")
-        .arg(desk.root.join("provdesk.db"))
-        .arg(sql)
-        .output()
-        .expect("sqlite3 must be installed (scripts/test installs it)");
-    assert!(out.status.success(), "sqlite3 {sql:?}: {out:?}");
-    String::from_utf8(out.stdout)
-        .expect("utf-8 output")
-        .trim()
-        .to_string()
-}
 
 fn macs(desk: &Desk) -> Vec<String> {
     desk.json(&["device", "list", "--json"])
@@ -57,8 +41,8 @@ fn an_unclosed_quote_fails_the_import_at_its_line_and_imports_nothing() {
 
     let err = desk.fails(&["device", "import", &csv, "--dry-run"]);
     assert!(err.contains("order.csv:3:"), "{err}");
-    assert_eq!(sqlite(&desk, "PRAGMA integrity_check"), "ok");
-    assert_eq!(sqlite(&desk, "SELECT count(*) FROM devices"), "0");
+    assert_eq!(desk.sqlite("PRAGMA integrity_check"), "ok");
+    assert_eq!(desk.sqlite("SELECT count(*) FROM devices"), "0");
 }
 
 #[test]
@@ -78,12 +62,9 @@ fn skip_bad_reports_the_broken_record_and_imports_every_other_row() {
     let jones = desk.json(&["device", "show", "000b82000003", "--json"]);
     assert_eq!(jones["name"], "Jones", "{jones:#}");
 
-    assert_eq!(sqlite(&desk, "PRAGMA integrity_check"), "ok");
-    assert_eq!(sqlite(&desk, "SELECT count(*) FROM devices"), "3");
-    let names = sqlite(
-        &desk,
-        "SELECT group_concat(name, '|') FROM devices ORDER BY mac",
-    );
+    assert_eq!(desk.sqlite("PRAGMA integrity_check"), "ok");
+    assert_eq!(desk.sqlite("SELECT count(*) FROM devices"), "3");
+    let names = desk.sqlite("SELECT group_concat(name, '|') FROM devices ORDER BY mac");
     assert!(!names.contains('\n') && !names.contains("Smith"), "{names}");
 }
 
@@ -106,11 +87,11 @@ fn a_value_with_a_line_break_and_a_short_row_are_errors_at_their_lines() {
         err.contains("order.csv:4: error: this row has 2 fields but the header has 4"),
         "{err}"
     );
-    assert_eq!(sqlite(&desk, "SELECT count(*) FROM devices"), "0");
+    assert_eq!(desk.sqlite("SELECT count(*) FROM devices"), "0");
 
     desk.ok(&["device", "import", &csv, "--skip-bad"]);
     assert_eq!(macs(&desk), ["000b82000003"]);
-    assert_eq!(sqlite(&desk, "PRAGMA integrity_check"), "ok");
+    assert_eq!(desk.sqlite("PRAGMA integrity_check"), "ok");
     let list = desk.json(&["device", "list", "--json"]);
     assert_eq!(list[0]["name"], Value::from("Hall"));
 }
@@ -155,15 +136,7 @@ fn profile_import_skip_bad_keeps_every_good_value_and_the_bad_element_as_a_comme
     );
 
     // The desk reads the profile as the build will: all six values, from that file.
-    desk.ok(&[
-        "device",
-        "add",
-        "000b82000001",
-        "--model",
-        "gxp2170",
-        "--profile",
-        "vendor",
-    ]);
+    desk.add_device("000b82000001", "gxp2170", "vendor", &[]);
     let shown = desk.json(&["device", "show", "000b82000001", "--json"]);
     for (p, value) in [
         ("P271", "1"),

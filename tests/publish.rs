@@ -51,14 +51,7 @@ fn curl(url: &str, extra: &[&str], out: &Path) -> (String, Vec<u8>) {
 fn openssl_decrypt(body: &[u8], dir: &Path) -> Result<String, String> {
     let file = dir.join("body.enc");
     std::fs::write(&file, body).expect("write body");
-    let output = Command::new("openssl")
-        .args(["enc", "-d", "-aes-256-cbc", "-md", "md5", "-pass"])
-        .arg(format!("pass:{XML_PASSWORD}"))
-        .arg("-in")
-        .arg(&file)
-        .stdin(Stdio::null())
-        .output()
-        .expect("openssl must be installed; scripts/test installs it");
+    let output = support::openssl_decrypt(&file, XML_PASSWORD);
     if output.status.success() {
         String::from_utf8(output.stdout).map_err(|e| e.to_string())
     } else {
@@ -80,23 +73,8 @@ fn a_profile_saved_slowly_in_place_is_never_served_in_clear_or_half_written() {
         "profiles/office.toml",
         "extends = \"global\"\n[params]\nP47 = \"pbx.example.com\"\nP35 = \"{{ ext }}\"\nP34 = \"{{ sip_secret }}\"\n",
     );
-    desk.ok(&[
-        "device",
-        "add",
-        MAC,
-        "--model",
-        "GXP2170",
-        "--profile",
-        "office",
-        "--var",
-        "ext=201",
-        "--var",
-        &format!("sip_secret={SIP_SECRET}"),
-    ]);
-    let server = Server::start(
-        &desk,
-        &["--http", "127.0.0.1:0", "--tftp", "off", "--https", "off"],
-    );
+    desk.add_office_phone(MAC, SIP_SECRET, &[]);
+    let server = Server::start_http(&desk);
     let url = format!("{}/cfg{MAC}.xml", server.url("http"));
     let work = tempfile::tempdir().expect("work dir");
 
@@ -217,23 +195,16 @@ fn start_up_after_a_stopped_build_serves_only_published_files_with_their_credent
         "profiles/office.toml",
         "extends = \"global\"\n[params]\nP35 = \"{{ ext }}\"\nP34 = \"{{ sip_secret }}\"\nP1360 = \"{{ http_user }}\"\nP1361 = \"{{ http_pw }}\"\n",
     );
-    desk.ok(&[
-        "device",
-        "add",
+    desk.add_office_phone(
         MAC,
-        "--model",
-        "GXP2170",
-        "--profile",
-        "office",
-        "--var",
-        "ext=201",
-        "--var",
-        &format!("sip_secret={SIP_SECRET}"),
-        "--var",
-        "http_user=phone201",
-        "--var",
-        "http_pw=http-pw-201",
-    ]);
+        SIP_SECRET,
+        &[
+            "--var",
+            "http_user=phone201",
+            "--var",
+            "http_pw=http-pw-201",
+        ],
+    );
     desk.ok(&["build"]);
     let build = desk.root.join("build");
     let binary = std::fs::read(build.join(format!("cfg{MAC}"))).expect("built cfg<mac>");
@@ -245,10 +216,7 @@ fn start_up_after_a_stopped_build_serves_only_published_files_with_their_credent
     // And profiles the start-up build cannot use.
     std::fs::write(&office, "[params\nP35 = \"{{ ext }}\"\n").expect("break office.toml");
 
-    let mut server = Server::start(
-        &desk,
-        &["--http", "127.0.0.1:0", "--tftp", "off", "--https", "off"],
-    );
+    let mut server = Server::start_http(&desk);
     // The start-up build is reported before the servers listen, so it may be read already.
     let first = match server.seen.iter().find(|e| e["event"] == "build") {
         Some(found) => found.clone(),

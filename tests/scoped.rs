@@ -65,37 +65,16 @@ fn holds(event: &Value, mac: &str) -> bool {
 #[test]
 fn an_incomplete_auto_enrolled_phone_needs_attention_and_every_other_phone_gets_the_edit() {
     let desk = Desk::init();
-    let settings = desk.root.join("provdesk.toml");
-    let text = std::fs::read_to_string(&settings).expect("settings");
+    let text = desk.edit_settings(
+        "# auto_enroll_profile = \"office\"",
+        "auto_enroll_profile = \"office\"",
+    );
     assert!(
         text.contains("# auto_enroll_profile = \"office\""),
         "{text}"
     );
-    std::fs::write(
-        &settings,
-        text.replace(
-            "# auto_enroll_profile = \"office\"",
-            "auto_enroll_profile = \"office\"",
-        ),
-    )
-    .expect("settings");
-    desk.ok(&[
-        "device",
-        "add",
-        COMPLETE,
-        "--model",
-        "GXP2170",
-        "--profile",
-        "office",
-        "--var",
-        "ext=201",
-        "--var",
-        "sip_secret=s3cret-201",
-    ]);
-    let mut server = Server::start(
-        &desk,
-        &["--http", "127.0.0.1:0", "--tftp", "off", "--https", "off"],
-    );
+    desk.add_office_phone(COMPLETE, "s3cret-201", &[]);
+    let mut server = Server::start_http(&desk);
     let first = boot(&server);
     assert!(first.contains("<P30>pool.ntp.org</P30>"), "{first}");
 

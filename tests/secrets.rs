@@ -17,36 +17,28 @@ fn desk() -> Desk {
         "profiles/acct.toml",
         "[params]\nP34 = \"{{ acct }}\"\nP270 = \"Line {{ acct }}\"\nP35 = \"{{ ext }}\"\n",
     );
-    desk.ok(&[
-        "device",
-        "add",
+    let acct = format!("acct={SECRET}");
+    desk.add_device(
         "000b82000001",
-        "--model",
         "gxp2170",
-        "--profile",
         "acct",
-        "--name",
-        "Front desk",
-        "--var",
-        &format!("acct={SECRET}"),
-        "--var",
-        "ext=201",
-        "--set",
-        "P1359=xmlpw-override",
-    ]);
-    desk.ok(&[
-        "device",
-        "add",
+        &[
+            "--name",
+            "Front desk",
+            "--var",
+            &acct,
+            "--var",
+            "ext=201",
+            "--set",
+            "P1359=xmlpw-override",
+        ],
+    );
+    desk.add_device(
         "000b82000002",
-        "--model",
         "gxp2170",
-        "--profile",
         "acct",
-        "--var",
-        "acct=another-acct-pw",
-        "--var",
-        "ext=202",
-    ]);
+        &["--var", "acct=another-acct-pw", "--var", "ext=202"],
+    );
     // A build fills in what the builder adds (a generated P1359 where the desk encrypts).
     desk.ok(&["build"]);
     desk

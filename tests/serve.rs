@@ -12,31 +12,11 @@ use provdesk_core::inventory::{FetchLogQuery, Inventory};
 use serde_json::Value;
 
 mod support;
-use support::{Desk, Server, text};
+use support::{Desk, Server, text, tftp_get};
 
 const KNOWN: &str = "000b82123456";
 const UNKNOWN: &str = "000b82abcdef";
 const FIRMWARE_SIZE: usize = 2 * 1024 * 1024 + 123;
-
-/// tftp-hpa: `tftp -m binary HOST PORT -c get REMOTE LOCAL`. It exits 0 even on a TFTP error,
-/// so the outcome is its message and the local file.
-fn tftp_get(port: u16, remote: &str, local: &Path) -> Output {
-    let _ = std::fs::remove_file(local);
-    Command::new("tftp")
-        .args([
-            "-m",
-            "binary",
-            "127.0.0.1",
-            &port.to_string(),
-            "-c",
-            "get",
-            remote,
-        ])
-        .arg(local)
-        .stdin(Stdio::null())
-        .output()
-        .expect("tftp (tftp-hpa) must be installed; scripts/test installs it")
-}
 
 fn curl_tftp(port: u16, remote: &str, local: &Path) -> Output {
     Command::new("curl")
@@ -54,27 +34,9 @@ fn phones_fetch_over_tftp_and_everything_is_logged() {
     desk.ok(&["init"]);
     // This scenario reads the XML as served; encryption, on by default, has its own scenario
     // (tests/encryption.rs).
-    let settings = desk.root.join("provdesk.toml");
-    let sample = std::fs::read_to_string(&settings).expect("settings");
+    let sample = desk.edit_settings("mode = \"per-device\"", "mode = \"off\"");
     assert!(sample.contains("mode = \"per-device\""), "{sample}");
-    std::fs::write(
-        &settings,
-        sample.replace("mode = \"per-device\"", "mode = \"off\""),
-    )
-    .expect("settings");
-    desk.ok(&[
-        "device",
-        "add",
-        KNOWN,
-        "--model",
-        "GXP2170",
-        "--profile",
-        "office",
-        "--var",
-        "ext=201",
-        "--var",
-        "sip_secret=s3cret-pw",
-    ]);
+    desk.add_office_phone(KNOWN, "s3cret-pw", &[]);
     let firmware: Vec<u8> = (0..FIRMWARE_SIZE)
         .map(|i| (i.wrapping_mul(31) % 251) as u8)
         .collect();
@@ -90,7 +52,7 @@ fn phones_fetch_over_tftp_and_everything_is_logged() {
 
     // A known device's XML, byte for byte what the build wrote, pointing back at this server.
     let xml_name = format!("cfg{KNOWN}.xml");
-    let out = tftp_get(port, &xml_name, &local("known.xml"));
+    let out = tftp_get("127.0.0.1", port, &xml_name, &local("known.xml"));
     let served = std::fs::read(local("known.xml"))
         .unwrap_or_else(|_| panic!("tftp got nothing: {}", text(&out)));
     let built = std::fs::read(desk.root.join("build").join(&xml_name)).expect("built file");
@@ -110,7 +72,7 @@ fn phones_fetch_over_tftp_and_everything_is_logged() {
     let unknown_name = format!("cfg{UNKNOWN}.xml");
     let out = curl_tftp(port, &unknown_name, &local("unknown.xml"));
     assert!(!out.status.success(), "curl should fail: {}", text(&out));
-    let out = tftp_get(port, &unknown_name, &local("unknown2.xml"));
+    let out = tftp_get("127.0.0.1", port, &unknown_name, &local("unknown2.xml"));
     assert!(text(&out).contains("Error code 1"), "{}", text(&out));
     let fetch = server.wait_for_fetch(&unknown_name);
     assert_eq!(fetch["outcome"]["kind"], "not-found");
@@ -161,7 +123,7 @@ fn phones_fetch_over_tftp_and_everything_is_logged() {
         e["event"] == "build" && e["written"].as_u64().is_some_and(|w| w > 0)
     });
     assert_eq!(build["published"], true, "{build}");
-    let out = tftp_get(port, "cfg.xml", &local("cfg.xml"));
+    let out = tftp_get("127.0.0.1", port, "cfg.xml", &local("cfg.xml"));
     let generic = std::fs::read_to_string(local("cfg.xml"))
         .unwrap_or_else(|_| panic!("tftp got nothing: {}", text(&out)));
     assert!(generic.contains("ntp.example.org"), "{generic}");
@@ -169,7 +131,7 @@ fn phones_fetch_over_tftp_and_everything_is_logged() {
 
     // Names that try to leave the flat folder are refused and logged.
     for name in ["../provdesk.db", "/etc/passwd"] {
-        let out = tftp_get(port, name, &local("traversal"));
+        let out = tftp_get("127.0.0.1", port, name, &local("traversal"));
         assert!(
             text(&out).contains("Error code 2"),
             "{name}: {}",

@@ -18,6 +18,17 @@ pub const PROVDESK: &str = env!("CARGO_BIN_EXE_provdesk");
 /// Longest wait for anything a scenario expects (a line, an event, an exit).
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// `serve` arguments for TFTP and HTTP on loopback ports with HTTPS off, shared by the
+/// scenarios that fetch over both.
+pub const TFTP_AND_HTTP: &[&str] = &[
+    "--tftp",
+    "127.0.0.1:0",
+    "--http",
+    "127.0.0.1:0",
+    "--https",
+    "off",
+];
+
 /// A desk folder inside a temp dir that lives as long as this value.
 pub struct Desk {
     dir: tempfile::TempDir,
@@ -91,6 +102,70 @@ impl Desk {
         path.to_string_lossy().into_owned()
     }
 
+    /// `device add MAC --model MODEL --profile PROFILE EXTRA…`, which must succeed; so that each
+    /// scenario adds its phones in one line and shows only what is particular to them.
+    pub fn add_device(&self, mac: &str, model: &str, profile: &str, extra: &[&str]) -> String {
+        let args = ["device", "add", mac, "--model", model, "--profile", profile];
+        self.ok(&[&args[..], extra].concat())
+    }
+
+    /// A GXP2170 on the sample `office` profile with `ext=201` and the given `sip_secret`, the
+    /// phone most scenarios need, plus `extra` arguments (`--var`, `--set`, …).
+    pub fn add_office_phone(&self, mac: &str, sip_secret: &str, extra: &[&str]) -> String {
+        let secret = format!("sip_secret={sip_secret}");
+        let vars = ["--var", "ext=201", "--var", &secret];
+        self.add_device(mac, "GXP2170", "office", &[&vars[..], extra].concat())
+    }
+
+    /// Replaces `from` by `to` in `provdesk.toml` and returns the text as it was, for the
+    /// scenario to check that the sample had what it changed (several scenarios edit one
+    /// setting of the sample this way).
+    pub fn edit_settings(&self, from: &str, to: &str) -> String {
+        let path = self.root.join("provdesk.toml");
+        let text = std::fs::read_to_string(&path).expect("settings");
+        std::fs::write(&path, text.replace(from, to)).expect("settings");
+        text
+    }
+
+    /// Spawns `provdesk serve ARGS` with stdout piped, and the channel of its stdout lines: what
+    /// a `Server` reads as JSON events and a scenario that reads the text log reads as text.
+    pub fn serve_lines(&self, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
+        let mut child = self
+            .command(&["serve"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start provdesk serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        (child, lines)
+    }
+
+    /// `sqlite3 DB SQL` on the desk's inventory, which must succeed; its output, trimmed. The
+    /// inventory as any SQLite tool sees it, for scenarios that check what was stored.
+    pub fn sqlite(&self, sql: &str) -> String {
+        let out = Command::new("sqlite3")
+            .arg(self.root.join("provdesk.db"))
+            .arg(sql)
+            .output()
+            .expect("sqlite3 must be installed; scripts/test installs it");
+        assert!(out.status.success(), "sqlite3 {sql:?}: {}", text(&out));
+        String::from_utf8(out.stdout)
+            .expect("UTF-8")
+            .trim()
+            .to_string()
+    }
+
     /// Writes a file under the desk, creating its folders.
     pub fn write(&self, relative: &str, text: &str) -> PathBuf {
         let path = self.root.join(relative);
@@ -114,24 +189,7 @@ impl Server {
     /// Starts serving `desk` with extra arguments (`--http 127.0.0.1:0`, `--tftp off`, …) and
     /// waits for one `listening` event per loopback address among them.
     pub fn start(desk: &Desk, args: &[&str]) -> Server {
-        let mut child = desk
-            .command(&["serve", "--log-format", "json"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start provdesk serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let (child, lines) = desk.serve_lines(&[&["--log-format", "json"], args].concat());
         let mut server = Server {
             child,
             lines,
@@ -152,6 +210,15 @@ impl Server {
                 .insert(scheme, url.trim_end_matches('/').to_string());
         }
         server
+    }
+
+    /// HTTP alone on a loopback port (TFTP and HTTPS off): what the scenarios that fetch as
+    /// phones over HTTP start.
+    pub fn start_http(desk: &Desk) -> Server {
+        Server::start(
+            desk,
+            &["--http", "127.0.0.1:0", "--tftp", "off", "--https", "off"],
+        )
     }
 
     /// The URL the server printed for `scheme`, e.g. `http://127.0.0.1:40123`.
@@ -235,4 +302,30 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// tftp-hpa: `tftp -m binary HOST PORT -c get REMOTE LOCAL`, after removing LOCAL. It exits 0
+/// even on a TFTP error, so the outcome is its message and the local file. One copy for every
+/// scenario that fetches as a phone over TFTP; tftp-hpa cannot choose its source address.
+pub fn tftp_get(host: &str, port: u16, remote: &str, local: &Path) -> Output {
+    let _ = std::fs::remove_file(local);
+    Command::new("tftp")
+        .args(["-m", "binary", host, &port.to_string(), "-c", "get", remote])
+        .arg(local)
+        .stdin(Stdio::null())
+        .output()
+        .expect("tftp (tftp-hpa) must be installed; scripts/test installs it")
+}
+
+/// `openssl enc -d -aes-256-cbc -md md5 -pass pass:PW -in FILE`, as Grandstream's guide has it:
+/// the independent check that a served or built XML decrypts the way the phones decrypt it.
+pub fn openssl_decrypt(file: &Path, password: &str) -> Output {
+    Command::new("openssl")
+        .args(["enc", "-d", "-aes-256-cbc", "-md", "md5", "-pass"])
+        .arg(format!("pass:{password}"))
+        .arg("-in")
+        .arg(file)
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl must be installed; scripts/test installs it")
 }

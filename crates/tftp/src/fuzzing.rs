@@ -5,6 +5,8 @@
 //! Each function takes arbitrary bytes, runs one parser and panics only when a property the
 //! rest of the server relies on breaks. Not a stable API for anything but the fuzzer.
 
+use std::path::{Path, PathBuf};
+
 use crate::codec::{self, Mode, Packet, TftpOption};
 use crate::options::{MAX_WINDOWSIZE, Negotiation, negotiate};
 use crate::{Config, netascii};
@@ -14,6 +16,43 @@ pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target of this crate.
 pub const TARGETS: &[Target] = &[("tftp_packet", tftp_packet)];
+
+/// Replays every file of `<fuzz>/corpus/<target>/` and `<fuzz>/regressions/<target>/` through
+/// its target's harness, for each target, and fails listing every input that panics. Lives
+/// here, in the crate that depends on no other of ours, so that the `tests/fuzz_corpus.rs` of
+/// core, serve and tftp share one replay loop. A target whose corpus is missing or empty
+/// fails: a replay of nothing is not a pass.
+pub fn replay_corpus(fuzz: &Path, targets: &[Target]) {
+    let mut failures = Vec::new();
+    for &(target, run) in targets {
+        let corpus = files(&fuzz.join("corpus").join(target));
+        assert!(
+            !corpus.is_empty(),
+            "fuzz/corpus/{target}/ is missing or empty; seed it (see fuzz/README.md)"
+        );
+        let crashers = files(&fuzz.join("regressions").join(target));
+        for file in corpus.iter().chain(&crashers) {
+            let data = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            if std::panic::catch_unwind(|| run(&data)).is_err() {
+                failures.push(file.display().to_string());
+            }
+        }
+    }
+    assert!(failures.is_empty(), "these inputs panic: {failures:#?}");
+}
+
+/// The files of a folder (none if it does not exist), sorted so failures list stably.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| Some(entry.ok()?.path()))
+        .filter(|path| path.is_file())
+        .collect();
+    files.sort();
+    files
+}
 
 /// A datagram as the server receives it: parsing never panics, a parsed packet encodes back
 /// to bytes that parse to the same packet, and the options of a request negotiate to values
