@@ -20,6 +20,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "../..");
 const targetDir = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(repo, "target");
 const app = resolve(process.env.APP_BINARY ?? join(targetDir, "debug/provdesk-app"));
+const cli = join(dirname(app), "provdesk");
 const shots = join(repo, "target/screenshots");
 // Two runs side by side (two worktrees) need their own ports: E2E_DRIVER_PORT, and the
 // WebKitWebDriver behind it on the next port.
@@ -277,22 +278,17 @@ async function choose(css, value) {
   );
 }
 
-/** A phone's served cfg<mac>.xml decrypted with the password the desk generated for it, as
- * the phone does with the P1359 its binary cfg<mac> carries; openssl is the independent peer. */
+/** A phone's served cfg<mac>.xml decrypted as the phone does it: with the P1359 its binary
+ * cfg<mac> carries (read with `provdesk binary decode`), by openssl, the independent peer. */
 function decryptXml(mac, encrypted) {
   assert.equal(Buffer.from(encrypted).subarray(0, 8).toString("latin1"), "Salted__", `${mac}: served encrypted`);
-  const password = sqlValue(`SELECT xml_password FROM devices WHERE mac = '${mac}'`);
-  assert.ok(password, `${mac} has a generated XML password`);
+  const decoded = spawnSync(cli, ["binary", "decode", "--json", join(desk, "build", `cfg${mac}`)], { encoding: "utf8" });
+  assert.equal(decoded.status, 0, `provdesk binary decode: ${decoded.error?.message ?? decoded.stderr}`);
+  const password = JSON.parse(decoded.stdout).params.P1359;
+  assert.ok(password, `${mac}'s binary file carries its XML password`);
   const done = spawnSync("openssl", ["enc", "-d", "-aes-256-cbc", "-md", "md5", "-pass", `pass:${password}`], { input: encrypted });
   assert.equal(done.status, 0, `openssl decrypts ${mac}'s XML: ${done.error?.message ?? done.stderr}`);
   return done.stdout.toString("utf8");
-}
-
-/** The first column of the first row of a query on the desk's inventory. */
-function sqlValue(query) {
-  const done = spawnSync("sqlite3", ["-cmd", ".timeout 5000", join(desk, "provdesk.db"), query], { encoding: "utf8" });
-  assert.equal(done.status, 0, `sqlite3 (install the sqlite3 package): ${done.error?.message ?? done.stderr}`);
-  return done.stdout.trim();
 }
 
 /** Runs SQL on the desk's inventory the way the servers' recorder writes it. */
@@ -576,7 +572,6 @@ test("quitting on SIGTERM with the servers running keeps the last request in the
   process.kill(pids[0], "SIGTERM");
   session = undefined; // Its WebDriver session ends with it.
   await waitFor("the app to quit on SIGTERM", async () => appProcesses().length === 0, 20000);
-  const cli = join(dirname(app), "provdesk");
   const shown = spawnSync(cli, ["--desk", desk, "device", "show", mac], { encoding: "utf8" });
   assert.equal(shown.status, 0, `${cli} device show: ${shown.stderr}`);
   assert.match(shown.stdout, /status: denied/, "the request made just before SIGTERM is in the fetch log");
