@@ -901,20 +901,35 @@ fn add_server_vars(vars: &mut BTreeMap<String, String>, options: &BuildOptions) 
     }
 }
 
+/// What the profile set layers for one inventory device: its MAC, model, profile chain,
+/// variables (with the server's) and overrides.
+pub fn device_target<'a>(device: &'a Device, options: &BuildOptions) -> Target<'a> {
+    Target {
+        mac: Some(device.mac),
+        model: Some(&device.model),
+        profile: device.profile.as_deref(),
+        vars: device_vars(device, options),
+        overrides: Some(&device.overrides),
+    }
+}
+
+/// The `--var NAME=VALUE` flags that would give a device the variables it lacks, for the
+/// messages that ask for them (CLI, auto-enroll).
+pub fn var_flags(missing: &[String]) -> String {
+    missing
+        .iter()
+        .map(|v| format!("--var {v}=VALUE"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The effective configuration of one inventory device, with the server's address filled in.
 pub fn device_config(
     profiles: &ProfileSet,
     device: &Device,
     options: &BuildOptions,
 ) -> (EffectiveConfig, Vec<Diagnostic>) {
-    let target = Target {
-        mac: Some(device.mac),
-        model: Some(&device.model),
-        profile: device.profile.as_deref(),
-        vars: device_vars(device, options),
-        overrides: Some(&device.overrides),
-    };
-    let (mut config, diagnostics) = profiles.effective(&target);
+    let (mut config, diagnostics) = profiles.effective(&device_target(device, options));
     fill_server(&mut config, options);
     apply_encryption(&mut config, device, options.encryption);
     (config, diagnostics)
@@ -971,15 +986,8 @@ fn fill_passwords(
 /// once: what enrolling or adding it must ask for (`ext`, `sip_secret`). Built-in variables
 /// (`name`, `mac`, `server_host`, …) are the desk's, not the device's, and are not listed.
 pub fn missing_device_variables(profiles: &ProfileSet, device: &Device) -> Vec<String> {
-    let target = Target {
-        mac: Some(device.mac),
-        model: Some(&device.model),
-        profile: device.profile.as_deref(),
-        vars: device_vars(device, &BuildOptions::default()),
-        overrides: Some(&device.overrides),
-    };
     profiles
-        .missing_variables(&target)
+        .missing_variables(&device_target(device, &BuildOptions::default()))
         .into_iter()
         .filter(|name| {
             !crate::inventory::BUILTIN_VARIABLES

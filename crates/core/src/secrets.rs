@@ -14,10 +14,10 @@
 use std::collections::BTreeSet;
 
 use crate::PName;
-use crate::build::{BuildOptions, device_config, device_vars};
+use crate::build::{BuildOptions, device_config, device_target};
 use crate::catalog::Catalog;
 use crate::inventory::Device;
-use crate::profile::{ProfileSet, Target};
+use crate::profile::ProfileSet;
 
 /// What masked text shows instead of a secret (the same mask previews use).
 pub use crate::preview::MASK;
@@ -94,14 +94,7 @@ pub fn device_secrets(
     catalog: &Catalog,
     options: &BuildOptions,
 ) -> Secrets {
-    let target = Target {
-        mac: Some(device.mac),
-        model: Some(&device.model),
-        profile: device.profile.as_deref(),
-        vars: device_vars(device, options),
-        overrides: Some(&device.overrides),
-    };
-    let uses = profiles.value_uses(&target);
+    let uses = profiles.value_uses(&device_target(device, options));
     let mut secrets = Secrets::default();
     for (p, used) in &uses {
         if catalog.is_secret(*p) {

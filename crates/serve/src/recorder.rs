@@ -421,11 +421,7 @@ impl Recorder {
                         format!(
                             "{mac} enrolled into profile {profile:?} (discovery.auto_enroll_profile) but needs attention: it lacks the variable(s) {} the profile uses, so it gets no config until they are set (provdesk device add {mac} --model … --profile {profile} {} --replace)",
                             missing.join(", "),
-                            missing
-                                .iter()
-                                .map(|v| format!("--var {v}=…"))
-                                .collect::<Vec<_>>()
-                                .join(" ")
+                            provdesk_core::build::var_flags(&missing)
                         )
                     };
                     self.bus.emit(Event::Warning { message });

@@ -165,11 +165,7 @@ fn add(desk_path: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
             "profile {:?} uses the variable(s) {} that {mac} does not define: give them with {}, or add --incomplete to add it anyway (it then needs attention and gets no config until they are set)",
             device.profile.as_deref().unwrap_or_default(),
             missing.join(", "),
-            missing
-                .iter()
-                .map(|v| format!("--var {v}=VALUE"))
-                .collect::<Vec<_>>()
-                .join(" ")
+            provdesk_core::build::var_flags(&missing)
         );
     }
     let inventory = desk.inventory()?;
