@@ -1,9 +1,9 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { fireEvent, render, screen, waitFor } from "@testing-library/svelte";
 import { mockIPC } from "@tauri-apps/api/mocks";
 import Profiles from "./Profiles.svelte";
 import { app } from "../../lib/stores/app.svelte";
-import type { BuildSummary, ProfileDoc } from "../../lib/api";
+import type { BuildSummary, ProfileDoc, ProfileSummary } from "../../lib/api";
 
 const doc = (text: string, revision: string): ProfileDoc => ({
   name: "office", kind: "profile", file: "profiles/office.toml", revision, text,
@@ -13,13 +13,29 @@ const doc = (text: string, revision: string): ProfileDoc => ({
 });
 const build: BuildSummary = { published: true, build: 2, artifacts: 40, devices: 20, written: 21, removed: 0, unchanged: 19, errors: 0, diagnostics: [], held: [], elapsed_ms: 35 };
 
-/** An IPC mock over one file whose text a test can change "on disk". */
+const summary = (name: string, parent: string | null): ProfileSummary =>
+  ({ name, kind: name === "global" ? "global" : name.startsWith("models/") ? "model" : "profile", file: `profiles/${name}.toml`, extends: parent, params: 0, errors: 0 });
+
+/** An IPC mock over one file whose text a test can change "on disk"; `create_profile` adds to
+ * the list, or fails with `createError` when a test sets one. */
 function desk(initial: string) {
-  const disk = { text: initial, revision: "r1" };
-  mockIPC((cmd) => {
+  const disk = {
+    text: initial, revision: "r1",
+    profiles: [summary("global", null), summary("office", "global"), summary("lab", "global"), summary("models/gxp2170", null)],
+    created: [] as { name: string; extends: string | null }[],
+    createError: null as { kind: string; message: string } | null,
+  };
+  mockIPC((cmd, args) => {
     switch (cmd) {
       case "list_profiles":
-        return { profiles: [{ name: "global", kind: "global", file: "profiles/global.toml", extends: null, params: 0, errors: 0 }, { name: "office", kind: "profile", file: "profiles/office.toml", extends: "global", params: 1, errors: 0 }], diagnostics: [] };
+        return { profiles: disk.profiles, diagnostics: [] };
+      case "create_profile": {
+        const a = args as { name: string; extends: string | null };
+        if (disk.createError) throw disk.createError;
+        disk.created.push({ name: a.name, extends: a.extends });
+        disk.profiles = [...disk.profiles, summary(a.name, a.extends ?? "global")];
+        return { ...doc("", "r1"), name: a.name, file: `profiles/${a.name}.toml` };
+      }
       case "read_profile":
         return doc(disk.text, disk.revision);
       case "profile_revision":
@@ -61,5 +77,74 @@ describe("Profiles editor and outside edits", () => {
     await fireEvent.click(screen.getByText("Load the file's version"));
     await waitFor(() => expect((container.querySelector("[data-raw]") as HTMLTextAreaElement).value).toContain('"theirs"'));
     expect(container.querySelector("[data-conflict]")).toBeNull();
+  });
+});
+
+describe("New profile dialog", () => {
+  async function openDialog() {
+    const view = render(Profiles);
+    await screen.findByText("office", { selector: "h1" });
+    await fireEvent.click(view.container.querySelector("[data-action='new-profile']")!);
+    const dialog = view.container.querySelector("dialog[data-dialog='new-profile']") as HTMLDialogElement;
+    expect(dialog?.open).toBe(true);
+    return { ...view, dialog };
+  }
+  const field = <T extends Element>(dialog: Element, sel: string) => dialog.querySelector(sel) as T;
+
+  it("opens in the window, not a browser prompt, showing the parent it would use", async () => {
+    desk('extends = "global"\n[params]\nP47 = "a"\n');
+    const prompt = vi.spyOn(window, "prompt");
+    const { dialog } = await openDialog();
+    expect(prompt).not.toHaveBeenCalled();
+    const parent = field<HTMLSelectElement>(dialog, "[data-new-profile-parent]");
+    expect([...parent.options].map((o) => o.textContent)).toEqual(["none (only global)", "office", "lab"]);
+    expect(parent.value).toBe("office"); // the selected profile, shown rather than implied
+    expect(field<HTMLButtonElement>(dialog, "[data-action='create-profile']").disabled).toBe(true);
+    prompt.mockRestore();
+  });
+
+  it("creates the profile with the chosen name and parent, then selects it", async () => {
+    const disk = desk('extends = "global"\n[params]\nP47 = "a"\n');
+    const { container, dialog } = await openDialog();
+    await fireEvent.input(field(dialog, "[data-new-profile-name]"), { target: { value: "sales" } });
+    await fireEvent.change(field(dialog, "[data-new-profile-parent]"), { target: { value: "lab" } });
+    await fireEvent.click(field(dialog, "[data-action='create-profile']"));
+    await waitFor(() => expect(container.querySelector("[data-profile='sales']")?.classList.contains("active")).toBe(true));
+    expect(disk.created).toEqual([{ name: "sales", extends: "lab" }]);
+    expect(container.querySelector("dialog[data-dialog='new-profile']")).toBeNull();
+  });
+
+  it("sends no parent for “none (only global)”", async () => {
+    const disk = desk('extends = "global"\n[params]\nP47 = "a"\n');
+    const { container, dialog } = await openDialog();
+    await fireEvent.input(field(dialog, "[data-new-profile-name]"), { target: { value: "lobby" } });
+    await fireEvent.change(field(dialog, "[data-new-profile-parent]"), { target: { value: "" } });
+    await fireEvent.click(field(dialog, "[data-action='create-profile']"));
+    await waitFor(() => expect(container.querySelector("[data-profile='lobby']")).not.toBeNull());
+    expect(disk.created).toEqual([{ name: "lobby", extends: null }]);
+  });
+
+  it("shows the core's message and keeps what was typed when the name is refused", async () => {
+    const disk = desk('extends = "global"\n[params]\nP47 = "a"\n');
+    const message = `"my profile" is not a profile name: use letters, digits, '-' and '_' (e.g. office)`;
+    disk.createError = { kind: "invalid", message };
+    const { dialog } = await openDialog();
+    await fireEvent.input(field(dialog, "[data-new-profile-name]"), { target: { value: "my profile" } });
+    await fireEvent.change(field(dialog, "[data-new-profile-parent]"), { target: { value: "lab" } });
+    await fireEvent.click(field(dialog, "[data-action='create-profile']"));
+    await waitFor(() => expect(dialog.querySelector("[data-new-profile-error]")?.textContent).toBe(message));
+    expect(dialog.open).toBe(true);
+    expect(field<HTMLInputElement>(dialog, "[data-new-profile-name]").value).toBe("my profile");
+    expect(field<HTMLSelectElement>(dialog, "[data-new-profile-parent]").value).toBe("lab");
+  });
+
+  it("Cancel closes the dialog and creates nothing", async () => {
+    const disk = desk('extends = "global"\n[params]\nP47 = "a"\n');
+    const { container, dialog } = await openDialog();
+    await fireEvent.input(field(dialog, "[data-new-profile-name]"), { target: { value: "sales" } });
+    await fireEvent.click(screen.getByText("Cancel"));
+    await waitFor(() => expect(container.querySelector("dialog[data-dialog='new-profile']")).toBeNull());
+    expect(disk.created).toEqual([]);
+    expect(container.querySelector("[data-profile='sales']")).toBeNull();
   });
 });
