@@ -155,4 +155,32 @@ describe("Devices screen", () => {
     expect(container.querySelector("[data-mac='000b82000004'] .status")?.textContent).toBe("—");
   });
 
+  it("keeps the bulk bar's place when a row is ticked, so the list does not move under the pointer", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "list_devices") return [device(1), device(2)];
+      if (cmd === "desk_info") return info;
+      if (cmd === "live_board") return [];
+      return null;
+    });
+    app.desk = info;
+    devices.selected.clear();
+    const { container } = render(Devices);
+    await waitFor(() => expect(container.querySelectorAll("[data-mac]").length).toBe(2));
+    const screenEl = container.querySelector(".screen")!;
+    // The children of the screen, in order: what could push the table down.
+    const layout = () => [...screenEl.children].map((el) => `${el.tagName}.${[...el.classList].filter((k) => !k.startsWith("svelte-") && k !== "active").join(".")}`);
+    const before = layout();
+    const bar = container.querySelector("[data-bulk]");
+    expect(bar).not.toBeNull();
+    expect(bar?.classList.contains("active")).toBe(false);
+    expect(bar?.textContent).not.toContain("selected");
+    await fireEvent.click(container.querySelector("[data-mac='000b82000001'] input")!);
+    expect(container.querySelector("[data-bulk]")).toBe(bar);
+    expect(bar?.classList.contains("active")).toBe(true);
+    expect(bar?.textContent).toContain("1 selected");
+    expect(layout()).toEqual(before);
+    await fireEvent.click(container.querySelector("[data-mac='000b82000001'] input")!);
+    expect(container.querySelector("[data-bulk]")).toBe(bar);
+    expect(layout()).toEqual(before);
+  });
 });
