@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildMessage, diagnosticText, isSecretVar, layerName, macColons, sourceLabel } from "./format";
+import { buildMessage, compareMac, diagnosticText, isSecretVar, layerName, macColons, sourceLabel } from "./format";
 import type { BuildSummary } from "./api";
 
 const summary = (over: Partial<BuildSummary>): BuildSummary => ({
@@ -8,6 +8,17 @@ const summary = (over: Partial<BuildSummary>): BuildSummary => ({
 });
 
 describe("format", () => {
+  it("orders MACs by value, not by a locale's reading of their digits", () => {
+    const macs = ["000b82aa0001", "000b82120001", "000b82000001", "000B82120000", "000b829f0001"];
+    expect([...macs].sort(compareMac)).toEqual(["000b82000001", "000B82120000", "000b82120001", "000b829f0001", "000b82aa0001"]);
+    // The order the bug gave: numeric collation reads `82` < `8212`, so aa came first.
+    expect("000b82aa0001".localeCompare("000b82120001", undefined, { numeric: true })).toBeLessThan(0);
+    expect(compareMac("000b82aa0001", "000b82120001")).toBeGreaterThan(0);
+    // Any spelling compares as the same number.
+    expect(compareMac("00:0B:82:12:00:01", "000b82120001")).toBe(0);
+    expect(compareMac("00-0b-82-12-00-01", "00:0b:82:aa:00:01")).toBeLessThan(0);
+  });
+
   it("masks variables by the core's flags, not by their names", () => {
     const device = { secret_vars: { acct: true, sip_secret: false } };
     expect(isSecretVar(device, "acct")).toBe(true);

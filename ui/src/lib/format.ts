@@ -51,6 +51,21 @@ export function diagnosticText(d: Diagnostic): string {
   return `${where}${d.message}`;
 }
 
+/** A MAC's 48 bits as 12 lowercase hex digits, whatever its spelling (colons, dashes,
+ * dots, upper case): fixed width, so comparing these strings compares the numbers. */
+function macKey(mac: string): string {
+  return mac.toLowerCase().replace(/[^0-9a-f]/g, "").padStart(12, "0");
+}
+
+/** Orders MACs by their value: `00:0b:82:12:…` before `00:0b:82:aa:…`. A locale compare with
+ * `numeric: true` does not: it reads the digit runs of hex as decimal numbers, so `82` (before
+ * `aa`) sorts ahead of `8212`. */
+export function compareMac(a: string, b: string): number {
+  const ka = macKey(a);
+  const kb = macKey(b);
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
 /** `000b82000001` → `00:0b:82:00:00:01`. */
 export function macColons(mac: string): string {
   return mac.match(/.{1,2}/g)?.join(":") ?? mac;

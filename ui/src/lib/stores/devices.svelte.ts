@@ -2,6 +2,7 @@
 // selected in memory (10,000 rows stay instant). Live updates will land here too.
 import { SvelteSet } from "svelte/reactivity";
 import { api, type Device } from "../api";
+import { compareMac } from "../format";
 
 export type SortKey = "mac" | "name" | "model" | "profile" | "last_seen";
 
@@ -16,6 +17,7 @@ export function matches(d: Device, query: string): boolean {
 }
 
 export function compare(a: Device, b: Device, key: SortKey): number {
+  if (key === "mac") return compareMac(a.mac, b.mac);
   const av = a[key] ?? "";
   const bv = b[key] ?? "";
   if (typeof av === "number" || typeof bv === "number") return (Number(av) || 0) - (Number(bv) || 0);
@@ -36,7 +38,7 @@ export class DeviceStore {
   visible = $derived.by(() => {
     const rows = this.inventory.filter((d) => matches(d, this.query));
     const dir = this.sortAsc ? 1 : -1;
-    rows.sort((a, b) => dir * compare(a, b, this.sortKey) || a.mac.localeCompare(b.mac));
+    rows.sort((a, b) => dir * compare(a, b, this.sortKey) || compareMac(a.mac, b.mac));
     return rows;
   });
 

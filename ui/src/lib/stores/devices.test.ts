@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { mockIPC } from "@tauri-apps/api/mocks";
-import { DeviceStore, matches } from "./devices.svelte";
+import { DeviceStore, compare, matches } from "./devices.svelte";
 import type { Device } from "../api";
 
 const device = (mac: string, over: Partial<Device> = {}): Device => ({
@@ -15,6 +15,11 @@ describe("device store", () => {
     expect(matches(d, "00:0b:82:00:00:01")).toBe(true);
     expect(matches(d, "201 gxp")).toBe(true);
     expect(matches(d, "sales")).toBe(false);
+  });
+
+  it("sorts by MAC as numbers: 00:0b:82:12:… before 00:0b:82:aa:…", () => {
+    const rows = [device("000b82aa0001"), device("000b82120001"), device("000b8212aaaa")];
+    expect(rows.sort((a, b) => compare(a, b, "mac")).map((d) => d.mac)).toEqual(["000b82120001", "000b8212aaaa", "000b82aa0001"]);
   });
 
   it("loads over IPC, splits discovered phones, sorts and selects", async () => {

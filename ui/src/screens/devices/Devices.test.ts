@@ -4,7 +4,8 @@ import { mockIPC } from "@tauri-apps/api/mocks";
 import Devices from "./Devices.svelte";
 import { app } from "../../lib/stores/app.svelte";
 import { devices } from "../../lib/stores/devices.svelte";
-import type { BuildSummary, Device, DeskInfo } from "../../lib/api";
+import { live } from "../../lib/stores/live.svelte";
+import type { BuildSummary, Device, DeskInfo, ProvisioningStatus, Tile } from "../../lib/api";
 
 // jsdom has no layout: the virtual list's `bind:clientHeight` needs a ResizeObserver that
 // never fires, so the list keeps its default height and renders a screenful of rows.
@@ -22,6 +23,9 @@ const info: DeskInfo = {
   root: "/desk", settings_file: "provdesk.toml", settings_text: "", devices: 10000, discovered: 1, profiles: ["global", "office", "sales"],
   models: ["gxp2170"], catalog_entries: 0, catalog_diagnostics: [], server_address: null,
 };
+const tile = (d: Device, status: ProvisioningStatus, label: string): Tile => ({
+  mac: d.mac, name: d.name, model: d.model, profile: d.profile, state: d.state, last_ip: d.last_ip, status, label, last_request: null,
+});
 const build: BuildSummary = { published: true, build: 3, artifacts: 3, devices: 1, written: 3, removed: 0, unchanged: 0, errors: 0, diagnostics: [], held: [], elapsed_ms: 12 };
 
 describe("Devices screen", () => {
@@ -33,6 +37,7 @@ describe("Devices screen", () => {
       calls.push({ cmd, args });
       if (cmd === "list_devices") return calls.some((c) => c.cmd === "enroll") ? [...all, { ...phone, state: "inventory" }] : [...all, phone];
       if (cmd === "desk_info") return info;
+      if (cmd === "live_board") return [];
       if (cmd === "enroll_check") return [];
       if (cmd === "enroll") return build;
       return null;
@@ -61,6 +66,7 @@ describe("Devices screen", () => {
       calls.push({ cmd, args });
       if (cmd === "list_devices") return [device(1), ...phones];
       if (cmd === "desk_info") return info;
+      if (cmd === "live_board") return [];
       if (cmd === "enroll_check") return [{ mac: "000b82abcd02", missing: ["ext", "sip_secret"] }];
       if (cmd === "enroll") return { ...build, held: [{ mac: "000b82abcd02", diagnostics: [] }] };
       return null;
@@ -99,6 +105,7 @@ describe("Devices screen", () => {
       calls.push({ cmd, args });
       if (cmd === "list_devices") return [device(1), device(2), device(3)];
       if (cmd === "desk_info") return info;
+      if (cmd === "live_board") return [];
       if (cmd === "assign_profile") return build;
       return null;
     });
@@ -115,5 +122,65 @@ describe("Devices screen", () => {
     const args = calls.find((c) => c.cmd === "assign_profile")?.args as { macs: string[]; profile: string };
     expect([...args.macs].sort()).toEqual(["000b82000001", "000b82000003"]);
     expect(args.profile).toBe("sales");
+  });
+
+  it("shows each phone's status as the core labels it, in the Live tiles' colour, the reason as a tooltip", async () => {
+    const [a, b, c, d] = [device(1), device(2), device(3), device(4)];
+    mockIPC((cmd) => {
+      if (cmd === "list_devices") return [a, b, c, d];
+      if (cmd === "desk_info") return info;
+      if (cmd === "live_board")
+        return [
+          tile(a, { state: "up-to-date" }, "up to date"),
+          tile(b, { state: "needs-attention", reason: "variable ext is not set" }, "needs attention"),
+          tile(c, { state: "never-seen" }, "never seen"),
+        ];
+      return null;
+    });
+    live.setTiles([]);
+    app.desk = info;
+    const { container } = render(Devices);
+    await waitFor(() => expect(container.querySelector("[data-mac='000b82000002'] [data-status]")).not.toBeNull());
+    expect(screen.getByRole("columnheader", { name: "Status" })).toBeTruthy();
+    const ok = container.querySelector("[data-mac='000b82000001'] .status")!;
+    expect(ok.textContent).toBe("up to date");
+    expect(ok.classList.contains("ok")).toBe(true);
+    expect(ok.getAttribute("title")).toBeNull();
+    const bad = container.querySelector("[data-mac='000b82000002'] .status")!;
+    expect(bad.textContent).toBe("needs attention");
+    expect(bad.classList.contains("err")).toBe(true);
+    expect(bad.getAttribute("title")).toBe("variable ext is not set");
+    expect(container.querySelector("[data-mac='000b82000003'] .status")?.classList.contains("idle")).toBe(true);
+    // No tile for it (the board did not list it): a dash, not a guess.
+    expect(container.querySelector("[data-mac='000b82000004'] .status")?.textContent).toBe("—");
+  });
+
+  it("keeps the bulk bar's place when a row is ticked, so the list does not move under the pointer", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "list_devices") return [device(1), device(2)];
+      if (cmd === "desk_info") return info;
+      if (cmd === "live_board") return [];
+      return null;
+    });
+    app.desk = info;
+    devices.selected.clear();
+    const { container } = render(Devices);
+    await waitFor(() => expect(container.querySelectorAll("[data-mac]").length).toBe(2));
+    const screenEl = container.querySelector(".screen")!;
+    // The children of the screen, in order: what could push the table down.
+    const layout = () => [...screenEl.children].map((el) => `${el.tagName}.${[...el.classList].filter((k) => !k.startsWith("svelte-") && k !== "active").join(".")}`);
+    const before = layout();
+    const bar = container.querySelector("[data-bulk]");
+    expect(bar).not.toBeNull();
+    expect(bar?.classList.contains("active")).toBe(false);
+    expect(bar?.textContent).not.toContain("selected");
+    await fireEvent.click(container.querySelector("[data-mac='000b82000001'] input")!);
+    expect(container.querySelector("[data-bulk]")).toBe(bar);
+    expect(bar?.classList.contains("active")).toBe(true);
+    expect(bar?.textContent).toContain("1 selected");
+    expect(layout()).toEqual(before);
+    await fireEvent.click(container.querySelector("[data-mac='000b82000001'] input")!);
+    expect(container.querySelector("[data-bulk]")).toBe(bar);
+    expect(layout()).toEqual(before);
   });
 });
