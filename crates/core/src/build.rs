@@ -500,7 +500,19 @@ impl Builder {
     /// The manifest of the last published build (read from disk on first use).
     pub fn manifest(&mut self) -> Result<&Manifest> {
         if self.manifest.is_none() {
-            self.manifest = Some(Manifest::load(&self.desk.build_dir())?);
+            let build_dir = self.desk.build_dir();
+            let manifest = Manifest::load(&build_dir)?;
+            // A new builder (a restart) still knows the credentials that go with the files it
+            // finds, so a device held back keeps authenticating for its last good files. A
+            // table of another build, or an unreadable one, is not trusted: the next published
+            // build writes it again.
+            if let Ok(Some(stored)) = crate::build_record::load_credentials(&build_dir)
+                && stored.build == manifest.build
+                && self.credentials == CredentialTable::default()
+            {
+                self.credentials = stored.table;
+            }
+            self.manifest = Some(manifest);
         }
         Ok(self.manifest.get_or_insert_with(Manifest::default))
     }
@@ -1866,6 +1878,43 @@ mod tests {
         assert_eq!(
             reloaded.held.keys().copied().collect::<Vec<_>>(),
             ["000b82000003".parse::<Mac>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn a_held_device_keeps_its_credentials_across_a_restart() {
+        let f = fixture(&[
+            ("profiles/global.toml", GLOBAL),
+            (
+                "profiles/office.toml",
+                "[params]\nP35 = \"{{ ext }}\"\nP34 = \"{{ secret }}\"\nP1360 = \"user{{ ext }}\"\nP1361 = \"http-pw-{{ ext }}\"\n",
+            ),
+        ]);
+        let mut phone = device(
+            "000b82000001",
+            "gxp2170",
+            "office",
+            &[("ext", "201"), ("secret", "a")],
+        );
+        f.inventory.upsert_device(&phone).unwrap();
+        let report = Builder::new(f.desk.clone())
+            .build(&f.inventory, &plain())
+            .unwrap();
+        assert!(report.published && report.held.is_empty());
+
+        // The phone loses a variable, and the servers restart: a new builder.
+        phone.vars.remove("secret");
+        f.inventory.upsert_device(&phone).unwrap();
+        let mut restarted = Builder::new(f.desk.clone());
+        let report = restarted.build(&f.inventory, &plain()).unwrap();
+        assert_eq!(report.held.len(), 1, "{:?}", report.diagnostics);
+        let kept = restarted
+            .credentials()
+            .lookup(Some(phone.mac), Some("gxp2170"))
+            .expect("the held phone's last good files still have their credentials");
+        assert_eq!(
+            (kept.user.as_str(), kept.password.as_str()),
+            ("user201", "http-pw-201")
         );
     }
 
