@@ -250,6 +250,8 @@ test("editing a profile value changes the device's effective config", async () =
   const input = await el(css);
   await wd("POST", s(`/element/${input}/clear`), {});
   await wd("POST", s(`/element/${input}/value`), { text: "pbx.e2e.test\uE007" });
+  // The field itself says so (the sign shows for 2.5 s; the toast below for 5 s).
+  await waitFor("the field's saved sign", async () => (await exec("return document.querySelector(\"[data-field='P47'] [data-field-status]\")?.textContent ?? ''")) === "saved");
   await waitFor("the rebuild toast", async () => /P47 saved in profiles\/office\.toml; rebuilt \d+ files? in/.test(await exec("return [...document.querySelectorAll('[data-toast]')].map(t => t.textContent).join('|')")));
   const saved = readFileSync(join(desk, "profiles/office.toml"), "utf8");
   assert.match(saved, /P47 = "pbx\.e2e\.test"\s+# SIP server/, "the comment is kept");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GONE, buildPages, diagnosticsByField, externalChange, layerLabel, numberQuery, profileTree } from "./profileFields";
+import { CLEAN, GONE, buildPages, diagnosticsByField, externalChange, fieldStatusLabel, fieldStep, layerLabel, needsSave, numberQuery, profileTree } from "./profileFields";
 import type { CatalogEntry, ProfileDoc, ProfileSummary } from "./api";
 
 const entry = (p: string, page: string, section: string): CatalogEntry => ({
@@ -74,5 +74,51 @@ describe("diagnosticsByField and layerLabel", () => {
   it("name layers the way the list does", () => {
     expect(layerLabel("profiles/models/gxp2170.toml")).toBe("models/gxp2170");
     expect(layerLabel("profiles/global.toml")).toBe("global");
+  });
+});
+
+describe("fieldStep", () => {
+  const edit = (value: string, saved: string | null = "pbx") => ({ type: "edit" as const, value, saved });
+  const refused = [{ severity: "error" as const, kind: "catalog-wrong-type", message: "P47 must be a host name or an IP address" }];
+
+  it("goes unsaved → saving → saved → clean", () => {
+    let s = fieldStep(CLEAN, edit("pbx2"));
+    expect(s).toEqual({ status: "unsaved", draft: "pbx2", errors: [] });
+    expect(needsSave(s)).toBe(true);
+    s = fieldStep(s, { type: "save", value: "pbx2" });
+    expect(s.status).toBe("saving");
+    expect(needsSave(s)).toBe(false); // the blur after Enter does not save twice
+    s = fieldStep(s, { type: "saved", value: "pbx2" });
+    expect(s).toEqual({ status: "saved", draft: null, errors: [] });
+    expect(fieldStep(s, { type: "settle" })).toEqual(CLEAN);
+  });
+
+  it("treats typing back the saved value, or nothing over an inherited one, as no change", () => {
+    expect(fieldStep(fieldStep(CLEAN, edit("x")), edit("pbx"))).toEqual(CLEAN);
+    expect(fieldStep(CLEAN, edit("", null))).toEqual(CLEAN);
+    expect(fieldStep(CLEAN, edit("", "pbx")).status).toBe("unsaved");
+  });
+
+  it("keeps a refused value with the core's messages until it is changed or reverted", () => {
+    let s = fieldStep(fieldStep(CLEAN, edit("bad host")), { type: "save", value: "bad host" });
+    s = fieldStep(s, { type: "rejected", value: "bad host", errors: refused });
+    expect(s).toEqual({ status: "rejected", draft: "bad host", errors: refused });
+    expect(needsSave(s)).toBe(false); // blurring again does not resend the refused value
+    expect(fieldStep(s, { type: "settle" })).toBe(s);
+    expect(fieldStep(s, edit("good.host"))).toEqual({ status: "unsaved", draft: "good.host", errors: [] });
+    expect(fieldStep(s, { type: "revert" })).toEqual(CLEAN);
+  });
+
+  it("ignores the result of a save the technician has typed past", () => {
+    let s = fieldStep(fieldStep(CLEAN, edit("a")), { type: "save", value: "a" });
+    s = fieldStep(s, edit("ab"));
+    expect(fieldStep(s, { type: "saved", value: "a" })).toEqual({ status: "unsaved", draft: "ab", errors: [] });
+    expect(fieldStep(s, { type: "rejected", value: "a", errors: refused })).toEqual({ status: "unsaved", draft: "ab", errors: [] });
+  });
+
+  it("labels each state", () => {
+    expect(fieldStatusLabel("clean")).toBe("");
+    expect(fieldStatusLabel("unsaved")).toBe("unsaved");
+    expect(fieldStatusLabel("rejected")).toBe("not saved");
   });
 });

@@ -123,3 +123,66 @@ export function diagnosticsByField(diagnostics: Diagnostic[]): Record<string, Di
 export function layerLabel(file: string): string {
   return file.replace(/^profiles\//, "").replace(/\.toml$/, "");
 }
+
+/**
+ * Where one field of the Fields view stands: `clean` (shows the saved value), `unsaved` (edited,
+ * not yet saved), `saving`, `saved` (just now; it settles back to clean), or `rejected` (the
+ * core refused the value: it stays in the input with the core's messages until changed or
+ * reverted). Whether a value is valid is the core's call, never this machine's.
+ */
+export type FieldStatus = "clean" | "unsaved" | "saving" | "saved" | "rejected";
+
+export interface FieldState {
+  status: FieldStatus;
+  /** What the input holds when it is not the saved value (null: it shows the saved value). */
+  draft: string | null;
+  /** The core's messages for a rejected draft. */
+  errors: Diagnostic[];
+}
+
+export type FieldEvent =
+  /** The technician typed or picked `value`; `saved` is the profile's own value (null: none). */
+  | { type: "edit"; value: string; saved: string | null }
+  /** A save of `value` started (null: the own value is being removed). */
+  | { type: "save"; value: string | null }
+  /** The save of `value` succeeded or was refused; a result for an older value is ignored. */
+  | { type: "saved"; value: string | null }
+  | { type: "rejected"; value: string | null; errors: Diagnostic[] }
+  /** Back to the saved value (Escape, or the revert button). */
+  | { type: "revert" }
+  /** The "saved" sign has been shown long enough. */
+  | { type: "settle" };
+
+export const CLEAN: FieldState = { status: "clean", draft: null, errors: [] };
+
+/** The next state of one field. Pure; tested. */
+export function fieldStep(state: FieldState, event: FieldEvent): FieldState {
+  switch (event.type) {
+    case "edit":
+      // Typing back the saved value (or nothing over an inherited one) is no change.
+      if (event.value === (event.saved ?? "")) return CLEAN;
+      return { status: "unsaved", draft: event.value, errors: [] };
+    case "save":
+      return { status: "saving", draft: event.value, errors: [] };
+    case "saved":
+      if (state.status !== "saving" || state.draft !== event.value) return state;
+      return { status: "saved", draft: null, errors: [] };
+    case "rejected":
+      if (state.status !== "saving" || state.draft !== event.value) return state;
+      return { status: "rejected", draft: event.value, errors: event.errors };
+    case "revert":
+      return CLEAN;
+    case "settle":
+      return state.status === "saved" ? CLEAN : state;
+  }
+}
+
+/** Whether leaving the field (blur, Enter, a pick) should save what it holds. */
+export function needsSave(state: FieldState): boolean {
+  return state.status === "unsaved";
+}
+
+/** The word a field shows for its state (none when clean). */
+export function fieldStatusLabel(status: FieldStatus): string {
+  return { clean: "", unsaved: "unsaved", saving: "saving…", saved: "saved", rejected: "not saved" }[status];
+}

@@ -16,6 +16,9 @@ const build: BuildSummary = { published: true, build: 2, artifacts: 40, devices:
 const summary = (name: string, parent: string | null): ProfileSummary =>
   ({ name, kind: name === "global" ? "global" : name.startsWith("models/") ? "model" : "profile", file: `profiles/${name}.toml`, extends: parent, params: 0, errors: 0 });
 
+/** What the mocked core says about a value with a space in it (shown verbatim). */
+const REFUSAL = "P47: “pbx example” is not a host name or an IP address";
+
 /** An IPC mock over one file whose text a test can change "on disk"; `create_profile` adds to
  * the list, or fails with `createError` when a test sets one. */
 function desk(initial: string) {
@@ -24,6 +27,7 @@ function desk(initial: string) {
     profiles: [summary("global", null), summary("office", "global"), summary("lab", "global"), summary("models/gxp2170", null)],
     created: [] as { name: string; extends: string | null }[],
     createError: null as { kind: string; message: string } | null,
+    saves: [] as (string | null)[],
   };
   mockIPC((cmd, args) => {
     switch (cmd) {
@@ -44,6 +48,13 @@ function desk(initial: string) {
         return [];
       case "build":
         return build;
+      case "save_profile_value": {
+        const a = args as { p: string; value: string | null };
+        disk.saves.push(a.value);
+        if (a.value?.includes(" ")) throw { kind: "invalid", message: "1 problem", diagnostics: [{ severity: "error", kind: "catalog-wrong-type", message: REFUSAL, field: a.p }] };
+        Object.assign(disk, { text: `extends = "global"\n[params]\nP47 = "${a.value}"\n`, revision: `r${disk.saves.length + 1}` });
+        return { doc: doc(disk.text, disk.revision), build, warnings: [] };
+      }
     }
     return null;
   });
@@ -77,6 +88,41 @@ describe("Profiles editor and outside edits", () => {
     await fireEvent.click(screen.getByText("Load the file's version"));
     await waitFor(() => expect((container.querySelector("[data-raw]") as HTMLTextAreaElement).value).toContain('"theirs"'));
     expect(container.querySelector("[data-conflict]")).toBeNull();
+  });
+});
+
+describe("Fields view saves", () => {
+  const input = (c: Element) => c.querySelector("[data-field='P47'] input") as HTMLInputElement;
+  const sign = (c: Element) => c.querySelector("[data-field='P47'] [data-field-status]")?.textContent;
+
+  it("marks an edit unsaved, saves it on blur through the core, then says saved", async () => {
+    const disk = desk('extends = "global"\n[params]\nP47 = "a"\n');
+    const { container } = render(Profiles);
+    await waitFor(() => expect(input(container)?.value).toBe("a"));
+    await fireEvent.input(input(container), { target: { value: "pbx.example.org" } });
+    expect(sign(container)).toBe("unsaved");
+    await fireEvent.blur(input(container));
+    await waitFor(() => expect(sign(container)).toBe("saved"));
+    expect(disk.saves).toEqual(["pbx.example.org"]);
+    expect(input(container).value).toBe("pbx.example.org");
+    expect(container.querySelector("[data-save-status]")?.textContent).toBe("P47 saved in profiles/office.toml; rebuilt 21 files in 35 ms");
+  });
+
+  it("keeps a refused value with the core's message, and reverts to the saved one", async () => {
+    const disk = desk('extends = "global"\n[params]\nP47 = "a"\n');
+    const { container } = render(Profiles);
+    await waitFor(() => expect(input(container)?.value).toBe("a"));
+    await fireEvent.input(input(container), { target: { value: "pbx example" } });
+    await fireEvent.keyDown(input(container), { key: "Enter" });
+    await waitFor(() => expect(sign(container)).toBe("not saved"));
+    expect(input(container).value).toBe("pbx example");
+    expect(container.querySelector("[data-field='P47'] [data-rejected]")?.textContent).toBe(REFUSAL);
+    expect(disk.saves).toEqual(["pbx example"]);
+    expect(disk.text).toContain('P47 = "a"');
+    await fireEvent.keyDown(input(container), { key: "Escape" });
+    expect(input(container).value).toBe("a");
+    expect(sign(container)).toBe("");
+    expect(container.querySelector("[data-rejected]")).toBeNull();
   });
 });
 
