@@ -11,6 +11,7 @@ mod dto;
 mod error;
 mod servers;
 mod session;
+mod window;
 
 use tauri::Manager;
 
@@ -37,6 +38,9 @@ fn main() {
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
         .setup(move |app| {
+            if let Some(main) = app.get_webview_window("main") {
+                window::restore(app.handle(), &main);
+            }
             let session = Session::open(&desk_path).map_err(|e| e.message)?;
             let state = AppState::new(session);
             let session = state.session();
@@ -48,6 +52,11 @@ fn main() {
                 .name("opening-build".into())
                 .spawn(move || session.run_opening_build())?;
             Ok(())
+        })
+        .on_window_event(|w, event| {
+            if w.label() == "main" {
+                window::on_event(w, event);
+            }
         })
         .invoke_handler(tauri::generate_handler![
             commands::desk::desk_info,
@@ -97,6 +106,9 @@ fn main() {
             std::process::exit(1);
         })
         .run(|app, event| {
+            if let tauri::RunEvent::Exit = event {
+                window::save(app);
+            }
             // Leaving with the servers running: stop them so every request is in the log.
             if let tauri::RunEvent::Exit = event
                 && let Some(state) = app.try_state::<AppState>()

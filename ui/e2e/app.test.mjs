@@ -31,6 +31,9 @@ const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
 let driver;
 let session;
 const desk = mkdtempSync(join(tmpdir(), "provdesk-e2e-"));
+// The app remembers its window size in its config folder: a fresh one per run, so every run
+// opens the window as on a first start and leaves nothing in the user's settings.
+const config = mkdtempSync(join(tmpdir(), "provdesk-e2e-config-"));
 const metrics = {};
 
 /** One WebDriver call; every call has a timeout so a hang cannot stall CI. */
@@ -141,7 +144,7 @@ before(async () => {
   assert.ok(existsSync(app), `build the app first: ${app} is missing`);
   driver = spawn("tauri-driver", ["--port", String(PORT), "--native-port", String(PORT + 1)], {
     stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, PROVDESK_DESK: desk },
+    env: { ...process.env, PROVDESK_DESK: desk, XDG_CONFIG_HOME: config },
   });
   await waitFor("tauri-driver", async () => (await fetch(`${base}/status`, { signal: AbortSignal.timeout(1000) })).ok, 20000);
   const started = Date.now();
