@@ -622,6 +622,13 @@ fn create_private_file(path: &Path) -> Result<(), InventoryError> {
         path: path.to_path_buf(),
         source,
     };
+    // An existing file is only made private, never opened: closing any descriptor of it
+    // drops every POSIX lock this process holds on it, including those of SQLite handles
+    // already open (the app keeps one and opens another per start of the servers), and
+    // another process could then take itself for the last user of the database.
+    if path.exists() {
+        return set_private(path).map_err(io_err);
+    }
     let mut options = std::fs::OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
@@ -1282,6 +1289,48 @@ mod tests {
             "{text}"
         );
         assert!(inventory.get_device(mac(1)).is_err());
+    }
+
+    /// The app keeps the desk's inventory open and opens it again for each start of the
+    /// servers, while a technician may read the file with the `sqlite3` tool. Closing any
+    /// descriptor of the file drops every POSIX lock this process holds on it, so a second
+    /// open must not open and close the database file itself: the `sqlite3` tool would then
+    /// take itself for the last user, checkpoint and remove the WAL under the open handles,
+    /// and the next open failed with "disk I/O error".
+    #[test]
+    fn a_second_open_keeps_the_first_ones_locks_for_other_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("provdesk.db");
+        let session = Inventory::open(&path).unwrap();
+        session
+            .upsert_device(&Device::new("000b82000001".parse().unwrap(), "gxp2170"))
+            .unwrap();
+        let servers = Inventory::open(&path).unwrap();
+        servers
+            .upsert_device(&Device::new("000b82000002".parse().unwrap(), "gxp2170"))
+            .unwrap();
+        let read = std::process::Command::new("sqlite3")
+            .arg("-cmd")
+            .arg(".timeout 5000")
+            .arg(&path)
+            .arg("SELECT count(*) FROM devices")
+            .output()
+            .expect("sqlite3 must be installed; scripts/test installs it");
+        assert!(read.status.success(), "{read:?}");
+        assert_eq!(String::from_utf8_lossy(&read.stdout).trim(), "2");
+        drop(servers);
+        session
+            .upsert_device(&Device::new("000b82000003".parse().unwrap(), "gxp2170"))
+            .unwrap();
+        let again = Inventory::open(&path).unwrap();
+        assert_eq!(again.list_devices().unwrap().len(), 3);
+        assert_eq!(session.list_devices().unwrap().len(), 3);
+        let mut wal = path.as_os_str().to_os_string();
+        wal.push("-wal");
+        assert!(
+            Path::new(&wal).exists(),
+            "the WAL of the open handles was not removed by another process"
+        );
     }
 
     #[test]
