@@ -1230,17 +1230,18 @@ fn plan(
         BTreeSet::from([(String::new(), String::new())]);
     let mut credentials = CredentialTable::default();
     for (device, device_plan) in devices.iter().zip(per_device) {
-        if let Some(found) = device_plan.credentials {
-            credentials.devices.insert(device.mac, found);
-        }
         report.diagnostics.extend(device_plan.diagnostics);
         if !device_plan.held.is_empty() {
-            // Its values are not trustworthy, so neither are the prefixes they name.
+            // Its values are not trustworthy, so neither are the prefixes or the credentials
+            // they name: its last good files keep the credentials published with them.
             report.held.push(HeldDevice {
                 mac: device.mac,
                 diagnostics: device_plan.held,
             });
             continue;
+        }
+        if let Some(found) = device_plan.credentials {
+            credentials.devices.insert(device.mac, found);
         }
         planned.extend(device_plan.artifacts);
         config_affix_set.insert(device_plan.config_affixes);
@@ -1915,6 +1916,27 @@ mod tests {
         assert_eq!(
             (kept.user.as_str(), kept.password.as_str()),
             ("user201", "http-pw-201")
+        );
+
+        // Without the stored table, the held phone's new values (a new extension next to the
+        // error) must not become its credentials either.
+        phone.vars.insert("ext".into(), "999".into());
+        f.inventory.upsert_device(&phone).unwrap();
+        fs::remove_file(
+            f.desk
+                .build_dir()
+                .join(crate::build_record::CREDENTIALS_FILE),
+        )
+        .unwrap();
+        let mut forgetful = Builder::new(f.desk.clone());
+        let report = forgetful.build(&f.inventory, &plain()).unwrap();
+        assert_eq!(report.held.len(), 1, "{:?}", report.diagnostics);
+        let found = forgetful
+            .credentials()
+            .lookup(Some(phone.mac), Some("gxp2170"));
+        assert!(
+            found.is_none_or(|c| c.user != "user999"),
+            "credentials from values in error: {found:?}"
         );
     }
 
