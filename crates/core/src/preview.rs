@@ -28,13 +28,25 @@ pub struct Preview {
 }
 
 /// Decodes one built file of `kind`; `password` is the device's P1359 for encrypted XML.
+/// Masks what the catalogue types secret.
 pub fn decode(
     kind: ArtifactKind,
     bytes: &[u8],
     password: Option<&str>,
     catalog: &Catalog,
 ) -> Preview {
-    let secret = |p: PName| catalog.is_secret(p);
+    decode_masking(kind, bytes, password, &|p| catalog.is_secret(p))
+}
+
+/// [`decode`], masking the P-values `secret` names: for a device's own files, what
+/// `secrets::device_secrets` says (a value carrying a secret variable included), so a preview
+/// masks exactly what the device's values table does.
+pub fn decode_masking(
+    kind: ArtifactKind,
+    bytes: &[u8],
+    password: Option<&str>,
+    secret: &dyn Fn(PName) -> bool,
+) -> Preview {
     match kind {
         ArtifactKind::Firmware => note("firmware image, served as it lies in firmware/"),
         ArtifactKind::DeviceBinary => match binary::decode(bytes) {

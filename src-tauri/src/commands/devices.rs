@@ -9,7 +9,7 @@ use provdesk_core::inventory::{
 };
 use provdesk_core::preview;
 use provdesk_core::profile::ProfileSet;
-use provdesk_core::secrets::device_secrets;
+use provdesk_core::secrets::{Secrets, device_secrets};
 use provdesk_core::{Mac, PName};
 use tauri::State;
 
@@ -65,14 +65,7 @@ pub fn detail(session: &Session, device: Device) -> ApiResult<DeviceDetail> {
         .non_empty(provdesk_core::build::pvalues::XML_PASSWORD)
         .map(str::to_string);
     let secrets = device_secrets(&profiles, &device, &session.catalog, &session.options());
-    let mut files = previews(session, &device, password.as_deref())?;
-    for file in &mut files {
-        // The catalogue masks its secret P-values; a value that carries a secret variable
-        // (an account name made from it) is masked by the device's own secrets.
-        if let Some(masked) = &mut file.masked {
-            *masked = secrets.redact(masked);
-        }
-    }
+    let files = previews(session, &device, password.as_deref(), &secrets)?;
     let history = session.inventory.fetch_log(&FetchLogQuery {
         mac: Some(device.mac),
         since: None,
@@ -94,7 +87,11 @@ fn previews(
     session: &Session,
     device: &Device,
     password: Option<&str>,
+    secrets: &Secrets,
 ) -> ApiResult<Vec<FilePreview>> {
+    // The catalogue's secrets, and every value of this device's that carries a secret
+    // variable (an account name made from it): what its values table masks.
+    let secret = |p| session.catalog.is_secret(p) || secrets.is_secret_param(p);
     let mut builder = session.builder();
     let manifest = builder.manifest()?.clone();
     drop(builder);
@@ -109,11 +106,11 @@ fn previews(
         }
         let decoded = if entry.kind == ArtifactKind::Firmware {
             // Firmware is not read: it can be tens of megabytes and says nothing readable.
-            preview::decode(entry.kind, &[], None, &session.catalog)
+            preview::decode_masking(entry.kind, &[], None, &secret)
         } else {
             let path = root.join(&entry.file);
             match std::fs::read(&path) {
-                Ok(bytes) => preview::decode(entry.kind, &bytes, password, &session.catalog),
+                Ok(bytes) => preview::decode_masking(entry.kind, &bytes, password, &secret),
                 Err(e) => preview::Preview {
                     note: Some(format!("cannot read {}: {e}; build again", entry.file)),
                     ..preview::Preview::default()
