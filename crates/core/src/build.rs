@@ -1776,7 +1776,7 @@ mod tests {
         );
     }
 
-    /// Two devices built once; returns the fixture and the first device's files as built.
+    /// Two devices on the `office` profile, built once; returns the fixture and their MACs.
     fn two_good_devices() -> (Fixture, Mac, Mac) {
         let f = fixture(&[
             ("profiles/global.toml", GLOBAL),

@@ -11,8 +11,7 @@ use crate::build::ArtifactKind;
 use crate::catalog::Catalog;
 use crate::format::{binary, crypt};
 
-/// What a masked value shows instead of its text.
-pub const MASK: &str = "••••••";
+pub use crate::pvalue::MASK;
 
 /// One file's readable form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

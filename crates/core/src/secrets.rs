@@ -20,7 +20,7 @@ use crate::inventory::Device;
 use crate::profile::ProfileSet;
 
 /// What masked text shows instead of a secret (the same mask previews use).
-pub use crate::preview::MASK;
+pub use crate::pvalue::MASK;
 
 /// The secret variables and P-values of one device, and their values for redacting text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

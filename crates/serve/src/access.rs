@@ -141,15 +141,19 @@ impl AccessPolicy {
     /// authenticate answer for themselves (the authenticator runs next); the others may not
     /// hand out a device's own file while HTTP authentication guards it.
     pub fn admit_artifact(&self, protocol: Protocol, kind: ArtifactKind) -> Result<(), Rule> {
-        let withheld = !authenticates(protocol)
-            && self.auth != AuthMode::None
-            && !self.tftp_device_files
-            && is_device_file(kind);
-        if withheld {
-            Err(Rule::DeviceFileWithoutAuthentication)
-        } else {
-            Ok(())
+        match self.withholds_device_files(protocol) {
+            Some(rule) if is_device_file(kind) => Err(rule),
+            _ => Ok(()),
         }
+    }
+
+    /// The rule by which `protocol` hands out no device's own file, if it has one: it cannot
+    /// authenticate while HTTP authentication guards those files. TFTP also answers a name
+    /// shaped like a device file with it when that MAC is unknown, so its answers do not list
+    /// the inventory.
+    pub fn withholds_device_files(&self, protocol: Protocol) -> Option<Rule> {
+        (!authenticates(protocol) && self.auth != AuthMode::None && !self.tftp_device_files)
+            .then_some(Rule::DeviceFileWithoutAuthentication)
     }
 
     pub fn auth(&self) -> AuthMode {

@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use provdesk_core::Mac;
-use provdesk_core::build::ArtifactKind;
 use provdesk_tftp::{ErrorCode, Source, SourceError, TransferEvent, TransferId};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -121,10 +120,7 @@ impl Source for StoreSource {
             )
         };
         let admitted = self.policy.admit_peer(Protocol::Tftp, peer.ip());
-        let withheld = self
-            .policy
-            .admit_artifact(Protocol::Tftp, ArtifactKind::DeviceXml)
-            .err();
+        let withheld = self.policy.withholds_device_files(Protocol::Tftp);
         let snapshot = self.store.snapshot();
         let (lookup, result) = match admitted.map(|()| snapshot.resolve(filename)) {
             // Nothing is looked up for a peer outside the allow-list; the name may still say
