@@ -305,7 +305,9 @@ impl Manifest {
 /// A device whose own values have errors: its files were held back, its last good ones (if
 /// any) keep serving.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct HeldDevice {
+    #[cfg_attr(feature = "ts", ts(as = "String"))]
     pub mac: Mac,
     pub diagnostics: Vec<Diagnostic>,
 }

@@ -104,6 +104,9 @@ pub enum ServeError {
 /// everything from the first build on.
 pub struct Service {
     desk: Desk,
+    /// The desk's one builder: the service's publisher owns it while it runs, so nothing
+    /// else can build this desk meanwhile.
+    builder: Builder,
     options: ServeOptions,
     bus: EventBus,
     recorder: UnboundedReceiver<Arc<Event>>,
@@ -118,10 +121,13 @@ struct Bound {
 }
 
 impl Service {
-    pub fn new(desk: Desk, options: ServeOptions) -> Service {
+    /// A service for the builder's desk. It takes the builder by value: whoever starts
+    /// servers hands over the only handle that writes `build/`.
+    pub fn new(builder: Builder, options: ServeOptions) -> Service {
         let (bus, recorder) = EventBus::new(BUS_CAPACITY).with_recorder();
         Service {
-            desk,
+            desk: builder.desk().clone(),
+            builder,
             options,
             bus,
             recorder,
@@ -132,15 +138,20 @@ impl Service {
         self.bus.clone()
     }
 
-    /// `Service::new(desk, options).launch()`, for callers that need no event before start.
-    pub async fn start(desk: Desk, options: ServeOptions) -> Result<RunningService, ServeError> {
-        Service::new(desk, options).launch().await
+    /// `Service::new(builder, options).launch()`, for callers that need no event before
+    /// start.
+    pub async fn start(
+        builder: Builder,
+        options: ServeOptions,
+    ) -> Result<RunningService, ServeError> {
+        Service::new(builder, options).launch().await
     }
 
     /// Binds every socket, builds, then starts the recorder, the watcher and the servers.
     pub async fn launch(self) -> Result<RunningService, ServeError> {
         let Service {
             desk,
+            builder,
             options,
             bus,
             recorder: recorder_rx,
@@ -166,7 +177,7 @@ impl Service {
             encryption: settings.encryption.mode,
         };
         let publisher = Publisher::new(
-            Builder::new(desk.clone()),
+            builder,
             inventory.clone(),
             Arc::clone(&store),
             bus.clone(),
@@ -895,7 +906,10 @@ mod tests {
     async fn starts_serves_over_tftp_and_shuts_down_with_the_log_written() {
         let dir = tempfile::tempdir().unwrap();
         let desk = Desk::init(&dir.path().join("desk")).unwrap();
-        let service = Service::new(desk.clone(), options("off", "off", "127.0.0.1:0"));
+        let service = Service::new(
+            Builder::new(desk.clone()),
+            options("off", "off", "127.0.0.1:0"),
+        );
         let mut events = service.events().subscribe();
         let running = service.launch().await.unwrap();
         assert!(running.first_build().published);
@@ -978,7 +992,10 @@ mod tests {
         // Long enough not to look like a save in progress (that would hold the build).
         std::fs::write(&office, "[params\nP35 = \"{{ ext }}\"\n").unwrap();
 
-        let service = Service::new(desk.clone(), options("off", "off", "127.0.0.1:0"));
+        let service = Service::new(
+            Builder::new(desk.clone()),
+            options("off", "off", "127.0.0.1:0"),
+        );
         let mut events = service.events().subscribe();
         let running = service.launch().await.unwrap();
         assert!(!running.first_build().published);

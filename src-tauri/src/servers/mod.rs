@@ -105,7 +105,10 @@ impl Servers {
         // so the servers' publisher is its only writer from here on.
         let waiting = Arc::clone(&session);
         let _ = tauri::async_runtime::spawn_blocking(move || waiting.wait_for_builds()).await;
-        let service = Service::new(session.desk.clone(), options.clone());
+        let service = Service::new(
+            provdesk_core::build::Builder::new(session.desk.clone()),
+            options.clone(),
+        );
         let events = service.events().subscribe();
         let service = match service.launch().await {
             Ok(service) => service,

@@ -64,7 +64,7 @@ async fn serve(desk: provdesk_core::desk::Desk, args: ServeArgs) -> anyhow::Resu
     let stop = provdesk_serve::signals::stop_requested()?;
     // Reused: in a storm, a fresh buffer per write grew (and copied) itself every time.
     let mut lines = Vec::new();
-    let service = Service::new(desk, options);
+    let service = Service::new(provdesk_core::build::Builder::new(desk), options);
     let mut events = service.events().subscribe();
     let running = service.launch().await?;
     // What each protocol enforces and what the settings trade away, as the serve crate

@@ -1,0 +1,16 @@
+//! ProvDesk's application layer: an open desk ([`DeskService`]) and every use-case the
+//! command line and the desktop app offer, each written once here. The front ends only parse
+//! input and render what comes back; validation, masking and every message live here (or in
+//! the core below).
+//!
+//! No Tauri and no terminal code: `provdesk-cli` and `provdesk-app` depend on this crate, not
+//! the other way round. The types a front end sees derive `ts_rs::TS`; `cargo test` writes
+//! their TypeScript to `ui/src/lib/generated/` (see `scripts/check-generated`).
+
+pub mod error;
+pub mod events;
+pub mod service;
+
+pub use error::{DeskError, DeskResult, ErrorKind};
+pub use events::{BuildSummary, DeskEvent, DeskEvents};
+pub use service::DeskService;
