@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use provdesk_core::build::{ArtifactKind, BuildReport, HeldDevice};
+use provdesk_core::build::ArtifactKind;
 use provdesk_core::catalog::Catalog;
 use provdesk_core::inventory::{Device, DeviceState, FetchLogEntry};
 use provdesk_core::profile::edit::ProfileKind;
@@ -113,60 +113,9 @@ pub struct MissingVariables {
     pub missing: Vec<String>,
 }
 
-/// A build, summed up for a toast ("rebuilt 42 files in 35 ms") and a problems list.
-#[derive(Debug, Clone, Serialize)]
-pub struct BuildSummary {
-    pub published: bool,
-    pub build: u64,
-    pub artifacts: usize,
-    pub devices: usize,
-    pub written: usize,
-    pub removed: usize,
-    pub unchanged: usize,
-    pub errors: usize,
-    pub diagnostics: Vec<Diagnostic>,
-    /// Devices held back by errors in their own values ("needs attention"); the build
-    /// published for every other device.
-    pub held: Vec<HeldDevice>,
-    pub elapsed_ms: f64,
-}
+pub use provdesk_desk::BuildSummary;
 
-/// The build that runs in the background when the app opens a desk.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct DeskBuildStatus {
-    pub running: bool,
-    pub elapsed_ms: u64,
-    /// Devices being built (while running) or built.
-    pub devices: usize,
-    pub summary: Option<BuildSummary>,
-    /// An I/O failure; problems in the profiles are in `summary.diagnostics`.
-    pub error: Option<String>,
-}
-
-/// At most this many diagnostics travel with a build summary; the count is always exact.
-const SUMMARY_DIAGNOSTICS: usize = 200;
-
-impl From<&BuildReport> for BuildSummary {
-    fn from(r: &BuildReport) -> BuildSummary {
-        let mut diagnostics = r.diagnostics.clone();
-        // Errors first: they are why nothing was published.
-        diagnostics.sort_by_key(|d| std::cmp::Reverse(d.severity));
-        diagnostics.truncate(SUMMARY_DIAGNOSTICS);
-        BuildSummary {
-            published: r.published,
-            build: r.build,
-            artifacts: r.artifacts,
-            devices: r.devices,
-            written: r.written.len(),
-            removed: r.removed.len(),
-            unchanged: r.unchanged,
-            errors: r.errors(),
-            diagnostics,
-            held: r.held.iter().take(SUMMARY_DIAGNOSTICS).cloned().collect(),
-            elapsed_ms: (r.elapsed_ms * 10.0).round() / 10.0,
-        }
-    }
-}
+pub use provdesk_desk::BuildState as DeskBuildStatus;
 
 /// One value of an effective configuration, with its layer and what the catalogue knows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -321,41 +270,6 @@ pub struct SaveResult {
 }
 
 // ---- Live screen (servers, event batches, device tiles) ----
-
-/// A build as the session reports it: from its own builder while the servers are stopped, or
-/// from the running service's publisher, which then is the only writer of `build/`.
-impl From<&crate::session::Built> for BuildSummary {
-    fn from(built: &crate::session::Built) -> BuildSummary {
-        match built {
-            crate::session::Built::Here(report) => BuildSummary::from(report),
-            crate::session::Built::Served { summary, devices } => {
-                let mut diagnostics = summary.diagnostics.clone();
-                diagnostics.sort_by_key(|d| std::cmp::Reverse(d.severity));
-                let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-                diagnostics.truncate(SUMMARY_DIAGNOSTICS);
-                BuildSummary {
-                    published: summary.published,
-                    build: summary.build,
-                    artifacts: summary.artifacts,
-                    devices: *devices,
-                    written: summary.written,
-                    removed: summary.removed,
-                    // The publisher reports counts only; what it did not rewrite is unchanged.
-                    unchanged: summary.artifacts.saturating_sub(summary.written),
-                    errors,
-                    diagnostics,
-                    held: summary
-                        .held
-                        .iter()
-                        .take(SUMMARY_DIAGNOSTICS)
-                        .cloned()
-                        .collect(),
-                    elapsed_ms: (summary.elapsed_ms * 10.0).round() / 10.0,
-                }
-            }
-        }
-    }
-}
 
 /// Listen addresses the technician types on the Live screen; `None` keeps provdesk.toml's,
 /// `off` turns a server off, `IP:PORT` with port 0 picks a free port.
@@ -794,24 +708,5 @@ mod tests {
         assert_eq!(json["source"]["kind"], "file");
         assert_eq!(json["source"]["line"], 5);
         assert_eq!(json["p"], "P47");
-    }
-
-    #[test]
-    fn build_summary_puts_errors_first_and_rounds() {
-        let report = BuildReport {
-            published: false,
-            written: vec!["a".into(), "b".into()],
-            diagnostics: vec![
-                Diagnostic::warning("w", "warn"),
-                Diagnostic::error("e", "err"),
-            ],
-            elapsed_ms: 12.3456,
-            ..BuildReport::default()
-        };
-        let s = BuildSummary::from(&report);
-        assert_eq!(s.written, 2);
-        assert_eq!(s.errors, 1);
-        assert_eq!(s.diagnostics[0].kind, "e");
-        assert_eq!(s.elapsed_ms, 12.3);
     }
 }

@@ -50,7 +50,9 @@ fn main() {
             // UI shows a banner until it is done, and problems in the profiles show up there.
             std::thread::Builder::new()
                 .name("opening-build".into())
-                .spawn(move || session.run_opening_build())?;
+                .spawn(move || {
+                    let _ = session.build();
+                })?;
             Ok(())
         })
         .on_window_event(|w, event| {
@@ -65,6 +67,7 @@ fn main() {
             commands::desk::choose_folder,
             commands::desk::pick_csv_file,
             commands::desk::reveal_in_desk,
+            commands::events::desk_subscribe,
             commands::devices::list_devices,
             commands::devices::device_detail,
             commands::devices::add_device,

@@ -123,6 +123,24 @@ impl BuildSummary {
     }
 }
 
+/// Where the desk's builds are, for a screen that opens while one runs (the opening build of
+/// a large desk): the events say the rest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct BuildState {
+    pub running: bool,
+    /// How long the running build has taken so far.
+    #[ts(type = "number")]
+    pub elapsed_ms: u64,
+    /// Devices in the desk (while a full build runs) or in the last build.
+    pub devices: usize,
+    /// The last finished build.
+    pub summary: Option<BuildSummary>,
+    /// Why the last build could not run at all (an I/O failure); problems in the profiles
+    /// are in `summary.diagnostics`.
+    pub error: Option<String>,
+}
+
 fn errors_first(diagnostics: &[Diagnostic]) -> Vec<Diagnostic> {
     let mut out = diagnostics.to_vec();
     // Errors first: they are why nothing was published.

@@ -12,5 +12,5 @@ pub mod events;
 pub mod service;
 
 pub use error::{DeskError, DeskResult, ErrorKind};
-pub use events::{BuildSummary, DeskEvent, DeskEvents};
+pub use events::{BuildState, BuildSummary, DeskEvent, DeskEvents};
 pub use service::DeskService;

@@ -25,7 +25,7 @@ use provdesk_serve::service::{RunningService, ServeOptions, Service};
 use tokio::sync::broadcast;
 
 use crate::error::{DeskError, DeskResult, ErrorKind};
-use crate::events::{BuildSummary, DeskEvent, DeskEvents};
+use crate::events::{BuildState, BuildSummary, DeskEvent, DeskEvents};
 
 /// An open desk. Cheap to clone; clones share everything.
 #[derive(Clone)]
@@ -46,12 +46,21 @@ struct Inner {
     /// they do), so reading it never waits behind a build.
     manifest: RwLock<Arc<Manifest>>,
     events: DeskEvents,
+    builds: Arc<std::sync::Mutex<Builds>>,
+}
+
+/// The desk's builds as [`BuildState`] reports them.
+#[derive(Default)]
+struct Builds {
+    running: Option<(std::time::Instant, usize)>,
+    last: Option<BuildSummary>,
+    error: Option<String>,
 }
 
 /// Who writes `build/`.
 enum Writer {
     /// No server runs: builds run here, on the caller's thread.
-    Local(Builder),
+    Local(Box<Builder>),
     /// The servers run; their publisher owns the builder.
     Serving(Box<Serving>),
     /// Only while the builder moves into starting servers, under the lock; a panic there
@@ -98,7 +107,9 @@ impl DeskService {
         let manifest = Manifest::load(&desk.build_dir()).unwrap_or_default();
         Ok(DeskService {
             inner: Arc::new(Inner {
-                writer: tokio::sync::Mutex::new(Writer::Local(Builder::new(desk.clone()))),
+                writer: tokio::sync::Mutex::new(Writer::Local(Box::new(Builder::new(
+                    desk.clone(),
+                )))),
                 desk,
                 inventory,
                 catalog,
@@ -106,6 +117,7 @@ impl DeskService {
                 manifest: RwLock::new(Arc::new(manifest)),
                 serving_store: RwLock::new(None),
                 events: DeskEvents::default(),
+                builds: Arc::default(),
             }),
         })
     }
@@ -200,9 +212,9 @@ impl DeskService {
 
     /// The writer, with a fresh builder in place of one lost to a panic.
     fn local_writer(&self) -> tokio::sync::MutexGuard<'_, Writer> {
-        let mut writer = self.inner.writer.blocking_lock();
+        let mut writer = blocking_lock(&self.inner.writer);
         if let Writer::Vacant = &*writer {
-            *writer = Writer::Local(Builder::new(self.inner.desk.clone()));
+            *writer = Writer::Local(Box::new(Builder::new(self.inner.desk.clone())));
         }
         writer
     }
@@ -211,9 +223,7 @@ impl DeskService {
         let mut writer = self.local_writer();
         match &mut *writer {
             Writer::Local(builder) => {
-                self.inner.events.emit(DeskEvent::BuildStarted {
-                    devices: devices.map(<[Mac]>::to_vec),
-                });
+                self.started(devices);
                 let options = self.options();
                 let report = match devices {
                     None => builder.build(&self.inner.inventory, &options),
@@ -230,18 +240,18 @@ impl DeskService {
                 let runtime = serving.runtime.clone();
                 let store = serving.service.store();
                 drop(writer);
-                // The bridge turns the publisher's build event into BuildFinished.
+                // The bridge announces the publisher's build as BuildFinished to listeners.
                 self.inner.events.emit(DeskEvent::BuildStarted {
                     devices: devices.map(<[Mac]>::to_vec),
                 });
                 let summary = match devices {
-                    None => runtime.block_on(publisher.rebuild_all()),
-                    Some(macs) => runtime.block_on(publisher.rebuild_devices(macs)),
+                    None => wait(&runtime, publisher.rebuild_all()),
+                    Some(macs) => wait(&runtime, publisher.rebuild_devices(macs)),
                 };
-                Ok(BuildSummary::served(
-                    &summary,
-                    devices_in(&store.snapshot().manifest),
-                ))
+                let summary =
+                    BuildSummary::served(&summary, devices_in(&store.snapshot().manifest));
+                self.finished(Ok(summary.clone()));
+                Ok(summary)
             }
         }
     }
@@ -254,6 +264,7 @@ impl DeskService {
             Ok(report) => report,
             Err(e) => {
                 let error = DeskError::from(e);
+                self.finished(Err(error.message.clone()));
                 self.inner
                     .events
                     .emit(DeskEvent::BuildFinished(BuildSummary {
@@ -273,10 +284,63 @@ impl DeskService {
                 .write()
                 .unwrap_or_else(PoisonError::into_inner) = Arc::new(manifest);
         }
-        self.inner
-            .events
-            .emit(DeskEvent::BuildFinished(BuildSummary::from(&report)));
+        let summary = BuildSummary::from(&report);
+        self.finished(Ok(summary.clone()));
+        self.inner.events.emit(DeskEvent::BuildFinished(summary));
         Ok(report)
+    }
+
+    fn started(&self, devices: Option<&[Mac]>) {
+        let count = match devices {
+            Some(macs) => macs.len(),
+            None => self.inner.inventory.list_devices().map_or(0, |d| d.len()),
+        };
+        self.builds().running = Some((std::time::Instant::now(), count));
+        self.inner.events.emit(DeskEvent::BuildStarted {
+            devices: devices.map(<[Mac]>::to_vec),
+        });
+    }
+
+    fn finished(&self, outcome: Result<BuildSummary, String>) {
+        let mut builds = self.builds();
+        builds.running = None;
+        match outcome {
+            Ok(summary) => {
+                builds.last = Some(summary);
+                builds.error = None;
+            }
+            Err(error) => builds.error = Some(error),
+        }
+    }
+
+    fn builds(&self) -> std::sync::MutexGuard<'_, Builds> {
+        self.inner
+            .builds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Where the desk's builds are: one running (since when, how many devices), the last
+    /// one's summary, or why it failed.
+    pub fn build_state(&self) -> BuildState {
+        let builds = self.builds();
+        let last_devices = builds.last.as_ref().map_or(0, |s| s.devices);
+        match builds.running {
+            Some((started, devices)) => BuildState {
+                running: true,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+                devices,
+                summary: builds.last.clone(),
+                error: None,
+            },
+            None => BuildState {
+                running: false,
+                elapsed_ms: 0,
+                devices: last_devices,
+                summary: builds.last.clone(),
+                error: builds.error.clone(),
+            },
+        }
     }
 
     /// Whether this desk's servers run (in this process).
@@ -290,7 +354,7 @@ impl DeskService {
     pub async fn start_serving(&self, options: ServeOptions) -> DeskResult<Started> {
         let mut writer = self.inner.writer.lock().await;
         let builder = match std::mem::replace(&mut *writer, Writer::Vacant) {
-            Writer::Local(builder) => builder,
+            Writer::Local(builder) => *builder,
             Writer::Vacant => Builder::new(self.inner.desk.clone()),
             serving @ Writer::Serving(_) => {
                 *writer = serving;
@@ -307,11 +371,15 @@ impl DeskService {
         let service = match service.launch().await {
             Ok(service) => service,
             Err(e) => {
-                *writer = Writer::Local(Builder::new(self.inner.desk.clone()));
+                *writer = Writer::Local(Box::new(Builder::new(self.inner.desk.clone())));
                 return Err(e.into());
             }
         };
         let store = service.store();
+        self.finished(Ok(BuildSummary::served(
+            service.first_build(),
+            devices_in(&store.snapshot().manifest),
+        )));
         let started = Started {
             addresses: service.addresses(),
             urls: service.urls(),
@@ -327,6 +395,7 @@ impl DeskService {
         let bridge = tokio::spawn(bridge(
             bridged,
             self.inner.events.clone(),
+            Arc::clone(&self.inner.builds),
             Arc::clone(&store),
         ));
         *self
@@ -355,7 +424,7 @@ impl DeskService {
             return Ok(());
         };
         // The publisher built with the servers' address; start over from what is on disk.
-        let fresh = Writer::Local(Builder::new(self.inner.desk.clone()));
+        let fresh = Writer::Local(Box::new(Builder::new(self.inner.desk.clone())));
         let Writer::Serving(serving) = std::mem::replace(&mut *writer, fresh) else {
             return Ok(());
         };
@@ -383,6 +452,38 @@ impl DeskService {
     }
 }
 
+/// Takes `mutex` from synchronous code: on a blocking thread (where use-cases should run), on
+/// a worker of a multi-threaded runtime (handed over while it waits), or, on a
+/// single-threaded runtime, by polling.
+fn blocking_lock<T>(mutex: &tokio::sync::Mutex<T>) -> tokio::sync::MutexGuard<'_, T> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Err(_) => mutex.blocking_lock(),
+        Ok(current) if current.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| mutex.blocking_lock())
+        }
+        Ok(_) => loop {
+            if let Ok(guard) = mutex.try_lock() {
+                return guard;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        },
+    }
+}
+
+/// Waits for the servers' publisher from synchronous code: on a blocking thread (where
+/// use-cases should run), or on a worker of a multi-threaded runtime, which is handed over
+/// while it waits.
+fn wait<F: std::future::Future>(runtime: &tokio::runtime::Handle, future: F) -> F::Output {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(current) if current.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| runtime.block_on(future))
+        }
+        _ => runtime.block_on(future),
+    }
+}
+
 /// How many devices have files of their own in `manifest`.
 pub fn devices_in(manifest: &Manifest) -> usize {
     manifest
@@ -397,6 +498,7 @@ pub fn devices_in(manifest: &Manifest) -> usize {
 async fn bridge(
     mut events: broadcast::Receiver<Arc<Event>>,
     desk: DeskEvents,
+    builds: Arc<std::sync::Mutex<Builds>>,
     store: Arc<provdesk_serve::store::ArtifactStore>,
 ) {
     loop {
@@ -406,10 +508,15 @@ async fn bridge(
             Err(broadcast::error::RecvError::Closed) => return,
         };
         match &*event {
-            Event::Build(summary) => desk.emit(DeskEvent::BuildFinished(BuildSummary::served(
-                summary,
-                devices_in(&store.snapshot().manifest),
-            ))),
+            Event::Build(summary) => {
+                let summary = BuildSummary::served(summary, devices_in(&store.snapshot().manifest));
+                {
+                    let mut builds = builds.lock().unwrap_or_else(PoisonError::into_inner);
+                    builds.last = Some(summary.clone());
+                    builds.error = None;
+                }
+                desk.emit(DeskEvent::BuildFinished(summary));
+            }
             Event::Discovered { mac, model, ip, .. } => desk.emit(DeskEvent::Discovered {
                 mac: *mac,
                 model: model.clone(),

@@ -20,8 +20,8 @@ pub async fn desk_info(state: State<'_, AppState>) -> ApiResult<DeskInfo> {
 }
 
 pub fn info(session: &Session) -> ApiResult<DeskInfo> {
-    let desk = &session.desk;
-    let devices = session.inventory.list_devices()?;
+    let desk = &session.desk();
+    let devices = session.inventory().list_devices()?;
     let discovered = devices
         .iter()
         .filter(|d| d.state == DeviceState::Discovered)
@@ -47,8 +47,8 @@ pub fn info(session: &Session) -> ApiResult<DeskInfo> {
         discovered,
         profiles: names,
         models: models.into_iter().collect(),
-        catalog_entries: session.catalog.len(),
-        catalog_diagnostics: session.catalog_diagnostics.clone(),
+        catalog_entries: session.catalog().len(),
+        catalog_diagnostics: session.catalog_diagnostics().to_vec(),
         server_address: session.options().server.map(|s| s.config_path()),
     })
 }
@@ -56,7 +56,7 @@ pub fn info(session: &Session) -> ApiResult<DeskInfo> {
 /// How far the build that runs when a desk opens is.
 #[tauri::command]
 pub async fn desk_build_status(state: State<'_, AppState>) -> ApiResult<DeskBuildStatus> {
-    Ok(state.session().opening_build())
+    Ok(state.session().build_state())
 }
 
 /// Opens (or, for a folder without a desk, creates with the sample) the desk at `path`.
@@ -68,10 +68,12 @@ pub async fn open_desk(state: State<'_, AppState>, path: String) -> ApiResult<De
     }
     let session = Session::open(&path)?;
     let info = info(&session)?;
-    state.replace(session);
+    state.replace(session).await;
     // The first look at a desk builds it, in the background like at start-up.
     let session = state.session();
-    std::thread::spawn(move || session.run_opening_build());
+    std::thread::spawn(move || {
+        let _ = session.build();
+    });
     Ok(info)
 }
 
@@ -124,7 +126,7 @@ pub async fn reveal_in_desk(
     relative: Option<String>,
 ) -> ApiResult<()> {
     let session = state.session();
-    let mut path = session.desk.root().to_path_buf();
+    let mut path = session.desk().root().to_path_buf();
     if let Some(relative) = relative.filter(|r| !r.contains("..")) {
         path.push(relative);
     }

@@ -26,13 +26,13 @@ const HISTORY: usize = 200;
 #[tauri::command]
 pub async fn list_devices(state: State<'_, AppState>) -> ApiResult<Vec<DeviceDto>> {
     let session = state.session();
-    let devices = session.inventory.list_devices()?;
-    let profiles = ProfileSet::load(session.desk.root());
+    let devices = session.inventory().list_devices()?;
+    let profiles = ProfileSet::load(session.desk().root());
     let options = session.options();
     Ok(devices
         .iter()
         .map(|d| {
-            let secrets = device_secrets(&profiles, d, &session.catalog, &options);
+            let secrets = device_secrets(&profiles, d, session.catalog(), &options);
             DeviceDto::with_secrets(d, &secrets)
         })
         .collect())
@@ -43,7 +43,7 @@ fn parse_mac(text: &str) -> ApiResult<Mac> {
 }
 
 fn get_device(session: &Session, mac: Mac) -> ApiResult<Device> {
-    session.inventory.get_device(mac)?.ok_or_else(|| {
+    session.inventory().get_device(mac)?.ok_or_else(|| {
         ApiError::not_found(format!(
             "{mac} is not in the inventory; it may have been removed, reload the device list"
         ))
@@ -58,22 +58,22 @@ pub async fn device_detail(state: State<'_, AppState>, mac: String) -> ApiResult
 }
 
 pub fn detail(session: &Session, device: Device) -> ApiResult<DeviceDetail> {
-    let profiles = ProfileSet::load(session.desk.root());
+    let profiles = ProfileSet::load(session.desk().root());
     let (config, mut diagnostics) = device_config(&profiles, &device, &session.options());
     diagnostics.extend(profiles.diagnostics().iter().cloned());
     let password = config
         .non_empty(provdesk_core::build::pvalues::XML_PASSWORD)
         .map(str::to_string);
-    let secrets = device_secrets(&profiles, &device, &session.catalog, &session.options());
+    let secrets = device_secrets(&profiles, &device, session.catalog(), &session.options());
     let files = previews(session, &device, password.as_deref(), &secrets)?;
-    let history = session.inventory.fetch_log(&FetchLogQuery {
+    let history = session.inventory().fetch_log(&FetchLogQuery {
         mac: Some(device.mac),
         since: None,
         limit: Some(HISTORY),
     })?;
     Ok(DeviceDetail {
         device: DeviceDto::with_secrets(&device, &secrets),
-        params: effective_params(&config, &session.catalog, &secrets),
+        params: effective_params(&config, session.catalog(), &secrets),
         diagnostics,
         files,
         history,
@@ -91,11 +91,9 @@ fn previews(
 ) -> ApiResult<Vec<FilePreview>> {
     // The catalogue's secrets, and every value of this device's that carries a secret
     // variable (an account name made from it): what its values table masks.
-    let secret = |p| session.catalog.is_secret(p) || secrets.is_secret_param(p);
-    let mut builder = session.builder();
-    let manifest = builder.manifest()?.clone();
-    drop(builder);
-    let root = session.desk.root();
+    let secret = |p| session.catalog().is_secret(p) || secrets.is_secret_param(p);
+    let manifest = session.manifest();
+    let root = session.desk().root();
     let mut out = Vec::new();
     for (name, entry) in &manifest.entries {
         let mine = entry.mac == Some(device.mac)
@@ -190,7 +188,7 @@ fn profile_to_give(session: &Session, profile: Option<String>) -> ApiResult<Opti
         .map(|p| p.trim().to_string())
         .filter(|p| !p.is_empty());
     if let Some(profile) = &profile {
-        check_profile(&ProfileSet::load(session.desk.root()), profile)?;
+        check_profile(&ProfileSet::load(session.desk().root()), profile)?;
     }
     Ok(profile)
 }
@@ -219,9 +217,9 @@ pub async fn add_device(
     replace: bool,
 ) -> ApiResult<BuildSummary> {
     let session = state.session();
-    let profiles = ProfileSet::load(session.desk.root());
+    let profiles = ProfileSet::load(session.desk().root());
     let device = device_from_input(&device, &profiles)?;
-    if let Some(existing) = session.inventory.get_device(device.mac)?
+    if let Some(existing) = session.inventory().get_device(device.mac)?
         && existing.state == DeviceState::Inventory
         && !replace
     {
@@ -230,8 +228,8 @@ pub async fn add_device(
             device.mac
         )));
     }
-    session.inventory.upsert_device(&device)?;
-    Ok(BuildSummary::from(&session.rebuild_devices(&[device.mac])?))
+    session.inventory().upsert_device(&device)?;
+    session.rebuild_devices(&[device.mac])
 }
 
 /// Saves an edited device (same checks as adding). A changed MAC is an add plus a removal.
@@ -243,24 +241,24 @@ pub async fn update_device(
 ) -> ApiResult<BuildSummary> {
     let session = state.session();
     let original = parse_mac(&original_mac)?;
-    let profiles = ProfileSet::load(session.desk.root());
+    let profiles = ProfileSet::load(session.desk().root());
     let device = device_from_input(&device, &profiles)?;
     let mut macs = vec![device.mac];
     if device.mac != original {
-        if session.inventory.get_device(device.mac)?.is_some() {
+        if session.inventory().get_device(device.mac)?.is_some() {
             return Err(ApiError::invalid(format!(
                 "{} is already in the inventory; pick another MAC or edit that device",
                 device.mac
             )));
         }
-        session.inventory.upsert_device(&device)?;
-        session.inventory.remove_device(original)?;
+        session.inventory().upsert_device(&device)?;
+        session.inventory().remove_device(original)?;
         macs.push(original);
     } else {
         get_device(&session, original)?;
-        session.inventory.upsert_device(&device)?;
+        session.inventory().upsert_device(&device)?;
     }
-    Ok(BuildSummary::from(&session.rebuild_devices(&macs)?))
+    session.rebuild_devices(&macs)
 }
 
 #[tauri::command]
@@ -271,9 +269,9 @@ pub async fn remove_devices(
     let session = state.session();
     let macs = parse_macs(&macs)?;
     for mac in &macs {
-        session.inventory.remove_device(*mac)?;
+        session.inventory().remove_device(*mac)?;
     }
-    Ok(BuildSummary::from(&session.rebuild_devices(&macs)?))
+    session.rebuild_devices(&macs)
 }
 
 /// Gives every listed device `profile` (`None` clears it) in one transaction.
@@ -295,8 +293,8 @@ pub fn assign(session: &Session, macs: &[Mac], profile: Option<String>) -> ApiRe
         device.profile = profile.clone();
         devices.push(device);
     }
-    session.inventory.import_devices(&devices)?;
-    Ok(BuildSummary::from(&session.rebuild_devices(macs)?))
+    session.inventory().import_devices(&devices)?;
+    session.rebuild_devices(macs)
 }
 
 /// Imports a device list with the same rules as `provdesk device import`: every bad row is
@@ -321,7 +319,7 @@ pub fn import(
     dry_run: bool,
     skip_bad: bool,
 ) -> ApiResult<ImportResult> {
-    let profiles = ProfileSet::load(session.desk.root());
+    let profiles = ProfileSet::load(session.desk().root());
     let (rows, mut diagnostics) = parse_devices_csv(text, &|name| profiles.profile_exists(name));
     if let Some(source) = source {
         for d in &mut diagnostics {
@@ -330,7 +328,7 @@ pub fn import(
     }
     let bad = diagnostics.iter().filter(|d| d.is_error()).count();
     let existing: BTreeSet<Mac> = session
-        .inventory
+        .inventory()
         .list_devices()?
         .into_iter()
         .filter(|d| d.state == DeviceState::Inventory)
@@ -341,7 +339,7 @@ pub fn import(
     let rows: Vec<ImportRow> = rows
         .into_iter()
         .map(|(line, device)| {
-            let secrets = device_secrets(&profiles, &device, &session.catalog, &options);
+            let secrets = device_secrets(&profiles, &device, session.catalog(), &options);
             ImportRow {
                 line,
                 update: existing.contains(&device.mac),
@@ -380,9 +378,9 @@ pub fn import(
         );
         return Ok(result);
     }
-    let count = session.inventory.import_devices(&devices)?;
+    let count = session.inventory().import_devices(&devices)?;
     let macs: Vec<Mac> = devices.iter().map(|d| d.mac).collect();
-    result.build = Some(BuildSummary::from(&session.rebuild_devices(&macs)?));
+    result.build = Some(session.rebuild_devices(&macs)?);
     result.imported = Some(count);
     result.message = format!(
         "imported {count} device(s) ({new} new, {updated} updated){}",
@@ -414,7 +412,7 @@ pub fn missing_after_enroll(
     profile: Option<String>,
 ) -> ApiResult<Vec<MissingVariables>> {
     let profile = profile_to_give(session, profile)?;
-    let profiles = ProfileSet::load(session.desk.root());
+    let profiles = ProfileSet::load(session.desk().root());
     let mut out = Vec::new();
     for mac in macs {
         let mut device = get_device(session, *mac)?;
@@ -449,9 +447,9 @@ pub fn enroll_macs(
 ) -> ApiResult<BuildSummary> {
     let profile = profile_to_give(session, profile)?;
     for mac in macs {
-        session.inventory.enroll(*mac, profile.as_deref())?;
+        session.inventory().enroll(*mac, profile.as_deref())?;
     }
-    Ok(BuildSummary::from(&session.rebuild_devices(macs)?))
+    session.rebuild_devices(macs)
 }
 
 #[cfg(test)]
@@ -502,7 +500,7 @@ mod tests {
     #[test]
     fn a_device_its_profile_cannot_be_built_for_is_refused_unless_incomplete() {
         let (_dir, session) = desk();
-        let profiles = ProfileSet::load(session.desk.root());
+        let profiles = ProfileSet::load(session.desk().root());
         let mut input = DeviceInput {
             mac: "00:0b:82:00:00:09".into(),
             model: "GXP2170".into(),
@@ -521,8 +519,8 @@ mod tests {
         );
         input.incomplete = true;
         let device = device_from_input(&input, &profiles).unwrap();
-        session.inventory.upsert_device(&device).unwrap();
-        let summary = BuildSummary::from(&session.rebuild_devices(&[device.mac]).unwrap());
+        session.inventory().upsert_device(&device).unwrap();
+        let summary = session.rebuild_devices(&[device.mac]).unwrap();
         assert!(summary.published, "{:?}", summary.diagnostics);
         assert_eq!(summary.held.len(), 1);
         assert_eq!(summary.held[0].mac, device.mac);
@@ -558,9 +556,9 @@ mod tests {
         let phone = mac("000b82abcdef");
         let mut sighting = Sighting::new(phone, 1_700_000_000_000);
         sighting.model = Some("GXP2135".into());
-        session.inventory.record_sighting(&sighting).unwrap();
+        session.inventory().record_sighting(&sighting).unwrap();
         session
-            .inventory
+            .inventory()
             .append_fetch_log(&[FetchLogEntry {
                 id: None,
                 ts: 1_700_000_000_000,

@@ -21,16 +21,16 @@ pub async fn firmware_overview(state: State<'_, AppState>) -> ApiResult<Firmware
 }
 
 fn overview(session: &Session) -> ApiResult<FirmwareOverview> {
-    let desk = &session.desk;
+    let desk = &session.desk();
     let files = firmware::list(desk)?;
     let devices: Vec<_> = session
-        .inventory
+        .inventory()
         .list_devices()?
         .into_iter()
         .filter(|d| d.state == DeviceState::Inventory && d.model != UNKNOWN_MODEL)
         .collect();
     let (mut by_model, affixes) = firmware::uses(desk.root(), &devices, &session.options());
-    let manifest = session.builder().manifest()?.clone();
+    let manifest = session.manifest();
     let mut requests: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, entry) in &manifest.entries {
         if entry.kind == ArtifactKind::Firmware
@@ -77,7 +77,7 @@ fn overview(session: &Session) -> ApiResult<FirmwareOverview> {
 /// returns the new overview with `message`.
 fn changed(session: &Session, message: String) -> ApiResult<FirmwareChanged> {
     let report = session.build()?;
-    let message = if report.published() {
+    let message = if report.published {
         format!("{message} Phones get it on their next firmware check.")
     } else {
         format!(
@@ -119,7 +119,7 @@ pub async fn add_firmware(
         ));
     }
     let session = state.session();
-    let written = firmware::add(&session.desk, &path, &models)?;
+    let written = firmware::add(session.desk(), &path, &models)?;
     let message = format!("Added {} as {}.", path.display(), names(&written));
     changed(&session, message)
 }
@@ -132,7 +132,7 @@ pub async fn map_firmware(
     models: Vec<String>,
 ) -> ApiResult<FirmwareChanged> {
     let session = state.session();
-    let names_now = firmware::map(&session.desk, &file, &models)?;
+    let names_now = firmware::map(session.desk(), &file, &models)?;
     changed(
         &session,
         format!("firmware/{file} is now {}.", names(&names_now)),
@@ -145,7 +145,7 @@ pub async fn remove_firmware(
     file: String,
 ) -> ApiResult<FirmwareChanged> {
     let session = state.session();
-    firmware::remove(&session.desk, &file)?;
+    firmware::remove(session.desk(), &file)?;
     changed(&session, format!("Removed firmware/{file}."))
 }
 

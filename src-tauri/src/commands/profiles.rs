@@ -20,7 +20,7 @@ use crate::session::{AppState, Session};
 #[tauri::command]
 pub async fn list_profiles(state: State<'_, AppState>) -> ApiResult<ProfileList> {
     let session = state.session();
-    let root = session.desk.root();
+    let root = session.desk().root();
     let profiles = ProfileSet::load(root);
     let mut out = Vec::new();
     for pref in edit::list(root) {
@@ -68,7 +68,7 @@ fn model_of<'a>(pref: &'a ProfileRef, model: Option<&'a str>) -> Option<&'a str>
 
 pub fn read(session: &Session, name: &str, model: Option<&str>) -> ApiResult<ProfileDoc> {
     let pref = ProfileRef::parse(name)?;
-    let root = session.desk.root();
+    let root = session.desk().root();
     let path = root.join(&pref.file);
     let text = fs::read_to_string(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ApiError::not_found(format!(
@@ -142,7 +142,7 @@ pub fn read(session: &Session, name: &str, model: Option<&str>) -> ApiResult<Pro
             // A bad template is the loader's diagnostic already; here it only means "none".
             let variables = template_variables(&value).unwrap_or_default();
             let violations = session
-                .catalog
+                .catalog()
                 .validate(p, &value, check_model)
                 .iter()
                 .map(|v| {
@@ -186,10 +186,10 @@ pub fn read(session: &Session, name: &str, model: Option<&str>) -> ApiResult<Pro
 }
 
 fn write_profile(session: &Session, pref: &ProfileRef, text: &str) -> ApiResult<()> {
-    let build_dir = session.desk.build_dir();
+    let build_dir = session.desk().build_dir();
     let temp = build_dir.join(".tmp");
     fs::create_dir_all(&temp).map_err(|e| ApiError::io(&temp, e))?;
-    let target = session.desk.root().join(&pref.file);
+    let target = session.desk().root().join(&pref.file);
     if let Some(parent) = target.parent() {
         fs::create_dir_all(parent).map_err(|e| ApiError::io(parent, e))?;
     }
@@ -208,7 +208,7 @@ fn verdicts(
         .iter()
         .flat_map(|(p, value)| {
             session
-                .catalog
+                .catalog()
                 .validate(*p, value, model)
                 .into_iter()
                 .map(|v| v.to_diagnostic(*p).in_file(file))
@@ -240,7 +240,7 @@ pub fn save_value(
 ) -> ApiResult<SaveResult> {
     let pref = ProfileRef::parse(name)?;
     let p: PName = p.trim().parse()?;
-    let path = session.desk.root().join(&pref.file);
+    let path = session.desk().root().join(&pref.file);
     let text = fs::read_to_string(&path).map_err(|e| ApiError::io(&path, e))?;
     let mut doc = edit::parse(&text)?;
     let check_model = model_of(&pref, model).unwrap_or("");
@@ -256,7 +256,7 @@ pub fn save_value(
         }
         warnings = found;
     }
-    let entry: Option<&Entry> = session.catalog.get(p);
+    let entry: Option<&Entry> = session.catalog().get(p);
     edit::set_value(
         &mut doc,
         Edit {
@@ -267,7 +267,7 @@ pub fn save_value(
         },
     );
     write_profile(session, &pref, &doc.to_string())?;
-    let build = BuildSummary::from(&session.build()?);
+    let build = session.build()?;
     Ok(SaveResult {
         doc: read(session, &pref.name, model)?,
         build,
@@ -310,7 +310,7 @@ pub fn save_raw(
         && current != base
     {
         return Err(ApiError {
-            kind: "conflict",
+            kind: provdesk_desk::ErrorKind::Conflict,
             message: format!(
                 "{file} was changed outside ProvDesk since you opened it; nothing was saved. \
                  Load the file's version, or copy your text and save it again"
@@ -343,7 +343,7 @@ pub fn save_raw(
         ));
     }
     write_profile(session, &pref, text)?;
-    let build = BuildSummary::from(&session.build()?);
+    let build = session.build()?;
     Ok(SaveResult {
         doc: read(session, &pref.name, model)?,
         build,
@@ -360,7 +360,7 @@ pub async fn create_profile(
 ) -> ApiResult<ProfileDoc> {
     let session = state.session();
     let pref = ProfileRef::parse(name.trim())?;
-    let path = session.desk.root().join(&pref.file);
+    let path = session.desk().root().join(&pref.file);
     if path.exists() {
         return Err(ApiError::invalid(format!(
             "{} already exists; pick another name",
@@ -384,7 +384,7 @@ pub async fn profile_revision(
 }
 
 fn current_revision(session: &Session, pref: &ProfileRef) -> ApiResult<Option<String>> {
-    let path = session.desk.root().join(&pref.file);
+    let path = session.desk().root().join(&pref.file);
     match fs::read_to_string(&path) {
         Ok(text) => Ok(Some(edit::revision(&text))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -401,7 +401,7 @@ pub async fn catalog_entries(
     let session = state.session();
     let family = model.as_deref().map(family_of_model).unwrap_or_default();
     Ok(session
-        .catalog
+        .catalog()
         .entries()
         .iter()
         .filter(|e| family.is_empty() || e.applies_to(&family))
@@ -417,7 +417,7 @@ pub async fn catalog_search(
 ) -> ApiResult<Vec<Entry>> {
     let session = state.session();
     Ok(session
-        .catalog
+        .catalog()
         .search(&query, limit.unwrap_or(50))
         .into_iter()
         .cloned()
@@ -427,7 +427,7 @@ pub async fn catalog_search(
 #[tauri::command]
 pub async fn build(state: State<'_, AppState>) -> ApiResult<BuildSummary> {
     let session = state.session();
-    Ok(BuildSummary::from(&session.build()?))
+    session.build()
 }
 
 #[cfg(test)]
@@ -447,7 +447,7 @@ mod tests {
 
     fn effective(session: &Session, mac: &str, p: &str) -> Option<String> {
         let device = session
-            .inventory
+            .inventory()
             .get_device(mac.parse().unwrap())
             .unwrap()?;
         let detail = devices::detail(session, device).unwrap();
@@ -471,7 +471,7 @@ mod tests {
         let saved = save_value(&session, "office", "P47", Some("pbx.example.org"), None).unwrap();
         assert!(saved.build.published);
         assert!(saved.build.written > 0, "the devices' files changed");
-        let text = fs::read_to_string(session.desk.root().join("profiles/office.toml")).unwrap();
+        let text = fs::read_to_string(session.desk().root().join("profiles/office.toml")).unwrap();
         assert!(
             text.contains("P47 = \"pbx.example.org\"       # SIP server"),
             "{text}"
@@ -490,12 +490,13 @@ mod tests {
     #[test]
     fn the_catalogue_refuses_a_bad_value_and_nothing_is_written() {
         let (_dir, session) = desk();
-        let before = fs::read_to_string(session.desk.root().join("profiles/global.toml")).unwrap();
+        let before =
+            fs::read_to_string(session.desk().root().join("profiles/global.toml")).unwrap();
         let err = save_value(&session, "global", "P122", Some("maybe"), None).unwrap_err();
-        assert_eq!(err.kind, "diagnostics");
+        assert_eq!(err.kind, provdesk_desk::ErrorKind::Diagnostics);
         assert!(err.message.contains("Nothing was saved"), "{}", err.message);
         assert!(!err.diagnostics.is_empty());
-        let after = fs::read_to_string(session.desk.root().join("profiles/global.toml")).unwrap();
+        let after = fs::read_to_string(session.desk().root().join("profiles/global.toml")).unwrap();
         assert_eq!(before, after);
     }
 
@@ -531,7 +532,7 @@ mod tests {
             None,
         )
         .unwrap_err();
-        assert_eq!(err.kind, "diagnostics");
+        assert_eq!(err.kind, provdesk_desk::ErrorKind::Diagnostics);
         assert_eq!(err.diagnostics[0].line, Some(3));
         let ok = save_raw(
             &session,
@@ -548,7 +549,7 @@ mod tests {
     fn a_raw_save_over_an_outside_edit_is_a_conflict() {
         let (_dir, session) = desk();
         let opened = read(&session, "office", None).unwrap();
-        let path = session.desk.root().join("profiles/office.toml");
+        let path = session.desk().root().join("profiles/office.toml");
         let theirs = opened.text.replace("pbx.example.com", "pbx.outside.test");
         fs::write(&path, &theirs).unwrap();
         let pref = ProfileRef::parse("office").unwrap();
@@ -559,7 +560,7 @@ mod tests {
         );
         let mine = opened.text.replace("pbx.example.com", "pbx.mine.test");
         let err = save_raw(&session, "office", &mine, None, Some(&opened.revision)).unwrap_err();
-        assert_eq!(err.kind, "conflict");
+        assert_eq!(err.kind, provdesk_desk::ErrorKind::Conflict);
         assert_eq!(
             fs::read_to_string(&path).unwrap(),
             theirs,
@@ -612,7 +613,7 @@ mod tests {
             "{}",
             dry.message
         );
-        assert!(session.inventory.list_devices().unwrap().is_empty());
+        assert!(session.inventory().list_devices().unwrap().is_empty());
         let done = devices::import(&session, &csv, None, false, true).unwrap();
         assert_eq!(done.imported, Some(2));
     }

@@ -20,7 +20,7 @@ pub async fn read_settings(state: State<'_, AppState>) -> ApiResult<SettingsDto>
 }
 
 fn settings_dto(session: &Session) -> ApiResult<SettingsDto> {
-    let desk = &session.desk;
+    let desk = &session.desk();
     let path = desk.settings_path();
     let text = fs::read_to_string(&path).map_err(|e| ApiError::io(&path, e))?;
     let settings = desk.settings().clone();
@@ -83,7 +83,7 @@ pub async fn save_settings(
     settings: DeskSettings,
 ) -> ApiResult<SettingsSaved> {
     let session = state.session();
-    let root = session.desk.root().to_path_buf();
+    let root = session.desk().root().to_path_buf();
     // Own certificate files are checked before anything is written: a pair that does not load
     // would only fail later, when HTTPS starts.
     if let (Some(_), Some(_)) = (&settings.tls.cert, &settings.tls.key) {
@@ -93,7 +93,7 @@ pub async fn save_settings(
             ))
         })?;
     }
-    let before = session.desk.settings().clone();
+    let before = session.desk().settings().clone();
     let saved = settings_edit::save_settings(&root, &settings).map_err(|e| match e {
         provdesk_core::Error::Diagnostics(list) => ApiError::diagnostics(
             "provdesk.toml was not changed: fix the fields marked below and save again",
@@ -115,7 +115,7 @@ pub async fn save_settings(
     let servers = state.servers();
     let restart = servers.running_options().await;
     // Stops the running servers first: they serve the desk as it was opened.
-    state.replace(fresh);
+    state.replace(fresh).await;
     let message = match restart {
         None => "Saved provdesk.toml (comments kept). The servers use the new settings when they start.".to_string(),
         Some(options) => match servers.start(state.session(), options).await {
@@ -156,7 +156,7 @@ pub async fn pick_file(
 #[tauri::command]
 pub async fn generate_certificate(state: State<'_, AppState>) -> ApiResult<SettingsSaved> {
     let session = state.session();
-    let settings = session.desk.settings();
+    let settings = session.desk().settings();
     if settings.tls.cert.is_some() {
         return Err(ApiError::invalid(
             "the desk uses its own certificate files; clear tls.cert and tls.key and save first to use a generated one",
@@ -174,12 +174,13 @@ pub async fn generate_certificate(state: State<'_, AppState>) -> ApiResult<Setti
         require_client_cert: settings.tls.require_client_cert,
         ..Default::default()
     };
-    let material = tls::load_or_generate(session.desk.root(), &generated, &hosts).map_err(|e| {
-        ApiError::internal(format!(
-            "{e}; check that the desk's tls/ folder is writable"
-        ))
-    })?;
-    let cert = session.desk.display_path(&material.cert_path);
+    let material =
+        tls::load_or_generate(session.desk().root(), &generated, &hosts).map_err(|e| {
+            ApiError::internal(format!(
+                "{e}; check that the desk's tls/ folder is writable"
+            ))
+        })?;
+    let cert = session.desk().display_path(&material.cert_path);
     let message = if material.generated {
         format!(
             "Generated {} for {}. Export the CA and install it on browsers (phones accept it without).",
@@ -204,7 +205,7 @@ pub async fn generate_certificate(state: State<'_, AppState>) -> ApiResult<Setti
 #[tauri::command]
 pub async fn export_ca(app: AppHandle, state: State<'_, AppState>) -> ApiResult<Option<String>> {
     let session = state.session();
-    let pem = tls::export_ca(session.desk.root()).map_err(|e| {
+    let pem = tls::export_ca(session.desk().root()).map_err(|e| {
         ApiError::internal(format!(
             "{e}; check that the desk's tls/ folder is writable"
         ))

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use provdesk_serve::events::Event;
 
 use crate::dto::{BuildSummary, DiscoveredRow, ListeningRow, LiveBatch, LogRow, ProgressRow};
-use crate::session::Built;
 
 /// How long the first event of a batch waits for company: short enough to feel live.
 pub const MAX_WAIT: Duration = Duration::from_millis(150);
@@ -50,11 +49,8 @@ impl Batcher {
             }
             Event::Build(summary) => {
                 batch.board_changed |= summary.published;
-                batch.builds.push(BuildSummary::from(&Built::Served {
-                    summary: summary.clone(),
-                    // Filled in by the caller, who has the manifest being served.
-                    devices: 0,
-                }));
+                // `devices` is filled in by the caller, who has the manifest being served.
+                batch.builds.push(BuildSummary::served(summary, 0));
             }
             Event::Discovered {
                 mac,

@@ -18,16 +18,18 @@ use provdesk_core::build::Manifest;
 use provdesk_core::inventory::{FetchLogQuery, Inventory};
 use provdesk_core::status::{self, STATUS_LOG_DEPTH};
 use provdesk_serve::events::Event;
-use provdesk_serve::service::{RunningService, ServeOptions, Service};
+use provdesk_serve::service::ServeOptions;
 use provdesk_serve::store::ArtifactStore;
 use tauri::async_runtime::JoinHandle;
 use tauri::ipc::Channel;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio_util::sync::CancellationToken;
 
-use crate::dto::{BuildSummary, LiveBatch, ServerStatus, Tile};
+use crate::dto::{LiveBatch, ServerStatus, Tile};
 use crate::error::{ApiError, ApiResult};
-use crate::session::{Built, Session, devices_in};
+use crate::session::Session;
+use provdesk_desk::ErrorKind;
+use provdesk_desk::service::devices_in;
 
 use self::batch::Batcher;
 use self::board::{Board, Seed};
@@ -47,8 +49,7 @@ struct State {
 }
 
 struct Running {
-    service: RunningService,
-    session: Arc<Session>,
+    session: Session,
     /// What the servers were started with, so saving settings can restart them alike.
     options: ServeOptions,
     status: ServerStatus,
@@ -87,64 +88,43 @@ impl Servers {
     /// Starts the servers on `session`'s desk. A second start while running reports the
     /// running servers; a failed start (port in use, permission denied) is an error and is
     /// kept for [`Servers::status`].
-    pub async fn start(
-        &self,
-        session: Arc<Session>,
-        options: ServeOptions,
-    ) -> ApiResult<ServerStatus> {
+    pub async fn start(&self, session: Session, options: ServeOptions) -> ApiResult<ServerStatus> {
         let mut state = self.state.lock().await;
         if let Some(running) = &state.running {
-            if Arc::ptr_eq(&running.session, &session) {
+            if running.session.same(&session) {
                 return Ok(running.status.clone());
             }
-            return Err(ApiError::invalid(
+            return Err(ApiError::new(
+                ErrorKind::Serve,
                 "the servers still run for another desk; stop them first",
             ));
         }
-        // The desk's opening build (or an edit's) may still be writing build/: let it finish,
-        // so the servers' publisher is its only writer from here on.
-        let waiting = Arc::clone(&session);
-        let _ = tauri::async_runtime::spawn_blocking(move || waiting.wait_for_builds()).await;
-        let service = Service::new(
-            provdesk_core::build::Builder::new(session.desk.clone()),
-            options.clone(),
-        );
-        let events = service.events().subscribe();
-        let service = match service.launch().await {
-            Ok(service) => service,
+        // The desk hands its builder to the servers' publisher (after a build running here
+        // finishes), so the publisher is the only writer of build/ from here on.
+        let started = match session.start_serving(options.clone()).await {
+            Ok(started) => started,
             Err(e) => {
-                let message = e.to_string();
-                state.errors = vec![message.clone()];
-                return Err(ApiError {
-                    kind: "serve",
-                    message,
-                    diagnostics: Vec::new(),
-                });
+                state.errors = vec![e.message.clone()];
+                return Err(e);
             }
         };
         state.errors.clear();
-        session.serve_through(Some(service.publisher()));
-        let first_build = BuildSummary::from(&Built::Served {
-            summary: service.first_build().clone(),
-            devices: devices_in(&service.store().snapshot().manifest),
-        });
         let status = ServerStatus::running(
-            session.desk.settings(),
-            &service.addresses(),
-            service.urls(),
-            first_build,
-            service.access().clone(),
+            session.desk().settings(),
+            &started.addresses,
+            started.urls.clone(),
+            started.first_build.clone(),
+            started.access.clone(),
         );
         let stop_forwarder = CancellationToken::new();
         let forwarder = tauri::async_runtime::spawn(forward(
-            events,
+            started.events,
             Arc::clone(&self.feed),
-            service.store(),
-            service.inventory(),
+            Arc::clone(&started.store),
+            session.inventory().clone(),
             stop_forwarder.clone(),
         ));
         state.running = Some(Running {
-            service,
             session,
             options,
             status: status.clone(),
@@ -163,26 +143,21 @@ impl Servers {
             .map(|running| running.options.clone())
     }
 
-    /// Stops the servers (if running) once every fetch is in the fetch log; the session
-    /// builds on its own again.
+    /// Stops the servers (if running) once every fetch is in the fetch log; the desk builds
+    /// on its own again.
     pub async fn stop(&self) -> ApiResult<()> {
         let mut state = self.state.lock().await;
         let Some(running) = state.running.take() else {
             return Ok(());
         };
-        let result = running.service.shutdown().await;
-        running.session.serve_through(None);
+        let result = running.session.stop_serving().await;
         // The forwarder sends what the servers reported while stopping, then ends.
         running.stop_forwarder.cancel();
         let _ = running.forwarder.await;
         result.map_err(|e| {
-            let message = format!("the servers stopped with an error: {e}");
+            let message = format!("the servers stopped with an error: {}", e.message);
             state.errors = vec![message.clone()];
-            ApiError {
-                kind: "serve",
-                message,
-                diagnostics: Vec::new(),
-            }
+            ApiError::new(ErrorKind::Serve, message)
         })
     }
 
@@ -191,31 +166,26 @@ impl Servers {
         let state = self.state.lock().await;
         match &state.running {
             Some(running) => running.status.clone(),
-            None => ServerStatus::stopped(session.desk.settings(), state.errors.clone()),
+            None => ServerStatus::stopped(session.desk().settings(), state.errors.clone()),
         }
     }
 
     /// Every device of the open desk with its status: against the running servers' build
     /// when they run, else against the last build on disk.
-    pub async fn board(&self, session: Arc<Session>) -> ApiResult<Vec<Tile>> {
-        let state = self.state.lock().await;
-        let running = state
-            .running
-            .as_ref()
-            .filter(|r| Arc::ptr_eq(&r.session, &session));
-        let manifest = match running {
-            Some(r) => r.service.store().snapshot().manifest.clone(),
-            None => session.builder().manifest()?.clone(),
-        };
-        let devices = session.inventory.list_devices()?;
-        let mut tiles = Vec::with_capacity(devices.len());
-        for device in &devices {
-            let log = recent_log(&session.inventory, device.mac)?;
-            // Transfers under way reach the tiles through the event batches.
-            let status = status::derive(device, &log, &manifest);
-            tiles.push(Tile::new(device, status, log.first()));
-        }
-        Ok(tiles)
+    pub async fn board(&self, session: Session) -> ApiResult<Vec<Tile>> {
+        crate::session::blocking(session, |session| {
+            let manifest = session.manifest();
+            let devices = session.inventory().list_devices()?;
+            let mut tiles = Vec::with_capacity(devices.len());
+            for device in &devices {
+                let log = recent_log(session.inventory(), device.mac)?;
+                // Transfers under way reach the tiles through the event batches.
+                let status = status::derive(device, &log, &manifest);
+                tiles.push(Tile::new(device, status, log.first()));
+            }
+            Ok(tiles)
+        })
+        .await
     }
 }
 
@@ -336,19 +306,16 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_app_serves_builds_through_the_publisher_and_logs_every_fetch_by_stop() {
         let dir = tempfile::tempdir().unwrap();
-        let session = Arc::new(Session::open(&dir.path().join("desk")).unwrap());
+        let session = Session::open(&dir.path().join("desk")).unwrap();
         let mac: Mac = "000b82001003".parse().unwrap();
         let mut device = Device::new(mac, "gxp2170");
         device.profile = Some("office".into());
         device.vars.insert("ext".into(), "203".into());
         device.vars.insert("sip_secret".into(), "s3cret".into());
-        session.inventory.import_devices(&[device]).unwrap();
+        session.inventory().import_devices(&[device]).unwrap();
         let servers = Servers::default();
 
-        let status = servers
-            .start(Arc::clone(&session), http_only())
-            .await
-            .unwrap();
+        let status = servers.start(session.clone(), http_only()).await.unwrap();
         assert!(status.running);
         assert_eq!(status.urls.len(), 1, "{:?}", status.urls);
         let address = status.urls[0].address.clone();
@@ -362,10 +329,8 @@ mod tests {
 
         // While serving, the session's builds go through the servers' publisher.
         let built = session.rebuild_devices(&[mac]).unwrap();
-        assert!(
-            matches!(built, Built::Served { devices: 1, .. }),
-            "{built:?}"
-        );
+        assert!(session.is_serving());
+        assert_eq!(built.devices, 1, "{built:?}");
 
         let response = get(
             &address,
@@ -382,7 +347,7 @@ mod tests {
         // default) and names this server (P237), from the publisher's build.
         let body_at = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
         let password = session
-            .inventory
+            .inventory()
             .get_device(mac)
             .unwrap()
             .unwrap()
@@ -394,7 +359,7 @@ mod tests {
 
         servers.stop().await.unwrap();
         let log = session
-            .inventory
+            .inventory()
             .fetch_log(&FetchLogQuery::default())
             .unwrap();
         assert_eq!(log.len(), 1, "the fetch is logged by the time stop returns");
@@ -404,8 +369,9 @@ mod tests {
         assert!(stopped.urls.is_empty());
 
         // Stopped: the session builds on its own again, and the board reads the log.
-        assert!(matches!(session.build().unwrap(), Built::Here(_)));
-        let board = servers.board(Arc::clone(&session)).await.unwrap();
+        assert!(!session.is_serving());
+        assert!(session.build().unwrap().published);
+        let board = servers.board(session.clone()).await.unwrap();
         let tile = board.iter().find(|t| t.mac == mac).unwrap();
         assert_eq!(
             tile.last_request.as_ref().unwrap().name,
@@ -418,7 +384,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_port_in_use_is_reported_and_kept_for_the_status() {
         let dir = tempfile::tempdir().unwrap();
-        let session = Arc::new(Session::open(&dir.path().join("desk")).unwrap());
+        let session = Session::open(&dir.path().join("desk")).unwrap();
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = taken.local_addr().unwrap().to_string();
         let servers = Servers::default();
@@ -426,17 +392,15 @@ mod tests {
             http: Some(address.clone()),
             ..http_only()
         };
-        let err = servers
-            .start(Arc::clone(&session), options)
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind, "serve");
+        let err = servers.start(session.clone(), options).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Serve);
         assert!(err.message.contains("already in use"), "{}", err.message);
         let status = servers.status(&session).await;
         assert!(!status.running);
         assert_eq!(status.errors, vec![err.message.clone()]);
         // Builds stay with the session.
-        assert!(matches!(session.build().unwrap(), Built::Here(_)));
+        assert!(!session.is_serving());
+        assert!(session.build().unwrap().published);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -447,20 +411,22 @@ mod tests {
         let old = state.session();
         let status = state
             .servers()
-            .start(Arc::clone(&old), http_only())
+            .start(old.clone(), http_only())
             .await
             .unwrap();
         let address = status.urls[0].address.clone();
-        assert!(matches!(old.build().unwrap(), Built::Served { .. }));
+        assert!(old.is_serving());
 
-        state.replace(Session::open(&dir.path().join("b")).unwrap());
+        state
+            .replace(Session::open(&dir.path().join("b")).unwrap())
+            .await;
         assert!(!state.servers().status(&state.session()).await.running);
         assert!(
             tokio::net::TcpStream::connect(&address).await.is_err(),
             "nothing listens on {address} any more"
         );
         assert!(
-            matches!(old.build().unwrap(), Built::Here(_)),
+            !old.is_serving() && old.build().unwrap().published,
             "the old session builds alone"
         );
     }

@@ -1,6 +1,9 @@
 // The one typed module over every Tauri command. Types mirror src-tauri/src/dto.rs field for
 // field (snake_case as serde writes them); components never call `invoke` themselves.
 import { Channel, invoke } from "@tauri-apps/api/core";
+import type { DeskEvent } from "./generated/DeskEvent";
+
+export type { DeskEvent };
 
 export type Severity = "warning" | "error";
 
@@ -519,5 +522,14 @@ export const liveApi = {
     const channel = new Channel<LiveBatch>();
     channel.onmessage = onBatch;
     return call<void>("live_subscribe", { onBatch: channel });
+  },
+};
+
+export const eventsApi = {
+  /** Every desk event from now on (for whichever desk is open) goes to `onEvent`. */
+  deskSubscribe: (onEvent: (event: DeskEvent) => void) => {
+    const channel = new Channel<DeskEvent>();
+    channel.onmessage = onEvent;
+    return call<void>("desk_subscribe", { onEvent: channel });
   },
 };
