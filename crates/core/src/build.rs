@@ -20,7 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -861,35 +861,18 @@ fn append_journal(path: &Path, record: &JournalRecord) -> Result<()> {
     file.write_all(&line).map_err(|e| Error::io(path, e))
 }
 
-/// Writes `bytes` to a fresh temp file and renames it over `target`: readers see the old
-/// file or the new one, never a part.
+/// Writes a generated file: a temp file in `temp_dir` (`build/.tmp/`), renamed over
+/// `target`. Not synced: see [`crate::fsio::Durability::Rebuildable`].
 pub fn write_atomically(temp_dir: &Path, target: &Path, bytes: &[u8]) -> Result<()> {
-    let mut temp = tempfile_in(temp_dir)?;
-    temp.1.write_all(bytes).map_err(|e| Error::io(&temp.0, e))?;
-    drop(temp.1);
-    fs::rename(&temp.0, target).map_err(|e| {
-        let _ = fs::remove_file(&temp.0);
-        Error::io(target, e)
-    })
-}
-
-fn tempfile_in(dir: &Path) -> Result<(PathBuf, fs::File)> {
-    for _ in 0..16 {
-        let path = dir.join(format!("{:016x}", rand::random::<u64>()));
-        match fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(file) => return Ok((path, file)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::io(path, e)),
-        }
-    }
-    Err(Error::Invalid(format!(
-        "{}: cannot create a temporary file",
-        dir.display()
-    )))
+    crate::fsio::write_atomically(
+        target,
+        bytes,
+        crate::fsio::Replace {
+            temp_dir: Some(temp_dir),
+            durability: crate::fsio::Durability::Rebuildable,
+            access: crate::fsio::Access::Shared,
+        },
+    )
 }
 
 /// The variables a device's values may use.

@@ -15,7 +15,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -164,26 +163,19 @@ pub fn remove_temp_files(build_dir: &Path, older_than: Duration) -> Result<Vec<P
     Ok(removed)
 }
 
-/// Like `build::write_atomically`, but the file is readable by its owner only from the start.
+/// The credential table: owner-only from the moment it exists, and synced, since the servers
+/// load it at start.
 fn write_private(temp_dir: &Path, target: &Path, bytes: &[u8]) -> Result<()> {
     fs::create_dir_all(temp_dir).map_err(|e| Error::io(temp_dir, e))?;
-    let temp = temp_dir.join(format!("{:016x}", rand::random::<u64>()));
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let written = options.open(&temp).and_then(|mut file| {
-        file.write_all(bytes)?;
-        file.sync_all()
-    });
-    if let Err(e) = written {
-        let _ = fs::remove_file(&temp);
-        return Err(Error::io(temp, e));
-    }
-    fs::rename(&temp, target).map_err(|e| {
-        let _ = fs::remove_file(&temp);
-        Error::io(target, e)
-    })
+    crate::fsio::write_atomically(
+        target,
+        bytes,
+        crate::fsio::Replace {
+            temp_dir: Some(temp_dir),
+            durability: crate::fsio::Durability::Synced,
+            access: crate::fsio::Access::Private,
+        },
+    )
 }
 
 #[cfg(test)]

@@ -366,43 +366,12 @@ pub(crate) fn parse_settings(path: &Path, text: &str) -> Result<DeskSettings> {
     Ok(settings)
 }
 
-/// Replaces `target` with what `write` puts into a temp file in the same folder, synced to
-/// disk before the rename: a reader (a phone, the watcher) sees the old file or the whole new
-/// one, never a part, even after a power cut.
+/// Replaces technician input (settings, firmware) durably: see [`crate::fsio`].
 pub(crate) fn replace_file(
     target: &Path,
     write: impl FnOnce(&mut fs::File) -> std::io::Result<()>,
 ) -> Result<()> {
-    use std::io::Write;
-    let dir = target.parent().unwrap_or(Path::new("."));
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut attempt = 0;
-    let (temp, mut file) = loop {
-        let temp = dir.join(format!(".{name}.{:08x}.tmp", rand::random::<u32>()));
-        match fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-        {
-            Ok(file) => break (temp, file),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 16 => {
-                attempt += 1;
-            }
-            Err(e) => return Err(Error::io(temp, e)),
-        }
-    };
-    let written = write(&mut file)
-        .and_then(|()| file.flush())
-        .and_then(|()| file.sync_all());
-    drop(file);
-    if let Err(e) = written.and_then(|()| fs::rename(&temp, target)) {
-        let _ = fs::remove_file(&temp);
-        return Err(Error::io(target, e));
-    }
-    Ok(())
+    crate::fsio::replace_with(target, crate::fsio::Replace::SYNCED, write)
 }
 
 /// The sample desk: enough to build and serve something meaningful on first start.

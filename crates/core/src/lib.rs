@@ -13,6 +13,7 @@ pub mod diagnostic;
 pub mod error;
 pub mod firmware;
 pub mod format;
+pub mod fsio;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod inventory;

@@ -872,14 +872,8 @@ fn entry_table(entry: &Entry) -> Table {
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
-    let temp = dir.join(format!(
-        ".{IMPORTED_FILE}.{:016x}.tmp",
-        rand::random::<u64>()
-    ));
-    fs::write(&temp, bytes)?;
-    fs::rename(&temp, path).inspect_err(|_| {
-        let _ = fs::remove_file(&temp);
-    })
+    crate::fsio::write_atomically(path, bytes, crate::fsio::Replace::SYNCED)
+        .map_err(|e| io::Error::other(e.to_string()))
 }
 
 #[cfg(test)]

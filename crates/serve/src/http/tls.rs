@@ -8,6 +8,7 @@
 //! stays enabled because phone firmware is often TLS 1.2-only; aws-lc-rs is the one crypto
 //! provider.
 
+use provdesk_core::fsio::{Access, Replace};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -361,37 +362,22 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Writes a private key readable by its owner only, replacing any old one atomically.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
-    write_file(path, bytes, 0o600)
+    write_file(path, bytes, Access::Private)
 }
 
 fn write_public(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
-    write_file(path, bytes, 0o644)
+    write_file(path, bytes, Access::Shared)
 }
 
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
-    use std::io::Write as _;
-    let io = |source| TlsError::Io {
-        path: path.to_path_buf(),
-        source,
+fn write_file(path: &Path, bytes: &[u8], access: Access) -> Result<(), TlsError> {
+    let how = Replace {
+        access,
+        ..Replace::SYNCED
     };
-    let temp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let result = options
-        .open(&temp)
-        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
-        .and_then(|()| std::fs::rename(&temp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result.map_err(io)
+    provdesk_core::fsio::write_atomically(path, bytes, how).map_err(|e| TlsError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })
 }
 
 #[cfg(test)]
