@@ -108,14 +108,16 @@ impl AccessPolicy {
         })
     }
 
-    /// The policy of one HTTP(S) server's own configuration (tests and embedders that build
-    /// an `HttpConfig` by hand).
-    pub fn for_http(allow: AccessList, auth: AuthMode, client_certificates: bool) -> AccessPolicy {
+    /// This policy with another allow-list (for servers set up by hand: tests, benches).
+    pub fn with_allow(self, allow: AccessList) -> AccessPolicy {
+        AccessPolicy { allow, ..self }
+    }
+
+    /// This policy, refusing HTTPS clients without a certificate or not.
+    pub fn with_client_certificates(self, required: bool) -> AccessPolicy {
         AccessPolicy {
-            allow,
-            auth,
-            https_client_certificates: client_certificates,
-            ..AccessPolicy::default()
+            https_client_certificates: required,
+            ..self
         }
     }
 

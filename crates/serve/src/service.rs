@@ -255,6 +255,7 @@ impl Service {
             bound.http,
             bound.https,
             &desk,
+            &policy,
             Arc::clone(&store),
             bus.clone(),
             servers.clone(),
@@ -299,21 +300,17 @@ fn start_http_servers(
     http: Option<TcpListener>,
     https: Option<TcpListener>,
     desk: &Desk,
+    policy: &AccessPolicy,
     store: Arc<ArtifactStore>,
     events: EventBus,
     shutdown: CancellationToken,
 ) -> Result<Vec<JoinHandle<Result<(), ServeError>>>, ServeError> {
-    use crate::http::{self, AccessList, HttpConfig};
+    use crate::http::{self, HttpConfig};
     let settings = desk.settings();
-    let allow =
-        AccessList::parse(&settings.access.allow).map_err(|message| ServeError::Access {
-            path: desk.settings_path().display().to_string(),
-            message,
-        })?;
     let config = |protocol| HttpConfig {
         base_path: settings.server.base_path.clone(),
         auth: settings.auth.clone(),
-        allow: allow.clone(),
+        policy: policy.clone(),
         max_connections: settings.limits.http_connections as usize,
         max_connections_per_address: settings.limits.http_connections_per_address as usize,
         ..HttpConfig::new(protocol)
@@ -338,11 +335,7 @@ fn start_http_servers(
             hosts.push(reachable_ip(address.ip()).to_string());
         }
         let material = http::tls::load_or_generate(desk.root(), &settings.tls, &hosts)?;
-        let https_config = HttpConfig {
-            // Only HTTPS has certificates to require.
-            require_client_cert: material.require_client_cert,
-            ..config(Protocol::Https)
-        };
+        let https_config = config(Protocol::Https);
         let task = http::run_tls(
             listener,
             https_config,

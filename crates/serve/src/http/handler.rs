@@ -258,11 +258,7 @@ impl Handler {
         Handler {
             protocol: config.protocol,
             base_path,
-            policy: AccessPolicy::for_http(
-                config.allow.clone(),
-                config.auth.mode,
-                config.require_client_cert,
-            ),
+            policy: config.policy.clone(),
             auth: Authenticator::new(&config.auth),
             store,
             events,

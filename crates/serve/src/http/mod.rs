@@ -32,6 +32,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use provdesk_core::desk::AuthSettings;
+
+use crate::access::AccessPolicy;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
@@ -88,14 +90,13 @@ pub struct HttpConfig {
     /// The URL path the files are served under (`/`, `/gs/`); a trailing `/` is implied.
     pub base_path: String,
     pub auth: AuthSettings,
-    pub allow: AccessList,
+    /// The desk's one access policy: the allow-list, and for HTTPS whether a client without
+    /// a certificate is refused (with 403: the handshake itself accepts such clients so the
+    /// refusal is a request with a name, a User-Agent and an event, not an anonymous
+    /// handshake failure).
+    pub policy: AccessPolicy,
     /// `Http` or `Https`, as recorded in events.
     pub protocol: Protocol,
-    /// HTTPS: answer 403 to a client that presented no certificate. The handshake itself
-    /// accepts such clients so the refusal is a request with a name, a User-Agent and an
-    /// event, not an anonymous handshake failure. (Plain HTTP has no certificates, so there
-    /// it would refuse everything; copy it from `TlsMaterial` for HTTPS only.)
-    pub require_client_cert: bool,
     /// How long requests in flight may take to finish after shutdown.
     pub shutdown_grace: Duration,
     /// Time a client has to send a request head, counted from when the server starts
@@ -114,9 +115,8 @@ impl HttpConfig {
         HttpConfig {
             base_path: "/".into(),
             auth: AuthSettings::default(),
-            allow: AccessList::allow_all(),
+            policy: AccessPolicy::default(),
             protocol,
-            require_client_cert: false,
             shutdown_grace: Duration::from_secs(10),
             head_timeout: Duration::from_secs(10),
             max_connections: MAX_CONNECTIONS,

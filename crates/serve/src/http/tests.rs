@@ -169,7 +169,8 @@ async fn start(options: Options) -> Server {
             let mut config = options
                 .config
                 .unwrap_or_else(|| HttpConfig::new(Protocol::Https));
-            config.require_client_cert = material.require_client_cert;
+            config.policy =
+                AccessPolicy::default().with_client_certificates(material.require_client_cert);
             let task = tokio::spawn(run_tls(
                 listener,
                 config,
@@ -574,7 +575,8 @@ async fn serves_under_a_base_path_only() {
 #[tokio::test]
 async fn denies_peers_outside_the_allow_list_before_anything_else() {
     let mut config = HttpConfig::new(Protocol::Http);
-    config.allow = AccessList::parse(&["10.0.0.0/8".to_string()]).unwrap();
+    config.policy =
+        AccessPolicy::default().with_allow(AccessList::parse(&["10.0.0.0/8".to_string()]).unwrap());
     config.auth = AuthSettings {
         mode: AuthMode::Digest,
         realm: "ProvDesk".into(),
