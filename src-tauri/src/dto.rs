@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use provdesk_core::build::ArtifactKind;
 use provdesk_core::catalog::Catalog;
 use provdesk_core::inventory::{Device, DeviceState, FetchLogEntry};
-use provdesk_core::profile::edit::ProfileKind;
 use provdesk_core::profile::{EffectiveConfig, Source};
 use provdesk_core::secrets::Secrets;
 use provdesk_core::{Diagnostic, Mac, PName};
@@ -204,69 +203,6 @@ pub struct ImportResult {
     pub build: Option<BuildSummary>,
     /// What happened, in one sentence, the CLI's wording.
     pub message: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ProfileSummary {
-    pub name: String,
-    pub kind: ProfileKind,
-    pub file: String,
-    pub extends: Option<String>,
-    pub params: usize,
-    pub errors: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ProfileList {
-    pub profiles: Vec<ProfileSummary>,
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-/// A value the profile itself sets.
-#[derive(Debug, Clone, Serialize)]
-pub struct OwnValue {
-    pub p: PName,
-    pub value: String,
-    pub line: Option<usize>,
-    /// The catalogue's verdict on this value.
-    pub violations: Vec<Diagnostic>,
-    /// The `{{ var }}` names the value uses (filled in per device).
-    pub variables: Vec<String>,
-}
-
-/// A value the profile inherits from a lower layer.
-#[derive(Debug, Clone, Serialize)]
-pub struct InheritedValue {
-    pub p: PName,
-    pub value: String,
-    pub source: Source,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ProfileDoc {
-    pub name: String,
-    pub kind: ProfileKind,
-    pub file: String,
-    /// A hash of `text`; the editor compares it with `profile_revision` to notice outside edits.
-    pub revision: String,
-    /// The files layered for this profile, bottom first (global, model, parents, itself).
-    pub layers: Vec<String>,
-    pub text: String,
-    pub extends: Option<String>,
-    /// The model the inherited values were computed for, if any.
-    pub model: Option<String>,
-    pub own: Vec<OwnValue>,
-    pub inherited: Vec<InheritedValue>,
-    /// Problems in this file (syntax, names, parents).
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SaveResult {
-    pub doc: ProfileDoc,
-    pub build: BuildSummary,
-    /// Warnings from the catalogue about the saved value(s).
-    pub warnings: Vec<Diagnostic>,
 }
 
 // ---- Live screen (servers, event batches, device tiles) ----

@@ -48,7 +48,12 @@ impl DeskEventFeed {
     fn follow(self: &std::sync::Arc<Self>, desk: &DeskService) {
         let mut events = desk.events().subscribe();
         let feed = std::sync::Arc::clone(self);
+        // Profiles edited by hand are announced while the feed follows this desk.
+        let watch = desk
+            .watch_profiles()
+            .inspect_err(|e| tracing::warn!("{}", e.message));
         let task = tauri::async_runtime::spawn(async move {
+            let _watch = watch;
             use tokio::sync::broadcast::error::RecvError;
             loop {
                 match events.recv().await {

@@ -24,6 +24,7 @@ pub const GLOBAL: &str = "global";
 
 /// Where one effective value came from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Source {
     /// A profile file, relative to the desk (`profiles/office.toml`), with the line of the key.

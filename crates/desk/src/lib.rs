@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod events;
+pub mod profiles;
 pub mod service;
 
 pub use error::{DeskError, DeskResult, ErrorKind};

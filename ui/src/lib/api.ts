@@ -2,8 +2,20 @@
 // field (snake_case as serde writes them); components never call `invoke` themselves.
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type { DeskEvent } from "./generated/DeskEvent";
+import type { CatalogChoice } from "./generated/CatalogChoice";
+import type { CatalogEntry } from "./generated/CatalogEntry";
+import type { InheritedValue } from "./generated/InheritedValue";
+import type { OwnValue } from "./generated/OwnValue";
+import type { ProfileDoc } from "./generated/ProfileDoc";
+import type { ProfileKind } from "./generated/ProfileKind";
+import type { ProfileList } from "./generated/ProfileList";
+import type { ProfileSummary } from "./generated/ProfileSummary";
+import type { SaveResult } from "./generated/SaveResult";
+import type { Source } from "./generated/Source";
 
 export type { DeskEvent };
+// Profiles and the catalogue (provdesk_desk::profiles, generated).
+export type { CatalogChoice, CatalogEntry, InheritedValue, OwnValue, ProfileDoc, ProfileKind, ProfileList, ProfileSummary, SaveResult, Source };
 
 export type Severity = "warning" | "error";
 
@@ -25,11 +37,6 @@ export interface ApiError {
   diagnostics?: Diagnostic[];
 }
 
-export type Source =
-  | { kind: "file"; path: string; line: number }
-  | { kind: "device-override" }
-  | { kind: "server" }
-  | { kind: "generated" };
 
 export type DeviceState = "inventory" | "discovered";
 
@@ -160,82 +167,6 @@ export interface ImportResult {
   imported: number | null;
   build: BuildSummary | null;
   message: string;
-}
-
-export type ProfileKind = "global" | "profile" | "model";
-
-export interface ProfileSummary {
-  name: string;
-  kind: ProfileKind;
-  file: string;
-  extends: string | null;
-  params: number;
-  errors: number;
-}
-
-export interface ProfileList {
-  profiles: ProfileSummary[];
-  diagnostics: Diagnostic[];
-}
-
-export interface OwnValue {
-  p: string;
-  value: string;
-  line: number | null;
-  violations: Diagnostic[];
-  /** The `{{ var }}` names the value uses (filled in per device). */
-  variables: string[];
-}
-
-export interface InheritedValue {
-  p: string;
-  value: string;
-  source: Source;
-}
-
-export interface ProfileDoc {
-  name: string;
-  kind: ProfileKind;
-  file: string;
-  /** A hash of `text`, compared with `profileRevision` to notice edits made outside the app. */
-  revision: string;
-  /** The files layered for this profile, bottom first. */
-  layers: string[];
-  text: string;
-  extends: string | null;
-  model: string | null;
-  own: OwnValue[];
-  inherited: InheritedValue[];
-  diagnostics: Diagnostic[];
-}
-
-export interface SaveResult {
-  doc: ProfileDoc;
-  build: BuildSummary;
-  warnings: Diagnostic[];
-}
-
-export interface Choice {
-  value: string;
-  label: string;
-}
-
-/** A catalogue entry, as provdesk-core's catalog/json.rs writes it. */
-export interface CatalogEntry {
-  p: string;
-  name: string;
-  page: string;
-  section: string;
-  type: "bool" | "integer" | "choice" | "text" | "secret" | "host" | "url" | "timezone";
-  min?: number;
-  max?: number;
-  max_len?: number;
-  choices?: Choice[];
-  default: string | null;
-  families: string[];
-  alias: string | null;
-  description: string;
-  source: string;
 }
 
 export interface DeskInfo {
@@ -385,9 +316,11 @@ export const api = {
     call<SaveResult>("save_profile_value", { name, p, value, model }),
   saveProfileRaw: (name: string, text: string, model: string | null, baseRevision: string | null = null) =>
     call<SaveResult>("save_profile_raw", { name, text, model, baseRevision }),
+  /** The revision of the file on disk now (null: it is gone), to compare with the editor's. */
   profileRevision: (name: string) => call<string | null>("profile_revision", { name }),
-  createProfile: (name: string, extendsName: string | null) =>
-    call<ProfileDoc>("create_profile", { name, extends: extendsName }),
+  /** Creates an empty profile extending `parent` (null: only global), then rebuilds. */
+  createProfile: (name: string, parent: string | null) =>
+    call<SaveResult>("create_profile", { name, parent }),
   catalogEntries: (model: string | null) => call<CatalogEntry[]>("catalog_entries", { model }),
   catalogSearch: (query: string, limit = 50) =>
     call<CatalogEntry[]>("catalog_search", { query, limit }),

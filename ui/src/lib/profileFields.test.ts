@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CLEAN, GONE, buildPages, diagnosticsByField, externalChange, fieldStatusLabel, fieldStep, layerLabel, needsSave, numberQuery, profileTree } from "./profileFields";
+import { CLEAN, GONE, buildPages, diagnosticsByField, externalChange, fieldStatusLabel, fieldStep, layerLabel, lineRange, needsSave, numberQuery, profileTree } from "./profileFields";
 import type { CatalogEntry, ProfileDoc, ProfileSummary } from "./api";
 
 const entry = (p: string, page: string, section: string): CatalogEntry => ({
@@ -120,5 +120,21 @@ describe("fieldStep", () => {
     expect(fieldStatusLabel("clean")).toBe("");
     expect(fieldStatusLabel("unsaved")).toBe("unsaved");
     expect(fieldStatusLabel("rejected")).toBe("not saved");
+  });
+});
+
+describe("lineRange", () => {
+  const text = 'extends = "global"\r\n[params]\nP47 = "a"\n';
+  const line = (n: number) => text.slice(...lineRange(text, n));
+  it("selects one line without its line break, clamped to the text", () => {
+    expect(line(1)).toBe('extends = "global"');
+    expect(line(2)).toBe("[params]");
+    expect(line(3)).toBe('P47 = "a"');
+    expect(line(0)).toBe('extends = "global"');
+    expect(lineRange(text, 99)).toEqual([text.length, text.length]);
+  });
+  it("maps a diagnostic's file to the name the list uses", () => {
+    expect(layerLabel("profiles/office.toml")).toBe("office");
+    expect(layerLabel("profiles/models/gxp2170.toml")).toBe("models/gxp2170");
   });
 });

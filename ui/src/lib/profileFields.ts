@@ -125,6 +125,18 @@ export function layerLabel(file: string): string {
 }
 
 /**
+ * Where line `line` (1-based) of `text` starts and ends, without its line break, to select
+ * it in the raw editor; a line past the end selects the last one.
+ */
+export function lineRange(text: string, line: number): [number, number] {
+  const lines = text.split("\n");
+  const index = Math.min(Math.max(line, 1), lines.length) - 1;
+  let start = 0;
+  for (let i = 0; i < index; i++) start += lines[i].length + 1;
+  return [start, start + lines[index].replace(/\r$/, "").length];
+}
+
+/**
  * Where one field of the Fields view stands: `clean` (shows the saved value), `unsaved` (edited,
  * not yet saved), `saving`, `saved` (just now; it settles back to clean), or `rejected` (the
  * core refused the value: it stays in the input with the core's messages until changed or

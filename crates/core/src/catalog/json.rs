@@ -3,7 +3,7 @@
 //! `max_len`, `choices`) only where they apply.
 //!
 //! Invariant: the domain types stay plain; this module is the one place that decides the
-//! field names, so the CLI and the app cannot drift apart.
+//! field names ([`EntryView`]), so the CLI and the app cannot drift apart.
 
 use serde::Serialize;
 use serde::ser::Serializer;
@@ -11,74 +11,102 @@ use serde::ser::Serializer;
 use super::{Choice, Entry, EntrySource, ParamType};
 use crate::PName;
 
-#[derive(Serialize)]
-struct EntryJson<'a> {
-    p: PName,
-    name: &'a str,
-    page: &'a str,
-    section: &'a str,
+/// One catalogue entry as it is sent: what the CLI prints with `--json` and what the app's
+/// field editor receives (TypeScript `CatalogEntry`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, rename = "CatalogEntry"))]
+pub struct EntryView {
+    #[cfg_attr(feature = "ts", ts(as = "String"))]
+    pub p: PName,
+    pub name: String,
+    pub page: String,
+    pub section: String,
+    /// The type word of [`ParamType::name`]: `host`, `choice`, …
     #[serde(rename = "type")]
-    kind: &'static str,
+    #[cfg_attr(
+        feature = "ts",
+        ts(
+            type = "\"bool\" | \"integer\" | \"choice\" | \"text\" | \"secret\" | \"host\" | \"url\" | \"timezone\""
+        )
+    )]
+    pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    min: Option<i64>,
+    #[cfg_attr(feature = "ts", ts(optional, type = "number"))]
+    pub min: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    max: Option<i64>,
+    #[cfg_attr(feature = "ts", ts(optional, type = "number"))]
+    pub max: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    max_len: Option<usize>,
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub max_len: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    choices: Option<Vec<ChoiceJson<'a>>>,
-    default: Option<&'a str>,
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub choices: Option<Vec<ChoiceView>>,
+    pub default: Option<String>,
     /// Empty means every family, as in the catalogue files.
-    families: &'a [String],
-    alias: Option<&'a str>,
-    description: &'a str,
+    pub families: Vec<String>,
+    pub alias: Option<String>,
+    pub description: String,
     /// `builtin`, or the overlay file (relative to the desk) that last changed the entry.
-    source: String,
+    pub source: String,
 }
 
-#[derive(Serialize)]
-struct ChoiceJson<'a> {
-    value: &'a str,
-    label: &'a str,
+/// One allowed value of a choice entry (TypeScript `CatalogChoice`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, rename = "CatalogChoice")
+)]
+pub struct ChoiceView {
+    pub value: String,
+    pub label: String,
 }
 
-impl Serialize for Entry {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let (min, max) = match self.kind {
+impl From<&Entry> for EntryView {
+    fn from(entry: &Entry) -> EntryView {
+        let (min, max) = match entry.kind {
             ParamType::Integer { min, max } => (min, max),
             _ => (None, None),
         };
-        let choices = match &self.kind {
-            ParamType::Choice(choices) => Some(choices.iter().map(choice_json).collect()),
+        let choices = match &entry.kind {
+            ParamType::Choice(choices) => Some(choices.iter().map(ChoiceView::from).collect()),
             _ => None,
         };
-        EntryJson {
-            p: self.p,
-            name: &self.name,
-            page: &self.page,
-            section: &self.section,
-            kind: self.kind.name(),
+        EntryView {
+            p: entry.p,
+            name: entry.name.clone(),
+            page: entry.page.clone(),
+            section: entry.section.clone(),
+            kind: entry.kind.name(),
             min,
             max,
-            max_len: self.kind.max_len(),
+            max_len: entry.kind.max_len(),
             choices,
-            default: self.default.as_deref(),
-            families: &self.families,
-            alias: self.alias.as_deref(),
-            description: &self.description,
-            source: match &self.source {
+            default: entry.default.clone(),
+            families: entry.families.clone(),
+            alias: entry.alias.clone(),
+            description: entry.description.clone(),
+            source: match &entry.source {
                 EntrySource::Builtin => "builtin".to_string(),
                 EntrySource::Overlay { file } => file.to_string_lossy().replace('\\', "/"),
             },
         }
-        .serialize(serializer)
     }
 }
 
-fn choice_json(choice: &Choice) -> ChoiceJson<'_> {
-    ChoiceJson {
-        value: &choice.value,
-        label: &choice.label,
+impl From<&Choice> for ChoiceView {
+    fn from(choice: &Choice) -> ChoiceView {
+        ChoiceView {
+            value: choice.value.clone(),
+            label: choice.label.clone(),
+        }
+    }
+}
+
+impl Serialize for Entry {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        EntryView::from(self).serialize(serializer)
     }
 }
 

@@ -14,6 +14,7 @@ mod load;
 mod search;
 mod validate;
 
+pub use json::{ChoiceView, EntryView};
 pub use validate::{Rule, Violation};
 
 use std::collections::{BTreeMap, HashMap};

@@ -19,6 +19,7 @@ use crate::{Error, PName, Result};
 
 /// Which layer a profile file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "lowercase")]
 pub enum ProfileKind {
     Global,

@@ -1,8 +1,10 @@
 import { describe, expect, it, vi } from "vitest";
 import { fireEvent, render, screen, waitFor } from "@testing-library/svelte";
+import { tick } from "svelte";
 import { mockIPC } from "@tauri-apps/api/mocks";
 import Profiles from "./Profiles.svelte";
 import { app } from "../../lib/stores/app.svelte";
+import { dispatch } from "../../lib/stores/events.svelte";
 import type { BuildSummary, ProfileDoc, ProfileSummary } from "../../lib/api";
 
 const doc = (text: string, revision: string): ProfileDoc => ({
@@ -25,7 +27,8 @@ function desk(initial: string) {
   const disk = {
     text: initial, revision: "r1",
     profiles: [summary("global", null), summary("office", "global"), summary("lab", "global"), summary("models/gxp2170", null)],
-    created: [] as { name: string; extends: string | null }[],
+    created: [] as { name: string; parent: string | null }[],
+    reads: [] as string[],
     createError: null as { kind: string; message: string } | null,
     saves: [] as (string | null)[],
   };
@@ -34,14 +37,20 @@ function desk(initial: string) {
       case "list_profiles":
         return { profiles: disk.profiles, diagnostics: [] };
       case "create_profile": {
-        const a = args as { name: string; extends: string | null };
+        const a = args as { name: string; parent: string | null };
         if (disk.createError) throw disk.createError;
-        disk.created.push({ name: a.name, extends: a.extends });
-        disk.profiles = [...disk.profiles, summary(a.name, a.extends ?? "global")];
-        return { ...doc("", "r1"), name: a.name, file: `profiles/${a.name}.toml` };
+        disk.created.push({ name: a.name, parent: a.parent });
+        disk.profiles = [...disk.profiles, summary(a.name, a.parent ?? "global")];
+        return { doc: { ...doc("", "r1"), name: a.name, file: `profiles/${a.name}.toml` }, build, warnings: [] };
       }
-      case "read_profile":
-        return doc(disk.text, disk.revision);
+      case "read_profile": {
+        const name = (args as { name: string }).name;
+        disk.reads.push(name);
+        const d = doc(disk.text, disk.revision);
+        if (name === "office") return d;
+        const file = `profiles/${name}.toml`;
+        return { ...d, name, file, kind: name.startsWith("models/") ? "model" : name === "global" ? "global" : "profile", layers: [file] };
+      }
       case "profile_revision":
         return disk.revision;
       case "catalog_entries":
@@ -61,17 +70,43 @@ function desk(initial: string) {
   return disk;
 }
 
+/** What the desk says when a profile file changes (saved, or edited by hand). */
+const changed = (...files: string[]) => dispatch({ event: "profiles-changed", files });
+
 describe("Profiles editor and outside edits", () => {
-  it("shows the layers and reloads a file changed on disk, saying what the rebuild did", async () => {
+  it("shows the layers and reloads a file the desk says changed on disk, saying what the rebuild did", async () => {
     const disk = desk('extends = "global"\n[params]\nP47 = "a"\n');
     const { container } = render(Profiles);
     await screen.findByText("office", { selector: "h1" });
     expect(container.querySelector("[data-layers]")?.textContent).toMatch(/global\s*→\s*office/);
     Object.assign(disk, { text: 'extends = "global"\n[params]\nP47 = "b"\n', revision: "r2" });
-    app.refresh++; // what a window focus does
+    changed("profiles/office.toml");
     await waitFor(() => expect(container.querySelector("[data-save-status]")?.textContent).toBe("profiles/office.toml changed on disk: reloaded; rebuilt 21 files in 35 ms"));
     await fireEvent.click(screen.getByText("Raw TOML"));
     expect((container.querySelector("[data-raw]") as HTMLTextAreaElement).value).toContain('P47 = "b"');
+  });
+
+  it("checks the file again when the window regains focus", async () => {
+    const disk = desk('extends = "global"\n[params]\nP47 = "a"\n');
+    const { container } = render(Profiles);
+    await screen.findByText("office", { selector: "h1" });
+    Object.assign(disk, { text: 'extends = "global"\n[params]\nP47 = "c"\n', revision: "r2" });
+    app.refresh++; // what a window focus does
+    await waitFor(() => expect(container.querySelector("[data-save-status]")?.textContent).toMatch(/changed on disk: reloaded/));
+  });
+
+  it("does not poll: nothing is read until the desk announces a change", async () => {
+    const disk = desk('extends = "global"\n[params]\nP47 = "a"\n');
+    // The screen's effects run as it mounts; the test library's own waiting uses intervals too.
+    const interval = vi.spyOn(window, "setInterval");
+    render(Profiles);
+    await tick();
+    expect(interval).not.toHaveBeenCalled();
+    interval.mockRestore();
+    await screen.findByText("office", { selector: "h1" });
+    const reads = disk.reads.length;
+    changed("profiles/global.toml"); // another layer: what office inherits may have changed
+    await waitFor(() => expect(disk.reads.length).toBe(reads + 1));
   });
 
   it("keeps unsaved raw text and asks when the file changes under it", async () => {
@@ -82,12 +117,48 @@ describe("Profiles editor and outside edits", () => {
     const raw = container.querySelector("[data-raw]") as HTMLTextAreaElement;
     await fireEvent.input(raw, { target: { value: 'extends = "global"\n[params]\nP47 = "mine"\n' } });
     Object.assign(disk, { text: 'extends = "global"\n[params]\nP47 = "theirs"\n', revision: "r2" });
-    app.refresh++;
-    await waitFor(() => expect(container.querySelector("[data-conflict]")).not.toBeNull());
+    changed("profiles/office.toml");
+    await waitFor(() => expect(container.querySelector("[data-conflict]")?.textContent).toMatch(/changed outside ProvDesk while you had unsaved changes/));
+    expect(raw.value).toContain('"mine"');
+    // Another layer changing leaves the unsaved text alone too.
+    changed("profiles/global.toml");
     expect(raw.value).toContain('"mine"');
     await fireEvent.click(screen.getByText("Load the file's version"));
     await waitFor(() => expect((container.querySelector("[data-raw]") as HTMLTextAreaElement).value).toContain('"theirs"'));
     expect(container.querySelector("[data-conflict]")).toBeNull();
+  });
+});
+
+describe("Opening a file from a diagnostic", () => {
+  const text = 'extends = "global"\n[params]\nP47 = "a"\nP48 = \n';
+
+  it("selects the file, shows it raw with the line selected, then clears the target", async () => {
+    desk(text);
+    const { container } = render(Profiles);
+    await screen.findByText("office", { selector: "h1" });
+    app.openProfile("profiles/office.toml", 4);
+    expect(app.screen).toBe("profiles");
+    const raw = await waitFor(() => {
+      const area = container.querySelector("[data-raw]") as HTMLTextAreaElement;
+      expect(area).not.toBeNull();
+      return area;
+    });
+    await waitFor(() => expect(container.querySelector("[data-target-line]")?.getAttribute("data-target-line")).toBe("4"));
+    expect(raw.value.slice(raw.selectionStart, raw.selectionEnd)).toBe("P48 = ");
+    expect(document.activeElement).toBe(raw);
+    expect(app.profileTarget).toBeNull();
+  });
+
+  it("opens a model file by its path, without a line too", async () => {
+    desk(text);
+    const { container } = render(Profiles);
+    await screen.findByText("office", { selector: "h1" });
+    app.openProfile("profiles/models/gxp2170.toml", null);
+    await screen.findByText("models/gxp2170", { selector: "h1" });
+    expect(container.querySelector("[data-profile='models/gxp2170']")?.classList.contains("active")).toBe(true);
+    expect(container.querySelector("[data-raw]")).not.toBeNull();
+    expect(container.querySelector("[data-target-line]")).toBeNull();
+    expect(app.profileTarget).toBeNull();
   });
 });
 
@@ -156,7 +227,7 @@ describe("New profile dialog", () => {
     await fireEvent.change(field(dialog, "[data-new-profile-parent]"), { target: { value: "lab" } });
     await fireEvent.click(field(dialog, "[data-action='create-profile']"));
     await waitFor(() => expect(container.querySelector("[data-profile='sales']")?.classList.contains("active")).toBe(true));
-    expect(disk.created).toEqual([{ name: "sales", extends: "lab" }]);
+    expect(disk.created).toEqual([{ name: "sales", parent: "lab" }]);
     expect(container.querySelector("dialog[data-dialog='new-profile']")).toBeNull();
   });
 
@@ -167,7 +238,7 @@ describe("New profile dialog", () => {
     await fireEvent.change(field(dialog, "[data-new-profile-parent]"), { target: { value: "" } });
     await fireEvent.click(field(dialog, "[data-action='create-profile']"));
     await waitFor(() => expect(container.querySelector("[data-profile='lobby']")).not.toBeNull());
-    expect(disk.created).toEqual([{ name: "lobby", extends: null }]);
+    expect(disk.created).toEqual([{ name: "lobby", parent: null }]);
   });
 
   it("shows the core's message and keeps what was typed when the name is refused", async () => {
