@@ -9,8 +9,10 @@
 
 pub mod error;
 pub mod events;
+pub mod live;
 pub mod service;
 
 pub use error::{DeskError, DeskResult, ErrorKind};
 pub use events::{BuildState, BuildSummary, DeskEvent, DeskEvents};
+pub use live::LogRow;
 pub use service::DeskService;
