@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use provdesk_core::build::{Scheme, ServerAddress};
 use provdesk_core::desk::DeskSettings;
 use provdesk_core::status::ProvisioningStatus;
-use provdesk_serve::events::{Fetch, Progress, Protocol};
+use provdesk_serve::events::{Progress, Protocol};
 use std::net::SocketAddr;
 
 #[derive(Debug, Clone, Serialize)]
@@ -341,44 +341,8 @@ fn option66(server: &ServerAddress) -> String {
     }
 }
 
-/// One request in the Live log. No field can carry a password: events never hold one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LogRow {
-    pub at_ms: i64,
-    pub protocol: Protocol,
-    pub peer: String,
-    pub name: String,
-    pub mac: Option<Mac>,
-    pub model: Option<String>,
-    pub user_agent: Option<String>,
-    /// The fetch log's status: `200`, `206`, `404`, `400`, `denied`, `failed`.
-    pub status: String,
-    /// `served`, `not-found`, `bad-request`, `denied`, `failed`.
-    pub outcome: &'static str,
-    /// Why it was a miss, a denial or a failure.
-    pub reason: Option<String>,
-    pub bytes: u64,
-    pub duration_ms: u64,
-}
-
-impl From<&Fetch> for LogRow {
-    fn from(f: &Fetch) -> LogRow {
-        LogRow {
-            at_ms: f.at_ms,
-            protocol: f.protocol,
-            peer: f.peer.to_string(),
-            name: f.name.clone(),
-            mac: f.mac,
-            model: f.model.clone(),
-            user_agent: f.user_agent.clone(),
-            status: f.outcome.status_text(),
-            outcome: f.outcome.kind(),
-            reason: f.outcome.reason().map(str::to_string),
-            bytes: f.bytes,
-            duration_ms: f.duration_ms,
-        }
-    }
-}
+/// One request in the Live log (from the servers' events or the fetch log): the desk's.
+pub use provdesk_desk::LogRow;
 
 /// A transfer under way (the newest of a batch per transfer).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

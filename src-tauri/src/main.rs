@@ -91,6 +91,7 @@ fn main() {
             commands::live::stop_servers,
             commands::live::server_status,
             commands::live::live_board,
+            commands::live::live_history,
             commands::live::live_subscribe,
             commands::settings::read_settings,
             commands::settings::save_settings,

@@ -9,9 +9,11 @@
 
 pub mod error;
 pub mod events;
+pub mod live;
 pub mod profiles;
 pub mod service;
 
 pub use error::{DeskError, DeskResult, ErrorKind};
 pub use events::{BuildState, BuildSummary, DeskEvent, DeskEvents};
+pub use live::LogRow;
 pub use service::DeskService;

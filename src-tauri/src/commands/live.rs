@@ -1,12 +1,16 @@
-//! The Live screen: start and stop the servers, their status, the device board, and the
-//! event stream (one `Channel`, fed in batches by `servers::forward`).
+//! The Live screen: start and stop the servers, their status, the device board, the recent
+//! requests from the fetch log, and the event stream (one `Channel`, fed in batches by
+//! `servers::forward`).
 
 use tauri::State;
 use tauri::ipc::Channel;
 
-use crate::dto::{ListenOverrides, LiveBatch, ServerStatus, Tile};
+use crate::dto::{ListenOverrides, LiveBatch, LogRow, ServerStatus, Tile};
 use crate::error::ApiResult;
-use crate::session::AppState;
+use crate::session::{AppState, Session, blocking};
+
+/// How many requests of history the Live log opens with when the screen asks for no number.
+const HISTORY: usize = 1000;
 
 /// Starts the servers on the open desk; `overrides` replace provdesk.toml's listen addresses.
 #[tauri::command]
@@ -46,4 +50,62 @@ pub async fn live_subscribe(
 ) -> ApiResult<()> {
     state.servers().feed().subscribe(on_batch);
     Ok(())
+}
+
+/// The newest requests of the fetch log, oldest first, for the Live log to open with (the
+/// servers' batches add to it from then on).
+#[tauri::command]
+pub async fn live_history(
+    state: State<'_, AppState>,
+    limit: Option<usize>,
+) -> ApiResult<Vec<LogRow>> {
+    history(state.session(), limit).await
+}
+
+pub async fn history(desk: Session, limit: Option<usize>) -> ApiResult<Vec<LogRow>> {
+    let limit = limit.unwrap_or(HISTORY);
+    blocking(desk, move |d| d.recent_fetches(limit)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use provdesk_core::inventory::FetchLogEntry;
+
+    fn fetch(ts: i64, name: &str) -> FetchLogEntry {
+        FetchLogEntry {
+            id: None,
+            ts,
+            protocol: "tftp".into(),
+            peer: "10.0.0.7:40000".into(),
+            name: name.into(),
+            mac: None,
+            user_agent: None,
+            status: "200".into(),
+            reason: None,
+            bytes: 512,
+            duration_ms: 4,
+            artifact_hash: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn live_history_is_the_fetch_log_newest_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = Session::open(&dir.path().join("desk")).unwrap();
+        let entries: Vec<FetchLogEntry> = (0..5)
+            .map(|i| fetch(1_000 + i, &format!("cfg{i}.xml")))
+            .collect();
+        desk.inventory().append_fetch_log(&entries).unwrap();
+
+        let rows = history(desk.clone(), Some(3)).await.unwrap();
+        let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["cfg2.xml", "cfg3.xml", "cfg4.xml"]);
+        let json = serde_json::to_value(&rows[0]).unwrap();
+        assert_eq!(json["protocol"], "tftp");
+        assert_eq!(json["outcome"], "served");
+        assert_eq!(json["at_ms"], 1_002);
+
+        assert_eq!(history(desk, None).await.unwrap().len(), 5);
+    }
 }

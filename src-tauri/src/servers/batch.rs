@@ -98,6 +98,7 @@ impl Batcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use provdesk_desk::live::OutcomeKind;
     use provdesk_serve::events::{BuildSummary as ServedBuild, Fetch, Outcome, Progress, Protocol};
 
     fn fetch(name: &str, outcome: Outcome) -> Event {
@@ -230,7 +231,7 @@ mod tests {
         );
         let batch = batcher.take().unwrap();
         let denied = &batch.fetches[0];
-        assert_eq!(denied.outcome, "denied");
+        assert_eq!(denied.outcome, OutcomeKind::Denied);
         assert_eq!(denied.status, "denied");
         assert_eq!(
             denied.reason.as_deref(),
@@ -239,10 +240,14 @@ mod tests {
         assert_eq!(denied.mac.unwrap().to_string(), "000b82001003");
         assert_eq!(denied.peer, "127.0.0.1:5000");
         let miss = &batch.fetches[1];
-        assert_eq!((miss.outcome, miss.status.as_str()), ("not-found", "404"));
+        assert_eq!(
+            (miss.outcome, miss.status.as_str()),
+            (OutcomeKind::NotFound, "404")
+        );
         let json = serde_json::to_value(&batch).unwrap();
         assert_eq!(json["fetches"][0]["protocol"], "http");
         assert_eq!(json["fetches"][1]["reason"], "no such file");
+        assert_eq!(json["fetches"][1]["outcome"], "not-found");
     }
 
     #[test]

@@ -406,22 +406,11 @@ export interface Tile {
   last_request: LastRequest | null;
 }
 
-export type OutcomeKind = "served" | "not-found" | "bad-request" | "denied" | "failed";
-
-export interface LogRow {
-  at_ms: number;
-  protocol: Protocol;
-  peer: string;
-  name: string;
-  mac: string | null;
-  model: string | null;
-  user_agent: string | null;
-  status: string;
-  outcome: OutcomeKind;
-  reason: string | null;
-  bytes: number;
-  duration_ms: number;
-}
+// The Live log's rows are the desk crate's (`provdesk_desk::live`), from the servers' events
+// and from the fetch log alike.
+import type { LogRow } from "./generated/LogRow";
+import type { OutcomeKind } from "./generated/OutcomeKind";
+export type { LogRow, OutcomeKind };
 
 export interface ProgressRow {
   transfer: number;
@@ -450,6 +439,8 @@ export const liveApi = {
   stopServers: () => call<ServerStatus>("stop_servers"),
   serverStatus: () => call<ServerStatus>("server_status"),
   liveBoard: () => call<Tile[]>("live_board"),
+  /** The newest `limit` requests of the fetch log (the desk's default when null), oldest first. */
+  liveHistory: (limit: number | null = null) => call<LogRow[]>("live_history", { limit }),
   /** Every batch of server events from now on goes to `onBatch`. */
   liveSubscribe: (onBatch: (batch: LiveBatch) => void) => {
     const channel = new Channel<LiveBatch>();

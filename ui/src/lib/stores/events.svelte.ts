@@ -21,6 +21,14 @@ export function onDeskEvent(listener: DeskEventListener): () => void {
   return () => listeners.delete(listener);
 }
 
+/**
+ * Resolves once the subscription stands (after the first `onDeskEvent`), so a state read
+ * after it cannot miss an event that happened in between.
+ */
+export function deskEventsReady(): Promise<void> {
+  return subscription ?? Promise.resolve();
+}
+
 /** Hands one event to every listener; one that throws does not stop the others. */
 export function dispatch(event: DeskEvent) {
   for (const listener of [...listeners]) {

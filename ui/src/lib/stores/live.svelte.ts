@@ -1,10 +1,16 @@
-// The Live screen's state: the servers' status, the device board, the request log (bounded)
-// and requests per second. Batches of server events come in over one Tauri Channel; `apply`
-// folds one batch in, so a boot storm costs a few updates a second, not one per request.
+// The Live screen's state: the servers' status, the device board, the request log (bounded,
+// opening with the fetch log's recent history), requests per second, and the problems of the
+// last failed build. Batches of server events come in over one Tauri Channel; `apply` folds
+// one batch in, so a boot storm costs a few updates a second, not one per request. Builds,
+// device changes and the servers starting or stopping come as desk events: nothing here polls.
 import {
+  api,
   asApiError,
   liveApi,
   type BuildSummary,
+  type DeskBuildStatus,
+  type DeskEvent,
+  type Diagnostic,
   type ListenOverrides,
   type LiveBatch,
   type LogRow,
@@ -13,11 +19,40 @@ import {
   type Tile,
 } from "../api";
 import { buildMessage } from "../format";
+import { deskEventsReady, onDeskEvent } from "./events.svelte";
 
 /** The log keeps this many newest requests; older ones are in the fetch log on disk. */
 export const LOG_CAP = 5000;
 /** The chart's window, in seconds. */
 export const RATE_WINDOW = 60;
+/** How many requests of the fetch log the log opens with. */
+export const HISTORY = 1000;
+
+/**
+ * A request's identity, the same for its live event and its fetch-log row (neither has an
+ * id; the MAC is left out because the recorder may fill in one the event lacked).
+ */
+export function rowKey(row: LogRow): string {
+  return `${row.at_ms}|${row.protocol}|${row.peer}|${row.name}|${row.status}|${row.bytes}|${row.duration_ms}`;
+}
+
+/** Where a diagnostic's link leads: the profile editor, Settings, or nowhere. */
+export type DiagnosticLink =
+  | { to: "profile"; file: string; line: number | null }
+  | { to: "settings" }
+  | null;
+
+/** Profiles are the desk's `profiles/**.toml`; `provdesk.toml` is edited on Settings; other
+ * files (the catalogue overlay, a CSV) have no editor in the app. */
+export function diagnosticLink(d: Diagnostic): DiagnosticLink {
+  if (!d.file) return null;
+  const file = d.file.replace(/\\/g, "/");
+  if (file === "provdesk.toml") return { to: "settings" };
+  if (file.startsWith("profiles/") && file.endsWith(".toml")) {
+    return { to: "profile", file, line: d.line ?? null };
+  }
+  return null;
+}
 
 export type StatusFilter = "" | "served" | "miss" | "denied" | "failed";
 
@@ -77,6 +112,9 @@ export class LiveStore {
   rate = $state.raw<number[]>(new Array(RATE_WINDOW).fill(0));
   filter = $state<LogFilter>({ device: "", protocol: "", status: "" });
   lastBuild = $state<BuildSummary | null>(null);
+  /** The diagnostics of the last build when it failed (nothing published); cleared by the
+   * next build that publishes. */
+  problems = $state.raw<Diagnostic[]>([]);
   warnings = $state.raw<string[]>([]);
   /** Events the app fell behind on (the fetch log on disk still has every request). */
   missed = $state(0);
@@ -89,7 +127,12 @@ export class LiveStore {
   /** Requests counted per Unix second. */
   #perSecond = new Map<number, number>();
   #subscribed = false;
+  #listening = false;
   #desk: string | null = null;
+  /** Keys of the rows the history seeded, so a batch that brings one again adds nothing. */
+  #seeded = new Set<string>();
+  /** Bumped by every build-finished, so a status read that raced one is not taken. */
+  #builds = 0;
   #boardReload: ReturnType<typeof setTimeout> | null = null;
   #now: () => number;
   /** Called for builds and warnings the technician should see (toasts). */
@@ -99,24 +142,95 @@ export class LiveStore {
     this.#now = now;
   }
 
-  /** Subscribes once to the event stream, then reads the status and the board. Another desk
-   * than last time starts with an empty log and chart. */
+  /** Subscribes once to the event streams, then reads the status, the board and the last
+   * build. Another desk than last time starts with an empty chart and the log of its fetch
+   * log's recent history. */
   async connect(desk: string | null = null) {
+    const another = desk !== this.#desk || !this.#subscribed;
     if (desk !== this.#desk) {
       this.#desk = desk;
       this.log = [];
+      this.#seeded.clear();
       this.#perSecond.clear();
       this.tick();
       this.missed = 0;
       this.lastBuild = null;
+      this.problems = [];
       this.warnings = [];
+    }
+    if (!this.#listening) {
+      this.#listening = true;
+      onDeskEvent((event) => this.onDeskEvent(event));
     }
     if (!this.#subscribed) {
       await liveApi.liveSubscribe((batch) => this.apply(batch));
       this.#subscribed = true;
     }
+    const builds = this.#builds;
+    await deskEventsReady();
     this.status = await liveApi.serverStatus();
     await this.loadBoard();
+    // After subscribing: a request logged meanwhile arrives in a batch too, and `seed`
+    // and `apply` keep one of the two.
+    if (another) this.seed(await liveApi.liveHistory(HISTORY));
+    const build = await api.deskBuildStatus();
+    if (builds === this.#builds) this.showBuild(build);
+  }
+
+  /** Puts the fetch log's recent requests (oldest first) under what the log already has,
+   * leaving out those a batch brought already. */
+  seed(history: LogRow[]) {
+    const present = new Set(this.log.map(rowKey));
+    const older: LogRow[] = [];
+    for (let i = history.length - 1; i >= 0; i--) {
+      const row = history[i];
+      const key = rowKey(row);
+      if (present.has(key)) continue;
+      present.add(key);
+      this.#seeded.add(key);
+      older.push(row);
+      const second = Math.floor(row.at_ms / 1000);
+      this.#perSecond.set(second, (this.#perSecond.get(second) ?? 0) + 1);
+    }
+    if (older.length === 0) return;
+    const log = this.log.concat(older);
+    this.log = log.length > LOG_CAP ? log.slice(0, LOG_CAP) : log;
+    this.tick();
+  }
+
+  /** The last build as the desk reports it when the screen opens (it may have finished
+   * before, on another screen). */
+  showBuild(state: DeskBuildStatus) {
+    if (state.summary) this.#took(state.summary);
+  }
+
+  /** Builds (by the desk or by the servers' watcher), device changes and the servers
+   * starting or stopping, as the desk reports them. */
+  onDeskEvent(event: DeskEvent) {
+    switch (event.event) {
+      case "build-finished":
+        this.#builds++;
+        this.#took(event);
+        // While serving, the batch's `board_changed` says so; stopped, nothing else does.
+        if (event.published && !this.status?.running) this.scheduleBoardReload();
+        if (this.status?.running) this.onNotice(buildMessage(event), event.published ? "ok" : "error");
+        break;
+      case "devices-changed":
+        // While serving, the batches carry every tile that changed.
+        if (!this.status?.running) this.scheduleBoardReload();
+        break;
+      case "servers-changed":
+        liveApi
+          .serverStatus()
+          .then((status) => (this.status = status))
+          .catch(() => {});
+        break;
+    }
+  }
+
+  #took(build: BuildSummary) {
+    this.lastBuild = build;
+    this.problems = build.published ? [] : build.diagnostics;
   }
 
   async loadBoard() {
@@ -156,11 +270,15 @@ export class LiveStore {
 
   /** Folds one batch of events in. */
   apply(batch: LiveBatch) {
-    if (batch.fetches.length) {
-      const newest = batch.fetches.slice().reverse();
+    // A request the history brought already (logged before it was read) is not added again.
+    const fetches = this.#seeded.size
+      ? batch.fetches.filter((row) => !this.#seeded.delete(rowKey(row)))
+      : batch.fetches;
+    if (fetches.length) {
+      const newest = fetches.slice().reverse();
       const log = newest.concat(this.log);
       this.log = log.length > LOG_CAP ? log.slice(0, LOG_CAP) : log;
-      for (const row of batch.fetches) {
+      for (const row of fetches) {
         const second = Math.floor(row.at_ms / 1000);
         this.#perSecond.set(second, (this.#perSecond.get(second) ?? 0) + 1);
       }
@@ -180,10 +298,8 @@ export class LiveStore {
       }
       this.tiles = tiles;
     }
-    for (const build of batch.builds) {
-      this.lastBuild = build;
-      this.onNotice(buildMessage(build), build.published ? "ok" : "error");
-    }
+    // Builds arrive as desk events (`onDeskEvent`), whoever ran them; the batch's copies of
+    // the servers' builds would only say them twice.
     if (batch.warnings.length) {
       this.warnings = batch.warnings.concat(this.warnings).slice(0, 20);
       for (const w of batch.warnings) this.onNotice(w, "error");
@@ -213,6 +329,7 @@ export class LiveStore {
 
   clearLog() {
     this.log = [];
+    this.#seeded.clear();
   }
 }
 

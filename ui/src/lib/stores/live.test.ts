@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { mockIPC } from "@tauri-apps/api/mocks";
-import { LiveStore, LOG_CAP, RATE_WINDOW, rowMatches, tone } from "./live.svelte";
-import type { LiveBatch, LogRow, ServerStatus, Tile } from "../api";
+import { diagnosticLink, LiveStore, LOG_CAP, RATE_WINDOW, rowMatches, tone } from "./live.svelte";
+import type { BuildSummary, DeskBuildStatus, Diagnostic, LiveBatch, LogRow, ServerStatus, Tile } from "../api";
 
 const T0 = 1_800_000_000_000;
 
@@ -20,6 +20,13 @@ const batch = (over: Partial<LiveBatch> = {}): LiveBatch => ({
   fetches: [], progress: [], builds: [], discovered: [], listening: [], warnings: [], tiles: [],
   missed: 0, board_changed: false, ...over,
 });
+
+const build = (over: Partial<BuildSummary> = {}): BuildSummary => ({
+  published: true, build: 2, artifacts: 5, devices: 1, written: 3, removed: 0, unchanged: 2,
+  errors: 0, diagnostics: [], held: [], elapsed_ms: 12.4, ...over,
+});
+
+const idle: DeskBuildStatus = { running: false, elapsed_ms: 0, devices: 0, summary: null, error: null };
 
 const stopped: ServerStatus = {
   running: false, urls: [], option66: null, p237: null, p212: null, errors: [],
@@ -93,7 +100,7 @@ describe("live store", () => {
     expect(rowMatches(row(9), { device: "nothing", protocol: "", status: "" })).toBe(false);
   });
 
-  it("reports builds and warnings, counts lost events, and reloads the board after a build", async () => {
+  it("reports warnings, counts lost events, and reloads the board after a build", async () => {
     let boards = 0;
     mockIPC((cmd) => {
       if (cmd === "live_board") {
@@ -105,23 +112,35 @@ describe("live store", () => {
     const notices: string[] = [];
     store.onNotice = (text) => notices.push(text);
     store.apply(batch({
-      builds: [{ published: true, build: 2, artifacts: 5, devices: 1, written: 3, removed: 0, unchanged: 2, errors: 0, diagnostics: [], held: [], elapsed_ms: 12.4 }],
+      builds: [build()],
       warnings: ["the TFTP server stopped"],
       missed: 4,
       board_changed: true,
     }));
-    expect(notices).toEqual(["rebuilt 3 files in 12 ms", "the TFTP server stopped"]);
+    // The build itself is said by its desk event, not by the batch's copy.
+    expect(notices).toEqual(["the TFTP server stopped"]);
     expect(store.missed).toBe(4);
-    expect(store.lastBuild?.build).toBe(2);
     await new Promise((r) => setTimeout(r, 1100));
     expect(boards).toBe(1);
     expect(store.tiles[0].label).toBe("stale");
+  });
+
+  it("says the servers' builds from desk events while serving", () => {
+    const store = new LiveStore(() => T0);
+    const notices: string[] = [];
+    store.onNotice = (text) => notices.push(text);
+    store.status = { ...stopped, running: true };
+    store.onDeskEvent({ event: "build-finished", ...build() });
+    expect(notices).toEqual(["rebuilt 3 files in 12 ms"]);
+    expect(store.lastBuild?.build).toBe(2);
   });
 
   it("starts over with an empty log when another desk connects", async () => {
     mockIPC((cmd) => {
       if (cmd === "server_status") return stopped;
       if (cmd === "live_board") return [tile("000b82001003")];
+      if (cmd === "live_history") return [];
+      if (cmd === "desk_build_status") return idle;
     });
     const store = new LiveStore(() => T0);
     await store.connect("/desks/a");
@@ -158,6 +177,139 @@ describe("live store", () => {
     expect(store.status?.p237).toBe("127.0.0.1:4000");
     expect(calls.find(([c]) => c === "start_servers")?.[1]).toEqual({ overrides: { http: "127.0.0.1:0", tftp: "off" } });
     await store.stop();
+    expect(store.status?.running).toBe(false);
+  });
+});
+
+describe("the log's history", () => {
+  it("opens with the fetch log's recent requests, newest first, counted in the chart", async () => {
+    const asked: unknown[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd === "live_history") {
+        asked.push(args);
+        return [row(1, { at_ms: T0 - 2000 }), row(2, { at_ms: T0 - 1000 })];
+      }
+      if (cmd === "server_status") return stopped;
+      if (cmd === "live_board") return [];
+      if (cmd === "desk_build_status") return idle;
+    });
+    const store = new LiveStore(() => T0);
+    await store.connect("/desks/a");
+    expect(store.log.map((r) => r.name)).toEqual(["cfg2.xml", "cfg1.xml"]);
+    expect(asked).toEqual([{ limit: 1000 }]);
+    expect(store.rate[RATE_WINDOW - 2]).toBe(1);
+    expect(store.rate[RATE_WINDOW - 3]).toBe(1);
+    // The same desk again (the screen re-opened): the log is kept, not read twice.
+    await store.connect("/desks/a");
+    expect(asked.length).toBe(1);
+    expect(store.log.length).toBe(2);
+  });
+
+  it("has no duplicates when a batch brings requests the history also holds", async () => {
+    const logged = row(1, { at_ms: T0 - 5000 });
+    const both = row(2, { at_ms: T0 - 10 });
+    const late = row(3, { at_ms: T0 - 5 });
+    const store = new LiveStore(() => T0);
+    let answerHistory: (rows: LogRow[]) => void = () => {};
+    mockIPC((cmd) => {
+      if (cmd === "live_history") return new Promise<LogRow[]>((resolve) => (answerHistory = resolve));
+      if (cmd === "server_status") return { ...stopped, running: true };
+      if (cmd === "live_board") return [];
+      if (cmd === "desk_build_status") return idle;
+    });
+    const connecting = store.connect("/desks/a");
+    await new Promise((r) => setTimeout(r, 0));
+    // While the history is read, a batch brings a request it will also hold...
+    store.apply(batch({ fetches: [{ ...both }] }));
+    answerHistory([logged, both, late]);
+    await connecting;
+    expect(store.log.map((r) => r.name)).toEqual(["cfg2.xml", "cfg3.xml", "cfg1.xml"]);
+    // ...and after it, one it held already (logged before the read, its batch later).
+    store.apply(batch({ fetches: [{ ...late }, row(4, { at_ms: T0 })] }));
+    expect(store.log.map((r) => r.name)).toEqual(["cfg4.xml", "cfg2.xml", "cfg3.xml", "cfg1.xml"]);
+    // A request that happens to repeat later is a new row.
+    store.apply(batch({ fetches: [{ ...late }] }));
+    expect(store.log.length).toBe(5);
+  });
+});
+
+describe("a failed build's problems", () => {
+  const profileError: Diagnostic = {
+    severity: "error", kind: "undefined-variable", message: "undefined variable `ext`",
+    file: "profiles/office.toml", line: 4, device: "000b82001003",
+  };
+  const settingsError: Diagnostic = { severity: "error", kind: "settings", message: "bad port", file: "provdesk.toml", line: 2 };
+  const catalogWarning: Diagnostic = { severity: "warning", kind: "catalog", message: "unknown P-value", file: "catalog/extra.toml", line: 1 };
+
+  it("lists the diagnostics of a build that published nothing, until one publishes", () => {
+    const store = new LiveStore(() => T0);
+    // Serving, so no board reload outlives the test.
+    store.status = { ...stopped, running: true };
+    store.onDeskEvent({
+      event: "build-finished",
+      ...build({ published: false, errors: 2, diagnostics: [profileError, settingsError, catalogWarning] }),
+    });
+    expect(store.problems.map((d) => d.message)).toEqual(["undefined variable `ext`", "bad port", "unknown P-value"]);
+    expect(store.lastBuild?.errors).toBe(2);
+    // A build with held devices still published: the list clears.
+    store.onDeskEvent({ event: "build-finished", ...build({ held: [{ mac: "000b82001003", diagnostics: [profileError] }] }) });
+    expect(store.problems).toEqual([]);
+  });
+
+  it("shows the last build's problems when the screen opens after it failed", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "live_history") return [];
+      if (cmd === "server_status") return stopped;
+      if (cmd === "live_board") return [];
+      if (cmd === "desk_build_status") {
+        return { ...idle, summary: build({ published: false, errors: 1, diagnostics: [profileError] }) };
+      }
+    });
+    const store = new LiveStore(() => T0);
+    await store.connect("/desks/a");
+    expect(store.problems).toEqual([profileError]);
+  });
+
+  it("links profiles to the editor, provdesk.toml to Settings, and nothing else", () => {
+    expect(diagnosticLink(profileError)).toEqual({ to: "profile", file: "profiles/office.toml", line: 4 });
+    expect(diagnosticLink({ ...profileError, file: "profiles\\models\\gxp2170.toml", line: undefined }))
+      .toEqual({ to: "profile", file: "profiles/models/gxp2170.toml", line: null });
+    expect(diagnosticLink(settingsError)).toEqual({ to: "settings" });
+    expect(diagnosticLink(catalogWarning)).toBeNull();
+    expect(diagnosticLink({ severity: "error", kind: "build", message: "disk full" })).toBeNull();
+  });
+});
+
+describe("the board without servers", () => {
+  it("reloads when devices change or a build publishes while stopped, not while serving", async () => {
+    let boards = 0;
+    mockIPC((cmd) => {
+      if (cmd === "live_board") {
+        boards++;
+        return [tile("000b82001003")];
+      }
+    });
+    const store = new LiveStore(() => T0);
+    store.status = stopped;
+    store.onDeskEvent({ event: "devices-changed", macs: ["000b82001003"], all: false });
+    store.onDeskEvent({ event: "build-finished", ...build() });
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(boards).toBe(1);
+    expect(store.tiles.map((t) => t.mac)).toEqual(["000b82001003"]);
+    store.status = { ...stopped, running: true };
+    store.onDeskEvent({ event: "devices-changed", macs: [], all: true });
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(boards).toBe(1);
+  });
+
+  it("re-reads the servers' status when they start or stop", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "server_status") return stopped;
+    });
+    const store = new LiveStore(() => T0);
+    store.status = { ...stopped, running: true };
+    store.onDeskEvent({ event: "servers-changed", running: false });
+    await new Promise((r) => setTimeout(r, 0));
     expect(store.status?.running).toBe(false);
   });
 });
