@@ -27,9 +27,6 @@ class AppStore {
   openDevice = $state<string | null>(null);
   /** Bumped when the window regains focus, so screens re-read files edited elsewhere. */
   refresh = $state(0);
-  /** A profile file (and line) to show in the profile editor; the Profiles screen clears it. */
-  profileTarget = $state<{ file: string; line: number | null } | null>(null);
-
   /** The desk's opening build while it runs (the window shows a banner), else null. */
   opening = $state<OpeningBuild | null>(null);
 
@@ -130,12 +127,6 @@ class AppStore {
 
   go(screen: Screen) {
     this.screen = screen;
-  }
-
-  /** Opens `file` (`profiles/office.toml`) in the profile editor, at `line` when given. */
-  openProfile(file: string, line: number | null) {
-    this.profileTarget = { file, line };
-    this.screen = "profiles";
   }
 }
 
