@@ -426,11 +426,9 @@ impl DeskService {
     }
 
     fn device(&self, mac: Mac) -> DeskResult<Device> {
-        self.inventory().get_device(mac)?.ok_or_else(|| {
-            DeskError::not_found(format!(
-                "{mac} is not in the inventory; it may have been removed, reload the device list"
-            ))
-        })
+        self.inventory()
+            .get_device(mac)?
+            .ok_or_else(|| DeskError::not_found(format!("{mac} is not in the inventory")))
     }
 
     /// After a change is in the inventory: rebuild (or not) and say so.
