@@ -941,8 +941,8 @@ mod tests {
         );
         assert!(masked.contains("<P1359>••••••</P1359>"), "{masked}");
         assert_eq!(xml.secrets, 2);
-        assert_eq!(detail.device.secret_vars["sip_secret"], true);
-        assert_eq!(detail.device.secret_vars["ext"], false);
+        assert!(detail.device.secret_vars["sip_secret"]);
+        assert!(!detail.device.secret_vars["ext"]);
         assert!(!detail.serving);
     }
 
@@ -975,6 +975,50 @@ mod tests {
         assert_eq!(detail.server.as_deref(), Some(p237.value.as_str()));
         let p35 = detail.params.iter().find(|p| p.p.to_string() == "P35");
         assert!(p35.is_some_and(|p| !p.server_filled));
+    }
+
+    /// While this desk's servers run, a device's page shows what they serve: P237/P212 with
+    /// the address they listen on, marked server-filled.
+    #[test]
+    fn while_serving_the_page_shows_the_servers_address() {
+        let (_dir, desk) = desk();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let started = runtime
+            .block_on(desk.start_serving(provdesk_serve::service::ServeOptions {
+                http: Some("127.0.0.1:0".into()),
+                https: Some("off".into()),
+                tftp: Some("off".into()),
+            }))
+            .unwrap();
+        let port = started.addresses[0].1.port();
+        let detail = desk
+            .device_detail(mac("000b82000001"), Reveal::Masked)
+            .unwrap();
+        runtime.block_on(desk.stop_serving()).unwrap();
+        assert!(detail.serving);
+        let p237 = detail
+            .params
+            .iter()
+            .find(|p| p.p.to_string() == "P237")
+            .expect("P237 is filled while serving");
+        assert!(p237.server_filled);
+        assert!(
+            p237.value.ends_with(&format!(":{port}")),
+            "{} (port {port})",
+            p237.value
+        );
+        let p212 = detail.params.iter().find(|p| p.p.to_string() == "P212");
+        assert!(p212.is_some_and(|p| p.server_filled && p.value == "1"));
+        assert_eq!(detail.server.as_deref(), Some(p237.value.as_str()));
+        // Stopped: the settings (no public_host in the sample) fill nothing.
+        let after = desk
+            .device_detail(mac("000b82000001"), Reveal::Masked)
+            .unwrap();
+        assert!(!after.serving && after.server.is_none());
     }
 
     #[test]
