@@ -207,8 +207,12 @@ fn import(desk_path: &Path, args: &ImportArgs) -> anyhow::Result<ExitCode> {
     let result = desk.import_devices(&text, options, Rebuild::Later)?;
     output::diagnostics(&result.diagnostics);
     if result.refused {
-        eprintln!("{}", result.message);
-        eprintln!("hint: add --skip-bad to import the good rows and leave the bad ones out");
+        // The desk's sentence, with this command's flag for skipping the bad rows.
+        eprintln!(
+            "{} problem(s) in {source}: nothing imported (fix the rows, or add --skip-bad to import the {} good row(s))",
+            result.bad,
+            result.rows.len()
+        );
         return Ok(ExitCode::FAILURE);
     }
     if result.imported.is_some() {
