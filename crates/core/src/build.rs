@@ -182,6 +182,7 @@ fn default_port(scheme: Scheme) -> u16 {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "kebab-case")]
 pub enum ArtifactKind {
     /// `cfg<mac>` / `cfg<mac>.bin`.

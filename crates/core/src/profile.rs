@@ -28,7 +28,11 @@ pub const GLOBAL: &str = "global";
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Source {
     /// A profile file, relative to the desk (`profiles/office.toml`), with the line of the key.
-    File { path: PathBuf, line: usize },
+    File {
+        #[cfg_attr(feature = "ts", ts(as = "String"))]
+        path: PathBuf,
+        line: usize,
+    },
     /// The device's own override in the inventory.
     DeviceOverride,
     /// Filled in by the builder (e.g. P237 from the server's own address).

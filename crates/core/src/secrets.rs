@@ -17,7 +17,7 @@ use crate::PName;
 use crate::build::{BuildOptions, device_config, device_target};
 use crate::catalog::Catalog;
 use crate::inventory::Device;
-use crate::profile::ProfileSet;
+use crate::profile::{EffectiveConfig, ProfileSet};
 
 /// What masked text shows instead of a secret (the same mask previews use).
 pub use crate::pvalue::MASK;
@@ -94,6 +94,19 @@ pub fn device_secrets(
     catalog: &Catalog,
     options: &BuildOptions,
 ) -> Secrets {
+    let (config, _) = device_config(profiles, device, options);
+    secrets_of_config(profiles, device, catalog, options, &config)
+}
+
+/// [`device_secrets`] for a caller that has the device's effective configuration already
+/// (`device_config` with the same `options`), so it is not computed a second time.
+pub fn secrets_of_config(
+    profiles: &ProfileSet,
+    device: &Device,
+    catalog: &Catalog,
+    options: &BuildOptions,
+    config: &EffectiveConfig,
+) -> Secrets {
     let uses = profiles.value_uses(&device_target(device, options));
     let mut secrets = Secrets::default();
     for (p, used) in &uses {
@@ -121,7 +134,6 @@ pub fn device_secrets(
 
     // What the device really gets, with what the builder fills in beyond the layers (the
     // server's address, a generated P1359): a secret P-value is secret wherever it comes from.
-    let (config, _) = device_config(profiles, device, options);
     secrets.params.extend(
         config
             .params

@@ -17,6 +17,7 @@ pub const STATUS_LOG_DEPTH: usize = 64;
 
 /// Where a device is in its provisioning, newest evidence first.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum ProvisioningStatus {
     /// No request from this device has been logged.
@@ -25,7 +26,10 @@ pub enum ProvisioningStatus {
     Requesting,
     /// It fetched current config, but not its own full XML (only the binary bootstrap file,
     /// or the shared `cfg<model>.xml`/`cfg.xml`); `version` is that artifact's build.
-    GotConfig { version: u64 },
+    GotConfig {
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
+        version: u64,
+    },
     /// A transfer is under way (from a running server's progress events).
     FirmwareInProgress { percent: u8 },
     /// Its last successful fetch was a firmware image.

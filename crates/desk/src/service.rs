@@ -42,6 +42,9 @@ struct Inner {
     writer: tokio::sync::Mutex<Writer>,
     /// What the running servers serve, readable without the writer's lock.
     serving_store: RwLock<Option<Arc<provdesk_serve::store::ArtifactStore>>>,
+    /// The options the running servers' publisher builds with (their listen address), so a
+    /// device page shows what phones are served without waiting for the writer.
+    serving_options: RwLock<Option<BuildOptions>>,
     /// The last published manifest while no server runs (the servers' store has it while
     /// they do), so reading it never waits behind a build.
     manifest: RwLock<Arc<Manifest>>,
@@ -116,6 +119,7 @@ impl DeskService {
                 catalog_diagnostics,
                 manifest: RwLock::new(Arc::new(manifest)),
                 serving_store: RwLock::new(None),
+                serving_options: RwLock::new(None),
                 events: DeskEvents::default(),
                 builds: Arc::default(),
             }),
@@ -171,6 +175,17 @@ impl DeskService {
                 .read()
                 .unwrap_or_else(PoisonError::into_inner),
         )
+    }
+
+    /// The options phones' files are built with now: the running servers' (their address
+    /// fills P237/P192/P212) or, while none run, the settings'.
+    pub fn served_options(&self) -> BuildOptions {
+        self.inner
+            .serving_options
+            .read()
+            .ok()
+            .and_then(|o| o.clone())
+            .unwrap_or_else(|| self.options())
     }
 
     fn serving_store(&self) -> Option<Arc<provdesk_serve::store::ArtifactStore>> {
@@ -403,6 +418,11 @@ impl DeskService {
             .serving_store
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Some(store);
+        *self
+            .inner
+            .serving_options
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(service.publisher().options().clone());
         *writer = Writer::Serving(Box::new(Serving {
             service,
             runtime: tokio::runtime::Handle::current(),
@@ -431,6 +451,11 @@ impl DeskService {
         *self
             .inner
             .serving_store
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        *self
+            .inner
+            .serving_options
             .write()
             .unwrap_or_else(PoisonError::into_inner) = None;
         let Serving {

@@ -37,41 +37,24 @@ export interface ApiError {
   diagnostics?: Diagnostic[];
 }
 
-
-export type DeviceState = "inventory" | "discovered";
-
-export interface Device {
-  mac: string;
-  model: string;
-  profile: string | null;
-  name: string | null;
-  state: DeviceState;
-  vars: Record<string, string>;
-  /** For each of `vars`, whether the core's rule makes it secret (it feeds a secret P-value). */
-  secret_vars: Record<string, boolean>;
-  overrides: Record<string, string>;
-  first_seen: number | null;
-  last_seen: number | null;
-  last_ip: string | null;
-  firmware_version: string | null;
-}
-
-export interface DeviceInput {
-  mac: string;
-  model: string;
-  profile: string | null;
-  name: string | null;
-  vars: Record<string, string>;
-  overrides: Record<string, string>;
-  /** Store it although its profile uses variables it lacks (it then needs attention). */
-  incomplete?: boolean;
-}
-
-/** The variables a device's profile uses that the device lacks (dto::MissingVariables). */
-export interface MissingVariables {
-  mac: string;
-  missing: string[];
-}
+// Devices: the desk service's view types (crates/desk/src/devices.rs), generated.
+export type { DeviceState } from "./generated/DeviceState";
+export type { DeviceDto as Device } from "./generated/DeviceDto";
+export type { DeviceInput } from "./generated/DeviceInput";
+export type { MissingVariables } from "./generated/MissingVariables";
+export type { EffectiveParam } from "./generated/EffectiveParam";
+export type { ArtifactKind } from "./generated/ArtifactKind";
+export type { FilePreview } from "./generated/FilePreview";
+export type { FetchLogEntry } from "./generated/FetchLogEntry";
+export type { DeviceDetail } from "./generated/DeviceDetail";
+export type { ImportRow } from "./generated/ImportRow";
+export type { ImportResult } from "./generated/ImportResult";
+import type { DeviceDto as Device } from "./generated/DeviceDto";
+import type { DeviceInput } from "./generated/DeviceInput";
+import type { MissingVariables } from "./generated/MissingVariables";
+import type { DeviceDetail } from "./generated/DeviceDetail";
+import type { ImportResult } from "./generated/ImportResult";
+import type { DeviceState } from "./generated/DeviceState";
 
 /** A device held back by errors in its own values (build::HeldDevice). */
 export interface HeldDevice {
@@ -101,72 +84,6 @@ export interface BuildSummary {
   /** Devices that need attention: their files were held back, the rest published. */
   held: HeldDevice[];
   elapsed_ms: number;
-}
-
-export interface EffectiveParam {
-  p: string;
-  value: string;
-  source: Source;
-  label: string | null;
-  page: string | null;
-  secret: boolean;
-}
-
-export type ArtifactKind = "device-binary" | "device-xml" | "model-xml" | "generic-xml" | "firmware";
-
-export interface FilePreview {
-  name: string;
-  kind: ArtifactKind;
-  file: string;
-  encrypted: boolean;
-  size: number;
-  version: number;
-  text: string | null;
-  /** `text` with every catalogue secret masked: shown until the technician reveals it. */
-  masked: string | null;
-  /** How many values `masked` hides. */
-  secrets: number;
-  note: string | null;
-}
-
-export interface FetchLogEntry {
-  id: number | null;
-  ts: number;
-  protocol: string;
-  peer: string;
-  name: string;
-  mac: string | null;
-  user_agent: string | null;
-  status: string;
-  reason: string | null;
-  bytes: number;
-  duration_ms: number;
-  artifact_hash: string | null;
-}
-
-export interface DeviceDetail {
-  device: Device;
-  params: EffectiveParam[];
-  diagnostics: Diagnostic[];
-  files: FilePreview[];
-  history: FetchLogEntry[];
-}
-
-export interface ImportRow {
-  line: number;
-  device: Device;
-  update: boolean;
-}
-
-export interface ImportResult {
-  rows: ImportRow[];
-  diagnostics: Diagnostic[];
-  new: number;
-  updated: number;
-  bad: number;
-  imported: number | null;
-  build: BuildSummary | null;
-  message: string;
 }
 
 export interface DeskInfo {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildMessage, compareMac, diagnosticText, isSecretVar, layerName, macColons, sourceLabel } from "./format";
+import { buildMessage, compareMac, diagnosticText, isSecretVar, layerName, macColons, sourceLabel, statusTone } from "./format";
 import type { BuildSummary } from "./api";
 
 const summary = (over: Partial<BuildSummary>): BuildSummary => ({
@@ -46,5 +46,12 @@ describe("format", () => {
     expect(diagnosticText({ severity: "error", kind: "x", message: "bad", file: "a.csv", line: 3 })).toBe("a.csv:3: bad");
     expect(diagnosticText({ severity: "error", kind: "x", message: "bad", line: 3 })).toBe("line 3: bad");
     expect(macColons("000b82000001")).toBe("00:0b:82:00:00:01");
+  });
+
+  it("colours a status as the Live tiles do", () => {
+    expect(statusTone({ state: "up-to-date" })).toBe("ok");
+    expect(statusTone({ state: "needs-attention", reason: "x" })).toBe("err");
+    expect(statusTone({ state: "got-config", version: 3 })).toBe("warn");
+    expect(statusTone({ state: "never-seen" })).toBe("idle");
   });
 });

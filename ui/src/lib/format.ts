@@ -1,5 +1,6 @@
 // Display helpers: pure functions, tested in format.test.ts.
 import type { BuildSummary, Device, Diagnostic, Source } from "./api";
+import type { ProvisioningStatus } from "./generated/ProvisioningStatus";
 
 /** Where a value came from, the way the CLI prints it: `profiles/office.toml:7`. */
 export function sourceLabel(source: Source): string {
@@ -91,10 +92,31 @@ export function pNumber(p: string): number {
   return Number(p.slice(1));
 }
 
+/** The colour of a provisioning status, as the Live tiles use it. */
+export function statusTone(status: ProvisioningStatus): "ok" | "warn" | "err" | "busy" | "idle" {
+  switch (status.state) {
+    case "up-to-date":
+    case "firmware-done":
+      return "ok";
+    case "stale":
+    case "got-config":
+      return "warn";
+    case "denied":
+    case "failed":
+    case "needs-attention":
+      return "err";
+    case "requesting":
+    case "firmware-in-progress":
+      return "busy";
+    default:
+      return "idle";
+  }
+}
+
 /**
- * Whether a device variable is masked: the core decides (a variable that feeds a secret
- * P-value is secret, whatever its name) and sends a flag per variable; one without a flag is
- * masked, the safe mistake.
+ * Whether a device variable is masked: the desk decides (a variable that feeds a secret
+ * P-value is secret, whatever its name) and sends a flag for every variable; no name is ever
+ * looked at here. A variable without a flag is masked, the safe mistake.
  */
 export function isSecretVar(device: Pick<Device, "secret_vars">, key: string): boolean {
   return device.secret_vars?.[key] ?? true;

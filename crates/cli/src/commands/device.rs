@@ -1,4 +1,10 @@
-//! `provdesk device …`: add, import, list, show, export and remove inventory devices.
+//! `provdesk device …`: add, import, list, show, export and remove inventory devices, through
+//! the desk service's device use-cases (the app's Devices screens call the same ones). Each
+//! parses its flags, calls one use-case, and prints; the CLI adds only its own flag hints.
+//!
+//! Changes leave `build/` to `provdesk build` or to a `provdesk serve` of this desk, whose
+//! watcher rebuilds on the inventory change: a second process must not write `build/` next
+//! to a running publisher.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -6,16 +12,16 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use provdesk_core::build::{BuildOptions, Manifest, device_config, missing_device_variables};
-use provdesk_core::catalog::Catalog;
-use provdesk_core::inventory::{Device, DeviceState, FetchLogQuery, Inventory, parse_devices_csv};
-use provdesk_core::profile::{ProfileSet, Source};
-use provdesk_core::profile_io::{ExportError, ExportFormat, export_device};
-use provdesk_core::secrets::{Secrets, device_secrets};
-use provdesk_core::status::{self, ProvisioningStatus, STATUS_LOG_DEPTH};
-use provdesk_core::{Mac, PName};
+use provdesk_core::Mac;
+use provdesk_core::inventory::DeviceState;
+use provdesk_core::profile::Source;
+use provdesk_core::profile_io::ExportFormat;
+use provdesk_core::secrets::MASK;
+use provdesk_core::status::ProvisioningStatus;
+use provdesk_desk::devices::{DeviceInput, ImportOptions, Rebuild, Reveal, missing_in};
+use provdesk_desk::{DeskError, ErrorKind};
 
-use super::open_desk;
+use super::open_desk_service;
 use crate::output;
 
 #[derive(Subcommand)]
@@ -125,133 +131,102 @@ fn split_pair<'a>(text: &'a str, what: &str) -> anyhow::Result<(&'a str, &'a str
         .with_context(|| format!("{what} {text:?} has no '=': write it as KEY=VALUE"))
 }
 
+fn pairs(list: &[String], what: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    list.iter()
+        .map(|pair| {
+            let (key, value) = split_pair(pair, what)?;
+            Ok((key.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+fn reveal(show_secrets: bool) -> Reveal {
+    if show_secrets {
+        Reveal::Shown
+    } else {
+        Reveal::Masked
+    }
+}
+
+/// `{mac} is not in the inventory`, with where to look.
+fn not_found_hint(error: DeskError) -> anyhow::Error {
+    if error.kind == ErrorKind::NotFound {
+        anyhow::anyhow!("{} (see `provdesk device list`)", error.message)
+    } else {
+        error.into()
+    }
+}
+
 fn add(desk_path: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
-    let desk = open_desk(desk_path)?;
-    let mac: Mac = args.mac.parse()?;
-    let model = args.model.trim().to_ascii_lowercase();
-    if let Some(problem) = provdesk_core::inventory::model_problem(&model) {
-        bail!("model {:?}: {problem}", args.model);
-    }
-    let profiles = ProfileSet::load(desk.root());
-    if let Some(profile) = &args.profile
-        && !profiles.profile_exists(profile)
-    {
-        let known: Vec<&str> = profiles.profile_names().collect();
-        bail!(
-            "profile {profile:?} does not exist (known: {})",
-            known.join(", ")
-        );
-    }
-    let mut device = Device::new(mac, &model);
-    device.profile = args.profile;
-    device.name = args.name;
-    for pair in &args.vars {
-        let (key, value) = split_pair(pair, "--var")?;
-        if let Some(problem) = provdesk_core::inventory::variable_name_problem(key) {
-            bail!("--var {key:?}: {problem}");
+    let input = DeviceInput {
+        mac: args.mac,
+        model: args.model,
+        profile: args.profile,
+        name: args.name,
+        vars: pairs(&args.vars, "--var")?,
+        overrides: pairs(&args.overrides, "--set")?,
+        incomplete: args.incomplete,
+    };
+    let desk = open_desk_service(desk_path)?;
+    let changed = match desk.add_device(&input, args.replace, Rebuild::Later) {
+        Ok(changed) => changed,
+        Err(e) if !missing_in(&e).is_empty() => bail!(
+            "{}: give them with {}, or add --incomplete to add it anyway (it then needs attention and gets no config until they are set)",
+            e.message,
+            provdesk_core::build::var_flags(&missing_in(&e))
+        ),
+        Err(e) if e.kind == ErrorKind::Conflict => {
+            bail!("{}; add --replace to overwrite it", e.message)
         }
-        device.vars.insert(key.to_string(), value.to_string());
-    }
-    for pair in &args.overrides {
-        let (key, value) = split_pair(pair, "--set")?;
-        let name: PName = key.parse()?;
-        device.overrides.insert(name, value.to_string());
-    }
-    // Before anything is stored: a device its profile cannot be built for would only be
-    // held back at the next build.
-    let missing = missing_device_variables(&profiles, &device);
-    if !missing.is_empty() && !args.incomplete {
-        bail!(
-            "profile {:?} uses the variable(s) {} that {mac} does not define: give them with {}, or add --incomplete to add it anyway (it then needs attention and gets no config until they are set)",
-            device.profile.as_deref().unwrap_or_default(),
-            missing.join(", "),
-            provdesk_core::build::var_flags(&missing)
-        );
-    }
-    let inventory = desk.inventory()?;
-    if let Some(existing) = inventory.get_device(mac)?
-        && existing.state == DeviceState::Inventory
-        && !args.replace
-    {
-        bail!("{mac} is already in the inventory; add --replace to overwrite it");
-    }
-    inventory.upsert_device(&device)?;
-    println!("added {mac} ({model})");
-    if !missing.is_empty() {
+        Err(e) => return Err(e.into()),
+    };
+    let Some(device) = changed.device else {
+        bail!("the device was not stored");
+    };
+    println!("added {} ({})", device.mac, device.model);
+    if !changed.missing.is_empty() {
         eprintln!(
-            "warning: {mac} needs attention: it lacks the variable(s) {} and gets no config until they are set (add it again with --var … --replace)",
-            missing.join(", ")
+            "warning: {} needs attention: it lacks the variable(s) {} and gets no config until they are set (add it again with --var … --replace)",
+            device.mac,
+            changed.missing.join(", ")
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn import(desk_path: &Path, args: &ImportArgs) -> anyhow::Result<ExitCode> {
-    let desk = open_desk(desk_path)?;
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let profiles = ProfileSet::load(desk.root());
-    let (rows, mut diagnostics) = parse_devices_csv(&text, &|name| profiles.profile_exists(name));
-    for d in &mut diagnostics {
-        d.file = Some(args.file.clone());
-    }
-    output::diagnostics(&diagnostics);
-    let bad = diagnostics.iter().filter(|d| d.is_error()).count();
-    let inventory = desk.inventory()?;
-    let existing = inventory
-        .list_devices()?
-        .into_iter()
-        .filter(|d| d.state == DeviceState::Inventory)
-        .map(|d| d.mac)
-        .collect::<std::collections::BTreeSet<_>>();
-    let updates = rows
-        .iter()
-        .filter(|(_, d)| existing.contains(&d.mac))
-        .count();
-    let new = rows.len() - updates;
-    if bad > 0 && !args.skip_bad {
+    let desk = open_desk_service(desk_path)?;
+    let source = args.file.display().to_string();
+    let options = ImportOptions {
+        source: Some(&source),
+        dry_run: args.dry_run,
+        skip_bad: args.skip_bad,
+    };
+    let result = desk.import_devices(&text, options, Rebuild::Later)?;
+    output::diagnostics(&result.diagnostics);
+    if result.refused {
+        // The desk's sentence, with this command's flag for skipping the bad rows.
         eprintln!(
-            "{bad} problem(s) in {}: nothing imported (fix the rows, or add --skip-bad to import the {} good row(s))",
-            args.file.display(),
-            rows.len()
+            "{} problem(s) in {source}: nothing imported (fix the rows, or add --skip-bad to import the {} good row(s))",
+            result.bad,
+            result.rows.len()
         );
         return Ok(ExitCode::FAILURE);
     }
-    if args.dry_run {
-        println!(
-            "dry run: would import {} device(s) ({new} new, {updates} updated){}",
-            rows.len(),
-            if bad > 0 {
-                format!(", skipping {bad} bad row(s)")
-            } else {
-                String::new()
-            }
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    let devices: Vec<Device> = rows.into_iter().map(|(_, d)| d).collect();
-    let incomplete: Vec<(Mac, Vec<String>)> = devices
-        .iter()
-        .map(|d| (d.mac, missing_device_variables(&profiles, d)))
-        .filter(|(_, missing)| !missing.is_empty())
-        .collect();
-    let count = inventory.import_devices(&devices)?;
-    // Imported all the same (a CSV is a batch, and the others must not wait): these are held
-    // back at the build and shown as needing attention.
-    for (mac, missing) in &incomplete {
-        eprintln!(
-            "warning: {mac} needs attention: its profile uses the variable(s) {} that its row does not give",
-            missing.join(", ")
-        );
-    }
-    println!(
-        "imported {count} device(s) ({new} new, {updates} updated){}",
-        if bad > 0 {
-            format!(", skipped {bad} bad row(s)")
-        } else {
-            String::new()
+    if result.imported.is_some() {
+        // Imported all the same (a CSV is a batch, and the others must not wait): these are
+        // held back at the build and shown as needing attention.
+        for incomplete in &result.incomplete {
+            eprintln!(
+                "warning: {} needs attention: its profile uses the variable(s) {} that its row does not give",
+                incomplete.mac,
+                incomplete.missing.join(", ")
+            );
         }
-    );
+    }
+    println!("{}", result.message);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -266,50 +241,17 @@ struct DeviceSummary<'a> {
     last_seen: Option<i64>,
     last_ip: Option<&'a str>,
     firmware_version: Option<&'a str>,
-    status: ProvisioningStatus,
-}
-
-/// A device's provisioning status from its newest fetch-log entries and the last build.
-fn provisioning_status(
-    inventory: &Inventory,
-    manifest: &Manifest,
-    device: &Device,
-) -> anyhow::Result<ProvisioningStatus> {
-    let log = inventory.fetch_log(&FetchLogQuery {
-        mac: Some(device.mac),
-        limit: Some(STATUS_LOG_DEPTH),
-        ..FetchLogQuery::default()
-    })?;
-    Ok(status::derive(device, &log, manifest))
+    status: Option<&'a ProvisioningStatus>,
 }
 
 fn list(desk_path: &Path, json: bool, show_secrets: bool) -> anyhow::Result<ExitCode> {
-    let desk = open_desk(desk_path)?;
-    let inventory = desk.inventory()?;
-    let devices = inventory.list_devices()?;
-    let manifest = Manifest::load(&desk.build_dir())?;
-    let statuses = devices
-        .iter()
-        .map(|d| provisioning_status(&inventory, &manifest, d))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    // The list shows no values, but a status may quote one; each device's own secrets are
-    // masked wherever they appear.
-    let secrets: Vec<Option<Secrets>> = if show_secrets {
-        devices.iter().map(|_| None).collect()
-    } else {
-        let profiles = ProfileSet::load(desk.root());
-        let (catalog, _) = Catalog::load_with_overlay(desk.root());
-        let options = BuildOptions::from_settings(desk.settings());
-        devices
-            .iter()
-            .map(|d| Some(device_secrets(&profiles, d, &catalog, &options)))
-            .collect()
-    };
+    let desk = open_desk_service(desk_path)?;
+    // The list shows no values, but a status may quote one: the desk masks it unless asked.
+    let devices = desk.list_devices(reveal(show_secrets))?;
     if json {
         let summaries: Vec<DeviceSummary> = devices
             .iter()
-            .zip(&statuses)
-            .map(|(d, status)| DeviceSummary {
+            .map(|d| DeviceSummary {
                 mac: d.mac,
                 model: &d.model,
                 profile: d.profile.as_deref(),
@@ -319,17 +261,9 @@ fn list(desk_path: &Path, json: bool, show_secrets: bool) -> anyhow::Result<Exit
                 last_seen: d.last_seen,
                 last_ip: d.last_ip.as_deref(),
                 firmware_version: d.firmware_version.as_deref(),
-                status: status.clone(),
+                status: d.status.as_ref(),
             })
             .collect();
-        let mut summaries = serde_json::to_value(&summaries)?;
-        if let Some(items) = summaries.as_array_mut() {
-            for (item, secrets) in items.iter_mut().zip(&secrets) {
-                if let Some(secrets) = secrets {
-                    redact_strings(item, secrets);
-                }
-            }
-        }
         output::json(&summaries)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -343,45 +277,19 @@ fn list(desk_path: &Path, json: bool, show_secrets: bool) -> anyhow::Result<Exit
         "{:<12}  {:<10}  {:<12}  {:<20}  {:<10}  {:<14}  FIRMWARE",
         "MAC", "MODEL", "PROFILE", "NAME", "STATE", "STATUS"
     );
-    for ((d, status), secrets) in devices.iter().zip(&statuses).zip(&secrets) {
-        let state = match d.state {
-            DeviceState::Inventory => "inventory",
-            DeviceState::Discovered => "discovered",
-        };
-        let row = format!(
+    for d in &devices {
+        println!(
             "{:<12}  {:<10}  {:<12}  {:<20}  {:<10}  {:<14}  {}",
             d.mac.to_string(),
             d.model,
             d.profile.as_deref().unwrap_or("-"),
             d.name.as_deref().unwrap_or("-"),
-            state,
-            status.label(),
+            d.state.as_str(),
+            d.status_label.as_deref().unwrap_or("-"),
             d.firmware_version.as_deref().unwrap_or("-")
         );
-        match secrets {
-            Some(secrets) => println!("{}", secrets.redact(&row)),
-            None => println!("{row}"),
-        }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Every string in `value` with the device's secrets masked.
-fn redact_strings(value: &mut serde_json::Value, secrets: &Secrets) {
-    match value {
-        serde_json::Value::String(text) => *text = secrets.redact(text),
-        serde_json::Value::Array(items) => {
-            for item in items {
-                redact_strings(item, secrets);
-            }
-        }
-        serde_json::Value::Object(fields) => {
-            for field in fields.values_mut() {
-                redact_strings(field, secrets);
-            }
-        }
-        _ => {}
-    }
 }
 
 #[derive(serde::Serialize)]
@@ -394,64 +302,52 @@ struct ShownParam {
     secret: bool,
 }
 
-fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::Result<ExitCode> {
-    let desk = open_desk(desk_path)?;
-    let mac: Mac = mac.parse()?;
-    let inventory = desk.inventory()?;
-    let Some(device) = inventory.get_device(mac)? else {
-        bail!("{mac} is not in the inventory (see `provdesk device list`)");
-    };
-    let status = provisioning_status(&inventory, &Manifest::load(&desk.build_dir())?, &device)?;
-    let profiles = ProfileSet::load(desk.root());
-    let options = BuildOptions::from_settings(desk.settings());
-    let (catalog, catalog_diagnostics) = Catalog::load_with_overlay(desk.root());
-    let (config, mut diagnostics) = device_config(&profiles, &device, &options);
-    diagnostics.extend(profiles.diagnostics().iter().cloned());
-    diagnostics.extend(catalog_diagnostics);
-    diagnostics.extend(catalog.check_config(&config, &device.model, Some(device.mac)));
-    let secrets = device_secrets(&profiles, &device, &catalog, &options);
-    if !show_secrets {
-        // A message may quote a value (a validation error, a variable's text).
-        for d in &mut diagnostics {
-            d.message = secrets.redact(&d.message);
-        }
+/// `value` as printed: masked when the desk flags it secret, unless `--show-secrets` (an empty
+/// value hides nothing).
+fn shown(secret: bool, value: &str, show_secrets: bool) -> String {
+    if secret && !show_secrets && !value.is_empty() {
+        MASK.to_string()
+    } else {
+        value.to_string()
     }
-    let var_shown = |key: &str, value: &str| -> String {
-        secrets
-            .shown(secrets.is_secret_var(key), value, show_secrets)
-            .to_string()
-    };
-    let param_shown = |name: PName, value: &str| -> String {
-        secrets
-            .shown(secrets.is_secret_param(name), value, show_secrets)
-            .to_string()
-    };
+}
+
+fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::Result<ExitCode> {
+    let desk = open_desk_service(desk_path)?;
+    let mac: Mac = mac.parse()?;
+    let detail = desk
+        .device_detail(mac, reveal(show_secrets))
+        .map_err(not_found_hint)?;
+    let device = &detail.device;
+    let secret_var = |key: &str| device.secret_vars.get(key).copied().unwrap_or(true);
     if json {
-        let params: BTreeMap<String, ShownParam> = config
+        let params: BTreeMap<String, ShownParam> = detail
             .params
             .iter()
-            .map(|(name, sourced)| {
-                let line = match &sourced.source {
+            .map(|param| {
+                let line = match &param.source {
                     Source::File { line, .. } => Some(*line),
                     _ => None,
                 };
-                let shown = ShownParam {
-                    value: param_shown(*name, &sourced.value),
-                    source: sourced.source.to_string(),
+                let value = ShownParam {
+                    value: shown(param.secret, &param.value, show_secrets),
+                    source: param.source.to_string(),
                     line,
-                    secret: secrets.is_secret_param(*name),
+                    secret: param.secret,
                 };
-                (name.to_string(), shown)
+                (param.p.to_string(), value)
             })
             .collect();
-        let mut status_json = serde_json::to_value(&status)?;
-        if !show_secrets {
-            redact_strings(&mut status_json, &secrets);
-        }
         let vars: BTreeMap<&str, String> = device
             .vars
             .iter()
-            .map(|(key, value)| (key.as_str(), var_shown(key, value)))
+            .map(|(key, value)| (key.as_str(), shown(secret_var(key), value, show_secrets)))
+            .collect();
+        let secret_vars: Vec<&str> = device
+            .secret_vars
+            .iter()
+            .filter(|(_, secret)| **secret)
+            .map(|(key, _)| key.as_str())
             .collect();
         output::json(&serde_json::json!({
             "mac": device.mac,
@@ -459,11 +355,11 @@ fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::
             "profile": device.profile,
             "name": device.name,
             "state": device.state,
-            "status": status_json,
+            "status": device.status,
             "vars": vars,
-            "secret_vars": secrets.vars(),
+            "secret_vars": secret_vars,
             "params": params,
-            "diagnostics": diagnostics,
+            "diagnostics": detail.diagnostics,
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -474,27 +370,27 @@ fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::
         device.profile.as_deref().unwrap_or("(none)"),
         device.name.as_deref().unwrap_or("")
     );
-    let status_line = match status.reason() {
-        Some(reason) => format!("  status: {} ({reason})", status.label()),
-        None => format!("  status: {}", status.label()),
-    };
-    if show_secrets {
-        println!("{status_line}");
-    } else {
-        println!("{}", secrets.redact(&status_line));
+    if let Some(status) = &device.status {
+        match status.reason() {
+            Some(reason) => println!("  status: {} ({reason})", status.label()),
+            None => println!("  status: {}", status.label()),
+        }
     }
     for (key, value) in &device.vars {
-        println!("  var {key} = {}", var_shown(key, value));
+        println!(
+            "  var {key} = {}",
+            shown(secret_var(key), value, show_secrets)
+        );
     }
-    for (name, sourced) in &config.params {
-        let value = param_shown(*name, &sourced.value);
-        let source = match &sourced.source {
+    for param in &detail.params {
+        let value = shown(param.secret, &param.value, show_secrets);
+        let source = match &param.source {
             Source::File { path, line } => format!("{}:{line}", path.display()),
             other => other.to_string(),
         };
-        println!("  {:<7} {:<40}  {source}", name.to_string(), value);
+        println!("  {:<7} {:<40}  {source}", param.p.to_string(), value);
     }
-    output::diagnostics(&diagnostics);
+    output::diagnostics(&detail.diagnostics);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -504,25 +400,19 @@ fn export(
     format: Format,
     output_path: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let desk = open_desk(desk_path)?;
+    let desk = open_desk_service(desk_path)?;
     let mac: Mac = mac.parse()?;
-    let Some(device) = desk.inventory()?.get_device(mac)? else {
-        bail!("{mac} is not in the inventory (see `provdesk device list`)");
-    };
-    let profiles = ProfileSet::load(desk.root());
-    let options = BuildOptions::from_settings(desk.settings());
-    let (catalog, _) = Catalog::load_with_overlay(desk.root());
     let format = match format {
         Format::Text => ExportFormat::Text,
         Format::Xml => ExportFormat::Xml,
     };
-    let (text, warnings) = match export_device(&profiles, &catalog, &device, &options, format) {
+    let (text, warnings) = match desk.export_device(mac, format) {
         Ok(done) => done,
-        Err(ExportError::Diagnostics(diagnostics)) => {
-            output::diagnostics(&diagnostics);
+        Err(e) if e.kind == ErrorKind::Diagnostics => {
+            output::diagnostics(&e.diagnostics);
             bail!("{mac} has configuration errors (shown above); nothing exported");
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(not_found_hint(e)),
     };
     output::diagnostics(&warnings);
     match output_path {
@@ -537,12 +427,9 @@ fn export(
 }
 
 fn remove(desk_path: &Path, mac: &str) -> anyhow::Result<ExitCode> {
-    let desk = open_desk(desk_path)?;
+    let desk = open_desk_service(desk_path)?;
     let mac: Mac = mac.parse()?;
-    if desk.inventory()?.remove_device(mac)? {
-        println!("removed {mac}");
-        Ok(ExitCode::SUCCESS)
-    } else {
-        bail!("{mac} is not in the inventory")
-    }
+    desk.remove_devices(&[mac], Rebuild::Later)?;
+    println!("removed {mac}");
+    Ok(ExitCode::SUCCESS)
 }

@@ -23,3 +23,9 @@ pub fn init(desk_path: &Path) -> anyhow::Result<ExitCode> {
 pub fn open_desk(desk_path: &Path) -> anyhow::Result<Desk> {
     Ok(Desk::open_or_init(desk_path)?)
 }
+
+/// The desk as the desk service opens it (creating the sample on first use), for commands
+/// whose use-cases live in `provdesk_desk`.
+pub fn open_desk_service(desk_path: &Path) -> anyhow::Result<provdesk_desk::DeskService> {
+    Ok(provdesk_desk::DeskService::open(desk_path)?)
+}

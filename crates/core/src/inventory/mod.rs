@@ -91,6 +91,7 @@ fn for_device(mac: &Option<Mac>) -> String {
 
 /// Whether a device is one the technician manages or one that merely asked for a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceState {
     Inventory,
@@ -222,10 +223,13 @@ pub enum SightingOutcome {
 
 /// One fetch as the servers report it; mirrors a `fetch_log` row.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct FetchLogEntry {
     /// Assigned by the database; ignored by `append_fetch_log`, `Some` when read back.
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub id: Option<i64>,
     /// Unix milliseconds.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub ts: i64,
     /// `tftp`, `http`, `https`.
     pub protocol: String,
@@ -233,12 +237,15 @@ pub struct FetchLogEntry {
     pub peer: String,
     /// The requested file name.
     pub name: String,
+    #[cfg_attr(feature = "ts", ts(as = "Option<String>"))]
     pub mac: Option<Mac>,
     pub user_agent: Option<String>,
     /// `200`, `404`, `denied`, `tftp-error-1`, `completed`, `aborted`, …
     pub status: String,
     pub reason: Option<String>,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub bytes: u64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub duration_ms: u64,
     pub artifact_hash: Option<String>,
 }

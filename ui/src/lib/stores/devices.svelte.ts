@@ -1,10 +1,29 @@
-// The device list as the Devices screen shows it: loaded once, then filtered, sorted and
-// selected in memory (10,000 rows stay instant). Live updates will land here too.
+// The device list as the Devices screen shows it: loaded from the desk (each device with its
+// provisioning status), then filtered, sorted and selected in memory (10,000 rows stay
+// instant), and reloaded when the desk says devices changed, a build finished or a phone was
+// discovered.
 import { SvelteSet } from "svelte/reactivity";
-import { api, type Device } from "../api";
+import { api, type Device, type DeskEvent } from "../api";
 import { compareMac } from "../format";
 
-export type SortKey = "mac" | "name" | "model" | "profile" | "last_seen";
+export type SortKey = "mac" | "name" | "model" | "profile" | "last_seen" | "status";
+
+/**
+ * Whether `event` changes what a screen shows: the device list (`mac` undefined) or the page
+ * of device `mac`. Builds change statuses and files; a discovered phone joins the list.
+ */
+export function concerns(event: DeskEvent, mac?: string): boolean {
+  switch (event.event) {
+    case "devices-changed":
+      return mac === undefined || event.all || event.macs.includes(mac);
+    case "build-finished":
+      return true;
+    case "discovered":
+      return mac === undefined || event.mac === mac;
+    default:
+      return false;
+  }
+}
 
 export function matches(d: Device, query: string): boolean {
   const q = query.trim().toLowerCase();
@@ -18,6 +37,7 @@ export function matches(d: Device, query: string): boolean {
 
 export function compare(a: Device, b: Device, key: SortKey): number {
   if (key === "mac") return compareMac(a.mac, b.mac);
+  if (key === "status") return (a.status_label ?? "").localeCompare(b.status_label ?? "");
   const av = a[key] ?? "";
   const bv = b[key] ?? "";
   if (typeof av === "number" || typeof bv === "number") return (Number(av) || 0) - (Number(bv) || 0);
@@ -42,10 +62,27 @@ export class DeviceStore {
     return rows;
   });
 
-  async load() {
+  /** Asked again while loading: one more load follows, so a burst of events costs two. */
+  private again = false;
+  private current: Promise<void> | null = null;
+
+  /** Loads the list; called while a load runs, it waits for a fresh one after it. */
+  load(): Promise<void> {
+    if (this.current) {
+      this.again = true;
+      return this.current;
+    }
+    this.current = this.fetch().finally(() => (this.current = null));
+    return this.current;
+  }
+
+  private async fetch() {
     this.loading = true;
     try {
-      this.all = await api.listDevices();
+      do {
+        this.again = false;
+        this.all = await api.listDevices();
+      } while (this.again);
       const known = new Set(this.all.map((d) => d.mac));
       for (const mac of [...this.selected]) if (!known.has(mac)) this.selected.delete(mac);
     } finally {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { mockIPC } from "@tauri-apps/api/mocks";
-import { DeviceStore, compare, matches } from "./devices.svelte";
+import { DeviceStore, compare, concerns, matches } from "./devices.svelte";
 import type { Device } from "../api";
 
 const device = (mac: string, over: Partial<Device> = {}): Device => ({
@@ -43,5 +43,40 @@ describe("device store", () => {
     store.query = "carol";
     store.toggleAll();
     expect([...store.selected]).toEqual(["000b82000001"]);
+  });
+
+  it("says which desk events concern the list and which a device's page", () => {
+    const changed = { event: "devices-changed" as const, macs: ["000b82000001"], all: false };
+    expect(concerns(changed)).toBe(true);
+    expect(concerns(changed, "000b82000001")).toBe(true);
+    expect(concerns(changed, "000b82000002")).toBe(false);
+    expect(concerns({ event: "devices-changed", macs: [], all: true }, "000b82000002")).toBe(true);
+    expect(concerns({ event: "discovered", mac: "000b82000009", model: null, ip: "192.0.2.9" })).toBe(true);
+    expect(concerns({ event: "discovered", mac: "000b82000009", model: null, ip: "192.0.2.9" }, "000b82000001")).toBe(false);
+    expect(concerns({ event: "profiles-changed", files: ["profiles/office.toml"] })).toBe(false);
+    expect(concerns({ event: "servers-changed", running: true }, "000b82000001")).toBe(false);
+  });
+
+  it("folds loads asked for while one runs into one more, and every caller gets the fresh list", async () => {
+    let calls = 0;
+    mockIPC((cmd) => {
+      if (cmd === "list_devices") {
+        calls++;
+        return [device(`000b8200000${calls}`)];
+      }
+    });
+    const store = new DeviceStore();
+    const first = store.load();
+    const second = store.load();
+    const third = store.load();
+    await Promise.all([first, second, third]);
+    expect(calls).toBe(2);
+    expect(store.all.map((d) => d.mac)).toEqual(["000b82000002"]);
+  });
+
+  it("sorts by the desk's status label", () => {
+    const a = device("000b82000001", { status: { state: "up-to-date" }, status_label: "up to date" });
+    const b = device("000b82000002", { status: { state: "needs-attention", reason: "x" }, status_label: "needs attention" });
+    expect([a, b].sort((x, y) => compare(x, y, "status")).map((d) => d.mac)).toEqual(["000b82000002", "000b82000001"]);
   });
 });

@@ -4,8 +4,8 @@ import { mockIPC } from "@tauri-apps/api/mocks";
 import Devices from "./Devices.svelte";
 import { app } from "../../lib/stores/app.svelte";
 import { devices } from "../../lib/stores/devices.svelte";
-import { live } from "../../lib/stores/live.svelte";
-import type { BuildSummary, Device, DeskInfo, ProvisioningStatus, Tile } from "../../lib/api";
+import { dispatch } from "../../lib/stores/events.svelte";
+import type { BuildSummary, Device, DeskInfo } from "../../lib/api";
 
 // jsdom has no layout: the virtual list's `bind:clientHeight` needs a ResizeObserver that
 // never fires, so the list keeps its default height and renders a screenful of rows.
@@ -23,9 +23,6 @@ const info: DeskInfo = {
   root: "/desk", settings_file: "provdesk.toml", settings_text: "", devices: 10000, discovered: 1, profiles: ["global", "office", "sales"],
   models: ["gxp2170"], catalog_entries: 0, catalog_diagnostics: [], server_address: null,
 };
-const tile = (d: Device, status: ProvisioningStatus, label: string): Tile => ({
-  mac: d.mac, name: d.name, model: d.model, profile: d.profile, state: d.state, last_ip: d.last_ip, status, label, last_request: null,
-});
 const build: BuildSummary = { published: true, build: 3, artifacts: 3, devices: 1, written: 3, removed: 0, unchanged: 0, errors: 0, diagnostics: [], held: [], elapsed_ms: 12 };
 
 describe("Devices screen", () => {
@@ -37,7 +34,6 @@ describe("Devices screen", () => {
       calls.push({ cmd, args });
       if (cmd === "list_devices") return calls.some((c) => c.cmd === "enroll") ? [...all, { ...phone, state: "inventory" }] : [...all, phone];
       if (cmd === "desk_info") return info;
-      if (cmd === "live_board") return [];
       if (cmd === "enroll_check") return [];
       if (cmd === "enroll") return build;
       return null;
@@ -66,7 +62,6 @@ describe("Devices screen", () => {
       calls.push({ cmd, args });
       if (cmd === "list_devices") return [device(1), ...phones];
       if (cmd === "desk_info") return info;
-      if (cmd === "live_board") return [];
       if (cmd === "enroll_check") return [{ mac: "000b82abcd02", missing: ["ext", "sip_secret"] }];
       if (cmd === "enroll") return { ...build, held: [{ mac: "000b82abcd02", diagnostics: [] }] };
       return null;
@@ -105,7 +100,6 @@ describe("Devices screen", () => {
       calls.push({ cmd, args });
       if (cmd === "list_devices") return [device(1), device(2), device(3)];
       if (cmd === "desk_info") return info;
-      if (cmd === "live_board") return [];
       if (cmd === "assign_profile") return build;
       return null;
     });
@@ -124,20 +118,18 @@ describe("Devices screen", () => {
     expect(args.profile).toBe("sales");
   });
 
-  it("shows each phone's status as the core labels it, in the Live tiles' colour, the reason as a tooltip", async () => {
-    const [a, b, c, d] = [device(1), device(2), device(3), device(4)];
+  it("shows each phone's status from the list itself, in the Live tiles' colour, the reason as a tooltip", async () => {
+    const a = device(1, { status: { state: "up-to-date" }, status_label: "up to date" });
+    const b = device(2, { status: { state: "needs-attention", reason: "variable ext is not set" }, status_label: "needs attention" });
+    const c = device(3, { status: { state: "never-seen" }, status_label: "never seen" });
+    const d = device(4);
+    const calls: string[] = [];
     mockIPC((cmd) => {
+      calls.push(cmd);
       if (cmd === "list_devices") return [a, b, c, d];
       if (cmd === "desk_info") return info;
-      if (cmd === "live_board")
-        return [
-          tile(a, { state: "up-to-date" }, "up to date"),
-          tile(b, { state: "needs-attention", reason: "variable ext is not set" }, "needs attention"),
-          tile(c, { state: "never-seen" }, "never seen"),
-        ];
       return null;
     });
-    live.setTiles([]);
     app.desk = info;
     const { container } = render(Devices);
     await waitFor(() => expect(container.querySelector("[data-mac='000b82000002'] [data-status]")).not.toBeNull());
@@ -151,15 +143,34 @@ describe("Devices screen", () => {
     expect(bad.classList.contains("err")).toBe(true);
     expect(bad.getAttribute("title")).toBe("variable ext is not set");
     expect(container.querySelector("[data-mac='000b82000003'] .status")?.classList.contains("idle")).toBe(true);
-    // No tile for it (the board did not list it): a dash, not a guess.
+    // No status sent: a dash, not a guess.
     expect(container.querySelector("[data-mac='000b82000004'] .status")?.textContent).toBe("—");
+    // The Live board is not asked: the list carries its own status.
+    expect(calls).not.toContain("live_board");
+  });
+
+  it("reloads the list when the desk says devices changed or a build finished", async () => {
+    let listed = [device(1)];
+    mockIPC((cmd) => {
+      if (cmd === "list_devices") return listed;
+      if (cmd === "desk_info") return info;
+      return null;
+    });
+    app.desk = info;
+    const { container } = render(Devices);
+    await waitFor(() => expect(container.querySelectorAll("[data-mac]").length).toBe(1));
+    listed = [device(1), device(2, { status: { state: "stale" }, status_label: "stale" })];
+    dispatch({ event: "devices-changed", macs: ["000b82000002"], all: false });
+    await waitFor(() => expect(container.querySelectorAll("[data-mac]").length).toBe(2));
+    listed = [device(1, { status: { state: "up-to-date" }, status_label: "up to date" }), listed[1]];
+    dispatch({ event: "build-finished", ...build });
+    await waitFor(() => expect(container.querySelector("[data-mac='000b82000001'] .status")?.textContent).toBe("up to date"));
   });
 
   it("keeps the bulk bar's place when a row is ticked, so the list does not move under the pointer", async () => {
     mockIPC((cmd) => {
       if (cmd === "list_devices") return [device(1), device(2)];
       if (cmd === "desk_info") return info;
-      if (cmd === "live_board") return [];
       return null;
     });
     app.desk = info;

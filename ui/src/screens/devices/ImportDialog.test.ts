@@ -7,7 +7,7 @@ import type { ImportResult } from "../../lib/api";
 const result: ImportResult = {
   rows: [{ line: 2, update: false, device: { mac: "000b82000001", model: "gxp2170", profile: "office", name: "Reception", state: "inventory", vars: { ext: "201", sip_secret: "x", acct: "hunter2secret", pin_label: "Desk 4" }, secret_vars: { ext: false, sip_secret: true, acct: true, pin_label: false }, overrides: {}, first_seen: null, last_seen: null, last_ip: null, firmware_version: null } }],
   diagnostics: [{ severity: "error", kind: "csv-row", message: "invalid MAC \"zz\"", line: 3 }],
-  new: 1, updated: 0, bad: 1, imported: null, build: null, message: "1 problem(s): nothing imported",
+  new: 1, updated: 0, bad: 1, refused: true, imported: null, incomplete: [], build: null, message: "1 problem(s): nothing imported",
 };
 
 describe("ImportDialog", () => {
