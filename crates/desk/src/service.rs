@@ -42,6 +42,8 @@ struct Inner {
     writer: tokio::sync::Mutex<Writer>,
     /// What the running servers serve, readable without the writer's lock.
     serving_store: RwLock<Option<Arc<provdesk_serve::store::ArtifactStore>>>,
+    /// The running servers' bound addresses, for the address phones are given.
+    listening: RwLock<Option<Vec<(provdesk_serve::events::Protocol, std::net::SocketAddr)>>>,
     /// The last published manifest while no server runs (the servers' store has it while
     /// they do), so reading it never waits behind a build.
     manifest: RwLock<Arc<Manifest>>,
@@ -116,6 +118,7 @@ impl DeskService {
                 catalog_diagnostics,
                 manifest: RwLock::new(Arc::new(manifest)),
                 serving_store: RwLock::new(None),
+                listening: RwLock::new(None),
                 events: DeskEvents::default(),
                 builds: Arc::default(),
             }),
@@ -343,6 +346,17 @@ impl DeskService {
         }
     }
 
+    /// The running servers' bound addresses; `None` while none run.
+    pub fn listening(
+        &self,
+    ) -> Option<Vec<(provdesk_serve::events::Protocol, std::net::SocketAddr)>> {
+        self.inner
+            .listening
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Whether this desk's servers run (in this process).
     pub fn is_serving(&self) -> bool {
         self.serving_store().is_some()
@@ -403,6 +417,11 @@ impl DeskService {
             .serving_store
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Some(store);
+        *self
+            .inner
+            .listening
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(started.addresses.clone());
         *writer = Writer::Serving(Box::new(Serving {
             service,
             runtime: tokio::runtime::Handle::current(),
@@ -431,6 +450,11 @@ impl DeskService {
         *self
             .inner
             .serving_store
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        *self
+            .inner
+            .listening
             .write()
             .unwrap_or_else(PoisonError::into_inner) = None;
         let Serving {
