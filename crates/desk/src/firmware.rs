@@ -155,11 +155,13 @@ impl DeskService {
         self.firmware_changed(format!("Removed firmware/{file}."))
     }
 
-    /// Announces the change, rebuilds so the manifest (and a running server's store)
-    /// includes the changed files, then returns the new overview with `message`.
+    /// Rebuilds so the manifest (and a running server's store) includes the changed files,
+    /// announces the change (after the build, so a screen that reloads sees what is served),
+    /// then returns the new overview with `message`.
     fn firmware_changed(&self, message: String) -> DeskResult<FirmwareChanged> {
+        let summary = self.build();
         self.events().emit(DeskEvent::FirmwareChanged);
-        let summary = self.build()?;
+        let summary = summary?;
         let message = if summary.published {
             format!("{message} Phones get it on their next firmware check.")
         } else {
@@ -211,7 +213,8 @@ mod tests {
         assert_eq!(entry.file, "gxp2170fw.bin");
         assert_eq!(entry.version.as_deref(), Some("1.0.11.23"));
         assert_eq!(entry.requests, ["gxp2170fw.bin"], "the build serves it");
-        assert_eq!(events.try_recv().unwrap(), DeskEvent::FirmwareChanged);
+        let events: Vec<DeskEvent> = std::iter::from_fn(|| events.try_recv().ok()).collect();
+        assert!(events.contains(&DeskEvent::FirmwareChanged), "{events:?}");
 
         let renamed = desk
             .map_firmware("gxp2170fw.bin", &["gxp2160".into()])
