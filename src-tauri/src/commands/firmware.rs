@@ -38,7 +38,10 @@ pub async fn add_firmware(
     models: Vec<String>,
 ) -> ApiResult<FirmwareChanged> {
     let path = PathBuf::from(path.trim());
-    blocking(state.session(), move |desk| desk.add_firmware(&path, &models)).await
+    blocking(state.session(), move |desk| {
+        desk.add_firmware(&path, &models)
+    })
+    .await
 }
 
 /// Makes `firmware/<file>` answer exactly `models`.
@@ -48,7 +51,10 @@ pub async fn map_firmware(
     file: String,
     models: Vec<String>,
 ) -> ApiResult<FirmwareChanged> {
-    blocking(state.session(), move |desk| desk.map_firmware(&file, &models)).await
+    blocking(state.session(), move |desk| {
+        desk.map_firmware(&file, &models)
+    })
+    .await
 }
 
 #[tauri::command]

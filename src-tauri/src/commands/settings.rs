@@ -29,7 +29,10 @@ pub async fn validate_settings(
     state: State<'_, AppState>,
     settings: DeskSettings,
 ) -> ApiResult<Vec<Diagnostic>> {
-    blocking(state.session(), move |desk| Ok(desk.validate_settings(&settings))).await
+    blocking(state.session(), move |desk| {
+        Ok(desk.validate_settings(&settings))
+    })
+    .await
 }
 
 #[tauri::command]
@@ -69,7 +72,10 @@ pub async fn save_settings(
     };
     // With the servers running again, a build error in `build` is superseded by theirs.
     let build = (after != ServersAfterSave::Restarted).then_some(build);
-    blocking(fresh, move |d| d.settings_saved(&change, &after, build.as_ref())).await
+    blocking(fresh, move |d| {
+        d.settings_saved(&change, &after, build.as_ref())
+    })
+    .await
 }
 
 /// Asks for one file (a PEM certificate, key or CA bundle); `None` when cancelled.
