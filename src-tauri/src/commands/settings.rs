@@ -52,8 +52,17 @@ pub async fn save_settings(
     // with the new settings, and a build still running on the old desk finishes first.
     let servers = state.servers();
     let restart = servers.running_options().await;
-    servers.stop().await?;
-    desk.stop_serving().await?;
+    // The file is saved already: a stop that reports an error (the fetch log could not be
+    // written) still stopped them, and the sequence goes on.
+    if let Err(e) = servers.stop().await {
+        tracing::warn!("stopping the servers to apply the settings: {}", e.message);
+    }
+    if let Err(e) = desk.stop_serving().await {
+        tracing::warn!(
+            "stopping the desk's servers to apply the settings: {}",
+            e.message
+        );
+    }
     let root = desk.root().to_path_buf();
     let fresh = blocking(desk, move |_| DeskService::open(&root)).await?;
     state.replace(fresh.clone()).await;
