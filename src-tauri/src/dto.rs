@@ -9,7 +9,6 @@ use provdesk_core::{Diagnostic, Mac};
 use serde::{Deserialize, Serialize};
 
 // Live screen.
-use provdesk_core::build::{Scheme, ServerAddress};
 use provdesk_core::desk::DeskSettings;
 use provdesk_core::status::ProvisioningStatus;
 use provdesk_serve::events::{Progress, Protocol};
@@ -71,12 +70,14 @@ pub struct ServerUrl {
 pub struct ServerStatus {
     pub running: bool,
     pub urls: Vec<ServerUrl>,
-    /// What to put in DHCP option 66 so phones find this server.
+    /// What to put in DHCP option 66 so phones find this server (from `address`).
     pub option66: Option<String>,
-    /// The config server path phones are given (P237), `host[:port][/path]`.
+    /// The config server path phones are given (P237), `host[:port][/path]` (from `address`).
     pub p237: Option<String>,
-    /// P212, the protocol phones use to fetch: 0 TFTP, 1 HTTP, 2 HTTPS.
+    /// P212, the protocol phones use to fetch: 0 TFTP, 1 HTTP, 2 HTTPS (from `address`).
     pub p212: Option<String>,
+    /// The address phones are given and why: the story Settings and the device page tell.
+    pub address: provdesk_desk::address::PhoneAddress,
     /// Why the last start failed, each with what to do.
     pub errors: Vec<String>,
     /// The desk's own listen settings, the defaults of the start form.
@@ -97,12 +98,14 @@ pub struct ListenSettings {
 
 impl ServerStatus {
     pub fn stopped(settings: &DeskSettings, errors: Vec<String>) -> ServerStatus {
+        let address = provdesk_desk::address::phone_address(settings, None);
         ServerStatus {
             running: false,
             urls: Vec::new(),
-            option66: None,
-            p237: None,
-            p212: None,
+            option66: address.option66.clone(),
+            p237: address.p237.clone(),
+            p212: address.p212.clone(),
+            address,
             errors,
             configured: ListenSettings::from(settings),
             first_build: None,
@@ -118,7 +121,7 @@ impl ServerStatus {
         first_build: BuildSummary,
         access: provdesk_serve::access::AccessSummary,
     ) -> ServerStatus {
-        let server = provdesk_serve::service::server_address(settings, addresses);
+        let address = provdesk_desk::address::phone_address(settings, Some(addresses));
         let urls = urls
             .into_iter()
             .filter_map(|(protocol, url)| {
@@ -133,16 +136,10 @@ impl ServerStatus {
         ServerStatus {
             running: true,
             urls,
-            option66: server.as_ref().map(option66),
-            p237: server.as_ref().map(ServerAddress::config_path),
-            p212: server.as_ref().map(|s| {
-                match s.scheme {
-                    Scheme::Tftp => "0",
-                    Scheme::Http => "1",
-                    Scheme::Https => "2",
-                }
-                .to_string()
-            }),
+            option66: address.option66.clone(),
+            p237: address.p237.clone(),
+            p212: address.p212.clone(),
+            address,
             errors: Vec::new(),
             configured: ListenSettings::from(settings),
             first_build: Some(first_build),
@@ -158,17 +155,6 @@ impl From<&DeskSettings> for ListenSettings {
             https: settings.server.https.clone(),
             tftp: settings.server.tftp.clone(),
         }
-    }
-}
-
-/// Option 66 takes a URL for HTTP(S); for TFTP a bare host, or `tftp://host:port` when the
-/// port is not 69.
-fn option66(server: &ServerAddress) -> String {
-    match server.scheme {
-        Scheme::Http => format!("http://{}", server.config_path()),
-        Scheme::Https => format!("https://{}", server.config_path()),
-        Scheme::Tftp if server.port.is_some() => format!("tftp://{}", server.config_path()),
-        Scheme::Tftp => server.host.clone(),
     }
 }
 
@@ -283,76 +269,5 @@ pub struct LiveBatch {
     pub board_changed: bool,
 }
 
-// --- Settings and Firmware screens -------------------------------------------------------
-
-/// The Settings screen: the typed settings, the file they come from, and what the form needs
-/// to offer (this machine's addresses, the state of the HTTPS certificate).
-#[derive(Debug, Clone, Serialize)]
-pub struct SettingsDto {
-    pub settings: provdesk_core::desk::DeskSettings,
-    pub file: String,
-    pub text: String,
-    pub interfaces: Vec<InterfaceAddress>,
-    pub tls: TlsState,
-}
-
-/// One address of this machine and the interface it belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct InterfaceAddress {
-    pub interface: String,
-    pub ip: String,
-    pub ipv6: bool,
-    pub loopback: bool,
-}
-
-/// Which certificate HTTPS will use.
-#[derive(Debug, Clone, Serialize)]
-pub struct TlsState {
-    /// `own` (cert/key files named in the settings), `generated` (DESK/tls/ has them) or
-    /// `none yet` (generated when HTTPS first starts, or with the Generate button).
-    pub source: &'static str,
-    pub ca_file: Option<String>,
-    pub cert_file: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SettingsSaved {
-    pub settings: SettingsDto,
-    /// What changed on disk and what to do next.
-    pub message: String,
-}
-
-/// The Firmware screen: every served file, who fetches it, and the prefixes in effect.
-#[derive(Debug, Clone, Serialize)]
-pub struct FirmwareOverview {
-    pub files: Vec<FirmwareEntry>,
-    /// P232/P233 pairs in effect across the inventory, most used first.
-    pub affixes: Vec<provdesk_core::firmware::Affixes>,
-    /// Models in the inventory with no firmware file (their phones get a 404 for firmware).
-    pub missing: Vec<MissingFirmware>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FirmwareEntry {
-    /// The name inside `firmware/`.
-    pub file: String,
-    pub size: u64,
-    pub model: Option<String>,
-    /// Inventory devices that will fetch this file, with the name each requests.
-    pub devices: Vec<provdesk_core::firmware::FirmwareUse>,
-    /// Names the last build answers with this file.
-    pub requests: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MissingFirmware {
-    pub model: String,
-    pub devices: usize,
-    pub file: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FirmwareChanged {
-    pub overview: FirmwareOverview,
-    pub message: String,
-}
+// The Settings and Firmware screens' types are the desk crate's views
+// (`provdesk_desk::settings`, `firmware`, `certificates`, `address`), generated for the UI.

@@ -94,6 +94,7 @@ fn main() {
             commands::live::live_history,
             commands::live::live_subscribe,
             commands::settings::read_settings,
+            commands::settings::validate_settings,
             commands::settings::save_settings,
             commands::settings::pick_file,
             commands::settings::generate_certificate,

@@ -351,7 +351,8 @@ test("firmware and settings screens open", async () => {
   await waitFor("the image listed with its model", async () => (await exec(`return document.querySelector("${row} [data-fw-model]")?.textContent ?? ""`)) === "gxp2170");
   assert.equal(await exec(`return document.querySelector("${row} [data-fw-devices]").dataset.fwDevices`), "20", "the 20 imported GXP2170s fetch it");
   assert.deepEqual(readFileSync(join(desk, "firmware/gxp2170fw.bin")), readFileSync(image));
-  assert.deepEqual(readdirSync(join(desk, "firmware")).filter((f) => f.startsWith(".")), [], "no temp file left");
+  assert.equal(await exec(`return document.querySelector("${row} [data-fw-version]").dataset.fwVersion`), "1.0.11.23", "the version in the downloaded name is kept");
+  assert.deepEqual(readdirSync(join(desk, "firmware")).filter((f) => f.startsWith(".")), [".versions.toml"], "no temp file left, only the versions sidecar");
   await screenshot("firmware");
 
   // Settings, with the servers running: change the HTTP port and the allow-list, save, find

@@ -145,10 +145,13 @@ impl BuildOptions {
             (Scheme::Https, &server.https),
             (Scheme::Tftp, &server.tftp),
         ];
-        let Some((scheme, listen)) = configured
-            .into_iter()
-            .find_map(|(scheme, listen)| listen.as_ref().map(|l| (scheme, l)))
-        else {
+        let Some((scheme, listen)) = configured.into_iter().find_map(|(scheme, listen)| {
+            // A server turned off (`"off"`) is not where phones go.
+            let on = listen
+                .as_ref()
+                .filter(|l| !crate::settings_edit::is_off(l))?;
+            Some((scheme, on))
+        }) else {
             return BuildOptions {
                 server: None,
                 encryption,
@@ -1391,55 +1394,36 @@ fn device_artifacts(
 }
 
 /// Every file of `firmware/`, under its own name and the prefixed/postfixed names in use.
+/// The folder is read by `firmware::scan`, the same reading the Firmware screen lists.
 fn firmware_artifacts(
     desk: &Desk,
     affix_set: &BTreeSet<(String, String)>,
     report: &mut BuildReport,
 ) -> Result<Vec<Planned>> {
-    let dir = desk.firmware_dir();
-    let entries = match fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(dir, e)),
-    };
+    let scan = crate::firmware::scan(desk)?;
+    for path in &scan.not_utf8 {
+        report.diagnostics.push(
+            Diagnostic::warning(
+                "firmware-name",
+                "a firmware file name is not UTF-8; it is not served",
+            )
+            .in_file(desk.display_path(path)),
+        );
+    }
     let mut planned = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(&dir, e))?;
-        let Ok(file_name) = entry.file_name().into_string() else {
-            report.diagnostics.push(
-                Diagnostic::warning(
-                    "firmware-name",
-                    "a firmware file name is not UTF-8; it is not served",
-                )
-                .in_file(desk.display_path(&entry.path())),
-            );
-            continue;
-        };
-        let metadata = entry.metadata().map_err(|e| Error::io(entry.path(), e))?;
-        if !metadata.is_file()
-            || file_name.starts_with('.')
-            || file_name.to_ascii_lowercase().starts_with("readme")
-        {
-            continue;
-        }
-        let modified = metadata
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
-        let relative = format!("{}/{file_name}", crate::desk::FIRMWARE_DIR);
-        let lower = file_name.to_ascii_lowercase();
-        let model = lower.strip_suffix("fw.bin").map(str::to_string);
+    for file in scan.files {
+        let relative = format!("{}/{}", crate::desk::FIRMWARE_DIR, file.name);
+        let lower = file.name.to_ascii_lowercase();
         for (prefix, postfix) in affix_set {
             planned.push(Planned {
                 name: format!("{prefix}{lower}{postfix}"),
                 kind: ArtifactKind::Firmware,
                 mac: None,
-                model: model.clone(),
+                model: file.model.clone(),
                 content: Content::External {
                     relative: relative.clone(),
-                    size: metadata.len(),
-                    modified,
+                    size: file.size,
+                    modified: file.modified_ns,
                 },
             });
         }

@@ -28,6 +28,7 @@ pub struct Desk {
 
 /// `provdesk.toml`. Every field has a default so an empty file is a valid desk.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(default, deny_unknown_fields)]
 pub struct DeskSettings {
     pub server: ServerSettings,
@@ -41,6 +42,7 @@ pub struct DeskSettings {
 
 /// HTTPS: a certificate from files, or one generated on first use under `DESK/tls/`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsSettings {
     /// PEM certificate chain and private key; when absent a local CA and server certificate
@@ -54,6 +56,7 @@ pub struct TlsSettings {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
     #[default]
@@ -64,6 +67,7 @@ pub enum AuthMode {
 
 /// HTTP(S) authentication with the devices' own P1360/P1361 credentials.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     pub mode: AuthMode,
@@ -81,6 +85,7 @@ impl Default for AuthSettings {
 
 /// Which peers may fetch anything at all.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(default, deny_unknown_fields)]
 pub struct AccessSettings {
     /// CIDR blocks or single addresses (`192.168.1.0/24`, `10.0.0.5`, `::1`); empty allows all.
@@ -94,12 +99,14 @@ pub struct AccessSettings {
 /// Whether `cfg<mac>.xml` is encrypted. Secure by default: a desk whose `provdesk.toml` has
 /// no `[encryption]` section encrypts too.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(default, deny_unknown_fields)]
 pub struct EncryptionSettings {
     pub mode: EncryptionMode,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "kebab-case")]
 pub enum EncryptionMode {
     /// Each device's XML is encrypted with its own generated password (kept in the
@@ -130,6 +137,7 @@ impl EncryptionSettings {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
     /// `ADDR:PORT` for plain HTTP, or absent to not serve it.
@@ -156,6 +164,7 @@ impl Default for ServerSettings {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(default, deny_unknown_fields)]
 pub struct DiscoverySettings {
     /// Unknown phones are recorded as `discovered`; with a profile named here they are
@@ -179,6 +188,7 @@ impl Default for DiscoverySettings {
 /// defaults are the servers' own (`provdesk_tftp::Config`, `provdesk_serve::http`); a test
 /// in the server crate keeps them equal. Every value is at least 1.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsSettings {
     /// TFTP transfers running at once; further requests are answered "server busy".

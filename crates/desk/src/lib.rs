@@ -7,12 +7,16 @@
 //! the other way round. The types a front end sees derive `ts_rs::TS`; `cargo test` writes
 //! their TypeScript to `ui/src/lib/generated/` (see `scripts/check-generated`).
 
+pub mod address;
+pub mod certificates;
 pub mod devices;
 pub mod error;
 pub mod events;
+pub mod firmware;
 pub mod live;
 pub mod profiles;
 pub mod service;
+pub mod settings;
 
 pub use error::{DeskError, DeskResult, ErrorKind};
 pub use events::{BuildState, BuildSummary, DeskEvent, DeskEvents};

@@ -45,6 +45,8 @@ struct Inner {
     /// The options the running servers' publisher builds with (their listen address), so a
     /// device page shows what phones are served without waiting for the writer.
     serving_options: RwLock<Option<BuildOptions>>,
+    /// The running servers' bound addresses, for the address phones are given.
+    listening: RwLock<Option<Vec<(provdesk_serve::events::Protocol, std::net::SocketAddr)>>>,
     /// The last published manifest while no server runs (the servers' store has it while
     /// they do), so reading it never waits behind a build.
     manifest: RwLock<Arc<Manifest>>,
@@ -120,6 +122,7 @@ impl DeskService {
                 manifest: RwLock::new(Arc::new(manifest)),
                 serving_store: RwLock::new(None),
                 serving_options: RwLock::new(None),
+                listening: RwLock::new(None),
                 events: DeskEvents::default(),
                 builds: Arc::default(),
             }),
@@ -358,6 +361,17 @@ impl DeskService {
         }
     }
 
+    /// The running servers' bound addresses; `None` while none run.
+    pub fn listening(
+        &self,
+    ) -> Option<Vec<(provdesk_serve::events::Protocol, std::net::SocketAddr)>> {
+        self.inner
+            .listening
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Whether this desk's servers run (in this process).
     pub fn is_serving(&self) -> bool {
         self.serving_store().is_some()
@@ -423,6 +437,11 @@ impl DeskService {
             .serving_options
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Some(service.publisher().options().clone());
+        *self
+            .inner
+            .listening
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(started.addresses.clone());
         *writer = Writer::Serving(Box::new(Serving {
             service,
             runtime: tokio::runtime::Handle::current(),
@@ -456,6 +475,11 @@ impl DeskService {
         *self
             .inner
             .serving_options
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        *self
+            .inner
+            .listening
             .write()
             .unwrap_or_else(PoisonError::into_inner) = None;
         let Serving {

@@ -1,8 +1,9 @@
 // The Settings form's model: provdesk.toml's typed settings split into what the form edits
-// (address and port per server, one allow-list entry per row), quick checks so a typo shows
-// at once, and whether anything differs from what is saved. The core checks again on save
-// and its field-named diagnostics are shown the same way (keys are the core's field names).
-import type { DeskSettings, AuthMode, EncryptionMode } from "../../lib/api";
+// (address and port per server, one allow-list entry per row), and whether anything differs
+// from what is saved. No rules here: the desk checks the form (`validate_settings`, the same
+// rules a save applies, the allow-list by the servers' own parser) and `fieldProblems` puts
+// its field-named messages next to the fields.
+import type { DeskSettings, AuthMode, Diagnostic, EncryptionMode } from "../../lib/api";
 
 export type Protocol = "http" | "https" | "tftp";
 export const PROTOCOLS: Protocol[] = ["http", "https", "tftp"];
@@ -34,7 +35,7 @@ export interface SettingsForm {
   auto_enroll_profile: string;
   max_discovered: string;
   /** Not edited here, but kept: a save must not reset the file's [limits] to defaults. */
-  limits?: DeskSettings["limits"];
+  limits: DeskSettings["limits"];
   /** `[encryption] mode`: absent in the file means per-device, the secure default. */
   encryption_mode: EncryptionMode;
 }
@@ -74,12 +75,21 @@ export function toForm(s: DeskSettings): SettingsForm {
     tftp_device_files: s.access.tftp_device_files,
     auto_enroll_profile: s.discovery.auto_enroll_profile ?? "",
     max_discovered: String(s.discovery.max_discovered),
-    ...(s.limits ? { limits: { ...s.limits } } : {}),
-    encryption_mode: s.encryption?.mode ?? "per-device",
+    limits: { ...s.limits },
+    encryption_mode: s.encryption.mode,
   };
 }
 
 const orNull = (v: string) => (v.trim() ? v.trim() : null);
+
+/** The largest `max_discovered` the file can hold (a u32). */
+const MAX_U32 = 4294967295;
+
+/** The count typed in a text box, or `null` when it is not a whole number that fits. */
+export function parseCount(text: string): number | null {
+  const t = text.trim();
+  return /^\d+$/.test(t) && Number(t) <= MAX_U32 ? Number(t) : null;
+}
 
 export function fromForm(f: SettingsForm): DeskSettings {
   const listen = (p: Protocol) => (f.listen[p].on ? joinAddress(f.listen[p].host, f.listen[p].port) : "off");
@@ -94,12 +104,13 @@ export function fromForm(f: SettingsForm): DeskSettings {
     },
     discovery: {
       auto_enroll_profile: orNull(f.auto_enroll_profile),
-      max_discovered: Number(f.max_discovered.trim()),
+      // Unparsable text goes as 0, which the desk refuses by name; `parseProblems` says why.
+      max_discovered: parseCount(f.max_discovered) ?? 0,
     },
     tls: { cert: orNull(f.cert), key: orNull(f.key), client_ca: orNull(f.client_ca), require_client_cert: f.require_client_cert },
     auth: { mode: f.auth_mode, realm: f.realm.trim() },
     access: { allow: f.allow.map((a) => a.trim()).filter((a) => a), tftp_device_files: f.tftp_device_files },
-    ...(f.limits ? { limits: { ...f.limits } } : {}),
+    limits: { ...f.limits },
     encryption: { mode: f.encryption_mode },
   };
 }
@@ -113,47 +124,6 @@ export function isDirty(form: SettingsForm, saved: DeskSettings): boolean {
   return JSON.stringify(fromForm(form)) !== canonical(saved);
 }
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
-function isIpv6(text: string): boolean {
-  if (!/^[0-9a-fA-F:.]+$/.test(text) || !text.includes(":")) return false;
-  const double = text.split("::").length - 1;
-  if (double > 1) return false;
-  const groups = text.split(":").filter((g) => g !== "");
-  const last = groups[groups.length - 1] ?? "";
-  const v4Tail = IPV4.test(last);
-  const hexGroups = v4Tail ? groups.slice(0, -1) : groups;
-  if (!hexGroups.every((g) => /^[0-9a-fA-F]{1,4}$/.test(g))) return false;
-  const count = hexGroups.length + (v4Tail ? 2 : 0);
-  return double ? count < 8 : count === 8;
-}
-
-/** An allow-list entry: an address or ADDRESS/PREFIX. `null` when fine. A typing aid only:
- * provdesk_core::ip_block decides on save, and the server matches with the same parser. */
-export function checkAllowEntry(entry: string): string | null {
-  const text = entry.trim();
-  const [address, prefix, extra] = text.split("/");
-  const v4 = IPV4.test(address);
-  if (extra !== undefined || (!v4 && !isIpv6(address))) {
-    return `"${text}" is not an address or CIDR block: write e.g. 192.168.1.0/24, 10.0.0.5 or fd00::/8`;
-  }
-  if (prefix !== undefined) {
-    const max = v4 ? 32 : 128;
-    if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > max) {
-      return `"${text}": the prefix after '/' must be a number from 0 to ${max}`;
-    }
-  }
-  return null;
-}
-
-export function checkPort(port: string): string | null {
-  const text = port.trim();
-  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
-    return `port "${text}" is not a port: use a number from 1 to 65535`;
-  }
-  return null;
-}
-
 /** Ports under 1024 need privileges on Linux and macOS; the note says how to get them. */
 export function privilegedNote(port: string): string | null {
   const n = Number(port.trim());
@@ -161,34 +131,36 @@ export function privilegedNote(port: string): string | null {
   return `Port ${n} is below 1024: on Linux run \`sudo setcap cap_net_bind_service=+ep\` on the ProvDesk binary once, or pick a port above 1024 (phones then need it in their server path, e.g. P237 host:6969).`;
 }
 
-/** Every problem the form can see on its own, keyed by the core's field names. */
-export function validate(f: SettingsForm): Record<string, string> {
-  const problems: Record<string, string> = {};
-  for (const p of PROTOCOLS) {
-    const l = f.listen[p];
-    if (!l.on) continue;
-    const bad = checkPort(l.port) ?? (l.host.trim() ? null : "choose an address to listen on");
-    if (bad) problems[`server.${p}`] = bad;
+/** What the form's text boxes cannot even turn into settings (typing, not rules). */
+export function parseProblems(f: SettingsForm): Record<string, string> {
+  return parseCount(f.max_discovered) === null ? { "discovery.max_discovered": "type a whole number, e.g. 1000" } : {};
+}
+
+/** The settings to check while a new allow-list entry is being typed: the form's, with the
+ * entry appended, and the field name the desk will report it under. */
+export function withNewAllow(f: SettingsForm, entry: string): { settings: DeskSettings; field: string | null } {
+  const settings = fromForm(f);
+  if (!entry.trim()) return { settings, field: null };
+  const field = `access.allow[${settings.access.allow.length}]`;
+  return { settings: { ...settings, access: { ...settings.access, allow: [...settings.access.allow, entry.trim()] } }, field };
+}
+
+/** The desk's diagnostics by form field: its message without the `field: ` prefix, with
+ * `access.allow[i]` (counted without blank rows, as saved) turned back into the form's row.
+ * Diagnostics without a field are returned apart. */
+export function fieldProblems(f: SettingsForm, diagnostics: Diagnostic[]): { byField: Record<string, string>; other: Diagnostic[] } {
+  const rows = f.allow.flatMap((entry, i) => (entry.trim() ? [i] : []));
+  const byField: Record<string, string> = {};
+  const other: Diagnostic[] = [];
+  for (const d of diagnostics) {
+    if (!d.field) {
+      other.push(d);
+      continue;
+    }
+    const message = d.message.startsWith(`${d.field}: `) ? d.message.slice(d.field.length + 2) : d.message;
+    const allow = /^access\.allow\[(\d+)\]$/.exec(d.field);
+    const key = allow && rows[Number(allow[1])] !== undefined ? `access.allow[${rows[Number(allow[1])]}]` : d.field;
+    byField[key] ??= message;
   }
-  if (!PROTOCOLS.some((p) => f.listen[p].on)) problems["server"] = "no server is on: turn on at least one of HTTP, HTTPS and TFTP";
-  if (!f.base_path.trim().startsWith("/")) problems["server.base_path"] = "start the path with '/', e.g. / or /gs/";
-  if (/[\s/]|:\/\//.test(f.public_host.trim())) {
-    problems["server.public_host"] = "write the host name or address only, without http:// or a path";
-  }
-  if (!!f.cert.trim() !== !!f.key.trim()) {
-    problems[f.cert.trim() ? "tls.key" : "tls.cert"] = "the certificate and its key go together: pick both, or clear both";
-  }
-  if (f.require_client_cert && !f.client_ca.trim()) {
-    problems["tls.require_client_cert"] = "requiring client certificates needs the CA bundle that signed them";
-  }
-  if (f.auth_mode !== "none" && !f.realm.trim()) problems["auth.realm"] = "name the realm, e.g. ProvDesk";
-  f.allow.forEach((entry, i) => {
-    const bad = entry.trim() ? checkAllowEntry(entry) : null;
-    if (bad) problems[`access.allow[${i}]`] = bad;
-  });
-  const max = f.max_discovered.trim();
-  if (!/^\d+$/.test(max) || Number(max) < 1 || Number(max) > 4294967295) {
-    problems["discovery.max_discovered"] = "a whole number of at least 1 (the default is 1000)";
-  }
-  return problems;
+  return { byField, other };
 }
