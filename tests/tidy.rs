@@ -44,9 +44,12 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// `cargo metadata` for the workspace's own packages: (package name, manifest path
-/// relative to the root, dependencies as (name, kind)); kind is "normal", "dev" or "build".
-fn packages() -> Vec<(String, PathBuf, Vec<(String, String)>)> {
+/// A workspace package as `cargo metadata` describes it: its name, its manifest path relative
+/// to the root, and its dependencies as (name, kind), kind being "normal", "dev" or "build".
+type Package = (String, PathBuf, Vec<(String, String)>);
+
+/// `cargo metadata` for the workspace's own packages.
+fn packages() -> Vec<Package> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
         .args([
