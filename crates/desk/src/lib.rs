@@ -7,6 +7,7 @@
 //! the other way round. The types a front end sees derive `ts_rs::TS`; `cargo test` writes
 //! their TypeScript to `ui/src/lib/generated/` (see `scripts/check-generated`).
 
+pub mod diagnostics;
 pub mod error;
 pub mod events;
 pub mod service;

@@ -5,6 +5,7 @@ import { Channel, invoke, type InvokeArgs } from "@tauri-apps/api/core";
 import type { Commands } from "./generated/commands";
 import type { DeskError } from "./generated/DeskError";
 import type { DeskEvent } from "./generated/DeskEvent";
+import type { LogTail } from "./generated/LogTail";
 
 export type { DeskEvent };
 
@@ -536,4 +537,13 @@ export const eventsApi = {
     channel.onmessage = onEvent;
     return call("desk_subscribe", { onEvent: channel });
   },
+};
+
+export type { LogTail };
+
+export const diagnosticsApi = {
+  /** The app's newest log file and its last lines (Settings → Diagnostics). */
+  log: () => call("diagnostics_log"),
+  /** Opens the app's log folder in the system's file manager. */
+  revealLogFolder: () => call("reveal_log_folder"),
 };

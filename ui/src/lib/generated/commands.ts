@@ -5,6 +5,7 @@ import type { CatalogEntry, DeskInfo, DeskSettings, Device, DeviceDetail, Device
 import type { BuildState } from "./BuildState";
 import type { BuildSummary } from "./BuildSummary";
 import type { DeskEvent } from "./DeskEvent";
+import type { LogTail } from "./LogTail";
 
 /** Every Tauri command the app registers: its arguments, named as Tauri expects them, and what it resolves to. */
 export type Commands = {
@@ -14,6 +15,8 @@ export type Commands = {
   choose_folder: { args: { title: string }; returns: string | null };
   pick_csv_file: { args: Record<string, never>; returns: PickedFile | null };
   reveal_in_desk: { args: { relative: string | null }; returns: void };
+  diagnostics_log: { args: Record<string, never>; returns: LogTail };
+  reveal_log_folder: { args: Record<string, never>; returns: void };
   desk_subscribe: { args: { onEvent: Channel<DeskEvent> }; returns: void };
   list_devices: { args: Record<string, never>; returns: Array<Device> };
   device_detail: { args: { mac: string }; returns: DeviceDetail };
