@@ -7,9 +7,11 @@
 //! the other way round. The types a front end sees derive `ts_rs::TS`; `cargo test` writes
 //! their TypeScript to `ui/src/lib/generated/` (see `scripts/check-generated`).
 
+pub mod catalog_import;
 pub mod diagnostics;
 pub mod error;
 pub mod events;
+pub mod profile_import;
 pub mod service;
 
 pub use error::{DeskError, DeskResult, ErrorKind};
