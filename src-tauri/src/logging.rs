@@ -22,6 +22,15 @@ const KEPT_FILES: usize = 14;
 /// state for the app's lifetime.
 pub struct LogGuard(#[allow(dead_code)] Option<WorkerGuard>);
 
+/// The app's log folder; a platform without one for apps still gets a log, in the temp
+/// folder, rather than no log or no app.
+pub fn folder(app: &tauri::AppHandle) -> std::path::PathBuf {
+    use tauri::Manager;
+    app.path()
+        .app_log_dir()
+        .unwrap_or_else(|_| std::env::temp_dir().join("provdesk-logs"))
+}
+
 /// Installs the subscriber: the file in `folder` (created if needed) and stderr. Without a
 /// usable folder the app still logs to stderr and says why.
 pub fn init(folder: &Path) -> LogGuard {

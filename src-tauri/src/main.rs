@@ -41,8 +41,7 @@ fn main() {
         .plugin(tauri_plugin_opener::init())
         .setup(move |app| {
             // First, so whatever the rest of the start-up reports is in the log.
-            let log_folder = app.path().app_log_dir()?;
-            app.manage(logging::init(&log_folder));
+            app.manage(logging::init(&logging::folder(app.handle())));
             if let Some(main) = app.get_webview_window("main") {
                 window::restore(app.handle(), &main);
             }

@@ -1,6 +1,6 @@
 //! Settings → Diagnostics: the app's log file and its last lines.
 
-use tauri::{AppHandle, Manager, State};
+use tauri::{AppHandle, State};
 use tauri_plugin_opener::OpenerExt;
 
 use crate::error::{ApiError, ApiResult};
@@ -15,7 +15,7 @@ pub async fn diagnostics_log(
     app: AppHandle,
     state: State<'_, AppState>,
 ) -> ApiResult<provdesk_desk::diagnostics::LogTail> {
-    let folder = log_folder(&app)?;
+    let folder = crate::logging::folder(&app);
     blocking(state.session(), move |_| {
         provdesk_desk::diagnostics::log_tail(&folder, SHOWN_LINES)
     })
@@ -25,14 +25,8 @@ pub async fn diagnostics_log(
 /// Opens the log folder in the system's file manager.
 #[tauri::command]
 pub async fn reveal_log_folder(app: AppHandle) -> ApiResult<()> {
-    let folder = log_folder(&app)?;
+    let folder = crate::logging::folder(&app);
     app.opener()
         .open_path(folder.display().to_string(), None::<&str>)
         .map_err(|e| ApiError::internal(format!("cannot open {}: {e}", folder.display())))
-}
-
-fn log_folder(app: &AppHandle) -> ApiResult<std::path::PathBuf> {
-    app.path()
-        .app_log_dir()
-        .map_err(|e| ApiError::internal(format!("the app has no log folder: {e}")))
 }
