@@ -7,8 +7,10 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod commands;
+mod dialogs;
 mod dto;
 mod error;
+mod logging;
 mod servers;
 mod session;
 mod window;
@@ -38,6 +40,8 @@ fn main() {
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
         .setup(move |app| {
+            // First, so whatever the rest of the start-up reports is in the log.
+            app.manage(logging::init(&logging::folder(app.handle())));
             if let Some(main) = app.get_webview_window("main") {
                 window::restore(app.handle(), &main);
             }
@@ -48,11 +52,7 @@ fn main() {
             stop_on_signals(app.handle());
             // Build in the background so the window shows at once, even for a large desk; the
             // UI shows a banner until it is done, and problems in the profiles show up there.
-            std::thread::Builder::new()
-                .name("opening-build".into())
-                .spawn(move || {
-                    let _ = session.build();
-                })?;
+            commands::desk::opening_build(session);
             Ok(())
         })
         .on_window_event(|w, event| {
@@ -67,6 +67,8 @@ fn main() {
             commands::desk::choose_folder,
             commands::desk::pick_csv_file,
             commands::desk::reveal_in_desk,
+            commands::diagnostics::diagnostics_log,
+            commands::diagnostics::reveal_log_folder,
             commands::events::desk_subscribe,
             commands::devices::list_devices,
             commands::devices::device_detail,
@@ -121,7 +123,7 @@ fn main() {
                 let servers = state.servers();
                 if let Err(e) = tauri::async_runtime::block_on(async move { servers.stop().await })
                 {
-                    eprintln!("warning: {}", e.message);
+                    tracing::warn!("stopping the servers: {}", e.message);
                 }
             }
         });
@@ -144,6 +146,8 @@ fn stop_on_signals(app: &tauri::AppHandle) {
                 app.exit(0);
             });
         }
-        Err(e) => eprintln!("warning: {e}; quit from the window to keep every fetch in the log"),
+        Err(e) => {
+            tracing::warn!("{e}; quit from the window to keep every fetch in the log")
+        }
     }
 }

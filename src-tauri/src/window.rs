@@ -142,7 +142,7 @@ pub fn restore<R: Runtime>(app: &AppHandle<R>, window: &WebviewWindow<R>) {
     let _ = window.set_position(LogicalPosition::new(origin.0 + x, origin.1 + y));
     let maximized = remembered.is_some_and(|r| r.maximized);
     if let Err(e) = window.set_size(LogicalSize::new(size.width, size.height)) {
-        eprintln!("warning: could not size the window: {e}");
+        tracing::warn!("could not size the window: {e}");
     }
     if maximized {
         let _ = window.maximize();
@@ -192,8 +192,8 @@ pub fn save<R: Runtime>(app: &AppHandle<R>) {
         .map_or(Ok(()), std::fs::create_dir_all)
         .and_then(|()| std::fs::write(&path, serde_json::to_string(&r).unwrap_or_default()));
     if let Err(e) = written {
-        eprintln!(
-            "warning: could not remember the window size in {}: {e}",
+        tracing::warn!(
+            "could not remember the window size in {}: {e}",
             path.display()
         );
     }

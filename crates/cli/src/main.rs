@@ -30,6 +30,11 @@ struct Cli {
     #[arg(long, global = true, env = "PROVDESK_DESK", value_name = "DIR")]
     desk: Option<PathBuf>,
 
+    /// Log more on stderr: -v for what the servers and builds do (info), -vv for debug.
+    /// RUST_LOG (e.g. `RUST_LOG=provdesk_serve=debug`) overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -61,6 +66,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logging(cli.verbose);
     if !matches!(cli.command, Command::Serve(_)) {
         // `provdesk catalog search sip | head` should end quietly when `head` has enough, as
         // every Unix tool does. `serve` keeps Rust's default (ignore SIGPIPE) and drops output
@@ -85,6 +91,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs of the libraries (the servers' warnings, e.g. "accept task panicked") go to stderr,
+/// never stdout: stdout carries the command's output, and `serve --log-format json` its event
+/// stream. Warnings by default, more with `-v`; `RUST_LOG` wins when set.
+fn logging(verbose: u8) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // `try_init`: a second subscriber (none today) would be a bug, not a reason to exit.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(true)
+        // Colours only for a person at a terminal, never in a file or a test's pipe.
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
 }
 
 fn default_desk() -> PathBuf {

@@ -8,12 +8,15 @@
 //! their TypeScript to `ui/src/lib/generated/` (see `scripts/check-generated`).
 
 pub mod address;
+pub mod catalog_import;
 pub mod certificates;
 pub mod devices;
+pub mod diagnostics;
 pub mod error;
 pub mod events;
 pub mod firmware;
 pub mod live;
+pub mod profile_import;
 pub mod profiles;
 pub mod service;
 pub mod settings;

@@ -10,13 +10,14 @@ use tauri::{AppHandle, State};
 use tauri_plugin_dialog::DialogExt;
 use tauri_plugin_opener::OpenerExt;
 
+use crate::dialogs;
 use crate::dto::{DeskBuildStatus, DeskInfo};
 use crate::error::{ApiError, ApiResult};
-use crate::session::{AppState, Session};
+use crate::session::{AppState, Session, blocking};
 
 #[tauri::command]
 pub async fn desk_info(state: State<'_, AppState>) -> ApiResult<DeskInfo> {
-    info(&state.session())
+    blocking(state.session(), info).await
 }
 
 pub fn info(session: &Session) -> ApiResult<DeskInfo> {
@@ -66,24 +67,36 @@ pub async fn open_desk(state: State<'_, AppState>, path: String) -> ApiResult<De
     if path.as_os_str().is_empty() {
         return Err(ApiError::invalid("choose a folder for the desk"));
     }
-    let session = Session::open(&path)?;
-    let info = info(&session)?;
+    // Opening reads settings and creates or migrates SQLite: not on the async runtime.
+    let session = tauri::async_runtime::spawn_blocking(move || Session::open(&path))
+        .await
+        .map_err(|e| ApiError::internal(format!("opening the desk failed: {e}")))??;
+    let info = blocking(session.clone(), info).await?;
     state.replace(session).await;
     // The first look at a desk builds it, in the background like at start-up.
-    let session = state.session();
-    std::thread::spawn(move || {
-        let _ = session.build();
-    });
+    opening_build(state.session());
     Ok(info)
+}
+
+/// Builds a desk just opened on a blocking thread, so the window shows at once; the UI
+/// follows it through the desk's build events, and starting the servers waits for it.
+pub fn opening_build(session: Session) {
+    tauri::async_runtime::spawn_blocking(move || {
+        if let Err(e) = session.build() {
+            tracing::warn!(
+                "the opening build of {} failed: {}",
+                session.root().display(),
+                e.message
+            );
+        }
+    });
 }
 
 /// Asks for a folder with the system dialog; `None` when the technician cancels.
 #[tauri::command]
 pub async fn choose_folder(app: AppHandle, title: String) -> ApiResult<Option<String>> {
-    let picked = app.dialog().file().set_title(title).blocking_pick_folder();
-    Ok(picked
-        .and_then(|p| p.into_path().ok())
-        .map(|p| p.display().to_string()))
+    let picked = dialogs::pick_folder(app.dialog().file().set_title(title)).await;
+    Ok(picked.map(|p| p.display().to_string()))
 }
 
 /// A text file the technician picks (a CSV device list), read in Rust so the webview needs
@@ -95,16 +108,22 @@ pub struct PickedFile {
 }
 
 #[tauri::command]
-pub async fn pick_csv_file(app: AppHandle) -> ApiResult<Option<PickedFile>> {
-    let picked = app
+pub async fn pick_csv_file(
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> ApiResult<Option<PickedFile>> {
+    let dialog = app
         .dialog()
         .file()
         .set_title("Import devices from a CSV file")
-        .add_filter("Device list", &["csv", "txt", "tsv"])
-        .blocking_pick_file();
-    let Some(path) = picked.and_then(|p| p.into_path().ok()) else {
+        .add_filter("Device list", &["csv", "txt", "tsv"]);
+    let Some(path) = dialogs::pick_file(dialog).await else {
         return Ok(None);
     };
+    blocking(state.session(), move |_| read_csv(path).map(Some)).await
+}
+
+fn read_csv(path: PathBuf) -> ApiResult<PickedFile> {
     let bytes = fs::read(&path).map_err(|e| ApiError::io(&path, e))?;
     let text = String::from_utf8(bytes).map_err(|_| {
         ApiError::invalid(format!(
@@ -112,10 +131,10 @@ pub async fn pick_csv_file(app: AppHandle) -> ApiResult<Option<PickedFile>> {
             path.display()
         ))
     })?;
-    Ok(Some(PickedFile {
+    Ok(PickedFile {
         name: path.display().to_string(),
         text,
-    }))
+    })
 }
 
 /// Opens the desk folder (or a folder inside it) in the system's file manager.

@@ -3,6 +3,7 @@
 
 pub mod desk;
 pub mod devices;
+pub mod diagnostics;
 pub mod events;
 pub mod firmware;
 pub mod live;

@@ -1,6 +1,9 @@
 // The one typed module over every Tauri command. Types mirror src-tauri/src/dto.rs field for
 // field (snake_case as serde writes them); components never call `invoke` themselves.
-import { Channel, invoke } from "@tauri-apps/api/core";
+// Command names, their arguments and results come from generated/commands.ts.
+import { Channel, invoke, type InvokeArgs } from "@tauri-apps/api/core";
+import type { Commands } from "./generated/commands";
+import type { DeskError } from "./generated/DeskError";
 import type { DeskEvent } from "./generated/DeskEvent";
 import type { CatalogChoice } from "./generated/CatalogChoice";
 import type { CatalogEntry } from "./generated/CatalogEntry";
@@ -25,6 +28,7 @@ import type { InterfaceAddress } from "./generated/InterfaceAddress";
 import type { PhoneAddress } from "./generated/PhoneAddress";
 import type { SettingsSaved } from "./generated/SettingsSaved";
 import type { SettingsView } from "./generated/SettingsView";
+import type { LogTail } from "./generated/LogTail";
 
 export type { DeskEvent };
 // Profiles and the catalogue (provdesk_desk::profiles, generated).
@@ -43,12 +47,8 @@ export interface Diagnostic {
   device?: string;
 }
 
-/** Every failed command rejects with this. */
-export interface ApiError {
-  kind: string;
-  message: string;
-  diagnostics?: Diagnostic[];
-}
+/** Every failed command rejects with this: the desk service's error (`kind` is one of ErrorKind). */
+export type ApiError = DeskError;
 
 // Devices: the desk service's view types (crates/desk/src/devices.rs), generated.
 export type { DeviceState } from "./generated/DeviceState";
@@ -130,68 +130,73 @@ export function asApiError(e: unknown): ApiError {
   return { kind: "internal", message: String(e) };
 }
 
-async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+/** A command without arguments may be called without an object. */
+type ArgsParam<C extends keyof Commands> =
+  Record<string, never> extends Commands[C]["args"] ? [args?: Commands[C]["args"]] : [args: Commands[C]["args"]];
+
+/** Calls a command by its generated name: a wrong name or argument fails `npm run check`. */
+async function call<C extends keyof Commands>(command: C, ...args: ArgsParam<C>): Promise<Commands[C]["returns"]> {
   try {
-    return await invoke<T>(command, args);
+    return await invoke<Commands[C]["returns"]>(command, args[0] as InvokeArgs | undefined);
   } catch (e) {
     throw asApiError(e);
   }
 }
 
 export const api = {
-  deskInfo: () => call<DeskInfo>("desk_info"),
-  deskBuildStatus: () => call<DeskBuildStatus>("desk_build_status"),
-  openDesk: (path: string) => call<DeskInfo>("open_desk", { path }),
-  chooseFolder: (title: string) => call<string | null>("choose_folder", { title }),
-  pickCsvFile: () => call<PickedFile | null>("pick_csv_file"),
-  revealInDesk: (relative: string | null) => call<void>("reveal_in_desk", { relative }),
+  deskInfo: () => call("desk_info"),
+  deskBuildStatus: () => call("desk_build_status"),
+  openDesk: (path: string) => call("open_desk", { path }),
+  chooseFolder: (title: string) => call("choose_folder", { title }),
+  pickCsvFile: () => call("pick_csv_file"),
+  revealInDesk: (relative: string | null) => call("reveal_in_desk", { relative }),
 
-  listDevices: () => call<Device[]>("list_devices"),
-  deviceDetail: (mac: string) => call<DeviceDetail>("device_detail", { mac }),
+  listDevices: () => call("list_devices"),
+  deviceDetail: (mac: string) => call("device_detail", { mac }),
   addDevice: (device: DeviceInput, replace = false) =>
-    call<BuildSummary>("add_device", { device, replace }),
+    call("add_device", { device, replace }),
   updateDevice: (originalMac: string, device: DeviceInput) =>
-    call<BuildSummary>("update_device", { originalMac, device }),
-  removeDevices: (macs: string[]) => call<BuildSummary>("remove_devices", { macs }),
+    call("update_device", { originalMac, device }),
+  removeDevices: (macs: string[]) => call("remove_devices", { macs }),
   assignProfile: (macs: string[], profile: string | null) =>
-    call<BuildSummary>("assign_profile", { macs, profile }),
+    call("assign_profile", { macs, profile }),
   importCsv: (text: string, source: string | null, dryRun: boolean, skipBad: boolean) =>
-    call<ImportResult>("import_csv", { text, source, dryRun, skipBad }),
-  enroll: (macs: string[], profile: string | null) => call<BuildSummary>("enroll", { macs, profile }),
+    call("import_csv", { text, source, dryRun, skipBad }),
+  enroll: (macs: string[], profile: string | null) => call("enroll", { macs, profile }),
   enrollCheck: (macs: string[], profile: string | null) =>
-    call<MissingVariables[]>("enroll_check", { macs, profile }),
+    call("enroll_check", { macs, profile }),
 
-  listProfiles: () => call<ProfileList>("list_profiles"),
+  listProfiles: () => call("list_profiles"),
   readProfile: (name: string, model: string | null) =>
-    call<ProfileDoc>("read_profile", { name, model }),
+    call("read_profile", { name, model }),
   saveProfileValue: (name: string, p: string, value: string | null, model: string | null) =>
-    call<SaveResult>("save_profile_value", { name, p, value, model }),
+    call("save_profile_value", { name, p, value, model }),
   saveProfileRaw: (name: string, text: string, model: string | null, baseRevision: string | null = null) =>
-    call<SaveResult>("save_profile_raw", { name, text, model, baseRevision }),
+    call("save_profile_raw", { name, text, model, baseRevision }),
   /** The revision of the file on disk now (null: it is gone), to compare with the editor's. */
-  profileRevision: (name: string) => call<string | null>("profile_revision", { name }),
+  profileRevision: (name: string) => call("profile_revision", { name }),
   /** Creates an empty profile extending `parent` (null: only global), then rebuilds. */
   createProfile: (name: string, parent: string | null) =>
-    call<SaveResult>("create_profile", { name, parent }),
-  catalogEntries: (model: string | null) => call<CatalogEntry[]>("catalog_entries", { model }),
+    call("create_profile", { name, parent }),
+  catalogEntries: (model: string | null) => call("catalog_entries", { model }),
   catalogSearch: (query: string, limit = 50) =>
-    call<CatalogEntry[]>("catalog_search", { query, limit }),
-  build: () => call<BuildSummary>("build"),
+    call("catalog_search", { query, limit }),
+  build: () => call("build"),
 
   // Settings and Firmware screens.
-  readSettings: () => call<SettingsView>("read_settings"),
+  readSettings: () => call("read_settings"),
   /** Every problem with the form's settings, by field, as the desk's rules see them. */
-  validateSettings: (settings: DeskSettings) => call<Diagnostic[]>("validate_settings", { settings }),
-  saveSettings: (settings: DeskSettings) => call<SettingsSaved>("save_settings", { settings }),
+  validateSettings: (settings: DeskSettings) => call("validate_settings", { settings }),
+  saveSettings: (settings: DeskSettings) => call("save_settings", { settings }),
   pickFile: (title: string, filter: string, extensions: string[]) =>
-    call<string | null>("pick_file", { title, filter, extensions }),
-  generateCertificate: () => call<CertificateGenerated>("generate_certificate"),
-  exportCa: () => call<string | null>("export_ca"),
-  firmwareOverview: () => call<FirmwareOverview>("firmware_overview"),
-  pickFirmwareFile: () => call<string | null>("pick_firmware_file"),
-  addFirmware: (path: string, models: string[]) => call<FirmwareChanged>("add_firmware", { path, models }),
-  mapFirmware: (file: string, models: string[]) => call<FirmwareChanged>("map_firmware", { file, models }),
-  removeFirmware: (file: string) => call<FirmwareChanged>("remove_firmware", { file }),
+    call("pick_file", { title, filter, extensions }),
+  generateCertificate: () => call("generate_certificate"),
+  exportCa: () => call("export_ca"),
+  firmwareOverview: () => call("firmware_overview"),
+  pickFirmwareFile: () => call("pick_firmware_file"),
+  addFirmware: (path: string, models: string[]) => call("add_firmware", { path, models }),
+  mapFirmware: (file: string, models: string[]) => call("map_firmware", { file, models }),
+  removeFirmware: (file: string) => call("remove_firmware", { file }),
 };
 
 // ---- Live screen (mirrors the Live block of dto.rs) ----
@@ -289,17 +294,17 @@ export interface LiveBatch {
 }
 
 export const liveApi = {
-  startServers: (overrides: ListenOverrides | null) => call<ServerStatus>("start_servers", { overrides }),
-  stopServers: () => call<ServerStatus>("stop_servers"),
-  serverStatus: () => call<ServerStatus>("server_status"),
-  liveBoard: () => call<Tile[]>("live_board"),
+  startServers: (overrides: ListenOverrides | null) => call("start_servers", { overrides }),
+  stopServers: () => call("stop_servers"),
+  serverStatus: () => call("server_status"),
+  liveBoard: () => call("live_board"),
   /** The newest `limit` requests of the fetch log (the desk's default when null), oldest first. */
-  liveHistory: (limit: number | null = null) => call<LogRow[]>("live_history", { limit }),
+  liveHistory: (limit: number | null = null) => call("live_history", { limit }),
   /** Every batch of server events from now on goes to `onBatch`. */
   liveSubscribe: (onBatch: (batch: LiveBatch) => void) => {
     const channel = new Channel<LiveBatch>();
     channel.onmessage = onBatch;
-    return call<void>("live_subscribe", { onBatch: channel });
+    return call("live_subscribe", { onBatch: channel });
   },
 };
 
@@ -308,6 +313,15 @@ export const eventsApi = {
   deskSubscribe: (onEvent: (event: DeskEvent) => void) => {
     const channel = new Channel<DeskEvent>();
     channel.onmessage = onEvent;
-    return call<void>("desk_subscribe", { onEvent: channel });
+    return call("desk_subscribe", { onEvent: channel });
   },
+};
+
+export type { LogTail };
+
+export const diagnosticsApi = {
+  /** The app's newest log file and its last lines (Settings → Diagnostics). */
+  log: () => call("diagnostics_log"),
+  /** Opens the app's log folder in the system's file manager. */
+  revealLogFolder: () => call("reveal_log_folder"),
 };

@@ -8,9 +8,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Args;
-use provdesk_core::build::{BuildOptions, BuildReport, Builder};
+use provdesk_core::build::BuildReport;
+use provdesk_desk::BuildSummary;
 
-use super::open_desk;
+use super::{desk_error, open_service};
 use crate::output;
 
 #[derive(Args)]
@@ -29,11 +30,13 @@ pub struct BuildArgs {
 }
 
 pub fn run(desk_path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
-    let desk = open_desk(desk_path)?;
-    let inventory = desk.inventory()?;
-    let options = BuildOptions::from_settings(desk.settings());
-    let mut builder = Builder::new(desk);
-    let report = builder.build(&inventory, &options)?;
+    let service = open_service(desk_path)?;
+    let report = match service.build_report().map_err(desk_error)? {
+        Ok(report) => report,
+        // Only servers of this desk in this process build elsewhere, and `provdesk build`
+        // starts none; the summary still says what happened.
+        Err(summary) => return served_build(&summary, args),
+    };
     if args.json {
         output::json(&report)?;
     } else {
@@ -59,6 +62,30 @@ pub fn run(desk_path: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if report.published {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// A build the servers' publisher ran: its counts, without the list of written files.
+fn served_build(summary: &BuildSummary, args: &BuildArgs) -> anyhow::Result<ExitCode> {
+    if args.json {
+        output::json(summary)?;
+    } else {
+        output::diagnostics(&summary.diagnostics);
+        println!(
+            "build {}: {} files for {} devices; {} written, {} unchanged, {} removed ({:.1} ms)",
+            summary.build,
+            summary.artifacts,
+            summary.devices,
+            summary.written,
+            summary.unchanged,
+            summary.removed,
+            summary.elapsed_ms
+        );
+    }
+    Ok(if summary.published {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

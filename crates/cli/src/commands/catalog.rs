@@ -4,14 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
-use provdesk_core::catalog::Catalog;
-use provdesk_core::catalog::import::{
-    Field, ImportReport, MergeOptions, import_template, merge_into_overlay,
-};
+use provdesk_core::catalog::import::{Field, ImportReport};
+use provdesk_desk::DeskService;
+use provdesk_desk::catalog_import::{TemplateImport, TemplateImported};
 
-use super::open_desk;
+use super::{desk_error, open_service};
 use crate::output;
 
 #[derive(Subcommand)]
@@ -66,17 +64,17 @@ pub fn run(desk_path: &Path, command: CatalogCommand) -> anyhow::Result<ExitCode
     }
 }
 
-/// The desk's catalogue; problems in its overlay files are shown but do not stop the command.
-fn catalog(desk_path: &Path) -> anyhow::Result<Catalog> {
-    let desk = open_desk(desk_path)?;
-    let (catalog, diagnostics) = Catalog::load_with_overlay(desk.root());
-    output::diagnostics(&diagnostics);
-    Ok(catalog)
+/// The open desk, whose catalogue the command reads; problems in its overlay files are shown
+/// but do not stop the command.
+fn desk(desk_path: &Path) -> anyhow::Result<DeskService> {
+    let desk = open_service(desk_path)?;
+    output::diagnostics(desk.catalog_diagnostics());
+    Ok(desk)
 }
 
 fn search(desk_path: &Path, text: &str, json: bool, limit: usize) -> anyhow::Result<ExitCode> {
-    let catalog = catalog(desk_path)?;
-    let hits = catalog.search(text, limit);
+    let desk = desk(desk_path)?;
+    let hits = desk.catalog().search(text, limit);
     if json {
         output::json(&hits)?;
         return Ok(ExitCode::SUCCESS);
@@ -103,7 +101,7 @@ fn search(desk_path: &Path, text: &str, json: bool, limit: usize) -> anyhow::Res
 }
 
 fn stats(desk_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let stats = catalog(desk_path)?.stats();
+    let stats = desk(desk_path)?.catalog().stats();
     if json {
         output::json(&stats)?;
         return Ok(ExitCode::SUCCESS);
@@ -121,29 +119,26 @@ fn stats(desk_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 fn import(desk_path: &Path, args: &ImportArgs) -> anyhow::Result<ExitCode> {
-    let desk = open_desk(desk_path)?;
-    let bytes = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let text = String::from_utf8(bytes)
-        .with_context(|| format!("{} is not UTF-8 text", args.file.display()))?;
-    let mut outcome = import_template(&text, &args.model, args.firmware.as_deref())?;
-    for d in &mut outcome.diagnostics {
-        d.file = Some(args.file.clone());
-    }
-    let bad = outcome.diagnostics.iter().filter(|d| d.is_error()).count();
-    if bad > 0 && !args.skip_bad {
-        output::diagnostics(&outcome.diagnostics);
-        eprintln!(
-            "{bad} problem(s) in {}: nothing learned (fix the file, or add --skip-bad to learn \
-             from the good lines)",
-            args.file.display()
-        );
-        return Ok(ExitCode::FAILURE);
-    }
-    let options = MergeOptions {
+    let desk = open_service(desk_path)?;
+    let input = TemplateImport {
+        file: &args.file,
+        model: &args.model,
+        firmware: args.firmware.as_deref(),
         dry_run: args.dry_run,
+        skip_bad: args.skip_bad,
     };
-    let report = merge_into_overlay(desk.root(), &outcome, options)?;
+    let report = match desk.import_catalog_template(&input).map_err(desk_error)? {
+        TemplateImported::Merged(report) => report,
+        TemplateImported::Refused { bad, diagnostics } => {
+            output::diagnostics(&diagnostics);
+            eprintln!(
+                "{bad} problem(s) in {}: nothing learned (fix the file, or add --skip-bad to learn \
+                 from the good lines)",
+                args.file.display()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     if args.json {
         output::json(&report)?;
     } else {

@@ -21,7 +21,7 @@ use provdesk_core::status::ProvisioningStatus;
 use provdesk_desk::devices::{DeviceInput, ImportOptions, Rebuild, Reveal, missing_in};
 use provdesk_desk::{DeskError, ErrorKind};
 
-use super::open_desk_service;
+use super::open_service;
 use crate::output;
 
 #[derive(Subcommand)]
@@ -167,7 +167,7 @@ fn add(desk_path: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
         overrides: pairs(&args.overrides, "--set")?,
         incomplete: args.incomplete,
     };
-    let desk = open_desk_service(desk_path)?;
+    let desk = open_service(desk_path)?;
     let changed = match desk.add_device(&input, args.replace, Rebuild::Later) {
         Ok(changed) => changed,
         Err(e) if !missing_in(&e).is_empty() => bail!(
@@ -197,7 +197,7 @@ fn add(desk_path: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
 fn import(desk_path: &Path, args: &ImportArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let desk = open_desk_service(desk_path)?;
+    let desk = open_service(desk_path)?;
     let source = args.file.display().to_string();
     let options = ImportOptions {
         source: Some(&source),
@@ -245,7 +245,7 @@ struct DeviceSummary<'a> {
 }
 
 fn list(desk_path: &Path, json: bool, show_secrets: bool) -> anyhow::Result<ExitCode> {
-    let desk = open_desk_service(desk_path)?;
+    let desk = open_service(desk_path)?;
     // The list shows no values, but a status may quote one: the desk masks it unless asked.
     let devices = desk.list_devices(reveal(show_secrets))?;
     if json {
@@ -313,7 +313,7 @@ fn shown(secret: bool, value: &str, show_secrets: bool) -> String {
 }
 
 fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::Result<ExitCode> {
-    let desk = open_desk_service(desk_path)?;
+    let desk = open_service(desk_path)?;
     let mac: Mac = mac.parse()?;
     let detail = desk
         .device_detail(mac, reveal(show_secrets))
@@ -400,7 +400,7 @@ fn export(
     format: Format,
     output_path: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let desk = open_desk_service(desk_path)?;
+    let desk = open_service(desk_path)?;
     let mac: Mac = mac.parse()?;
     let format = match format {
         Format::Text => ExportFormat::Text,
@@ -427,7 +427,7 @@ fn export(
 }
 
 fn remove(desk_path: &Path, mac: &str) -> anyhow::Result<ExitCode> {
-    let desk = open_desk_service(desk_path)?;
+    let desk = open_service(desk_path)?;
     let mac: Mac = mac.parse()?;
     desk.remove_devices(&[mac], Rebuild::Later)?;
     println!("removed {mac}");

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use provdesk_core::desk::Desk;
+use provdesk_desk::{DeskError, DeskService};
 
 pub fn init(desk_path: &Path) -> anyhow::Result<ExitCode> {
     let desk = Desk::init(desk_path)?;
@@ -19,13 +20,15 @@ pub fn init(desk_path: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every command but `init` works on an existing desk, creating the sample on first use.
-pub fn open_desk(desk_path: &Path) -> anyhow::Result<Desk> {
-    Ok(Desk::open_or_init(desk_path)?)
+/// The desk service over the desk at `desk_path`: every command but `init` works on an
+/// existing desk, creating the sample on first use.
+pub fn open_service(desk_path: &Path) -> anyhow::Result<DeskService> {
+    DeskService::open(desk_path).map_err(desk_error)
 }
 
-/// The desk as the desk service opens it (creating the sample on first use), for commands
-/// whose use-cases live in `provdesk_desk`.
-pub fn open_desk_service(desk_path: &Path) -> anyhow::Result<provdesk_desk::DeskService> {
-    Ok(provdesk_desk::DeskService::open(desk_path)?)
+/// A desk service error for the terminal: its diagnostics on stderr, one per line, then the
+/// message as the command's error.
+pub fn desk_error(error: DeskError) -> anyhow::Error {
+    crate::output::diagnostics(&error.diagnostics);
+    anyhow::Error::msg(error.message)
 }

@@ -3,14 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Subcommand;
-use provdesk_core::catalog::Catalog;
-use provdesk_core::profile_io::{
-    WriteError, WriteOptions, import_profile, imported_value_count, write_profile,
-};
+use provdesk_desk::profile_import::{ProfileImport, ProfileImported};
 
-use super::open_desk;
+use super::{desk_error, open_service};
 use crate::output;
 
 #[derive(Subcommand)]
@@ -49,43 +46,23 @@ fn import(
     force: bool,
     skip_bad: bool,
 ) -> anyhow::Result<ExitCode> {
-    let desk = open_desk(desk_path)?;
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let text = String::from_utf8(bytes)
-        .with_context(|| format!("{} is not UTF-8 text", file.display()))?;
-    let name = match name {
-        Some(name) => name.to_string(),
-        None => file
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .map(str::to_string)
-            .with_context(|| format!("{}: give the profile a --name", file.display()))?,
+    let desk = open_service(desk_path)?;
+    output::diagnostics(desk.catalog_diagnostics());
+    let input = ProfileImport {
+        file,
+        name,
+        replace: force,
+        skip_bad,
     };
-    let (catalog, catalog_diagnostics) = Catalog::load_with_overlay(desk.root());
-    output::diagnostics(&catalog_diagnostics);
-    let (toml, diagnostics) = import_profile(&text, &file.display().to_string(), &catalog);
-    output::diagnostics(&diagnostics);
-    let bad = diagnostics.iter().filter(|d| d.is_error()).count();
-    if bad > 0 && !skip_bad {
-        eprintln!(
-            "{bad} problem(s) in {}: no profile written (fix the file, or add --skip-bad to \
-             write it with the bad lines as comments)",
-            file.display()
-        );
-        return Ok(ExitCode::FAILURE);
-    }
-    let values = imported_value_count(&toml);
-    if bad > 0 && values == 0 {
-        // A profile that sets nothing would look like a successful import.
-        eprintln!(
-            "{bad} problem(s) in {} and no value could be read: no profile written",
-            file.display()
-        );
-        return Ok(ExitCode::FAILURE);
-    }
-    let options = WriteOptions { replace: force };
-    match write_profile(&desk, &name, &toml, options) {
-        Ok(path) => {
+    match desk.import_profile_file(&input).map_err(desk_error)? {
+        ProfileImported::Written {
+            path,
+            name,
+            values,
+            bad,
+            diagnostics,
+        } => {
+            output::diagnostics(&diagnostics);
             let skipped = if bad > 0 {
                 format!(", {bad} bad part(s) kept as comments")
             } else {
@@ -98,10 +75,29 @@ fn import(
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(WriteError::Exists { path }) => bail!(
-            "{} already exists; add --force to replace it, or choose another --name",
-            path.display()
-        ),
-        Err(e) => Err(e.into()),
+        ProfileImported::BadLines { bad, diagnostics } => {
+            output::diagnostics(&diagnostics);
+            eprintln!(
+                "{bad} problem(s) in {}: no profile written (fix the file, or add --skip-bad to \
+                 write it with the bad lines as comments)",
+                file.display()
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        ProfileImported::NothingRead { bad, diagnostics } => {
+            output::diagnostics(&diagnostics);
+            eprintln!(
+                "{bad} problem(s) in {} and no value could be read: no profile written",
+                file.display()
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        ProfileImported::Exists { path, diagnostics } => {
+            output::diagnostics(&diagnostics);
+            bail!(
+                "{} already exists; add --force to replace it, or choose another --name",
+                path.display()
+            )
+        }
     }
 }

@@ -13,11 +13,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use provdesk_desk::DeskService;
 use provdesk_serve::events::{Event, Fetch, Outcome, Progress};
-use provdesk_serve::service::{ServeOptions, Service};
+use provdesk_serve::service::ServeOptions;
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use super::open_desk;
+use super::{desk_error, open_service};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -44,7 +45,7 @@ enum LogFormat {
 }
 
 pub fn run(desk_path: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let desk = open_desk(desk_path)?;
+    let desk = open_service(desk_path)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -52,7 +53,7 @@ pub fn run(desk_path: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(serve(desk, args))
 }
 
-async fn serve(desk: provdesk_core::desk::Desk, args: ServeArgs) -> anyhow::Result<ExitCode> {
+async fn serve(desk: DeskService, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let options = ServeOptions {
         http: args.http,
         https: args.https,
@@ -64,15 +65,16 @@ async fn serve(desk: provdesk_core::desk::Desk, args: ServeArgs) -> anyhow::Resu
     let stop = provdesk_serve::signals::stop_requested()?;
     // Reused: in a storm, a fresh buffer per write grew (and copied) itself every time.
     let mut lines = Vec::new();
-    let service = Service::new(provdesk_core::build::Builder::new(desk), options);
-    let mut events = service.events().subscribe();
-    let running = service.launch().await?;
+    // The desk service hands its one builder to the servers' publisher; the event stream is
+    // subscribed before their first build, so no line is missed.
+    let started = desk.start_serving(options).await.map_err(desk_error)?;
+    let mut events = started.events;
     // What each protocol enforces and what the settings trade away, as the serve crate
     // words it; the app shows the same lines.
-    let access = running.access().lines();
+    let access = started.access.lines();
     if format == LogFormat::Json {
         // People watching a JSON stream still want to know where to point the phones.
-        for (_, url) in running.urls() {
+        for (_, url) in &started.urls {
             eprintln!("listening {url}");
         }
         for line in &access {
@@ -105,7 +107,7 @@ async fn serve(desk: provdesk_core::desk::Desk, args: ServeArgs) -> anyhow::Resu
             },
         }
     }
-    running.shutdown().await?;
+    desk.stop_serving().await.map_err(desk_error)?;
     // What the servers reported while stopping (transfers cut short) is still queued.
     append_queued(format, &mut events, &mut lines);
     print_lines(&mut lines);
