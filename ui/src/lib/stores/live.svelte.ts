@@ -82,24 +82,8 @@ export function rowMatches(row: LogRow, filter: LogFilter): boolean {
 }
 
 /** The tile's colour family, from the core's status. */
-export function tone(tile: Tile): "ok" | "warn" | "err" | "busy" | "idle" {
-  switch (tile.status.state) {
-    case "up-to-date":
-    case "firmware-done":
-      return "ok";
-    case "stale":
-    case "got-config":
-      return "warn";
-    case "denied":
-    case "failed":
-    case "needs-attention":
-      return "err";
-    case "requesting":
-    case "firmware-in-progress":
-      return "busy";
-    default:
-      return "idle";
-  }
+export function tone(tile: Tile): ReturnType<typeof statusTone> {
+  return statusTone(tile.status);
 }
 
 export class LiveStore {
