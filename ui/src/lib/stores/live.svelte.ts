@@ -18,7 +18,7 @@ import {
   type ServerStatus,
   type Tile,
 } from "../api";
-import { buildMessage } from "../format";
+import { buildMessage, statusTone } from "../format";
 import { deskEventsReady, onDeskEvent } from "./events.svelte";
 
 /** The log keeps this many newest requests; older ones are in the fetch log on disk. */
