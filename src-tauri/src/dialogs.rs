@@ -20,7 +20,6 @@ pub async fn pick_folder<R: Runtime>(dialog: FileDialogBuilder<R>) -> Option<Pat
 }
 
 /// Where to save a file; `None` when the technician cancels.
-#[allow(dead_code, reason = "the CA export in settings.rs moves to it")]
 pub async fn save_file<R: Runtime>(dialog: FileDialogBuilder<R>) -> Option<PathBuf> {
     answer(|send| dialog.save_file(send)).await
 }

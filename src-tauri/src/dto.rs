@@ -1,5 +1,6 @@
-//! What crosses the IPC boundary, and the one mapping from each core type to it. The UI's
-//! `ui/src/lib/api.ts` mirrors these shapes field for field.
+//! What crosses the IPC boundary, and the one mapping from each core type to it. Every type
+//! here derives its TypeScript (`ui/src/lib/generated/`, see `scripts/check-generated`), which
+//! `ui/src/lib/api.ts` re-exports: nothing is mirrored by hand.
 //!
 //! Invariant: no decisions here beyond shape; masking, layering and validation come from the
 //! core (catalogue, profile set, builder).
@@ -7,6 +8,7 @@
 use provdesk_core::inventory::{Device, DeviceState, FetchLogEntry};
 use provdesk_core::{Diagnostic, Mac};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 // Live screen.
 use provdesk_core::desk::DeskSettings;
@@ -14,7 +16,8 @@ use provdesk_core::status::ProvisioningStatus;
 use provdesk_serve::events::{Progress, Protocol};
 use std::net::SocketAddr;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
 pub struct DeskInfo {
     pub root: String,
     pub settings_file: String,
@@ -27,22 +30,23 @@ pub struct DeskInfo {
     pub models: Vec<String>,
     pub catalog_entries: usize,
     pub catalog_diagnostics: Vec<Diagnostic>,
-    /// Whether phones' P237/P192 can be filled in (the desk names a `public_host`).
-    pub server_address: Option<String>,
 }
 
 pub use provdesk_desk::BuildSummary;
-
-pub use provdesk_desk::BuildState as DeskBuildStatus;
 
 // ---- Live screen (servers, event batches, device tiles) ----
 
 /// Listen addresses the technician types on the Live screen; `None` keeps provdesk.toml's,
 /// `off` turns a server off, `IP:PORT` with port 0 picks a free port.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+#[ts(export)]
 pub struct ListenOverrides {
+    // A missing field is `None` to serde, so the UI may leave any of them out.
+    #[ts(optional = nullable)]
     pub http: Option<String>,
+    #[ts(optional = nullable)]
     pub https: Option<String>,
+    #[ts(optional = nullable)]
     pub tftp: Option<String>,
 }
 
@@ -57,7 +61,8 @@ impl From<ListenOverrides> for provdesk_serve::service::ServeOptions {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
 pub struct ServerUrl {
     pub protocol: Protocol,
     pub url: String,
@@ -66,7 +71,8 @@ pub struct ServerUrl {
 }
 
 /// What the Live screen's header shows.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
 pub struct ServerStatus {
     pub running: bool,
     pub urls: Vec<ServerUrl>,
@@ -76,7 +82,8 @@ pub struct ServerStatus {
     pub p237: Option<String>,
     /// P212, the protocol phones use to fetch: 0 TFTP, 1 HTTP, 2 HTTPS (from `address`).
     pub p212: Option<String>,
-    /// The address phones are given and why: the story Settings and the device page tell.
+    /// The address phones are given and why: the story Settings and the device page tell,
+    /// and what the Live screen shows (`option66`, `p237`, `p212` above are its fields).
     pub address: provdesk_desk::address::PhoneAddress,
     /// Why the last start failed, each with what to do.
     pub errors: Vec<String>,
@@ -89,7 +96,8 @@ pub struct ServerStatus {
     pub access: Option<provdesk_serve::access::AccessSummary>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, TS)]
+#[ts(export)]
 pub struct ListenSettings {
     pub http: Option<String>,
     pub https: Option<String>,
@@ -162,14 +170,19 @@ impl From<&DeskSettings> for ListenSettings {
 pub use provdesk_desk::LogRow;
 
 /// A transfer under way (the newest of a batch per transfer).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
 pub struct ProgressRow {
+    #[ts(type = "number")]
     pub transfer: u64,
     pub protocol: Protocol,
     pub peer: String,
     pub name: String,
+    #[ts(as = "Option<String>")]
     pub mac: Option<Mac>,
+    #[ts(type = "number")]
     pub bytes: u64,
+    #[ts(type = "number | null")]
     pub total: Option<u64>,
 }
 
@@ -187,23 +200,28 @@ impl From<&Progress> for ProgressRow {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
 pub struct DiscoveredRow {
+    #[ts(as = "String")]
     pub mac: Mac,
     pub model: Option<String>,
     pub ip: String,
     pub firmware_version: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
 pub struct ListeningRow {
     pub protocol: Protocol,
     pub url: String,
 }
 
 /// A device's tile: who it is (from the inventory) and where it is in its provisioning.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
 pub struct Tile {
+    #[ts(as = "String")]
     pub mac: Mac,
     pub name: Option<String>,
     pub model: String,
@@ -217,8 +235,10 @@ pub struct Tile {
 }
 
 /// A device's newest request, for its tile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
 pub struct LastRequest {
+    #[ts(type = "number")]
     pub at_ms: i64,
     pub name: String,
     pub status: String,
@@ -252,7 +272,8 @@ impl Tile {
 
 /// Everything that happened in one batch window, in arrival order within each list. A boot
 /// storm arrives as a few messages a second, never one per request.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, TS)]
+#[ts(export)]
 pub struct LiveBatch {
     pub fetches: Vec<LogRow>,
     /// Coalesced: the newest progress of each transfer.
@@ -264,6 +285,7 @@ pub struct LiveBatch {
     /// The new status of every device this batch touched.
     pub tiles: Vec<Tile>,
     /// Events the app fell behind on and lost (the fetch log still has every request).
+    #[ts(type = "number")]
     pub missed: u64,
     /// A build was published: every tile may have changed (stale), reload the board.
     pub board_changed: bool,

@@ -3,11 +3,13 @@
 //! resolves to. `ui/src/lib/api.ts` types its one `call` by it, so a command name or an
 //! argument the app does not have fails `npm run check` instead of failing at run time.
 //!
-//! Types: a named type comes from its ts-rs file in `ui/src/lib/generated/` when there is
-//! one (under its `#[ts(rename)]` name, see [`RENAMED`]). While some DTOs are still written
-//! by hand in `api.ts`, a name without a generated file falls back to the hand-written type of
-//! that name there, and to `unknown` when there is none; `scripts/check-generated` runs the
-//! ts-rs exports first, so what exists is settled before this test reads it.
+//! Types: a named type comes from its ts-rs file in `ui/src/lib/generated/` (under its
+//! `#[ts(rename)]` name, see [`RENAMED`]); `scripts/check-generated` runs the ts-rs exports
+//! first, so what exists is settled before this test reads it. A command argument or result
+//! whose TypeScript would be `unknown` (a type without a generated file, `serde_json::Value`,
+//! a shape this mapping does not know) fails the test with the command and the type named:
+//! the fix is `#[derive(ts_rs::TS)] #[ts(export)]` on the Rust type, never a TypeScript
+//! mirror written by hand.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -40,7 +42,13 @@ fn root() -> PathBuf {
 
 #[test]
 fn commands_ts_follows_the_command_table() {
-    let generated = generate(&app_dir(), &root());
+    let (generated, untyped) = generate(&app_dir(), &root());
+    assert!(
+        untyped.is_empty(),
+        "commands whose TypeScript would be `unknown`; derive ts_rs::TS with #[ts(export)] on \
+         each type and run scripts/check-generated:\n  {}",
+        untyped.join("\n  ")
+    );
     let out = root().join(OUT);
     // Written only when it changed, so a check-out's timestamps stay put.
     if std::fs::read_to_string(&out).ok().as_deref() != Some(generated.as_str()) {
@@ -48,21 +56,16 @@ fn commands_ts_follows_the_command_table() {
     }
 }
 
-/// Where a named Rust type's TypeScript comes from.
-enum Origin {
-    Generated(String),
-    HandWritten(String),
-    Unknown,
-}
-
 struct Context {
     generated_dir: PathBuf,
-    hand_written: BTreeSet<String>,
     /// `use a::B as C;` and `type C = a::B;` in the app: C → B.
     aliases: BTreeMap<String, String>,
     generated: BTreeSet<String>,
-    from_api: BTreeSet<String>,
     channel: bool,
+    /// Where the type being mapped is used, `command `x`, argument `y``.
+    place: String,
+    /// Every place whose type maps to `unknown`, with the Rust type named.
+    untyped: Vec<String>,
 }
 
 impl Context {
@@ -72,44 +75,35 @@ impl Context {
             .get(rust)
             .cloned()
             .unwrap_or_else(|| rust.to_string());
-        match self.origin(&name) {
-            Origin::Generated(ts) => {
-                self.generated.insert(ts.clone());
-                ts
-            }
-            Origin::HandWritten(ts) => {
-                self.from_api.insert(ts.clone());
-                ts
-            }
-            Origin::Unknown => "unknown".into(),
+        let ts = RENAMED
+            .iter()
+            .find(|(rust, _)| *rust == name)
+            .map_or(name.as_str(), |(_, ts)| ts);
+        if self.generated_dir.join(format!("{ts}.ts")).is_file() {
+            self.generated.insert(ts.to_string());
+            ts.to_string()
+        } else {
+            self.unknown(&format!("`{rust}` has no generated TypeScript ({ts}.ts)"))
         }
     }
 
-    fn origin(&self, name: &str) -> Origin {
-        let name = RENAMED
-            .iter()
-            .find(|(rust, _)| *rust == name)
-            .map_or(name, |(_, ts)| ts);
-        if self.generated_dir.join(format!("{name}.ts")).is_file() {
-            Origin::Generated(name.to_string())
-        } else if self.hand_written.contains(name) {
-            Origin::HandWritten(name.to_string())
-        } else {
-            Origin::Unknown
-        }
+    /// Records that the type at [`Context::place`] maps to `unknown`, and says so.
+    fn unknown(&mut self, why: &str) -> String {
+        self.untyped.push(format!("{}: {why}", self.place));
+        "unknown".into()
     }
 }
 
-fn generate(app: &Path, root: &Path) -> String {
+/// `commands.ts`, and every place whose type maps to `unknown`.
+fn generate(app: &Path, root: &Path) -> (String, Vec<String>) {
     let main = read(&app.join("src/main.rs"));
-    let api = std::fs::read_to_string(root.join("ui/src/lib/api.ts")).unwrap_or_default();
     let mut cx = Context {
         generated_dir: root.join("ui/src/lib/generated"),
-        hand_written: exported_names(&api),
         aliases: aliases(&app.join("src")),
         generated: BTreeSet::new(),
-        from_api: BTreeSet::new(),
         channel: false,
+        place: String::new(),
+        untyped: Vec::new(),
     };
     let mut entries = Vec::new();
     for path in handler_paths(&main) {
@@ -125,13 +119,6 @@ fn generate(app: &Path, root: &Path) -> String {
     if cx.channel {
         out.push_str("import type { Channel } from \"@tauri-apps/api/core\";\n");
     }
-    if !cx.from_api.is_empty() {
-        let names: Vec<_> = cx.from_api.iter().map(String::as_str).collect();
-        out.push_str(&format!(
-            "import type {{ {} }} from \"../api\";\n",
-            names.join(", ")
-        ));
-    }
     for name in &cx.generated {
         out.push_str(&format!("import type {{ {name} }} from \"./{name}\";\n"));
     }
@@ -142,7 +129,7 @@ fn generate(app: &Path, root: &Path) -> String {
         out.push_str(&line);
     }
     out.push_str("};\n\nexport type CommandName = keyof Commands;\n");
-    out
+    (out, cx.untyped)
 }
 
 fn read(path: &Path) -> syn::File {
@@ -232,6 +219,7 @@ fn entry(f: &ItemFn, cx: &mut Context) -> String {
         let rust = ident.ident.to_string();
         let rust = rust.trim_start_matches("r#");
         let name = if snake { rust.to_string() } else { camel(rust) };
+        cx.place = format!("command `{}`, argument `{rust}`", f.sig.ident);
         args.push(format!("{name}: {}", ts(&typed.ty, cx)));
     }
     let args = if args.is_empty() {
@@ -239,6 +227,7 @@ fn entry(f: &ItemFn, cx: &mut Context) -> String {
     } else {
         format!("{{ {} }}", args.join("; "))
     };
+    cx.place = format!("command `{}`, result", f.sig.ident);
     let returns = match &f.sig.output {
         ReturnType::Default => "void".to_string(),
         ReturnType::Type(_, ty) => returned(ty, cx),
@@ -302,15 +291,16 @@ fn ts(ty: &Type, cx: &mut Context) -> String {
         Type::Slice(s) => format!("Array<{}>", ts(&s.elem, cx)),
         Type::Array(a) => format!("Array<{}>", ts(&a.elem, cx)),
         Type::Path(p) if p.path.segments.iter().any(|s| s.ident == "serde_json") => {
-            "unknown".into()
+            let name = last_ident(ty).unwrap_or_default();
+            cx.unknown(&format!("`serde_json::{name}` is untyped JSON"))
         }
         Type::Path(_) => {
             let Some((name, args)) = generic(ty) else {
-                return "unknown".into();
+                return cx.unknown("a type path without a name");
             };
-            let arg = |i: usize, cx: &mut Context| {
-                args.get(i)
-                    .map_or_else(|| "unknown".to_string(), |t| ts(t, cx))
+            let arg = |i: usize, cx: &mut Context| match args.get(i) {
+                Some(t) => ts(t, cx),
+                None => cx.unknown(&format!("`{name}` without its type argument")),
             };
             match name.as_str() {
                 "String" | "str" | "char" | "PathBuf" | "Path" | "OsString" | "Mac" | "PName"
@@ -331,7 +321,7 @@ fn ts(ty: &Type, cx: &mut Context) -> String {
                 _ => cx.named(&name),
             }
         }
-        _ => "unknown".into(),
+        _ => cx.unknown("a type this mapping does not know (a function, `impl Trait`, …)"),
     }
 }
 
@@ -350,22 +340,6 @@ fn camel(snake: &str) -> String {
         }
     }
     out
-}
-
-/// `export interface X` / `export type X` names in a TypeScript module.
-fn exported_names(ts: &str) -> BTreeSet<String> {
-    ts.lines()
-        .filter_map(|line| {
-            let rest = line
-                .strip_prefix("export interface ")
-                .or_else(|| line.strip_prefix("export type "))?;
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            (!name.is_empty()).then_some(name)
-        })
-        .collect()
 }
 
 /// Renames in the app's modules: `use a::B as C;` and `type C = a::B;` give C → B.
@@ -413,15 +387,19 @@ fn renames(tree: &syn::UseTree, out: &mut BTreeMap<String, String>) {
 mod tests {
     use super::*;
 
-    fn check(rust: &str, expected: &str) {
-        let mut cx = Context {
+    fn context() -> Context {
+        Context {
             generated_dir: root().join("ui/src/lib/generated"),
-            hand_written: ["HandOnly".to_string()].into(),
             aliases: BTreeMap::new(),
             generated: BTreeSet::new(),
-            from_api: BTreeSet::new(),
             channel: false,
-        };
+            place: "here".into(),
+            untyped: Vec::new(),
+        }
+    }
+
+    fn check(rust: &str, expected: &str) {
+        let mut cx = context();
         let ty: Type = syn::parse_str(rust).unwrap();
         assert_eq!(ts(&ty, &mut cx), expected, "{rust}");
     }
@@ -437,10 +415,41 @@ mod tests {
         );
         check("Channel<DeskEvent>", "Channel<DeskEvent>");
         check("DeviceDto", "DeviceDto");
-        check("HandOnly", "HandOnly");
-        check("NoSuchType", "unknown");
+        check("EntryView", "CatalogEntry");
         check("(String, u8)", "[string, number]");
         check("&str", "string");
+    }
+
+    /// A type without generated TypeScript fails the test, named with where it is used.
+    #[test]
+    fn a_type_without_generated_typescript_is_named() {
+        let f: ItemFn = syn::parse_str(
+            "#[tauri::command] async fn pick(state: State<'_, AppState>, what: HandOnly) \
+             -> ApiResult<Option<serde_json::Value>> { todo!() }",
+        )
+        .unwrap();
+        let mut cx = context();
+        let line = entry(&f, &mut cx);
+        assert_eq!(
+            line,
+            "  pick: { args: { what: unknown }; returns: unknown | null };\n"
+        );
+        assert_eq!(
+            cx.untyped,
+            [
+                "command `pick`, argument `what`: `HandOnly` has no generated TypeScript (HandOnly.ts)",
+                "command `pick`, result: `serde_json::Value` is untyped JSON",
+            ]
+        );
+        let mut cx = context();
+        entry(
+            &syn::parse_str(
+                "#[tauri::command] fn ok(mac: String) -> ApiResult<DeviceDto> { todo!() }",
+            )
+            .unwrap(),
+            &mut cx,
+        );
+        assert!(cx.untyped.is_empty(), "{:?}", cx.untyped);
     }
 
     #[test]

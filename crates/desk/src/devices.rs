@@ -259,9 +259,9 @@ pub struct DeviceDetail {
     pub history: Vec<FetchLogEntry>,
     /// Whether this desk's servers run (in this process), so `params` hold their address.
     pub serving: bool,
-    /// The config server path phones are given (P237), `host[:port][/path]`; `None` while no
-    /// server runs and the settings name no `public_host`.
-    pub server: Option<String>,
+    /// The address phones are given (P237/P192) and why: the story Settings and the Live
+    /// screen tell, from [`DeskService::phone_address`].
+    pub address: crate::address::PhoneAddress,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -515,7 +515,7 @@ impl DeskService {
             files,
             history: history.into_iter().take(HISTORY).collect(),
             serving: self.is_serving(),
-            server: options.server.as_ref().map(|s| s.config_path()),
+            address: self.phone_address(),
         })
     }
 
@@ -972,7 +972,8 @@ mod tests {
             .expect("P237 is filled");
         assert!(p237.server_filled);
         assert!(p237.value.starts_with("prov.example.com"), "{}", p237.value);
-        assert_eq!(detail.server.as_deref(), Some(p237.value.as_str()));
+        assert_eq!(detail.address.p237.as_deref(), Some(p237.value.as_str()));
+        assert_eq!(detail.address, desk.phone_address());
         let p35 = detail.params.iter().find(|p| p.p.to_string() == "P35");
         assert!(p35.is_some_and(|p| !p.server_filled));
     }
@@ -1013,12 +1014,17 @@ mod tests {
         );
         let p212 = detail.params.iter().find(|p| p.p.to_string() == "P212");
         assert!(p212.is_some_and(|p| p.server_filled && p.value == "1"));
-        assert_eq!(detail.server.as_deref(), Some(p237.value.as_str()));
+        assert_eq!(detail.address.p237.as_deref(), Some(p237.value.as_str()));
+        assert_eq!(
+            detail.address.source,
+            crate::address::AddressSource::ListenAddress
+        );
         // Stopped: the settings (no public_host in the sample) fill nothing.
         let after = desk
             .device_detail(mac("000b82000001"), Reveal::Masked)
             .unwrap();
-        assert!(!after.serving && after.server.is_none());
+        assert!(!after.serving && after.address.p237.is_none());
+        assert_eq!(after.address.source, crate::address::AddressSource::Unknown);
     }
 
     #[test]

@@ -264,6 +264,7 @@ impl AccessPolicy {
 
 /// What `serve` and the app say on start: computed here, only rendered by them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct AccessSummary {
     /// One per running protocol, in the order the servers start.
     pub protocols: Vec<ProtocolAccess>,
@@ -272,6 +273,7 @@ pub struct AccessSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ProtocolAccess {
     pub protocol: Protocol,
     /// E.g. `allow-list 10.99.99.0/24, digest authentication (P1360/P1361)`.
@@ -279,6 +281,7 @@ pub struct ProtocolAccess {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Tradeoff {
     /// The setting that makes it, `section.key` as in `provdesk.toml`.
     pub setting: String,

@@ -11,7 +11,7 @@ use tauri_plugin_dialog::DialogExt;
 use tauri_plugin_opener::OpenerExt;
 
 use crate::dialogs;
-use crate::dto::{DeskBuildStatus, DeskInfo};
+use crate::dto::DeskInfo;
 use crate::error::{ApiError, ApiResult};
 use crate::session::{AppState, Session, blocking};
 
@@ -50,13 +50,12 @@ pub fn info(session: &Session) -> ApiResult<DeskInfo> {
         models: models.into_iter().collect(),
         catalog_entries: session.catalog().len(),
         catalog_diagnostics: session.catalog_diagnostics().to_vec(),
-        server_address: session.options().server.map(|s| s.config_path()),
     })
 }
 
 /// How far the build that runs when a desk opens is.
 #[tauri::command]
-pub async fn desk_build_status(state: State<'_, AppState>) -> ApiResult<DeskBuildStatus> {
+pub async fn desk_build_status(state: State<'_, AppState>) -> ApiResult<provdesk_desk::BuildState> {
     Ok(state.session().build_state())
 }
 
@@ -101,7 +100,8 @@ pub async fn choose_folder(app: AppHandle, title: String) -> ApiResult<Option<St
 
 /// A text file the technician picks (a CSV device list), read in Rust so the webview needs
 /// no file-system access.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, ts_rs::TS)]
+#[ts(export)]
 pub struct PickedFile {
     pub name: String,
     pub text: String,

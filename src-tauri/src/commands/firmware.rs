@@ -7,6 +7,7 @@ use provdesk_desk::firmware::{FirmwareChanged, FirmwareOverview};
 use tauri::{AppHandle, State};
 use tauri_plugin_dialog::DialogExt;
 
+use crate::dialogs;
 use crate::error::ApiResult;
 use crate::session::{AppState, blocking};
 
@@ -18,14 +19,13 @@ pub async fn firmware_overview(state: State<'_, AppState>) -> ApiResult<Firmware
 /// Asks for a firmware image with the system dialog; `None` when cancelled.
 #[tauri::command]
 pub async fn pick_firmware_file(app: AppHandle) -> ApiResult<Option<String>> {
-    Ok(app
+    let dialog = app
         .dialog()
         .file()
         .set_title("Add a firmware image")
-        .add_filter("Firmware image", &["bin", "zip", "img"])
-        .blocking_pick_file()
-        .and_then(|p| p.into_path().ok())
-        .map(|p| p.display().to_string()))
+        .add_filter("Firmware image", &["bin", "zip", "img"]);
+    let picked = dialogs::pick_file(dialog).await;
+    Ok(picked.map(|p| p.display().to_string()))
 }
 
 /// Copies the image at `path` into `firmware/`, as `<model>fw.bin` for each of `models` (or

@@ -14,6 +14,7 @@ use provdesk_desk::settings::{ServersAfterSave, SettingsSaved, SettingsView};
 use tauri::{AppHandle, State};
 use tauri_plugin_dialog::DialogExt;
 
+use crate::dialogs;
 use crate::error::ApiResult;
 use crate::session::{AppState, blocking};
 
@@ -100,10 +101,8 @@ pub async fn pick_file(
     if !extensions.is_empty() {
         dialog = dialog.add_filter(filter, &extensions);
     }
-    Ok(dialog
-        .blocking_pick_file()
-        .and_then(|p| p.into_path().ok())
-        .map(|p| p.display().to_string()))
+    let picked = dialogs::pick_file(dialog).await;
+    Ok(picked.map(|p| p.display().to_string()))
 }
 
 /// Creates the desk's local CA and a server certificate, unless a valid one is there.
@@ -119,15 +118,13 @@ pub async fn export_ca(app: AppHandle, state: State<'_, AppState>) -> ApiResult<
     let desk = state.session();
     // Made (and checked) before the dialog opens: a failure is said before choosing a place.
     blocking(desk.clone(), |d| d.export_ca().map(|_| ())).await?;
-    let Some(path): Option<PathBuf> = app
+    let dialog = app
         .dialog()
         .file()
         .set_title("Export the ProvDesk CA certificate")
         .set_file_name("provdesk-ca.pem")
-        .add_filter("PEM certificate", &["pem", "crt"])
-        .blocking_save_file()
-        .and_then(|p| p.into_path().ok())
-    else {
+        .add_filter("PEM certificate", &["pem", "crt"]);
+    let Some(path): Option<PathBuf> = dialogs::save_file(dialog).await else {
         return Ok(None);
     };
     let shown = path.display().to_string();

@@ -4,6 +4,7 @@ import type { Diagnostic } from "./Diagnostic";
 import type { EffectiveParam } from "./EffectiveParam";
 import type { FetchLogEntry } from "./FetchLogEntry";
 import type { FilePreview } from "./FilePreview";
+import type { PhoneAddress } from "./PhoneAddress";
 
 /**
  * A device's page.
@@ -26,7 +27,7 @@ history: Array<FetchLogEntry>,
  */
 serving: boolean, 
 /**
- * The config server path phones are given (P237), `host[:port][/path]`; `None` while no
- * server runs and the settings name no `public_host`.
+ * The address phones are given (P237/P192) and why: the story Settings and the Live
+ * screen tell, from [`DeskService::phone_address`].
  */
-server: string | null, };
+address: PhoneAddress, };

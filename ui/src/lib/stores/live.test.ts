@@ -30,6 +30,7 @@ const idle: DeskBuildStatus = { running: false, elapsed_ms: 0, devices: 0, summa
 
 const stopped: ServerStatus = {
   running: false, urls: [], option66: null, p237: null, p212: null, errors: [],
+  address: { source: "unknown", p237: null, p212: null, option66: null, message: "P237/P192: not known until the servers start." },
   configured: { http: "0.0.0.0:8080", https: null, tftp: "0.0.0.0:69" }, first_build: null,
   access: null,
 };

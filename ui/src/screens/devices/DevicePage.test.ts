@@ -27,7 +27,10 @@ const detail: DeviceDetail = {
   }],
   history: [{ id: 1, ts: 0, protocol: "http", peer: "192.0.2.9:1", name: "cfg000b82000001.xml", mac: "000b82000001", user_agent: null, status: "404", reason: "unknown device", bytes: 0, duration_ms: 3, artifact_hash: null }],
   serving: true,
-  server: "192.0.2.1:8080",
+  address: {
+    source: "listen-address", p237: "192.0.2.1:8080", p212: "1", option66: "http://192.0.2.1:8080",
+    message: "Phones are given 192.0.2.1:8080 (P237/P192): the servers fill it in from the address they listen on. Set a public host if phones reach this machine by another name.",
+  },
 };
 
 describe("DevicePage", () => {
@@ -67,7 +70,11 @@ describe("DevicePage", () => {
     await screen.findByText("Reception");
     const filled = [...container.querySelectorAll("[data-server-filled]")].map((b) => b.closest("tr")?.getAttribute("data-p"));
     expect(filled).toEqual(["P237"]);
-    expect(container.querySelector("[data-served]")?.textContent).toContain("running servers, which give them 192.0.2.1:8080");
+    // The desk's sentence, word for word: the one Settings and Live show.
+    const served = container.querySelector("[data-served]");
+    expect(served?.textContent).toContain("from the running servers.");
+    expect(served?.textContent).toContain(detail.address.message);
+    expect(served?.getAttribute("data-phone-address")).toBe("listen-address");
   });
 
   it("updates on its own when the desk says this device changed, and only then", async () => {

@@ -21,7 +21,7 @@ const device = (i: number, over: Partial<Device> = {}): Device => ({
 });
 const info: DeskInfo = {
   root: "/desk", settings_file: "provdesk.toml", settings_text: "", devices: 10000, discovered: 1, profiles: ["global", "office", "sales"],
-  models: ["gxp2170"], catalog_entries: 0, catalog_diagnostics: [], server_address: null,
+  models: ["gxp2170"], catalog_entries: 0, catalog_diagnostics: [],
 };
 const build: BuildSummary = { published: true, build: 3, artifacts: 3, devices: 1, written: 3, removed: 0, unchanged: 0, errors: 0, diagnostics: [], held: [], elapsed_ms: 12 };
 
