@@ -5,8 +5,8 @@
 //! Invariant: no decisions here beyond shape; masking, layering and validation come from the
 //! core (catalogue, profile set, builder).
 
+use provdesk_core::Mac;
 use provdesk_core::inventory::{Device, DeviceState, FetchLogEntry};
-use provdesk_core::{Diagnostic, Mac};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -15,22 +15,6 @@ use provdesk_core::desk::DeskSettings;
 use provdesk_core::status::ProvisioningStatus;
 use provdesk_serve::events::{Progress, Protocol};
 use std::net::SocketAddr;
-
-#[derive(Debug, Clone, Serialize, TS)]
-#[ts(export)]
-pub struct DeskInfo {
-    pub root: String,
-    pub settings_file: String,
-    pub settings_text: String,
-    pub devices: usize,
-    pub discovered: usize,
-    /// Named profiles, `global` first.
-    pub profiles: Vec<String>,
-    /// Models with a file or a device, lowercase.
-    pub models: Vec<String>,
-    pub catalog_entries: usize,
-    pub catalog_diagnostics: Vec<Diagnostic>,
-}
 
 pub use provdesk_desk::BuildSummary;
 

@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod firmware;
 pub mod live;
+pub mod overview;
 pub mod profile_import;
 pub mod profiles;
 pub mod service;

@@ -1,56 +1,20 @@
 //! The desk itself: what is open, opening another folder, its opening build and its settings file.
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::path::PathBuf;
 
-use provdesk_core::inventory::DeviceState;
-use provdesk_core::profile::ProfileSet;
 use tauri::{AppHandle, State};
 use tauri_plugin_dialog::DialogExt;
 use tauri_plugin_opener::OpenerExt;
 
 use crate::dialogs;
-use crate::dto::DeskInfo;
 use crate::error::{ApiError, ApiResult};
 use crate::session::{AppState, Session, blocking};
+use provdesk_desk::overview::DeskInfo;
 
 #[tauri::command]
 pub async fn desk_info(state: State<'_, AppState>) -> ApiResult<DeskInfo> {
-    blocking(state.session(), info).await
-}
-
-pub fn info(session: &Session) -> ApiResult<DeskInfo> {
-    let desk = &session.desk();
-    let devices = session.inventory().list_devices()?;
-    let discovered = devices
-        .iter()
-        .filter(|d| d.state == DeviceState::Discovered)
-        .count();
-    let profiles = ProfileSet::load(desk.root());
-    let mut names = vec![provdesk_core::profile::GLOBAL.to_string()];
-    names.extend(profiles.profile_names().map(str::to_string));
-    let mut models: BTreeSet<String> = profiles.model_names().map(str::to_string).collect();
-    models.extend(
-        devices
-            .iter()
-            .filter(|d| d.model != provdesk_core::inventory::UNKNOWN_MODEL)
-            .map(|d| d.model.clone()),
-    );
-    let settings_path = desk.settings_path();
-    let settings_text =
-        fs::read_to_string(&settings_path).map_err(|e| ApiError::io(&settings_path, e))?;
-    Ok(DeskInfo {
-        root: desk.root().display().to_string(),
-        settings_file: settings_path.display().to_string(),
-        settings_text,
-        devices: devices.len() - discovered,
-        discovered,
-        profiles: names,
-        models: models.into_iter().collect(),
-        catalog_entries: session.catalog().len(),
-        catalog_diagnostics: session.catalog_diagnostics().to_vec(),
-    })
+    blocking(state.session(), |desk| desk.info()).await
 }
 
 /// How far the build that runs when a desk opens is.
@@ -70,7 +34,7 @@ pub async fn open_desk(state: State<'_, AppState>, path: String) -> ApiResult<De
     let session = tauri::async_runtime::spawn_blocking(move || Session::open(&path))
         .await
         .map_err(|e| ApiError::internal(format!("opening the desk failed: {e}")))??;
-    let info = blocking(session.clone(), info).await?;
+    let info = blocking(session.clone(), |desk| desk.info()).await?;
     state.replace(session).await;
     // The first look at a desk builds it, in the background like at start-up.
     opening_build(state.session());
