@@ -279,11 +279,21 @@ impl ProfileSet {
                     break;
                 }
                 let Some(file) = self.named.get(&name) else {
-                    let mut d = Diagnostic::error(
-                        "unknown-profile",
-                        format!("profile `{name}` does not exist (no profiles/{name}.toml)"),
-                    )
-                    .field("profile");
+                    // A file that is there but does not load is its own error already; say
+                    // that rather than that the profile is missing.
+                    let path = std::path::PathBuf::from(format!("profiles/{name}.toml"));
+                    let broken = self
+                        .diagnostics
+                        .iter()
+                        .any(|d| d.is_error() && d.file.as_deref() == Some(path.as_path()));
+                    let message = if broken {
+                        format!(
+                            "profile `{name}` cannot be used until profiles/{name}.toml loads: fix its error(s)"
+                        )
+                    } else {
+                        format!("profile `{name}` does not exist (no profiles/{name}.toml)")
+                    };
+                    let mut d = Diagnostic::error("unknown-profile", message).field("profile");
                     if let Some(mac) = target.mac {
                         d = d.device(mac);
                     }
@@ -848,6 +858,24 @@ mod tests {
                 .message
                 .contains("profile `nope` does not exist")
         );
+    }
+
+    #[test]
+    fn a_device_of_a_profile_that_does_not_load_is_pointed_at_the_file() {
+        let set = ProfileSet::from_texts(&[
+            ("profiles/global.toml", GLOBAL_TOML),
+            ("profiles/office.toml", "[params]\nP47 = \"unterminated\n"),
+        ]);
+        let (_, diagnostics) = set.effective(&Target {
+            profile: Some("office"),
+            ..Target::default()
+        });
+        let message = &diagnostics[0].message;
+        assert!(
+            message.contains("cannot be used until profiles/office.toml loads"),
+            "{message}"
+        );
+        assert!(!message.contains("does not exist"), "{message}");
     }
 
     #[test]
