@@ -52,7 +52,9 @@ fn main() {
             stop_on_signals(app.handle());
             // Build in the background so the window shows at once, even for a large desk; the
             // UI shows a banner until it is done, and problems in the profiles show up there.
-            commands::desk::opening_build(session);
+            // At start it waits for the Live board to be read first and then runs at a lower
+            // priority, so it does not compete with the window's first paint.
+            commands::desk::opening_build_after_first_look(session);
             Ok(())
         })
         .on_window_event(|w, event| {

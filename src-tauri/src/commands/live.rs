@@ -39,7 +39,10 @@ pub async fn server_status(state: State<'_, AppState>) -> ApiResult<ServerStatus
 /// after a build (when any tile may have gone stale).
 #[tauri::command]
 pub async fn live_board(state: State<'_, AppState>) -> ApiResult<Vec<Tile>> {
-    state.servers().board(state.session()).await
+    let board = state.servers().board(state.session()).await;
+    // The board is what the window shows first; the opening build waited for it.
+    crate::commands::desk::first_look();
+    board
 }
 
 /// Sends the Live screen every batch of events from now on, over `on_batch`.

@@ -118,12 +118,27 @@ export class LiveStore {
   /** Bumped by every build-finished, so a status read that raced one is not taken. */
   #builds = 0;
   #boardReload: ReturnType<typeof setTimeout> | null = null;
+  /** The board asked for before the screen connected (`prefetchBoard`). */
+  #early: Promise<Tile[]> | null = null;
   #now: () => number;
   /** Called for builds and warnings the technician should see (toasts). */
   onNotice: (text: string, tone: "ok" | "error" | "info") => void = () => {};
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
+  }
+
+  /** Starts reading the board before the Live screen mounts (at launch, alongside the desk's
+   * summary), so the first frame with tiles does not wait for one round trip after another;
+   * `connect` takes it. A build that finishes meanwhile reloads the board through its event. */
+  prefetchBoard() {
+    // Listening first: the opening build waits for this board read, and its build-finished
+    // (which reloads the board) comes after the subscription asked for here stands.
+    this.#listen();
+    const early = liveApi.liveBoard();
+    // Unhandled here if `connect` never takes it; connect reports its own error.
+    early.catch(() => {});
+    this.#early = early;
   }
 
   /** Subscribes once to the event streams, then reads the status, the board and the last
@@ -142,23 +157,35 @@ export class LiveStore {
       this.problems = [];
       this.warnings = [];
     }
-    if (!this.#listening) {
-      this.#listening = true;
-      onDeskEvent((event) => this.onDeskEvent(event));
-    }
-    if (!this.#subscribed) {
-      await liveApi.liveSubscribe((batch) => this.apply(batch));
-      this.#subscribed = true;
-    }
+    this.#listen();
+    const subscribed = this.#subscribed
+      ? Promise.resolve()
+      : liveApi.liveSubscribe((batch) => this.apply(batch)).then(() => {
+          this.#subscribed = true;
+        });
     const builds = this.#builds;
-    await deskEventsReady();
-    this.status = await liveApi.serverStatus();
-    await this.loadBoard();
+    // The board is the first thing the window shows: it goes on screen as soon as it is read
+    // (it may have been asked for already, while the desk's summary loaded), without waiting
+    // for the subscriptions and the status, which are read alongside it. At launch no servers
+    // run yet, so no batch can come between this board and the subscription.
+    const status = Promise.all([subscribed, deskEventsReady()]).then(() => liveApi.serverStatus());
+    // Reported by the `await` below; not unhandled if the board fails first.
+    status.catch(() => {});
+    const board = this.#early ?? liveApi.liveBoard();
+    this.#early = null;
+    this.setTiles(await board);
+    this.status = await status;
     // After subscribing: a request logged meanwhile arrives in a batch too, and `seed`
     // and `apply` keep one of the two.
     if (another) this.seed(await liveApi.liveHistory(HISTORY));
     const build = await api.deskBuildStatus();
     if (builds === this.#builds) this.showBuild(build);
+  }
+
+  #listen() {
+    if (this.#listening) return;
+    this.#listening = true;
+    onDeskEvent((event) => this.onDeskEvent(event));
   }
 
   /** Puts the fetch log's recent requests (oldest first) under what the log already has,

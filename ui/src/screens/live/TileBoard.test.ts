@@ -33,6 +33,19 @@ describe("TileBoard", () => {
     expect(onpick).toHaveBeenCalledWith("000b82000003");
   });
 
+  it("draws only the rows of a large desk in view, those needing attention first", () => {
+    const tiles = Array.from({ length: 1000 }, (_, i) => tile(`000b8201${i.toString(16).padStart(4, "0")}`));
+    tiles[700] = tile(tiles[700].mac, { status: { state: "failed", reason: "file not found" }, label: "failed" });
+    const { container } = render(TileBoard, { tiles });
+    const drawn = [...container.querySelectorAll<HTMLElement>("[data-tile]")];
+    expect(drawn.length).toBeGreaterThan(0);
+    expect(drawn.length).toBeLessThan(100);
+    expect(drawn[0].dataset.tile).toBe(tiles[700].mac);
+    expect(drawn[0].dataset.status).toBe("failed");
+    expect(drawn[0].querySelector("[data-label]")?.textContent).toBe("failed");
+    expect(container.textContent).toContain("1000 devices");
+  });
+
   it("says what to do when there are no devices", () => {
     const { container } = render(TileBoard, { tiles: [] });
     expect(container.textContent).toContain("Devices screen");
