@@ -20,6 +20,7 @@ use tauri::Manager;
 use crate::session::{AppState, Session};
 
 fn main() {
+    without_gpu_compositing();
     let desk_path =
         match session::desk_from_args(std::env::args(), std::env::var("PROVDESK_DESK").ok()) {
             Ok(path) => path,
@@ -150,6 +151,23 @@ fn stop_on_signals(app: &tauri::AppHandle) {
         }
         Err(e) => {
             tracing::warn!("{e}; quit from the window to keep every fetch in the log")
+        }
+    }
+}
+
+/// WebKitGTK composites the page through GL; without a GPU (a laptop's software renderer, a
+/// virtual display) that costs about 100 MB in the web process for a window of forms and
+/// tables that gains nothing from it, and it is a known source of blank windows on some
+/// drivers. Off by default; `PROVDESK_COMPOSITING=on` (or setting
+/// `WEBKIT_DISABLE_COMPOSITING_MODE` yourself) leaves WebKit's own choice.
+fn without_gpu_compositing() {
+    #[cfg(target_os = "linux")]
+    {
+        const WEBKIT: &str = "WEBKIT_DISABLE_COMPOSITING_MODE";
+        let keep = std::env::var("PROVDESK_COMPOSITING").is_ok_and(|v| v == "on");
+        if !keep && std::env::var_os(WEBKIT).is_none() {
+            // SAFETY: the first thing `main` does, before any other thread exists.
+            unsafe { std::env::set_var(WEBKIT, "1") };
         }
     }
 }

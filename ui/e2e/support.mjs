@@ -104,6 +104,16 @@ async function screenshot(name) {
     script: "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
     args: [],
   });
+  // Without GPU compositing (the app's default on Linux), WebKit's screenshot of a page that
+  // does not change waits for a repaint that never comes: a pixel that changes a few times
+  // while it waits gives it one.
+  await exec(
+    `const dot = document.createElement("div");
+     dot.style.cssText = "position:fixed;left:0;bottom:0;width:1px;height:1px;pointer-events:none";
+     document.body.append(dot);
+     [30, 100, 300, 1000].forEach((ms, i) => setTimeout(() => (dot.style.background = i % 2 ? "transparent" : "rgba(0,0,0,0.01)"), ms));
+     setTimeout(() => dot.remove(), 1500);`,
+  );
   const png = await wd("GET", s("/screenshot"), undefined, 30000);
   mkdirSync(shots, { recursive: true });
   writeFileSync(join(shots, `${name}.png`), Buffer.from(png, "base64"));
