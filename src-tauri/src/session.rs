@@ -35,13 +35,7 @@ impl DeskEventFeed {
     }
 
     fn send(&self, event: DeskEvent) {
-        let mut channel = self.channel.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(c) = channel.as_ref()
-            && c.send(event).is_err()
-        {
-            // The webview went away; the next subscription brings a new channel.
-            *channel = None;
-        }
+        crate::servers::send_or_forget(&self.channel, event);
     }
 
     /// Follows `desk` from now on (and no longer the desk open before).

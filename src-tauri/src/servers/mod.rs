@@ -70,13 +70,18 @@ impl Feed {
     }
 
     fn send(&self, batch: LiveBatch) {
-        let mut channel = self.channel.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(c) = channel.as_ref()
-            && c.send(batch).is_err()
-        {
-            // The webview went away; the next subscription brings a new channel.
-            *channel = None;
-        }
+        send_or_forget(&self.channel, batch);
+    }
+}
+
+/// Sends `message` on the channel a webview subscribed with; a channel whose webview went
+/// away is forgotten (the next subscription brings a new one).
+pub fn send_or_forget<T: tauri::ipc::IpcResponse>(slot: &Mutex<Option<Channel<T>>>, message: T) {
+    let mut channel = slot.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(c) = channel.as_ref()
+        && c.send(message).is_err()
+    {
+        *channel = None;
     }
 }
 
