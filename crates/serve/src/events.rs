@@ -265,6 +265,15 @@ pub enum Event {
         ip: String,
         firmware_version: Option<String>,
     },
+    /// A phone asked for its provisioning server by SIP plug-and-play (a multicast
+    /// `SUBSCRIBE` for `ua-profile`); the recorder treats it as a sighting.
+    PlugAndPlay {
+        mac: Option<Mac>,
+        model: Option<String>,
+        firmware: Option<String>,
+        ip: String,
+        outcome: crate::pnp::PnpOutcome,
+    },
     Warning {
         message: String,
     },

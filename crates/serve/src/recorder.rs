@@ -242,7 +242,7 @@ struct Recorder {
     /// The fetches not yet written, kept as the events themselves (with the device each is
     /// for): rows are made from them only when written, borrowing their strings.
     rows: Vec<PendingRow>,
-    /// The newest fetch per device in this batch: a boot sequence is several requests, and
+    /// The newest fetch (or plug-and-play request) per device in this batch: a boot sequence is several requests, and
     /// one update per device is enough. Turned into sightings when the batch is written, so a
     /// storm's User-Agents are parsed once per device rather than once per request.
     newest_fetches: BTreeMap<Mac, Arc<Event>>,
@@ -268,6 +268,11 @@ impl Recorder {
     }
 
     fn take(&mut self, event: Arc<Event>) {
+        if let Event::PlugAndPlay { mac: Some(mac), .. } = &*event {
+            // A sighting without a fetch-log row; a fetch in the same batch says more.
+            self.newest_fetches.entry(*mac).or_insert(event);
+            return;
+        }
         let Event::Fetch(fetch) = &*event else {
             return;
         };
@@ -320,6 +325,17 @@ impl Recorder {
                 .into_iter()
                 .filter_map(|(mac, event)| match &*event {
                     Event::Fetch(fetch) => Some(sighting(mac, fetch)),
+                    Event::PlugAndPlay {
+                        model,
+                        firmware,
+                        ip,
+                        ..
+                    } => Some(Sighting {
+                        model: model.clone(),
+                        firmware_version: firmware.clone(),
+                        ip: Some(ip.clone()),
+                        ..Sighting::new(mac, crate::events::now_ms())
+                    }),
                     _ => None,
                 }),
         );
@@ -688,6 +704,36 @@ mod tests {
                 discovered += 1;
             }
         }
+        assert_eq!(discovered, 1);
+    }
+
+    #[tokio::test]
+    async fn a_plug_and_play_request_discovers_its_phone_without_a_log_row() {
+        let s = setup();
+        let mut out = s.out.subscribe();
+        let (bus, rx) = EventBus::new(16).with_recorder();
+        let mac: Mac = "c074ad112233".parse().unwrap();
+        bus.emit(Event::PlugAndPlay {
+            mac: Some(mac),
+            model: Some("GRP2612W".into()),
+            firmware: Some("1.0.5.67".into()),
+            ip: "198.51.100.2".into(),
+            outcome: crate::pnp::PnpOutcome::Notified {
+                url: "http://198.51.100.1:8080/".into(),
+            },
+        });
+        drop(bus);
+        record_all(rx, &s).await;
+        let device = s.inventory.get_device(mac).unwrap().unwrap();
+        assert_eq!(device.state, DeviceState::Discovered);
+        assert_eq!(device.model, "grp2612w");
+        assert_eq!(device.firmware_version.as_deref(), Some("1.0.5.67"));
+        assert_eq!(device.last_ip.as_deref(), Some("198.51.100.2"));
+        let log = s.inventory.fetch_log(&FetchLogQuery::default()).unwrap();
+        assert!(log.is_empty(), "{log:?}");
+        let discovered = std::iter::from_fn(|| out.try_recv().ok())
+            .filter(|e| matches!(&**e, Event::Discovered { .. }))
+            .count();
         assert_eq!(discovered, 1);
     }
 

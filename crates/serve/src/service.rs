@@ -41,6 +41,9 @@ pub struct ServeOptions {
     pub http: Option<String>,
     pub https: Option<String>,
     pub tftp: Option<String>,
+    /// SIP plug-and-play on this interface (a name or one of its IPv4 addresses; empty for
+    /// the first one with an IPv4 address); `None` leaves it off.
+    pub pnp: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +93,8 @@ pub enum ServeError {
     Tls(#[from] crate::http::tls::TlsError),
     #[error("{path}: [access] allow: {message}")]
     Access { path: String, message: String },
+    #[error("plug-and-play: {0}")]
+    Pnp(String),
     #[error("a server task stopped unexpectedly: {0}")]
     Task(String),
     #[error("cannot listen for {name}: {source}")]
@@ -163,6 +168,10 @@ impl Service {
                 message,
             })?;
         let bound = bind_all(&settings, &options).await?;
+        let pnp = match &options.pnp {
+            Some(spec) => Some(bind_pnp(spec, &settings, &bound.addresses)?),
+            None => None,
+        };
         let inventory = desk.inventory()?;
 
         let last_build = {
@@ -260,6 +269,13 @@ impl Service {
             bus.clone(),
             servers.clone(),
         )?);
+
+        if let Some((socket, responder)) = pnp {
+            let task = crate::pnp::run(socket, responder, bus.clone(), servers.clone());
+            server_tasks.push(tokio::spawn(async move {
+                task.await.map_err(|e| ServeError::Pnp(e.to_string()))
+            }));
+        }
 
         // The HTTP servers announce themselves once they run; TFTP is announced here.
         for (protocol, address) in bound.addresses.iter().filter(|(p, _)| *p == Protocol::Tftp) {
@@ -672,6 +688,50 @@ async fn bind_all(settings: &DeskSettings, options: &ServeOptions) -> Result<Bou
     Ok(bound)
 }
 
+/// Joins the plug-and-play group on the interface `spec` names and prepares the responder
+/// with the URL of the first running server, as seen from that interface.
+fn bind_pnp(
+    spec: &str,
+    settings: &DeskSettings,
+    addresses: &[(Protocol, SocketAddr)],
+) -> Result<(UdpSocket, crate::pnp::Responder), ServeError> {
+    use crate::pnp::{self, PNP_GROUP, PNP_PORT, PnpInterface};
+    let interface = PnpInterface::find(spec).map_err(ServeError::Pnp)?;
+    let (protocol, address) = [Protocol::Http, Protocol::Https, Protocol::Tftp]
+        .into_iter()
+        .find_map(|p| addresses.iter().find(|(q, _)| *q == p).copied())
+        .ok_or_else(|| {
+            ServeError::Pnp(
+                "it hands phones the provisioning URL: turn on HTTP, HTTPS or TFTP".into(),
+            )
+        })?;
+    // A wildcard listener is reached at the interface's own address.
+    let ip = match address.ip() {
+        ip if ip.is_unspecified() => IpAddr::V4(interface.address),
+        ip => ip,
+    };
+    let host = settings
+        .server
+        .public_host
+        .clone()
+        .unwrap_or_else(|| host_text(ip));
+    let url = pnp::folder_url(&url_at(protocol, &host, address.port(), settings));
+    let socket = pnp::bind(&interface).map_err(|source| {
+        let on = interface.name.as_deref().unwrap_or("the interface");
+        ServeError::Pnp(match source.kind() {
+            std::io::ErrorKind::AddrInUse => format!(
+                "UDP port {PNP_PORT} is already in use (is a SIP server or another provdesk serve running?)"
+            ),
+            std::io::ErrorKind::PermissionDenied => {
+                format!("cannot join {PNP_GROUP} on {on}: permission denied")
+            }
+            _ => format!("cannot join {PNP_GROUP}:{PNP_PORT} on {on} ({}): {source}", interface.address),
+        })
+    })?;
+    let local = std::net::SocketAddrV4::new(interface.address, PNP_PORT);
+    Ok((socket, pnp::Responder::new(local, url)))
+}
+
 async fn resolve(protocol: &'static str, address: &str) -> Result<SocketAddr, ServeError> {
     if let Ok(addr) = address.parse::<SocketAddr>() {
         return Ok(addr);
@@ -783,7 +843,10 @@ fn host_text(ip: IpAddr) -> String {
 /// `http://HOST:PORT/base/`, `tftp://HOST:PORT`.
 fn url(protocol: Protocol, address: SocketAddr, settings: &DeskSettings) -> String {
     let host = host_text(reachable_ip(address.ip()));
-    let port = address.port();
+    url_at(protocol, &host, address.port(), settings)
+}
+
+fn url_at(protocol: Protocol, host: &str, port: u16, settings: &DeskSettings) -> String {
     match protocol {
         Protocol::Tftp => format!("tftp://{host}:{port}"),
         Protocol::Http | Protocol::Https => {
@@ -812,6 +875,7 @@ mod tests {
             http: opt(http),
             https: opt(https),
             tftp: opt(tftp),
+            pnp: None,
         }
     }
 
