@@ -36,6 +36,7 @@ pub const TARGETS: &[Target] = &[
     ("request_name", request_name),
     ("user_agent", user_agent),
     ("digest", digest),
+    ("sip_message", sip_message),
 ];
 
 const PEER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)), 5060);
@@ -446,6 +447,38 @@ fn quoted(text: &str) -> String {
 fn md5_hex(text: &str) -> String {
     hex::encode(Md5::digest(text.as_bytes()))
 }
+
+/// A datagram on the plug-and-play port: the SIP codec and the responder. Properties: no
+/// panic; whatever the responder sends parses again, answers the request's Call-ID, and a
+/// NOTIFY carries exactly the URL.
+pub fn sip_message(data: &[u8]) {
+    use crate::pnp::Responder;
+    use provdesk_sip::Message;
+    const URL: &str = "http://192.0.2.1:8080/";
+    if let Ok(message) = Message::parse(data) {
+        let again = Message::parse(&message.to_bytes());
+        assert!(again.is_ok(), "our own output does not parse: {again:?}");
+    }
+    let responder = Responder::new(PNP_LOCAL, URL.into());
+    let Some(answer) = responder.handle(data, PEER) else {
+        return;
+    };
+    let request = Message::parse(data).ok();
+    let call_id = request.as_ref().and_then(|r| r.call_id());
+    for (_, datagram) in &answer.datagrams {
+        let sent = Message::parse(datagram);
+        let Ok(sent) = sent else {
+            panic!("the responder sent what does not parse: {sent:?}");
+        };
+        assert_eq!(sent.call_id(), call_id, "another dialog");
+        if sent.method() == Some("NOTIFY") {
+            assert_eq!(sent.body, URL.as_bytes());
+        }
+    }
+}
+
+const PNP_LOCAL: std::net::SocketAddrV4 =
+    std::net::SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 5060);
 
 #[cfg(test)]
 mod tests {
