@@ -68,6 +68,8 @@ impl Batcher {
                 url: url.clone(),
             }),
             Event::Warning { message } => batch.warnings.push(message.clone()),
+            // The app has no plug-and-play switch yet; the recorder's discovery shows the phone.
+            Event::PlugAndPlay { .. } => {}
         }
     }
 

@@ -15,6 +15,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use provdesk_desk::DeskService;
 use provdesk_serve::events::{Event, Fetch, Outcome, Progress};
+use provdesk_serve::pnp::PnpOutcome;
 use provdesk_serve::service::ServeOptions;
 use tokio::sync::broadcast::{self, error::RecvError};
 
@@ -33,6 +34,11 @@ pub struct ServeArgs {
     /// privileges; e.g. --tftp 0.0.0.0:6969.
     #[arg(long, value_name = "ADDR")]
     tftp: Option<String>,
+    /// Answer SIP plug-and-play (phones multicasting for their provisioning server to
+    /// 224.0.1.75:5060) on this interface (a name, or one of its IPv4 addresses); without a
+    /// value, on the first interface with an IPv4 address. Off unless given.
+    #[arg(long, value_name = "IFACE", num_args = 0..=1, default_missing_value = "")]
+    pnp: Option<String>,
     /// How events are printed: readable lines, or one JSON object per line.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -58,7 +64,9 @@ async fn serve(desk: DeskService, args: ServeArgs) -> anyhow::Result<ExitCode> {
         http: args.http,
         https: args.https,
         tftp: args.tftp,
+        pnp: args.pnp,
     };
+    let pnp = options.pnp.is_some();
     let format = args.log_format;
     // Listening before the servers start: a SIGTERM that comes at any point after they are
     // up must stop them cleanly, never kill the process with rows unwritten.
@@ -77,10 +85,17 @@ async fn serve(desk: DeskService, args: ServeArgs) -> anyhow::Result<ExitCode> {
         for (_, url) in &started.urls {
             eprintln!("listening {url}");
         }
+        if pnp {
+            eprintln!("{PNP_LINE}");
+        }
         for line in &access {
             eprintln!("{line}");
         }
     } else {
+        if pnp {
+            lines.extend_from_slice(PNP_LINE.as_bytes());
+            lines.push(b'\n');
+        }
         for line in &access {
             lines.extend_from_slice(line.as_bytes());
             lines.push(b'\n');
@@ -113,6 +128,9 @@ async fn serve(desk: DeskService, args: ServeArgs) -> anyhow::Result<ExitCode> {
     print_lines(&mut lines);
     Ok(ExitCode::SUCCESS)
 }
+
+/// Printed once plug-and-play listens (the service fails to start when it cannot).
+const PNP_LINE: &str = "listening pnp 224.0.1.75:5060";
 
 /// Longest a log line waits after the one before it was printed.
 const PRINT_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
@@ -204,6 +222,28 @@ fn text_line(event: &Event, time: &str) -> String {
             model.as_deref().unwrap_or("model unknown"),
             firmware_version.as_deref().unwrap_or("unknown")
         ),
+        Event::PlugAndPlay {
+            mac,
+            model,
+            firmware,
+            ip,
+            outcome,
+        } => {
+            let mac = mac.map_or_else(|| "(no MAC)".to_string(), |m| m.to_string());
+            let phone = format!(
+                "{mac} ({}, firmware {}) at {ip}",
+                model.as_deref().unwrap_or("model unknown"),
+                firmware.as_deref().unwrap_or("unknown")
+            );
+            match outcome {
+                PnpOutcome::Notified { url } => {
+                    format!("{time} pnp {phone} asked for its server: sent {url}")
+                }
+                PnpOutcome::Failed { reason } => {
+                    format!("{time} pnp {phone} asked for its server: not answered: {reason}")
+                }
+            }
+        }
         Event::Warning { message } => format!("{time} warning: {message}"),
     }
 }
