@@ -697,25 +697,9 @@ fn bind_pnp(
 ) -> Result<(UdpSocket, crate::pnp::Responder), ServeError> {
     use crate::pnp::{self, PNP_GROUP, PNP_PORT, PnpInterface};
     let interface = PnpInterface::find(spec).map_err(ServeError::Pnp)?;
-    let (protocol, address) = [Protocol::Http, Protocol::Https, Protocol::Tftp]
-        .into_iter()
-        .find_map(|p| addresses.iter().find(|(q, _)| *q == p).copied())
-        .ok_or_else(|| {
-            ServeError::Pnp(
-                "it hands phones the provisioning URL: turn on HTTP, HTTPS or TFTP".into(),
-            )
-        })?;
-    // A wildcard listener is reached at the interface's own address.
-    let ip = match address.ip() {
-        ip if ip.is_unspecified() => IpAddr::V4(interface.address),
-        ip => ip,
-    };
-    let host = settings
-        .server
-        .public_host
-        .clone()
-        .unwrap_or_else(|| host_text(ip));
-    let url = pnp::folder_url(&url_at(protocol, &host, address.port(), settings));
+    let url = pnp_url(settings, addresses, interface.address).ok_or_else(|| {
+        ServeError::Pnp("it hands phones the provisioning URL: turn on HTTP, HTTPS or TFTP".into())
+    })?;
     let socket = pnp::bind(&interface).map_err(|source| {
         let on = interface.name.as_deref().unwrap_or("the interface");
         ServeError::Pnp(match source.kind() {
@@ -730,6 +714,30 @@ fn bind_pnp(
     })?;
     let local = std::net::SocketAddrV4::new(interface.address, PNP_PORT);
     Ok((socket, pnp::Responder::new(local, url)))
+}
+
+/// The URL plug-and-play hands out: the first running of HTTP, HTTPS and TFTP, at the desk's
+/// public host, else the address it is bound to, else (a wildcard) the interface's own
+/// address; always a folder.
+fn pnp_url(
+    settings: &DeskSettings,
+    addresses: &[(Protocol, SocketAddr)],
+    interface: Ipv4Addr,
+) -> Option<String> {
+    let (protocol, address) = [Protocol::Http, Protocol::Https, Protocol::Tftp]
+        .into_iter()
+        .find_map(|p| addresses.iter().find(|(q, _)| *q == p).copied())?;
+    let ip = match address.ip() {
+        ip if ip.is_unspecified() => IpAddr::V4(interface),
+        ip => ip,
+    };
+    let host = settings
+        .server
+        .public_host
+        .clone()
+        .unwrap_or_else(|| host_text(ip));
+    let url = url_at(protocol, &host, address.port(), settings);
+    Some(crate::pnp::folder_url(&url))
 }
 
 async fn resolve(protocol: &'static str, address: &str) -> Result<SocketAddr, ServeError> {
@@ -928,6 +936,34 @@ mod tests {
         assert_eq!(url(Protocol::Http, http, &s), "http://127.0.0.1:8080/gs/");
         let tftp: SocketAddr = "[::1]:69".parse().unwrap();
         assert_eq!(url(Protocol::Tftp, tftp, &s), "tftp://[::1]:69");
+    }
+
+    #[test]
+    fn plug_and_play_hands_out_the_first_server_as_the_phone_reaches_it() {
+        let lan = Ipv4Addr::new(198, 51, 100, 1);
+        let any_http: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let tftp: SocketAddr = "198.51.100.1:6969".parse().unwrap();
+        let mut s = settings();
+        assert_eq!(
+            pnp_url(
+                &s,
+                &[(Protocol::Tftp, tftp), (Protocol::Http, any_http)],
+                lan
+            )
+            .as_deref(),
+            Some("http://198.51.100.1:8080/")
+        );
+        assert_eq!(
+            pnp_url(&s, &[(Protocol::Tftp, tftp)], lan).as_deref(),
+            Some("tftp://198.51.100.1:6969/")
+        );
+        s.server.base_path = "/gs".into();
+        s.server.public_host = Some("prov.example.com".into());
+        assert_eq!(
+            pnp_url(&s, &[(Protocol::Http, any_http)], lan).as_deref(),
+            Some("http://prov.example.com:8080/gs/")
+        );
+        assert_eq!(pnp_url(&s, &[], lan), None);
     }
 
     #[test]

@@ -354,6 +354,34 @@ mod tests {
     }
 
     #[test]
+    fn plug_and_play_lines_name_the_phone_and_the_url() {
+        let event = |outcome| Event::PlugAndPlay {
+            mac: "c074ad112233".parse().ok(),
+            model: Some("GRP2612W".into()),
+            firmware: Some("1.0.5.67".into()),
+            ip: "198.51.100.2".into(),
+            outcome,
+        };
+        let sent = text_line(
+            &event(PnpOutcome::Notified {
+                url: "http://198.51.100.1:8080/".into(),
+            }),
+            "12:03:04",
+        );
+        assert_eq!(
+            sent,
+            "12:03:04 pnp c074ad112233 (GRP2612W, firmware 1.0.5.67) at 198.51.100.2 asked for its server: sent http://198.51.100.1:8080/"
+        );
+        let failed = text_line(
+            &event(PnpOutcome::Failed {
+                reason: "unreachable".into(),
+            }),
+            "12:03:04",
+        );
+        assert!(failed.ends_with("not answered: unreachable"), "{failed}");
+    }
+
+    #[test]
     fn progress_lines_show_percent_and_sizes() {
         let line = text_line(
             &Event::Progress(Progress {
