@@ -5,9 +5,10 @@
 //! desk's provisioning URL, and shows up among the discovered devices.
 //!
 //! Needs root (CI runs as root): it creates namespaces, and fails rather than skips without.
-//! The phone side is a plain UDP socket made in the phone's namespace: `sipsak` owns the one
-//! port it sends from and would take the 200 OK, while a phone expects both the 200 OK and
-//! the NOTIFY on its own port 5080.
+//! The phone side is a plain UDP socket made in the phone's namespace. `sipsak -f FILE -l
+//! 5080` was tried: it puts a Via of its own above the phone's (with 127.0.0.1 as its host)
+//! and reports one reply and exits, so it cannot show that the 200 OK and then the NOTIFY
+//! both reach the phone's port 5080, which is what a phone needs.
 
 mod support;
 

@@ -156,8 +156,7 @@ impl Responder {
         let to = request.to()?;
         let destination = response_destination(&via, peer);
         let local_tag = random_token();
-        let event = request.event();
-        let Some(event) = event.filter(|e| e.is(EVENT_PACKAGE)) else {
+        let Some(event) = request.event().filter(|e| e.is(EVENT_PACKAGE)) else {
             let mut refusal = response(&request, &via, peer, 489, "Bad Event");
             refusal.push_header("Allow-Events", EVENT_PACKAGE);
             return Some(Answer {
@@ -189,7 +188,8 @@ impl Responder {
             .with_header("Call-ID", call_id)
             .with_header("CSeq", format!("{} NOTIFY", cseq.number.wrapping_add(1)))
             .with_header("Contact", self.contact().to_string())
-            .with_header("Event", event.to_string())
+            // The phone's own Event line, parameters quoted as it quoted them.
+            .with_header("Event", request.header("Event").unwrap_or(EVENT_PACKAGE))
             .with_header("Subscription-State", "terminated;reason=timeout")
             .with_header("User-Agent", "ProvDesk")
             .with_body("application/url", self.url.as_bytes());
@@ -408,7 +408,12 @@ Content-Length: 0\r\n\r\n";
         assert_eq!(notify.uri(), Some("sip:192.168.1.2:5080"));
         assert_eq!(notify.body, b"http://192.168.1.1:8080/");
         assert_eq!(notify.header("Content-Type"), Some("application/url"));
-        assert!(notify.event().unwrap().is("ua-profile"));
+        assert_eq!(
+            notify.header("Event"),
+            Message::parse(SUBSCRIBE.as_bytes())
+                .unwrap()
+                .header("Event")
+        );
         assert_eq!(
             notify.header("Subscription-State"),
             Some("terminated;reason=timeout")
