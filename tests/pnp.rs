@@ -195,8 +195,31 @@ fn in_namespace<T: Send + 'static>(ns: &str, work: impl FnOnce() -> T + Send + '
 }
 
 /// What the phone receives after it multicasts its SUBSCRIBE: the datagrams and their
-/// senders, until two have come or the wait ends.
-fn phone_asks(ns: &str) -> Vec<(SocketAddr, String)> {
+/// senders, until two have come or the wait ends; then whether the NOTIFY comes again while
+/// unanswered (a lost one must not strand the phone) and stops once answered.
+struct PhoneSaw {
+    first: Vec<(SocketAddr, String)>,
+    resent: Option<String>,
+    after_answer: Vec<String>,
+}
+
+/// The phone's `200 OK` to a NOTIFY: its dialog headers back.
+fn ok_to(notify: &str) -> String {
+    let mut ok = String::from("SIP/2.0 200 OK\r\n");
+    for line in notify.split("\r\n") {
+        if ["Via:", "From:", "To:", "Call-ID:", "CSeq:"]
+            .iter()
+            .any(|h| line.starts_with(h))
+        {
+            ok.push_str(line);
+            ok.push_str("\r\n");
+        }
+    }
+    ok.push_str("Content-Length: 0\r\n\r\n");
+    ok
+}
+
+fn phone_asks(ns: &str) -> PhoneSaw {
     in_namespace(ns, || {
         let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 5080)).expect("phone port 5080");
         socket
@@ -217,7 +240,30 @@ fn phone_asks(ns: &str) -> Vec<(SocketAddr, String)> {
                 got.push((from, String::from_utf8_lossy(&buffer[..len]).into_owned()));
             }
         }
-        got
+        let mut receive = |within: Duration| {
+            let until = Instant::now() + within;
+            let mut seen = Vec::new();
+            while Instant::now() < until {
+                if let Ok((len, _)) = socket.recv_from(&mut buffer) {
+                    seen.push(String::from_utf8_lossy(&buffer[..len]).into_owned());
+                }
+            }
+            seen
+        };
+        // Unanswered, the NOTIFY comes again half a second later.
+        let resent = receive(Duration::from_secs(2)).into_iter().next();
+        if let (Some(notify), Some((from, _))) = (&resent, got.get(1)) {
+            socket
+                .send_to(ok_to(notify).as_bytes(), from)
+                .expect("answer");
+        }
+        // Answered, it stops (the next resend was due a second later).
+        let after_answer = receive(Duration::from_millis(1500));
+        PhoneSaw {
+            first: got,
+            resent,
+            after_answer,
+        }
     })
 }
 
@@ -258,7 +304,8 @@ fn a_phone_multicasting_for_its_server_gets_the_desks_url_and_is_discovered() {
         l.contains("\"event\":\"listening\"")
     });
 
-    let got = phone_asks(&lab.ns("phone"));
+    let saw = phone_asks(&lab.ns("phone"));
+    let got = &saw.first;
     assert_eq!(
         got.len(),
         2,
@@ -293,6 +340,12 @@ fn a_phone_multicasting_for_its_server_gets_the_desks_url_and_is_discovered() {
     );
     let url = format!("http://{DESK_IP}:8080/");
     assert!(notify.ends_with(&format!("\r\n\r\n{url}")), "{notify}");
+    assert_eq!(
+        saw.resent.as_ref(),
+        Some(notify),
+        "the same NOTIFY, sent again"
+    );
+    assert!(saw.after_answer.is_empty(), "{:#?}", saw.after_answer);
 
     let event = wait_line(&stdout, "the plug-and-play event", &mut out_seen, |l| {
         l.contains("\"event\":\"plug-and-play\"")

@@ -17,7 +17,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use provdesk_core::Mac;
 use provdesk_sip::{EventHeader, Message, NameAddr, SipUri, Via};
+use std::time::Duration;
+
 use tokio::net::UdpSocket;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{Event, EventBus};
@@ -304,6 +307,95 @@ fn random_token() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
+/// First wait before a NOTIFY is sent again (SIP's T1); it doubles each time.
+const RESEND_FIRST: Duration = Duration::from_millis(500);
+/// Times a NOTIFY is sent again without an answer before it is given up.
+const RESENDS: u32 = 4;
+/// NOTIFYs awaiting an answer at most: a flood of SUBSCRIBEs cannot grow the table.
+const MAX_PENDING: usize = 1024;
+
+/// Sends a NOTIFY again, with SIP's doubling timer (RFC 3261 §17.1.2.2, timer E), until the
+/// phone answers it or [`RESENDS`] resends went unanswered: UDP may lose it, and a phone
+/// that got its 200 OK but no NOTIFY waits for nothing.
+#[derive(Default)]
+pub struct Resender {
+    pending: std::collections::VecDeque<Pending>,
+}
+
+struct Pending {
+    call_id: String,
+    cseq: u32,
+    to: SocketAddr,
+    datagram: Vec<u8>,
+    resent: u32,
+    due: Instant,
+}
+
+impl Resender {
+    /// Starts the timer of a NOTIFY just sent (anything else is ignored).
+    pub fn track(&mut self, to: SocketAddr, datagram: &[u8], now: Instant) {
+        let Ok(notify) = Message::parse(datagram) else {
+            return;
+        };
+        let (Some(call_id), Some(cseq)) = (notify.call_id(), notify.cseq()) else {
+            return;
+        };
+        if notify.method() != Some("NOTIFY") {
+            return;
+        }
+        if self.pending.len() >= MAX_PENDING {
+            self.pending.pop_front();
+        }
+        self.pending.push_back(Pending {
+            call_id: call_id.to_string(),
+            cseq: cseq.number,
+            to,
+            datagram: datagram.to_vec(),
+            resent: 0,
+            due: now + RESEND_FIRST,
+        });
+    }
+
+    /// A final response to a NOTIFY (any status from 200 on) ends its resends.
+    pub fn answered(&mut self, datagram: &[u8]) {
+        let Ok(response) = Message::parse(datagram) else {
+            return;
+        };
+        let (Some(status), Some(call_id), Some(cseq)) =
+            (response.status(), response.call_id(), response.cseq())
+        else {
+            return;
+        };
+        if status >= 200 && cseq.method.eq_ignore_ascii_case("NOTIFY") {
+            self.pending
+                .retain(|p| !(p.call_id == call_id && p.cseq == cseq.number));
+        }
+    }
+
+    /// The NOTIFYs to send again now.
+    pub fn due(&mut self, now: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
+        let mut out = Vec::new();
+        self.pending.retain_mut(|p| {
+            if p.due > now {
+                return true;
+            }
+            if p.resent == RESENDS {
+                return false;
+            }
+            p.resent += 1;
+            p.due = now + RESEND_FIRST * 2u32.pow(p.resent);
+            out.push((p.to, p.datagram.clone()));
+            true
+        });
+        out
+    }
+
+    /// When [`Resender::due`] has something next.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.pending.iter().map(|p| p.due).min()
+    }
+}
+
 /// `url` with a trailing `/`: phones append file names to it.
 pub fn folder_url(url: &str) -> String {
     if url.ends_with('/') {
@@ -321,9 +413,18 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let mut buffer = vec![0u8; provdesk_sip::MAX_MESSAGE];
+    let mut resender = Resender::default();
     loop {
+        let next_due = resender.next_due();
         let (len, peer) = tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
+            () = sleep_until(next_due) => {
+                for (destination, datagram) in resender.due(Instant::now()) {
+                    // A resend that fails is tried again at its next time, if any.
+                    let _ = socket.send_to(&datagram, destination).await;
+                }
+                continue;
+            }
             received = socket.recv_from(&mut buffer) => match received {
                 Ok(received) => received,
                 // An ICMP error for an earlier send (a phone that went away) surfaces here:
@@ -337,12 +438,16 @@ pub async fn run(
             },
         };
         let Some(answer) = responder.handle(&buffer[..len], peer) else {
+            resender.answered(&buffer[..len]);
             continue;
         };
         let mut failure = None;
         for (destination, datagram) in &answer.datagrams {
-            if let Err(e) = socket.send_to(datagram, destination).await {
-                failure.get_or_insert(format!("cannot send to {destination}: {e}"));
+            match socket.send_to(datagram, destination).await {
+                Ok(_) => resender.track(*destination, datagram, Instant::now()),
+                Err(e) => {
+                    failure.get_or_insert(format!("cannot send to {destination}: {e}"));
+                }
             }
         }
         if let Some(subscriber) = answer.subscriber {
@@ -359,6 +464,14 @@ pub async fn run(
                 },
             });
         }
+    }
+}
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -469,6 +582,41 @@ Content-Length: 0\r\n\r\n";
         let no_via = SUBSCRIBE.replace("Via: ", "X-Via: ");
         assert_eq!(responder().handle(no_via.as_bytes(), peer), None);
         assert_eq!(responder().handle(b"\x00\x01garbage", peer), None);
+    }
+
+    #[test]
+    fn an_unanswered_notify_is_sent_again_with_a_doubling_wait_then_given_up() {
+        let peer: SocketAddr = "192.168.1.2:5080".parse().unwrap();
+        let answer = responder().handle(SUBSCRIBE.as_bytes(), peer).unwrap();
+        let (to, notify) = answer.datagrams[1].clone();
+        let mut resender = Resender::default();
+        let start = Instant::now();
+        // Only a NOTIFY is tracked.
+        resender.track(to, &answer.datagrams[0].1, start);
+        assert_eq!(resender.next_due(), None);
+        resender.track(to, &notify, start);
+        let ms = |n| start + Duration::from_millis(n);
+        assert!(resender.due(ms(499)).is_empty());
+        let mut resent_at = Vec::new();
+        for at in (0..15_000).step_by(50) {
+            if !resender.due(ms(at)).is_empty() {
+                resent_at.push(at);
+            }
+        }
+        assert_eq!(resent_at, [500, 1500, 3500, 7500]);
+        assert_eq!(resender.next_due(), Some(ms(7500) + Duration::from_secs(8)));
+        assert!(resender.due(ms(20_000)).is_empty());
+        assert_eq!(resender.next_due(), None, "given up");
+
+        // An answer stops it; one for another NOTIFY does not.
+        resender.track(to, &notify, start);
+        let notify = Message::parse(&notify).unwrap();
+        let mut other = Message::response_to(&notify, 200, "OK");
+        other.set_header("CSeq", "1 NOTIFY");
+        resender.answered(&other.to_bytes());
+        assert!(resender.next_due().is_some());
+        resender.answered(&Message::response_to(&notify, 200, "OK").to_bytes());
+        assert_eq!(resender.next_due(), None);
     }
 
     #[test]
