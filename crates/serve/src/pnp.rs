@@ -259,17 +259,18 @@ fn response_destination(via: &Via, peer: SocketAddr) -> SocketAddr {
     SocketAddr::new(peer.ip(), via.port.unwrap_or(5060))
 }
 
-/// The NOTIFY's destination and request URI: the Contact when it names an address, else the
-/// request's source.
+/// The NOTIFY's destination and request URI: the Contact's port at the address the request
+/// came from, and the Contact as the URI; the request's source without a Contact. Never
+/// another address than the source: a SUBSCRIBE naming a third host as its Contact must not
+/// turn the desk into a reflector (NOTIFY and its resends) towards it.
 fn notify_target(contact: Option<&NameAddr>, peer: SocketAddr) -> (SocketAddr, String) {
-    let uri = contact.and_then(|c| SipUri::parse(&c.uri));
-    if let Some(uri) = &uri
-        && let Ok(ip) = uri.host.trim_matches(['[', ']']).parse::<IpAddr>()
-    {
-        let destination = SocketAddr::new(ip, uri.port.unwrap_or(5060));
-        return (destination, uri.to_string());
+    match contact.and_then(|c| SipUri::parse(&c.uri)) {
+        Some(uri) => {
+            let destination = SocketAddr::new(peer.ip(), uri.port.unwrap_or(5060));
+            (destination, uri.to_string())
+        }
+        None => (peer, format!("sip:{peer}")),
     }
-    (peer, format!("sip:{peer}"))
 }
 
 /// `MAC%3AC074AD112233` (the phones' request URI), else the From user.
@@ -560,6 +561,10 @@ Content-Length: 0\r\n\r\n";
         assert_eq!(via.params.get("rport"), None);
         // No Contact: the NOTIFY goes where the request came from.
         assert_eq!(answer.datagrams[1].0, peer);
+        // A Contact elsewhere: its port, but at the request's source.
+        let elsewhere = SUBSCRIBE.replace("<sip:192.168.1.2:5080>", "<sip:203.0.113.9:5070>");
+        let answer = responder().handle(elsewhere.as_bytes(), peer).unwrap();
+        assert_eq!(answer.datagrams[1].0, "10.0.0.9:5070".parse().unwrap());
         let phone = answer.subscriber.unwrap();
         assert_eq!(phone.model.as_deref(), Some("GRP2612W"));
         assert_eq!(phone.firmware.as_deref(), Some("1.0.5.67"));
