@@ -1,7 +1,7 @@
 //! SIP plug-and-play (RFC 6080 style, as Grandstream phones do it): a phone without a
 //! provisioning server multicasts `SUBSCRIBE sip:MAC%3A<mac>@224.0.1.75` with
 //! `Event: ua-profile`; the responder answers `200 OK` to the sender and then sends a `NOTIFY`
-//! to the phone's Contact whose `application/url` body is the provisioning URL the servers
+//! to the phone's Contact (its port, at the request's source address) whose `application/url` body is the provisioning URL the servers
 //! listen on (a folder: it ends in `/`, as the phones expect).
 //!
 //! [`Responder`] is sans-IO (datagram in, datagrams out); [`run`] moves its datagrams over the
@@ -11,7 +11,8 @@
 //! methods and garbage are ignored); a SUBSCRIBE for another event package gets `489 Bad
 //! Event` and nothing else; every answered plug-and-play request is one
 //! [`Event::PlugAndPlay`], which the recorder turns into a sighting (a new phone becomes
-//! discovered).
+//! discovered); datagrams go only to the address a request came from; an unanswered NOTIFY is
+//! sent again at most four times, with at most [`MAX_PENDING`] waiting.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
