@@ -12,7 +12,7 @@
 //! Event` and nothing else; every answered plug-and-play request is one
 //! [`Event::PlugAndPlay`], which the recorder turns into a sighting (a new phone becomes
 //! discovered); datagrams go only to the address a request came from; an unanswered NOTIFY is
-//! sent again at most four times, with at most [`MAX_PENDING`] waiting.
+//! sent again at most four times, with at most 1,024 waiting.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
@@ -317,7 +317,7 @@ const RESENDS: u32 = 4;
 const MAX_PENDING: usize = 1024;
 
 /// Sends a NOTIFY again, with SIP's doubling timer (RFC 3261 §17.1.2.2, timer E), until the
-/// phone answers it or [`RESENDS`] resends went unanswered: UDP may lose it, and a phone
+/// phone answers it or four resends went unanswered: UDP may lose it, and a phone
 /// that got its 200 OK but no NOTIFY waits for nothing.
 #[derive(Default)]
 pub struct Resender {
