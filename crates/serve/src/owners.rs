@@ -8,9 +8,12 @@
 //! an all-zero MAC, or an address that two interfaces map to different MACs is no answer, so
 //! an ambiguous peer owns nothing); lookups never block on the network (the neighbour table
 //! is read, never probed: the peer's own request has already made the kernel resolve it);
-//! a table read is reused for [`NeighbourTable::FRESH`] and a peer missing from it rereads the
-//! table at most once per [`NeighbourTable::REREAD`], so a flood from unknown peers costs a
-//! bounded number of reads.
+//! a table read is reused for [`NeighbourTable::FRESH`] for the peers in it, and a peer
+//! missing from it rereads the table unless a read began after the question was asked (the
+//! peer's request made the kernel add it before the question, so that read has it; concurrent
+//! questions share one read). A phone on the link is therefore never refused for a stale
+//! cache; a flood from peers that are not neighbours costs a read of the (kernel-bounded)
+//! table per request, which the servers' per-address limits bound in turn.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -60,9 +63,6 @@ impl NeighbourTable {
     /// How long one read of the table answers for peers found in it. A phone keeps its
     /// address for hours; an address taken over by another MAC is seen within this time.
     pub const FRESH: Duration = Duration::from_secs(1);
-    /// Least time between two reads for peers not in the table: the peer's own request made
-    /// the kernel add it, so one reread finds it, and a flood of unknown peers is bounded.
-    pub const REREAD: Duration = Duration::from_millis(50);
 
     /// This machine's table (the network namespace `provdesk` runs in).
     pub fn system() -> NeighbourTable {
@@ -120,19 +120,20 @@ impl OwnerDirectory for NeighbourTable {
                 IpAddr::V4(_) => (&self.v4, NeighbourTable::read_v4),
                 IpAddr::V6(_) => (&self.v6, NeighbourTable::read_v6),
             };
+        let asked = Instant::now();
         let mut cached = cache.lock().unwrap_or_else(PoisonError::into_inner);
-        let age = cached.read_at.map(|at| at.elapsed());
-        let found = cached.entries.get(&peer).copied();
-        let reread = match (age, found) {
-            (None, _) => true,
-            (Some(age), Some(_)) => age >= Self::FRESH,
-            (Some(age), None) => age >= Self::REREAD,
-        };
-        if !reread {
-            return found;
+        if let Some(read_at) = cached.read_at {
+            match cached.entries.get(&peer) {
+                Some(&mac) if read_at.elapsed() < Self::FRESH => return Some(mac),
+                // Read after the peer's request reached us (and so after the kernel added
+                // it, if it ever will): rereading cannot find it.
+                None if read_at >= asked => return None,
+                _ => {}
+            }
         }
+        let started = Instant::now();
         cached.entries = read(self);
-        cached.read_at = Some(Instant::now());
+        cached.read_at = Some(started);
         cached.entries.get(&peer).copied()
     }
 }
@@ -290,20 +291,27 @@ fe80::20b:82ff:fe12:3456 dev d0 lladdr 00:0b:82:12:34:56 STALE
         assert_eq!(table.owner_of(ip("198.51.100.9")), None, "two MACs");
         assert_eq!(table.owner_of(ip("2001:db8::8")), None, "no IPv6 here");
 
-        // A peer that appears after the first read is found once REREAD has passed.
+        // A peer that appears after the last read is found at once: its question rereads.
         let mut grown = ARP.to_string();
         grown.push_str(
             "198.51.100.10    0x1         0x2         00:0b:82:00:00:10     *        d0\n",
         );
         std::fs::write(&path, grown).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while table.owner_of(ip("198.51.100.10")).is_none() {
-            assert!(Instant::now() < deadline, "the new entry was never read");
-            std::thread::sleep(NeighbourTable::REREAD / 2);
-        }
         assert_eq!(
             table.owner_of(ip("198.51.100.10")),
             Some(mac("000b82000010"))
+        );
+        // A known peer is answered from the last read while it is fresh, even if the
+        // table changed since; after FRESH, it is read again.
+        std::fs::write(&path, ARP.replace("00:0b:82:12:34:56", "00:0b:82:99:99:99")).unwrap();
+        assert_eq!(
+            table.owner_of(ip("198.51.100.2")),
+            Some(mac("000b82123456"))
+        );
+        table.v4.lock().unwrap().read_at = Instant::now().checked_sub(NeighbourTable::FRESH);
+        assert_eq!(
+            table.owner_of(ip("198.51.100.2")),
+            Some(mac("000b82999999"))
         );
 
         // No table at all (not Linux): nobody owns anything.
