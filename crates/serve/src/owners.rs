@@ -53,10 +53,13 @@ pub struct NeighbourTable {
     v6: Mutex<Cached>,
 }
 
+/// One read of a neighbour table: address → MAC.
+type Table = HashMap<IpAddr, Mac>;
+
 #[derive(Default)]
 struct Cached {
     read_at: Option<Instant>,
-    entries: HashMap<IpAddr, Mac>,
+    entries: Table,
 }
 
 impl NeighbourTable {
@@ -115,11 +118,10 @@ impl OwnerDirectory for NeighbourTable {
     fn owner_of(&self, peer: IpAddr) -> Option<Mac> {
         // A v4 peer of a dual-stack socket arrives as ::ffff:a.b.c.d.
         let peer = peer.to_canonical();
-        let (cache, read): (&Mutex<Cached>, fn(&NeighbourTable) -> HashMap<IpAddr, Mac>) =
-            match peer {
-                IpAddr::V4(_) => (&self.v4, NeighbourTable::read_v4),
-                IpAddr::V6(_) => (&self.v6, NeighbourTable::read_v6),
-            };
+        let (cache, read): (&Mutex<Cached>, fn(&NeighbourTable) -> Table) = match peer {
+            IpAddr::V4(_) => (&self.v4, NeighbourTable::read_v4),
+            IpAddr::V6(_) => (&self.v6, NeighbourTable::read_v6),
+        };
         let asked = Instant::now();
         let mut cached = cache.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(read_at) = cached.read_at {

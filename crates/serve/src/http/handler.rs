@@ -330,7 +330,7 @@ impl Handler {
         peer: SocketAddr,
         fetch: &mut Fetch,
     ) -> Result<Reply, Refusal> {
-        let forbidden = |rule: crate::access::Rule| Refusal::Forbidden(rule.reason().into());
+        let forbidden = |rule: crate::access::Rule| Refusal::Forbidden(rule.reason());
         self.policy
             .admit_peer(self.protocol, peer.ip())
             .map_err(forbidden)?;
