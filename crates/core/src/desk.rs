@@ -94,6 +94,34 @@ pub struct AccessSettings {
     /// Serve per-device files (`cfg<mac>`, `cfg<mac>.xml`) over TFTP even while HTTP
     /// authentication is on. TFTP cannot authenticate, so by default it withholds them then.
     pub tftp_device_files: bool,
+    /// Who may fetch a device's own files: anyone the rest of `[access]` admits, or only the
+    /// phone that owns them (by its MAC), over every protocol.
+    pub device_files: DeviceFiles,
+}
+
+/// `[access] device_files`: whether a device's own files (`cfg<mac>`, `cfg<mac>.bin`,
+/// `cfg<mac>.xml`) are bound to the phone with that MAC.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceFiles {
+    /// Served to every peer the allow-list (and authentication) admits.
+    #[default]
+    Any,
+    /// Served only to the address that belongs to the file's MAC: the one the desk's DHCP
+    /// leased to it, or the one the kernel's neighbour table maps to it for a directly
+    /// attached peer. Anyone else gets the answer for an unknown file.
+    Owner,
+}
+
+impl DeviceFiles {
+    /// The spelling in `provdesk.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceFiles::Any => "any",
+            DeviceFiles::Owner => "owner",
+        }
+    }
 }
 
 /// Whether `cfg<mac>.xml` is encrypted. Secure by default: a desk whose `provdesk.toml` has
@@ -500,5 +528,18 @@ tftp_transfers_per_address = 2
         assert!(off.encryption.is_off());
         let err = parse("[encryption]\nmode = \"aes\"\n").unwrap_err();
         assert!(err.to_string().contains("provdesk.toml:2"), "{err}");
+    }
+
+    #[test]
+    fn device_files_are_anyones_unless_bound_to_their_owner() {
+        let parse = |text: &str| parse_settings(Path::new("provdesk.toml"), text);
+        assert_eq!(parse("").unwrap().access.device_files, DeviceFiles::Any);
+        let sample = include_str!("../../../assets/sample-desk/provdesk.toml");
+        assert_eq!(parse(sample).unwrap().access.device_files, DeviceFiles::Any);
+        let owner = parse("[access]\ndevice_files = \"owner\"\n").unwrap();
+        assert_eq!(owner.access.device_files, DeviceFiles::Owner);
+        assert_eq!(DeviceFiles::Owner.as_str(), "owner");
+        let err = parse("[access]\nallow = []\ndevice_files = \"mine\"\n").unwrap_err();
+        assert!(err.to_string().contains("provdesk.toml:3"), "{err}");
     }
 }

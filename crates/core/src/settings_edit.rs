@@ -356,6 +356,10 @@ fn apply(doc: &mut DocumentMut, old: &DeskSettings, new: &DeskSettings) {
         let value = new.access.tftp_device_files;
         set(doc, "access", "tftp_device_files", Some(value.into()));
     }
+    if old.access.device_files != new.access.device_files {
+        let value = new.access.device_files.as_str();
+        set(doc, "access", "device_files", Some(value.into()));
+    }
 
     let (o, n) = (&old.limits, &new.limits);
     for (key, old_value, new_value) in [
@@ -467,11 +471,14 @@ mod tests {
         settings.access.allow = vec!["192.168.1.0/24".into(), " 10.0.0.5 ".into()];
         settings.auth.mode = AuthMode::Digest;
         settings.access.tftp_device_files = true;
+        settings.access.device_files = crate::desk::DeviceFiles::Owner;
         settings.discovery.auto_enroll_profile = Some("office".into());
         let saved = save_settings(&root, &settings).unwrap();
         let after = text(&root);
         assert!(saved.access.tftp_device_files);
         assert!(after.contains("tftp_device_files = true\n"), "{after}");
+        assert_eq!(saved.access.device_files, crate::desk::DeviceFiles::Owner);
+        assert!(after.contains("device_files = \"owner\"\n"), "{after}");
 
         assert_eq!(saved.server.http.as_deref(), Some("0.0.0.0:8099"));
         assert_eq!(saved.access.allow, ["192.168.1.0/24", "10.0.0.5"]);

@@ -13,6 +13,7 @@ pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod owners;
 pub mod pnp;
 pub mod publisher;
 pub mod recorder;

@@ -278,7 +278,9 @@ fn content_mismatch(entry: &ManifestEntry, bytes: &[u8]) -> Option<String> {
 }
 
 /// Explains a miss the way a technician needs it: which fallback the phone takes next.
-fn miss_reason(name: &str) -> String {
+/// Why `name` is not served when nothing by that name was published: also the answer a peer
+/// gets for a phone's file bound to another owner, so the two cannot be told apart.
+pub(crate) fn miss_reason(name: &str) -> String {
     match mac_in_name(name) {
         Some(mac) => format!(
             "no files for device {mac}: not in the inventory (the phone falls back to cfg<model>.xml, then cfg.xml)"

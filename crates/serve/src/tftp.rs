@@ -7,7 +7,9 @@
 //! so its device is inferred from the peer's IP only when exactly one device asked from that IP
 //! recently; every request goes through the desk's [`AccessPolicy`] (the allow-list before
 //! the name is looked at, then whether TFTP, which cannot authenticate, may hand out the
-//! artifact), and a refusal is a TFTP access violation and a `Denied` fetch naming the rule.
+//! artifact), and a refusal is a TFTP access violation and a `Denied` fetch naming the rule,
+//! except a peer that is not the owner of a phone's file (`device_files = "owner"`): it gets
+//! the very error a miss of that name gets, and only the `Denied` fetch says why.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -23,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::AccessPolicy;
 use crate::events::{ArtifactRef, Event, EventBus, Fetch, Outcome, Progress, Protocol, now_ms};
-use crate::store::{ArtifactStore, Resolution, mac_in_name};
+use crate::store::{ArtifactStore, Resolution, mac_in_name, miss_reason};
 
 #[derive(Debug, Clone)]
 pub struct TftpConfig {
@@ -111,7 +113,7 @@ impl Source for StoreSource {
                 mac,
                 artifact: None,
                 miss: Some(Outcome::Denied {
-                    reason: rule.reason().to_string(),
+                    reason: rule.reason(),
                 }),
             };
             (
@@ -122,15 +124,33 @@ impl Source for StoreSource {
         let admitted = self.policy.admit_peer(Protocol::Tftp, peer.ip());
         let withheld = self.policy.withholds_device_files(Protocol::Tftp);
         let snapshot = self.store.snapshot();
+        let mut not_the_owner = false;
         let (lookup, result) = match admitted.map(|()| snapshot.resolve(filename)) {
             // Nothing is looked up for a peer outside the allow-list; the name may still say
             // which phone it claims to be, as HTTP's User-Agent does.
             Err(rule) => denied(rule, mac_in_name(filename)),
             Ok(Resolution::Found(found)) => {
                 let mac = found.entry.mac.or_else(|| mac_in_name(&found.name));
-                match self.policy.admit_artifact(Protocol::Tftp, found.entry.kind) {
+                let admitted = self
+                    .policy
+                    .admit_artifact(Protocol::Tftp, found.entry.kind)
+                    .map(|()| self.policy.admit_owner(peer.ip(), found.entry.kind, mac));
+                match admitted {
                     Err(rule) => denied(rule, mac),
-                    Ok(()) => {
+                    Ok(Err(rule)) => {
+                        not_the_owner = true;
+                        let lookup = Lookup {
+                            at_ms,
+                            mac,
+                            artifact: None,
+                            miss: Some(Outcome::Denied {
+                                reason: rule.reason(),
+                            }),
+                        };
+                        let miss = miss_reason(&found.name);
+                        (lookup, Err(SourceError::NotFound(miss)))
+                    }
+                    Ok(Ok(())) => {
                         let lookup = Lookup {
                             at_ms,
                             mac,
@@ -174,8 +194,9 @@ impl Source for StoreSource {
                 (lookup, Err(SourceError::AccessViolation(reason)))
             }
         };
-        // Only admitted peers teach which device sits behind an address.
-        if let (Ok(()), Some(mac)) = (admitted, lookup.mac) {
+        // Only admitted peers teach which device sits behind an address; one refused another
+        // phone's file has not shown which phone it is.
+        if let (Ok(()), Some(mac), false) = (admitted, lookup.mac, not_the_owner) {
             lock(&self.peers).saw(peer.ip(), mac, at_ms);
         }
         self.keep(peer, filename, lookup);
@@ -703,6 +724,69 @@ mod tests {
         assert_eq!(get(f.addr, "gxp2170fw.bin").await.unwrap(), f.firmware);
         let (fetch, _) = next_fetch(&mut f.events).await;
         assert_eq!(fetch.outcome, Outcome::Served { status: 200 });
+        f.shutdown.cancel();
+        f.server.await.unwrap().unwrap();
+    }
+
+    /// Loopback is the phone `owner`, as a neighbour table would say.
+    struct LoopbackIs(Mac);
+
+    impl crate::access::OwnerDirectory for LoopbackIs {
+        fn name(&self) -> &'static str {
+            "neighbour table"
+        }
+
+        fn owner_of(&self, peer: IpAddr) -> Option<Mac> {
+            peer.is_loopback().then_some(self.0)
+        }
+    }
+
+    fn bound_to(owner: &str) -> AccessPolicy {
+        let mut settings = provdesk_core::desk::DeskSettings::default();
+        settings.access.device_files = provdesk_core::desk::DeviceFiles::Owner;
+        let directory = Arc::new(LoopbackIs(owner.parse().unwrap()));
+        AccessPolicy::from_settings(&settings)
+            .unwrap()
+            .with_owners(vec![directory])
+    }
+
+    #[tokio::test]
+    async fn a_phones_file_goes_to_its_owner_and_anyone_else_gets_the_answer_for_a_miss() {
+        let mut f = fixture_with(bound_to(MAC)).await;
+        let name = format!("cfg{MAC}.xml");
+        assert_eq!(get(f.addr, &name).await.unwrap(), b"<gs_provision/>");
+        let (fetch, _) = next_fetch(&mut f.events).await;
+        assert_eq!(fetch.outcome, Outcome::Served { status: 200 });
+
+        let mut f = fixture_with(bound_to("000b82bbbbbb")).await;
+        let refused = get(f.addr, &name).await.unwrap_err();
+        let (fetch, _) = next_fetch(&mut f.events).await;
+        assert_eq!(fetch.mac, MAC.parse().ok());
+        assert_eq!(fetch.artifact, None);
+        assert_eq!(
+            fetch.outcome,
+            Outcome::Denied {
+                reason: "not the owner: 127.0.0.1 is 000b82bbbbbb (neighbour table), the file is 000b82123456's ([access] device_files = \"owner\")".into()
+            }
+        );
+        // Shared files stay anyone's.
+        assert_eq!(get(f.addr, "gxp2170fw.bin").await.unwrap(), f.firmware);
+        let (fetch, _) = next_fetch(&mut f.events).await;
+        assert_eq!(fetch.outcome, Outcome::Served { status: 200 });
+        assert_eq!(
+            fetch.mac, None,
+            "a refused request taught no MAC for this address"
+        );
+        // Byte for byte what a MAC nobody has gets, but for the MAC the name itself carries.
+        let unknown = "cfg000b82ffffff.xml";
+        let (code, message) = get(f.addr, unknown).await.unwrap_err();
+        assert_eq!(refused, (code, message.replace("000b82ffffff", MAC)));
+        assert_eq!(code, 1, "file not found");
+        let (fetch, _) = next_fetch(&mut f.events).await;
+        assert!(
+            matches!(fetch.outcome, Outcome::NotFound { .. }),
+            "{fetch:?}"
+        );
         f.shutdown.cancel();
         f.server.await.unwrap().unwrap();
     }

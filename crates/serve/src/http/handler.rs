@@ -31,7 +31,7 @@ use super::agent::parse_user_agent;
 use super::auth::{AuthRequest, Authenticator};
 use crate::access::AccessPolicy;
 use crate::events::{ArtifactRef, Event, EventBus, Fetch, Outcome, Protocol, now_ms};
-use crate::store::{ArtifactStore, Found, Resolution, is_firmware, mac_in_name};
+use crate::store::{ArtifactStore, Found, Resolution, is_firmware, mac_in_name, miss_reason};
 
 /// Firmware bodies go out in slices of this size, so a client that disconnects midway is
 /// seen (the body is dropped unfinished) and the event says how far it got.
@@ -178,6 +178,9 @@ enum Refusal {
     Forbidden(String),
     MethodNotAllowed(Method),
     NotFound(String),
+    /// `device_files = "owner"` and the peer is not the phone: answered exactly as
+    /// [`Refusal::NotFound`], logged as a denial with this reason.
+    NotTheOwner(String),
     BadRequest(String),
     Unauthorized {
         reason: String,
@@ -208,6 +211,11 @@ impl Refusal {
                 StatusCode::NOT_FOUND,
                 "not found\n",
                 Outcome::NotFound { reason },
+            ),
+            Refusal::NotTheOwner(reason) => (
+                StatusCode::NOT_FOUND,
+                "not found\n",
+                Outcome::Denied { reason },
             ),
             Refusal::BadRequest(reason) => (
                 StatusCode::BAD_REQUEST,
@@ -322,7 +330,7 @@ impl Handler {
         peer: SocketAddr,
         fetch: &mut Fetch,
     ) -> Result<Reply, Refusal> {
-        let forbidden = |rule: crate::access::Rule| Refusal::Forbidden(rule.reason().into());
+        let forbidden = |rule: crate::access::Rule| Refusal::Forbidden(rule.reason());
         self.policy
             .admit_peer(self.protocol, peer.ip())
             .map_err(forbidden)?;
@@ -348,7 +356,24 @@ impl Handler {
         let name = percent_decode(raw_name).map_err(Refusal::BadRequest)?;
         fetch.name = escape(&name);
         let snapshot = self.store.snapshot();
-        let resolution = snapshot.resolve(&name);
+        let mut resolution = snapshot.resolve(&name);
+        // A phone's own file asked for by another peer goes on as a miss of that name (the
+        // same authentication, the same 404), and only the event says why.
+        let mut not_the_owner = None;
+        if let Resolution::Found(found) = &resolution
+            && let Err(rule) = self.policy.admit_owner(
+                peer.ip(),
+                found.entry.kind,
+                found.entry.mac.or_else(|| mac_in_name(&found.name)),
+            )
+        {
+            not_the_owner = Some(rule.reason());
+            let name = found.name.clone();
+            resolution = Resolution::NotFound {
+                reason: miss_reason(&name),
+                name,
+            };
+        }
         // The device a request is for: the manifest knows it for per-device files; for a
         // miss, the name says it (`cfg<mac>.xml`); both win over the User-Agent's DevId.
         let (name_mac, entry_model) = match &resolution {
@@ -377,7 +402,10 @@ impl Handler {
                 });
                 serve_found(request, found)
             }
-            Resolution::NotFound { reason, .. } => Err(Refusal::NotFound(reason)),
+            Resolution::NotFound { reason, .. } => Err(match not_the_owner {
+                Some(why) => Refusal::NotTheOwner(why),
+                None => Refusal::NotFound(reason),
+            }),
             Resolution::Rejected { reason } => Err(Refusal::BadRequest(reason)),
         }
     }

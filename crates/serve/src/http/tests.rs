@@ -1338,3 +1338,72 @@ fn the_desk_defaults_are_the_servers_defaults() {
         tftp.max_transfers_per_address
     );
 }
+
+/// 127.0.0.1 is the phone `owner`, as a neighbour table would say; 127.0.0.2 is unknown.
+struct LoopbackIs(Mac);
+
+impl crate::access::OwnerDirectory for LoopbackIs {
+    fn name(&self) -> &'static str {
+        "neighbour table"
+    }
+
+    fn owner_of(&self, peer: std::net::IpAddr) -> Option<Mac> {
+        (peer == std::net::IpAddr::from([127, 0, 0, 1])).then_some(self.0)
+    }
+}
+
+/// One raw GET from `ip` and the whole answer but its `date` line, which is all that may
+/// differ between two answers.
+async fn raw_get(server: &Server, ip: &str, path: &str, extra: &str) -> String {
+    let mut stream = connect_from(ip, server.port).await;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let reply = read_response(&mut stream).await;
+    reply
+        .split_inclusive("\r\n")
+        .filter(|line| !line.to_ascii_lowercase().starts_with("date:"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_phones_files_go_to_its_owner_and_anyone_else_gets_the_answer_for_a_miss() {
+    let mut settings = provdesk_core::desk::DeskSettings::default();
+    settings.access.device_files = provdesk_core::desk::DeviceFiles::Owner;
+    let policy = AccessPolicy::from_settings(&settings)
+        .unwrap()
+        .with_owners(vec![Arc::new(LoopbackIs(mac("000b82123456")))]);
+    let mut server = start(Options {
+        config: Some(HttpConfig {
+            policy,
+            ..HttpConfig::new(Protocol::Http)
+        }),
+        ..Options::default()
+    })
+    .await;
+    let ua = format!("User-Agent: {PHONE_UA}\r\n");
+    for name in ["cfg000b82123456.xml", "cfg000b82123456"] {
+        let path = format!("/{name}");
+        let mine = raw_get(&server, "127.0.0.1", &path, &ua).await;
+        assert!(mine.starts_with("HTTP/1.1 200 OK\r\n"), "{mine}");
+        served(&server.next_fetch().await, 200);
+
+        let theirs = raw_get(&server, "127.0.0.2", &path, &ua).await;
+        let fetch = server.next_fetch().await;
+        refused(
+            &fetch,
+            "denied",
+            "not the owner: 127.0.0.2 has no MAC this desk knows of, the file is 000b82123456's",
+        );
+        assert_eq!(fetch.mac, Some(mac("000b82123456")));
+        assert_eq!(fetch.artifact, None);
+        let nobodys = raw_get(&server, "127.0.0.2", "/cfg000b82ffffff.xml", &ua).await;
+        refused(&server.next_fetch().await, "not-found", "000b82ffffff");
+        assert_eq!(theirs, nobodys, "{name}");
+        assert!(theirs.starts_with("HTTP/1.1 404 Not Found\r\n"), "{theirs}");
+    }
+    // Shared files stay anyone's.
+    let shared = raw_get(&server, "127.0.0.2", "/cfg.xml", "").await;
+    assert!(shared.starts_with("HTTP/1.1 200 OK\r\n"), "{shared}");
+    served(&server.next_fetch().await, 200);
+    server.stop().await;
+}

@@ -10,7 +10,7 @@ const settings: DeskSettings = {
   discovery: { auto_enroll_profile: null, max_discovered: 1000 },
   tls: { cert: null, key: null, client_ca: null, require_client_cert: false },
   auth: { mode: "none", realm: "ProvDesk" },
-  access: { allow: [], tftp_device_files: false },
+  access: { allow: [], tftp_device_files: false, device_files: "any" },
   limits: { tftp_transfers: 256, tftp_transfers_per_address: 8, http_connections: 1024, http_connections_per_address: 32 },
   encryption: { mode: "per-device" },
 };
@@ -111,6 +111,27 @@ describe("Settings screen", () => {
     await clickSave();
     await screen.findByText("Saved provdesk.toml.", { selector: "[data-settings-message]" });
     expect(saves[0].access.tftp_device_files).toBe(true);
+  });
+
+  it("sends device files bound to their owner", async () => {
+    const saves: DeskSettings[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd === "read_settings") return dto;
+      if (cmd === "validate_settings") return desk((args as { settings: DeskSettings }).settings);
+      if (cmd === "desk_info") return null;
+      if (cmd === "save_settings") {
+        const sent = (args as { settings: DeskSettings }).settings;
+        saves.push(sent);
+        return { settings: { ...dto, settings: sent }, message: "Saved provdesk.toml." };
+      }
+    });
+    render(Settings);
+    const box = (await screen.findByLabelText(/each phone's own files only to that phone/)) as HTMLInputElement;
+    expect(box.checked).toBe(false);
+    await fireEvent.click(box);
+    await clickSave();
+    await screen.findByText("Saved provdesk.toml.", { selector: "[data-settings-message]" });
+    expect(saves[0].access.device_files).toBe("owner");
   });
 
   it("explains [encryption] mode, warns when it is off, and sends the choice", async () => {

@@ -11,7 +11,7 @@ const sample: DeskSettings = {
   discovery: { auto_enroll_profile: null, max_discovered: 1000 },
   tls: { cert: null, key: null, client_ca: null, require_client_cert: false },
   auth: { mode: "none", realm: "ProvDesk" },
-  access: { allow: [], tftp_device_files: false },
+  access: { allow: [], tftp_device_files: false, device_files: "any" },
   limits,
   // Not the default: a save must keep "off" as the file says.
   encryption: { mode: "off" },
@@ -34,7 +34,10 @@ describe("settings form", () => {
     expect(fromForm(form).access.allow).toEqual(["10.0.0.0/8"]);
     form.tftp_device_files = true;
     expect(fromForm(form).access.tftp_device_files).toBe(true);
-    expect(toForm({ ...sample, access: { allow: [], tftp_device_files: true } }).tftp_device_files).toBe(true);
+    expect(toForm({ ...sample, access: { allow: [], tftp_device_files: true, device_files: "any" } }).tftp_device_files).toBe(true);
+    form.device_files = "owner";
+    expect(fromForm(form).access.device_files).toBe("owner");
+    expect(isDirty(form, sample)).toBe(true);
   });
 
   it("edits [encryption] mode", () => {

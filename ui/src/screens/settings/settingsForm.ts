@@ -32,6 +32,8 @@ export interface SettingsForm {
   realm: string;
   allow: string[];
   tftp_device_files: boolean;
+  /** `[access] device_files`: "owner" serves a phone's own files only to that phone. */
+  device_files: DeskSettings["access"]["device_files"];
   auto_enroll_profile: string;
   max_discovered: string;
   /** Not edited here, but kept: a save must not reset the file's [limits] to defaults. */
@@ -73,6 +75,7 @@ export function toForm(s: DeskSettings): SettingsForm {
     realm: s.auth.realm,
     allow: [...s.access.allow],
     tftp_device_files: s.access.tftp_device_files,
+    device_files: s.access.device_files,
     auto_enroll_profile: s.discovery.auto_enroll_profile ?? "",
     max_discovered: String(s.discovery.max_discovered),
     limits: { ...s.limits },
@@ -109,7 +112,11 @@ export function fromForm(f: SettingsForm): DeskSettings {
     },
     tls: { cert: orNull(f.cert), key: orNull(f.key), client_ca: orNull(f.client_ca), require_client_cert: f.require_client_cert },
     auth: { mode: f.auth_mode, realm: f.realm.trim() },
-    access: { allow: f.allow.map((a) => a.trim()).filter((a) => a), tftp_device_files: f.tftp_device_files },
+    access: {
+      allow: f.allow.map((a) => a.trim()).filter((a) => a),
+      tftp_device_files: f.tftp_device_files,
+      device_files: f.device_files,
+    },
     limits: { ...f.limits },
     encryption: { mode: f.encryption_mode },
   };
