@@ -41,6 +41,7 @@ impl From<ListenOverrides> for provdesk_serve::service::ServeOptions {
             http: clean(o.http),
             https: clean(o.https),
             tftp: clean(o.tftp),
+            dhcp: None,
         }
     }
 }

@@ -993,6 +993,7 @@ mod tests {
                 http: Some("127.0.0.1:0".into()),
                 https: Some("off".into()),
                 tftp: Some("off".into()),
+                dhcp: None,
             }))
             .unwrap();
         let port = started.addresses[0].1.port();

@@ -71,7 +71,7 @@ impl Board {
                 self.devices.remove(mac);
                 self.touched.insert(*mac);
             }
-            Event::Build(_) | Event::Listening { .. } | Event::Warning { .. } => {}
+            Event::Build(_) | Event::Listening { .. } | Event::Warning { .. } | Event::Dhcp(_) => {}
         }
     }
 
