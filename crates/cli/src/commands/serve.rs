@@ -33,6 +33,12 @@ pub struct ServeArgs {
     /// privileges; e.g. --tftp 0.0.0.0:6969.
     #[arg(long, value_name = "ADDR")]
     tftp: Option<String>,
+    /// Answer DHCP on this interface (e.g. eth1), pointing phones at this desk with option
+    /// 66; or `off`. Default: dhcp.interface in provdesk.toml (off when absent). The rest of
+    /// [dhcp] gives the pool, lease and options. Needs port 67 (root or CAP_NET_BIND_SERVICE
+    /// and CAP_NET_RAW).
+    #[arg(long, value_name = "IFACE")]
+    dhcp: Option<String>,
     /// How events are printed: readable lines, or one JSON object per line.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -58,6 +64,7 @@ async fn serve(desk: DeskService, args: ServeArgs) -> anyhow::Result<ExitCode> {
         http: args.http,
         https: args.https,
         tftp: args.tftp,
+        dhcp: args.dhcp,
     };
     let format = args.log_format;
     // Listening before the servers start: a SIGTERM that comes at any point after they are
@@ -205,7 +212,35 @@ fn text_line(event: &Event, time: &str) -> String {
             firmware_version.as_deref().unwrap_or("unknown")
         ),
         Event::Warning { message } => format!("{time} warning: {message}"),
+        Event::Dhcp(dhcp) => dhcp_line(dhcp, time),
     }
+}
+
+/// `listening dhcp d0 198.51.100.1 (...)` when it starts, then
+/// `12:03:04 dhcp ack 000b82123456 198.51.100.128 (Grandstream GXP2170)`.
+fn dhcp_line(dhcp: &provdesk_serve::events::DhcpEvent, time: &str) -> String {
+    let address = dhcp.address.map(|a| a.to_string()).unwrap_or_default();
+    if dhcp.kind == "listening" {
+        let mut line = format!("listening dhcp {} {address}", dhcp.interface);
+        if let Some(detail) = &dhcp.detail {
+            let _ = write!(line, " ({detail})");
+        }
+        return line;
+    }
+    let mut line = format!("{time} dhcp {}", dhcp.kind);
+    if let Some(mac) = dhcp.mac {
+        let _ = write!(line, " {mac}");
+    }
+    if !address.is_empty() {
+        let _ = write!(line, " {address}");
+    }
+    if let Some(vendor) = &dhcp.vendor_class {
+        let _ = write!(line, " ({vendor})");
+    }
+    if let Some(detail) = &dhcp.detail {
+        let _ = write!(line, ": {detail}");
+    }
+    line
 }
 
 fn fetch_line(fetch: &Fetch, time: &str) -> String {
