@@ -853,7 +853,9 @@ pub struct RivalOffer {
 }
 
 /// The pre-flight's DISCOVER: broadcast flag set so the offer reaches a socket that has no
-/// address yet, vendor class `ProvDesk pre-flight` so that a desk in `phones` mode ignores it.
+/// address yet, and a vendor class that starts like a phone's, because the question is
+/// whether a phone would get an answer from someone else (another desk in `phones` mode
+/// included).
 pub fn probe_discover(mac: HwAddr, xid: u32) -> Vec<u8> {
     let mut message = Message::default();
     message
@@ -862,7 +864,9 @@ pub fn probe_discover(mac: HwAddr, xid: u32) -> Vec<u8> {
         .set_chaddr(&mac);
     let opts = message.opts_mut();
     opts.insert(DhcpOption::MessageType(MessageType::Discover));
-    opts.insert(DhcpOption::ClassIdentifier(b"ProvDesk pre-flight".to_vec()));
+    opts.insert(DhcpOption::ClassIdentifier(
+        b"Grandstream ProvDesk-preflight".to_vec(),
+    ));
     opts.insert(DhcpOption::ParameterRequestList(vec![
         OptionCode::SubnetMask,
         OptionCode::Router,
