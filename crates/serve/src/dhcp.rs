@@ -23,6 +23,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::events::{DhcpEvent, Event, EventBus, now_ms};
 
+/// The device variable that reserves an address: `provdesk device add MAC … --var
+/// dhcp_address=192.168.1.50`. A variable rather than a column, so that reservations need no
+/// new device field and travel with the device in CSV imports.
+pub const RESERVATION_VARIABLE: &str = "dhcp_address";
+
 /// How long the pre-flight listens for another server's OFFER.
 pub const PREFLIGHT_WAIT: Duration = Duration::from_secs(2);
 
@@ -111,6 +116,51 @@ pub fn config(start: &DhcpStart, server: Ipv4Addr, netmask: Ipv4Addr) -> Result<
     })
 }
 
+/// The reservations the inventory's devices carry, and a message per device whose
+/// `dhcp_address` is not an address of the interface's subnet (it is then not reserved).
+pub fn reservations(
+    devices: &[provdesk_core::inventory::Device],
+    server: Ipv4Addr,
+    netmask: Ipv4Addr,
+) -> (HashMap<HwAddr, Ipv4Addr>, Vec<String>) {
+    let mask = u32::from(netmask);
+    let mut reserved = HashMap::new();
+    let mut problems = Vec::new();
+    let mut taken: HashMap<Ipv4Addr, Mac> = HashMap::new();
+    for device in devices {
+        let Some(value) = device.vars.get(RESERVATION_VARIABLE) else {
+            continue;
+        };
+        let fits = |a: Ipv4Addr| {
+            let a = u32::from(a);
+            a & mask == u32::from(server) & mask
+                && a != u32::from(server)
+                && a & !mask != 0
+                && a | mask != u32::MAX
+        };
+        match value.trim().parse::<Ipv4Addr>() {
+            Ok(address) if !fits(address) => problems.push(format!(
+                "{}: {RESERVATION_VARIABLE} {address} is not a host address of {server}'s subnet, so it is not reserved",
+                device.mac
+            )),
+            Ok(address) => {
+                if let Some(other) = taken.insert(address, device.mac) {
+                    problems.push(format!(
+                        "{}: {RESERVATION_VARIABLE} {address} is also reserved for {other}; only one of them gets it",
+                        device.mac
+                    ));
+                }
+                reserved.insert(device.mac.bytes(), address);
+            }
+            Err(_) => problems.push(format!(
+                "{}: {RESERVATION_VARIABLE} {value:?} is not an IPv4 address, so nothing is reserved",
+                device.mac
+            )),
+        }
+    }
+    (reserved, problems)
+}
+
 /// A UDP socket on `port` bound to `interface` (SO_BINDTODEVICE), broadcast allowed, address
 /// reuse on so the pre-flight's client port and another tool can coexist.
 fn bind(interface: &str, port: u16) -> io::Result<UdpSocket> {
@@ -186,10 +236,27 @@ pub async fn run(start: DhcpStart, inventory: Inventory, bus: EventBus, stop: Ca
         Ok(found) => found,
         Err(message) => return warn(message),
     };
-    let config = match config(&start, server, netmask) {
+    let mut config = match config(&start, server, netmask) {
         Ok(config) => config,
         Err(message) => return warn(message),
     };
+    // Reservations as the inventory has them at start; a device edited later is picked up
+    // at the next start.
+    let devices = {
+        let inventory = inventory.clone();
+        tokio::task::spawn_blocking(move || inventory.list_devices()).await
+    };
+    match devices {
+        Ok(Ok(devices)) => {
+            let (reserved, problems) = reservations(&devices, server, netmask);
+            for problem in problems {
+                warn(problem);
+            }
+            config.reservations = reserved;
+        }
+        Ok(Err(e)) => warn(format!("the devices' reservations cannot be read: {e}")),
+        Err(e) => warn(format!("the devices' reservations cannot be read: {e}")),
+    }
     let rivals = tokio::select! {
         _ = stop.cancelled() => return,
         rivals = preflight(&interface, PREFLIGHT_WAIT) => rivals,
@@ -381,6 +448,33 @@ mod tests {
 
     fn config_of(start: &DhcpStart, server: Ipv4Addr, mask: Ipv4Addr) -> Config {
         config(start, server, mask).unwrap()
+    }
+
+    #[test]
+    fn reservations_come_from_the_devices_dhcp_address() {
+        let server = Ipv4Addr::new(198, 51, 100, 1);
+        let mask = Ipv4Addr::new(255, 255, 255, 0);
+        let device = |mac: &str, address: &str| {
+            let mut device = provdesk_core::inventory::Device::new(mac.parse().unwrap(), "gxp2170");
+            device
+                .vars
+                .insert(RESERVATION_VARIABLE.into(), address.into());
+            device
+        };
+        let devices = [
+            device("000b82000001", "198.51.100.50"),
+            device("000b82000002", "192.0.2.5"),
+            device("000b82000003", "nope"),
+            device("000b82000004", "198.51.100.255"),
+        ];
+        let (reserved, problems) = reservations(&devices, server, mask);
+        assert_eq!(reserved.len(), 1);
+        assert_eq!(
+            reserved.get(&[0, 0x0b, 0x82, 0, 0, 1]),
+            Some(&Ipv4Addr::new(198, 51, 100, 50))
+        );
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert!(problems[0].contains("000b82000002"), "{problems:#?}");
     }
 
     #[test]
