@@ -368,4 +368,46 @@ mod tests {
         );
         assert_eq!(bytes(1536), "1.5 KiB");
     }
+
+    #[test]
+    fn dhcp_lines_start_with_listening_and_then_name_the_mac() {
+        use provdesk_serve::events::DhcpEvent;
+        let event = |kind, mac: Option<&str>, address: Option<&str>, detail: Option<&str>| {
+            Event::Dhcp(DhcpEvent {
+                at_ms: 0,
+                interface: "d0".into(),
+                kind,
+                mac: mac.and_then(|m| m.parse().ok()),
+                address: address.and_then(|a| a.parse().ok()),
+                vendor_class: mac.map(|_| "Grandstream GXP2170".into()),
+                detail: detail.map(str::to_string),
+            })
+        };
+        let line = text_line(
+            &event("listening", None, Some("198.51.100.1"), Some("pool x")),
+            "12:03:04",
+        );
+        assert_eq!(line, "listening dhcp d0 198.51.100.1 (pool x)");
+        let line = text_line(
+            &event("ack", Some("000b82123456"), Some("198.51.100.128"), None),
+            "12:03:04",
+        );
+        assert_eq!(
+            line,
+            "12:03:04 dhcp ack 000b82123456 198.51.100.128 (Grandstream GXP2170)"
+        );
+        let line = text_line(
+            &event(
+                "pool-exhausted",
+                Some("000b82123456"),
+                None,
+                Some("no free address"),
+            ),
+            "12:03:04",
+        );
+        assert!(
+            line.ends_with("(Grandstream GXP2170): no free address"),
+            "{line}"
+        );
+    }
 }
