@@ -542,3 +542,74 @@ fn a_rival_dhcp_server_makes_the_preflight_refuse_and_name_it() {
     );
     serve.stop();
 }
+
+#[test]
+fn the_pool_from_the_settings_is_used_and_an_exhausted_pool_is_logged() {
+    let mut lan = Lan::new("c");
+    lan.host("desk", "d0", Some(&format!("{DESK_IP}/24")), None);
+    lan.host("phone", "p0", None, Some(PHONE_MAC));
+    lan.host("phone2", "p1", None, Some(SECOND_PHONE_MAC));
+    let desk = Desk::init();
+    let settings = desk.root.join("provdesk.toml");
+    let mut toml = std::fs::read_to_string(&settings).expect("settings");
+    toml.push_str(
+        "\n[dhcp]\npool_start = \"198.51.100.200\"\npool_end = \"198.51.100.200\"\nlease_secs = 600\n",
+    );
+    std::fs::write(&settings, toml).expect("settings");
+    let mut serve = Serve::start(
+        &lan,
+        &desk,
+        &[
+            "--dhcp",
+            "d0",
+            "--http",
+            "198.51.100.1:8080",
+            "--tftp",
+            "off",
+            "--https",
+            "off",
+        ],
+    );
+    serve.wait_for("listening dhcp", |l| l.starts_with("listening dhcp d0"));
+
+    let phone_dir = desk.scratch().join("phone");
+    std::fs::create_dir_all(&phone_dir).expect("dir");
+    let out = dhclient(
+        &lan,
+        "phone",
+        "p0",
+        &phone_dir,
+        Some("Grandstream GXP2170"),
+        15,
+    );
+    assert!(out.status.success(), "dhclient: {}", text(&out));
+    assert_eq!(
+        recorded(&phone_dir, "new_ip_address").as_deref(),
+        Some("198.51.100.200")
+    );
+    assert_eq!(
+        recorded(&phone_dir, "new_dhcp_lease_time").as_deref(),
+        Some("600")
+    );
+    stop_dhclient(&phone_dir);
+
+    let phone2_dir = desk.scratch().join("phone2");
+    std::fs::create_dir_all(&phone2_dir).expect("dir");
+    let out = dhclient(
+        &lan,
+        "phone2",
+        "p1",
+        &phone2_dir,
+        Some("Grandstream GXP2160"),
+        4,
+    );
+    assert!(
+        !out.status.success(),
+        "a lease from an empty pool: {}",
+        text(&out)
+    );
+    let line = serve.wait_for("the exhausted pool", |l| l.contains("dhcp pool-exhausted"));
+    assert!(line.contains("000b82654321"), "{line}");
+    assert!(line.contains("198.51.100.200"), "{line}");
+    serve.stop();
+}
