@@ -42,6 +42,7 @@ impl From<ListenOverrides> for provdesk_serve::service::ServeOptions {
             https: clean(o.https),
             tftp: clean(o.tftp),
             pnp: None,
+            dhcp: None,
         }
     }
 }

@@ -62,6 +62,9 @@ enum Command {
     /// Import a phone's Grandstream file as a profile.
     #[command(subcommand)]
     Profile(commands::profile::ProfileCommand),
+    /// What the DHCP responder (`serve --dhcp IFACE`) handed out.
+    #[command(subcommand)]
+    Dhcp(commands::dhcp::DhcpCommand),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
         Command::Binary(command) => commands::formats::binary(command),
         Command::Catalog(command) => commands::catalog::run(&desk_path, command),
         Command::Profile(command) => commands::profile::run(&desk_path, command),
+        Command::Dhcp(command) => commands::dhcp::run(&desk_path, command),
     };
     match result {
         Ok(code) => code,

@@ -38,6 +38,142 @@ pub struct DeskSettings {
     pub access: AccessSettings,
     pub limits: LimitsSettings,
     pub encryption: EncryptionSettings,
+    /// `[dhcp]`; absent means the defaults. Optional so that a settings save that does not
+    /// carry it (the app's form does not edit it yet) keeps the file's section as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub dhcp: Option<DhcpSettings>,
+}
+
+/// Who the DHCP responder answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DhcpAnswer {
+    /// Only clients whose vendor class (option 60) starts with `Grandstream`.
+    #[default]
+    Phones,
+    Everyone,
+}
+
+impl DhcpAnswer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DhcpAnswer::Phones => "phones",
+            DhcpAnswer::Everyone => "everyone",
+        }
+    }
+}
+
+/// The DHCP responder: off unless an interface is named here or given to
+/// `provdesk serve --dhcp IFACE`. Addresses are written as text and checked by
+/// [`DhcpSettings::problems`], so every bad one is named by its field.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DhcpSettings {
+    /// The interface to answer on, e.g. `eth1`; absent keeps the responder off.
+    pub interface: Option<String>,
+    /// First and last pool address; absent: the half of the interface's subnet that does
+    /// not hold the desk's own address.
+    pub pool_start: Option<String>,
+    pub pool_end: Option<String>,
+    pub lease_secs: u32,
+    /// Option 3; absent sends none.
+    pub router: Option<String>,
+    /// Option 6.
+    pub dns: Vec<String>,
+    /// Option 42.
+    pub ntp: Vec<String>,
+    pub answer: DhcpAnswer,
+    /// Also send the provisioning URL in option 43 (vendor-encapsulated).
+    pub option43: bool,
+}
+
+impl Default for DhcpSettings {
+    fn default() -> DhcpSettings {
+        DhcpSettings {
+            interface: None,
+            pool_start: None,
+            pool_end: None,
+            lease_secs: 3600,
+            router: None,
+            dns: Vec::new(),
+            ntp: Vec::new(),
+            answer: DhcpAnswer::Phones,
+            option43: true,
+        }
+    }
+}
+
+impl DhcpSettings {
+    /// Every value that cannot work, as `(field, message)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        let address = |value: &str| value.trim().parse::<std::net::Ipv4Addr>();
+        let mut check = |field: String, value: &str| {
+            if address(value).is_err() {
+                problems.push((
+                    field,
+                    format!("{value:?} is not an IPv4 address, e.g. 192.168.1.100"),
+                ));
+            }
+        };
+        for (field, value) in [
+            ("dhcp.pool_start", &self.pool_start),
+            ("dhcp.pool_end", &self.pool_end),
+            ("dhcp.router", &self.router),
+        ] {
+            if let Some(value) = value {
+                check(field.to_string(), value);
+            }
+        }
+        for (i, value) in self.dns.iter().enumerate() {
+            check(format!("dhcp.dns[{i}]"), value);
+        }
+        for (i, value) in self.ntp.iter().enumerate() {
+            check(format!("dhcp.ntp[{i}]"), value);
+        }
+        if let (Some(Ok(start)), Some(Ok(end))) = (
+            self.pool_start.as_deref().map(address),
+            self.pool_end.as_deref().map(address),
+        ) && start > end
+        {
+            problems.push((
+                "dhcp.pool_end".to_string(),
+                format!("the pool ends ({end}) before it starts ({start})"),
+            ));
+        }
+        if self.pool_start.is_some() != self.pool_end.is_some() {
+            problems.push((
+                "dhcp.pool_end".to_string(),
+                "give both ends of the pool, or neither for the default".to_string(),
+            ));
+        }
+        if self.lease_secs < 60 {
+            problems.push((
+                "dhcp.lease_secs".to_string(),
+                "a lease under 60 seconds keeps phones renewing: use at least 60 (the default is 3600)".to_string(),
+            ));
+        }
+        if let Some(interface) = &self.interface
+            && (interface.trim().is_empty()
+                || interface.len() > 15
+                || interface.contains(['/', ' '])
+                || interface.chars().any(char::is_control))
+        {
+            problems.push((
+                "dhcp.interface".to_string(),
+                format!("{interface:?} is not an interface name, e.g. eth1"),
+            ));
+        }
+        problems
+    }
+}
+
+impl DeskSettings {
+    /// `[dhcp]` with its defaults filled in.
+    pub fn dhcp(&self) -> DhcpSettings {
+        self.dhcp.clone().unwrap_or_default()
+    }
 }
 
 /// HTTPS: a certificate from files, or one generated on first use under `DESK/tls/`.
@@ -401,6 +537,12 @@ pub(crate) fn parse_settings(path: &Path, text: &str) -> Result<DeskSettings> {
             message: format!("{field}: {message}"),
         });
     }
+    if let Some((field, message)) = settings.dhcp().problems().into_iter().next() {
+        return Err(Error::Settings {
+            path: path.to_path_buf(),
+            message: format!("{field}: {message}"),
+        });
+    }
     Ok(settings)
 }
 
@@ -510,6 +652,36 @@ tftp_transfers_per_address = 2
         assert!(err.contains("provdesk.toml:5"), "{err}");
         assert!(err.contains("limits.http_connections_per_address"), "{err}");
         assert!(err.contains("at least 1"), "{err}");
+    }
+
+    #[test]
+    fn dhcp_is_off_by_default_and_bad_values_are_named() {
+        let parse = |text: &str| parse_settings(Path::new("provdesk.toml"), text);
+        let none = parse("").unwrap();
+        assert_eq!(none.dhcp, None);
+        assert_eq!(none.dhcp().interface, None);
+        assert_eq!(none.dhcp().answer, DhcpAnswer::Phones);
+        assert!(none.dhcp().option43);
+        let on = parse(
+            "[dhcp]\ninterface = \"eth1\"\npool_start = \"198.51.100.100\"\npool_end = \"198.51.100.199\"\nanswer = \"everyone\"\nntp = [\"198.51.100.1\"]\n",
+        )
+        .unwrap();
+        let dhcp = on.dhcp();
+        assert_eq!(dhcp.interface.as_deref(), Some("eth1"));
+        assert_eq!(dhcp.answer, DhcpAnswer::Everyone);
+        assert_eq!(dhcp.lease_secs, 3600);
+        let err = parse("[dhcp]\nrouter = \"198.51.100\"\n").unwrap_err();
+        assert!(err.to_string().contains("dhcp.router"), "{err}");
+        let bad = DhcpSettings {
+            pool_start: Some("198.51.100.200".into()),
+            pool_end: Some("198.51.100.100".into()),
+            dns: vec!["x".into()],
+            lease_secs: 5,
+            ..DhcpSettings::default()
+        };
+        let fields: Vec<String> = bad.problems().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, ["dhcp.dns[0]", "dhcp.pool_end", "dhcp.lease_secs"]);
+        assert!(parse("[dhcp]\nanswer = \"all\"\n").is_err());
     }
 
     #[test]

@@ -21,7 +21,13 @@ pub fn save_settings(desk_root: &Path, new: &DeskSettings) -> Result<DeskSetting
     let path = desk_root.join(SETTINGS_FILE);
     let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     let old = parse_settings(&path, &text)?;
-    let new = &normalize(new);
+    let mut new = normalize(new);
+    // The app's form does not carry `[dhcp]` yet: a save without it keeps the file's.
+    // A section equal to what the file already means (its defaults included) is no change.
+    if new.dhcp.as_ref().is_none_or(|dhcp| *dhcp == old.dhcp()) {
+        new.dhcp = old.dhcp.clone();
+    }
+    let new = &new;
 
     let problems = validate(desk_root, new);
     if problems.iter().any(Diagnostic::is_error) {
@@ -225,6 +231,9 @@ pub fn validate(desk_root: &Path, settings: &DeskSettings) -> Vec<Diagnostic> {
     for (field, message) in settings.limits.problems() {
         bad(field, message);
     }
+    for (field, message) in settings.dhcp().problems() {
+        bad(&field, message);
+    }
     problems
 }
 
@@ -399,9 +408,48 @@ fn apply(doc: &mut DocumentMut, old: &DeskSettings, new: &DeskSettings) {
         );
     }
 
+    if old.dhcp != new.dhcp {
+        apply_dhcp(doc, &old.dhcp(), &new.dhcp());
+    }
+
     if old.encryption.mode != new.encryption.mode {
         let mode = new.encryption.mode.as_str();
         set(doc, "encryption", "mode", Some(mode.into()));
+    }
+}
+
+fn apply_dhcp(doc: &mut DocumentMut, o: &crate::desk::DhcpSettings, n: &crate::desk::DhcpSettings) {
+    let text = |s: &Option<String>| s.as_deref().map(Value::from);
+    let list = |v: &[String]| Some(Value::Array(v.iter().map(String::as_str).collect()));
+    for (key, old, new) in [
+        ("interface", &o.interface, &n.interface),
+        ("pool_start", &o.pool_start, &n.pool_start),
+        ("pool_end", &o.pool_end, &n.pool_end),
+        ("router", &o.router, &n.router),
+    ] {
+        if old != new {
+            set(doc, "dhcp", key, text(new));
+        }
+    }
+    if o.lease_secs != n.lease_secs {
+        set(
+            doc,
+            "dhcp",
+            "lease_secs",
+            Some(i64::from(n.lease_secs).into()),
+        );
+    }
+    if o.dns != n.dns {
+        set(doc, "dhcp", "dns", list(&n.dns));
+    }
+    if o.ntp != n.ntp {
+        set(doc, "dhcp", "ntp", list(&n.ntp));
+    }
+    if o.answer != n.answer {
+        set(doc, "dhcp", "answer", Some(n.answer.as_str().into()));
+    }
+    if o.option43 != n.option43 {
+        set(doc, "dhcp", "option43", Some(n.option43.into()));
     }
 }
 
@@ -660,6 +708,31 @@ mod tests {
         let after = text(&root);
         assert!(after.contains("tftp_transfers_per_address = 4"), "{after}");
         assert!(after.contains("http_connections = 2000"), "{after}");
+    }
+
+    #[test]
+    fn dhcp_is_saved_validated_by_field_and_kept_when_a_save_omits_it() {
+        let (_dir, root, mut settings) = sample();
+        settings.dhcp = Some(crate::desk::DhcpSettings {
+            interface: Some("eth1".into()),
+            router: Some("nope".into()),
+            ..Default::default()
+        });
+        let err = save_settings(&root, &settings).unwrap_err();
+        assert_eq!(fields(err), ["dhcp.router"]);
+        let mut dhcp = settings.dhcp.clone().unwrap();
+        dhcp.router = Some("198.51.100.1".into());
+        dhcp.answer = crate::desk::DhcpAnswer::Everyone;
+        settings.dhcp = Some(dhcp);
+        let saved = save_settings(&root, &settings).unwrap();
+        assert_eq!(saved.dhcp().interface.as_deref(), Some("eth1"));
+        let after = text(&root);
+        assert!(after.contains("[dhcp]"), "{after}");
+        assert!(after.contains("answer = \"everyone\""), "{after}");
+        // The app's form sends no `[dhcp]`: the section stays.
+        settings.dhcp = None;
+        let saved = save_settings(&root, &settings).unwrap();
+        assert_eq!(saved.dhcp().router.as_deref(), Some("198.51.100.1"));
     }
 
     #[test]

@@ -994,6 +994,7 @@ mod tests {
                 https: Some("off".into()),
                 tftp: Some("off".into()),
                 pnp: None,
+                dhcp: None,
             }))
             .unwrap();
         let port = started.addresses[0].1.port();

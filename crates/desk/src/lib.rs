@@ -11,6 +11,7 @@ pub mod address;
 pub mod catalog_import;
 pub mod certificates;
 pub mod devices;
+pub mod dhcp;
 pub mod diagnostics;
 pub mod error;
 pub mod events;

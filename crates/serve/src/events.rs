@@ -277,6 +277,23 @@ pub enum Event {
     Warning {
         message: String,
     },
+    /// The DHCP responder started, or a DHCP message came in or went out.
+    Dhcp(DhcpEvent),
+}
+
+/// One DHCP happening on the responder's interface, tied to the client's MAC.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DhcpEvent {
+    pub at_ms: i64,
+    pub interface: String,
+    /// `listening` (the responder runs; `address` is the desk's), `discover`, `offer`,
+    /// `request`, `ack`, `nak`, `decline`, `release`, `inform`, `pool-exhausted`, `ignored`.
+    pub kind: &'static str,
+    pub mac: Option<Mac>,
+    pub address: Option<std::net::Ipv4Addr>,
+    pub vendor_class: Option<String>,
+    /// Why (a NAK, an ignored request, an exhausted pool) or what (the pool and URL).
+    pub detail: Option<String>,
 }
 
 /// Fans events out. Cloning is cheap; every clone emits into the same bus.

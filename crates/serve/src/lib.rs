@@ -9,6 +9,7 @@
 //! [`signals`] ask the process to stop.
 
 pub mod access;
+pub mod dhcp;
 pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;

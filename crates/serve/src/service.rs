@@ -44,6 +44,8 @@ pub struct ServeOptions {
     /// SIP plug-and-play on this interface (a name or one of its IPv4 addresses; empty for
     /// the first one with an IPv4 address); `None` leaves it off.
     pub pnp: Option<String>,
+    /// Answer DHCP on this interface (overrides `[dhcp] interface`); `"off"` turns it off.
+    pub dhcp: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -277,6 +279,30 @@ impl Service {
             }));
         }
 
+        // DHCP runs beside the servers: its pre-flight takes seconds and any problem it finds
+        // is a warning, never a reason to stop serving files.
+        if let Some(interface) = dhcp_interface(&settings, &options) {
+            let find = |protocol| {
+                bound
+                    .addresses
+                    .iter()
+                    .find(|(p, _)| *p == protocol)
+                    .map(|(_, a)| *a)
+            };
+            let start = crate::dhcp::DhcpStart {
+                interface,
+                settings: settings.dhcp(),
+                http: find(Protocol::Http),
+                tftp: find(Protocol::Tftp),
+                base_path: settings.server.base_path.clone(),
+            };
+            let (inventory, bus, stop) = (inventory.clone(), bus.clone(), servers.clone());
+            server_tasks.push(tokio::spawn(async move {
+                crate::dhcp::run(start, inventory, bus, stop).await;
+                Ok(())
+            }));
+        }
+
         // The HTTP servers announce themselves once they run; TFTP is announced here.
         for (protocol, address) in bound.addresses.iter().filter(|(p, _)| *p == Protocol::Tftp) {
             bus.emit(Event::Listening {
@@ -307,6 +333,16 @@ impl Service {
             recorder,
         })
     }
+}
+
+/// The interface DHCP answers on: the command line's, else the settings'; `off` is none.
+fn dhcp_interface(settings: &DeskSettings, options: &ServeOptions) -> Option<String> {
+    let chosen = options
+        .dhcp
+        .clone()
+        .or_else(|| settings.dhcp().interface)
+        .map(|i| i.trim().to_string())?;
+    (!chosen.is_empty() && !chosen.eq_ignore_ascii_case("off")).then_some(chosen)
 }
 
 /// The place where the HTTP and HTTPS servers start, on the listeners bound above. Until the
@@ -884,6 +920,7 @@ mod tests {
             https: opt(https),
             tftp: opt(tftp),
             pnp: None,
+            dhcp: None,
         }
     }
 

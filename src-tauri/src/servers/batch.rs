@@ -70,6 +70,8 @@ impl Batcher {
             Event::Warning { message } => batch.warnings.push(message.clone()),
             // The app has no plug-and-play switch yet; the recorder's discovery shows the phone.
             Event::PlugAndPlay { .. } => {}
+            // The Live screen has no DHCP view yet (issue 15, part 4).
+            Event::Dhcp(_) => {}
         }
     }
 

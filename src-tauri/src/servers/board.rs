@@ -74,7 +74,8 @@ impl Board {
             Event::Build(_)
             | Event::Listening { .. }
             | Event::Warning { .. }
-            | Event::PlugAndPlay { .. } => {}
+            | Event::PlugAndPlay { .. }
+            | Event::Dhcp(_) => {}
         }
     }
 

@@ -299,7 +299,7 @@ mod tests {
             http: Some("127.0.0.1:0".into()),
             https: Some("off".into()),
             tftp: Some("off".into()),
-            pnp: None,
+            ..ServeOptions::default()
         }
     }
 

@@ -3,6 +3,7 @@
 pub mod build;
 pub mod catalog;
 pub mod device;
+pub mod dhcp;
 pub mod formats;
 pub mod profile;
 pub mod serve;

@@ -39,6 +39,12 @@ pub struct ServeArgs {
     /// value, on the first interface with an IPv4 address. Off unless given.
     #[arg(long, value_name = "IFACE", num_args = 0..=1, default_missing_value = "")]
     pnp: Option<String>,
+    /// Answer DHCP on this interface (e.g. eth1), pointing phones at this desk with option
+    /// 66; or `off`. Default: dhcp.interface in provdesk.toml (off when absent). The rest of
+    /// [dhcp] gives the pool, lease and options. Needs port 67 (root or CAP_NET_BIND_SERVICE
+    /// and CAP_NET_RAW).
+    #[arg(long, value_name = "IFACE")]
+    dhcp: Option<String>,
     /// How events are printed: readable lines, or one JSON object per line.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -65,6 +71,7 @@ async fn serve(desk: DeskService, args: ServeArgs) -> anyhow::Result<ExitCode> {
         https: args.https,
         tftp: args.tftp,
         pnp: args.pnp,
+        dhcp: args.dhcp,
     };
     let pnp = options.pnp.is_some();
     let format = args.log_format;
@@ -245,7 +252,35 @@ fn text_line(event: &Event, time: &str) -> String {
             }
         }
         Event::Warning { message } => format!("{time} warning: {message}"),
+        Event::Dhcp(dhcp) => dhcp_line(dhcp, time),
     }
+}
+
+/// `listening dhcp d0 198.51.100.1 (...)` when it starts, then
+/// `12:03:04 dhcp ack 000b82123456 198.51.100.128 (Grandstream GXP2170)`.
+fn dhcp_line(dhcp: &provdesk_serve::events::DhcpEvent, time: &str) -> String {
+    let address = dhcp.address.map(|a| a.to_string()).unwrap_or_default();
+    if dhcp.kind == "listening" {
+        let mut line = format!("listening dhcp {} {address}", dhcp.interface);
+        if let Some(detail) = &dhcp.detail {
+            let _ = write!(line, " ({detail})");
+        }
+        return line;
+    }
+    let mut line = format!("{time} dhcp {}", dhcp.kind);
+    if let Some(mac) = dhcp.mac {
+        let _ = write!(line, " {mac}");
+    }
+    if !address.is_empty() {
+        let _ = write!(line, " {address}");
+    }
+    if let Some(vendor) = &dhcp.vendor_class {
+        let _ = write!(line, " ({vendor})");
+    }
+    if let Some(detail) = &dhcp.detail {
+        let _ = write!(line, ": {detail}");
+    }
+    line
 }
 
 fn fetch_line(fetch: &Fetch, time: &str) -> String {
@@ -400,5 +435,47 @@ mod tests {
             "12:03:04 tftp 127.0.0.1:50000 gxp2170fw.bin 25% (1.0 MiB of 4.0 MiB)"
         );
         assert_eq!(bytes(1536), "1.5 KiB");
+    }
+
+    #[test]
+    fn dhcp_lines_start_with_listening_and_then_name_the_mac() {
+        use provdesk_serve::events::DhcpEvent;
+        let event = |kind, mac: Option<&str>, address: Option<&str>, detail: Option<&str>| {
+            Event::Dhcp(DhcpEvent {
+                at_ms: 0,
+                interface: "d0".into(),
+                kind,
+                mac: mac.and_then(|m| m.parse().ok()),
+                address: address.and_then(|a| a.parse().ok()),
+                vendor_class: mac.map(|_| "Grandstream GXP2170".into()),
+                detail: detail.map(str::to_string),
+            })
+        };
+        let line = text_line(
+            &event("listening", None, Some("198.51.100.1"), Some("pool x")),
+            "12:03:04",
+        );
+        assert_eq!(line, "listening dhcp d0 198.51.100.1 (pool x)");
+        let line = text_line(
+            &event("ack", Some("000b82123456"), Some("198.51.100.128"), None),
+            "12:03:04",
+        );
+        assert_eq!(
+            line,
+            "12:03:04 dhcp ack 000b82123456 198.51.100.128 (Grandstream GXP2170)"
+        );
+        let line = text_line(
+            &event(
+                "pool-exhausted",
+                Some("000b82123456"),
+                None,
+                Some("no free address"),
+            ),
+            "12:03:04",
+        );
+        assert!(
+            line.ends_with("(Grandstream GXP2170): no free address"),
+            "{line}"
+        );
     }
 }

@@ -537,7 +537,7 @@ impl Inventory {
 
     /// Runs `f` in one IMMEDIATE transaction on the writer with the current time in ms;
     /// commits when it returns `Ok`, rolls back otherwise.
-    fn write<T>(
+    pub(super) fn write<T>(
         &self,
         operation: &'static str,
         mac: Option<Mac>,
@@ -554,7 +554,7 @@ impl Inventory {
     }
 
     /// Runs `f` on a free reader (or the in-memory database's one connection).
-    fn read<T>(
+    pub(super) fn read<T>(
         &self,
         operation: &'static str,
         mac: Option<Mac>,

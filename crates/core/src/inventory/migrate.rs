@@ -14,6 +14,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_fetch_log_ts_index.sql"),
     include_str!("migrations/0003_fetch_log_without_glob.sql"),
     include_str!("migrations/0004_device_xml_password.sql"),
+    include_str!("migrations/0005_dhcp_leases.sql"),
 ];
 
 /// The schema version this code writes.
@@ -105,7 +106,7 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(tables, ["devices", "fetch_log", "meta"]);
+        assert_eq!(tables, ["devices", "dhcp_leases", "fetch_log", "meta"]);
         let indexes: Vec<String> = conn
             .prepare(
                 "SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL

@@ -9,6 +9,7 @@
 
 mod csv;
 mod db;
+mod dhcp;
 mod migrate;
 mod rows;
 
@@ -20,6 +21,7 @@ use crate::{Mac, PName};
 
 pub use self::csv::{parse_devices_csv, parse_devices_csv_bytes};
 pub use self::db::{DEFAULT_DISCOVERY_CAP, Inventory};
+pub use self::dhcp::DhcpLease;
 
 /// What went wrong, with the database's path, the operation and the device where known.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,142 @@
+//! The DHCP responder's leases (`dhcp_leases`, migration 0005), kept so a restart of `serve`
+//! gives every phone its address back.
+
+use std::net::Ipv4Addr;
+
+use rusqlite::params;
+
+use super::{Inventory, InventoryError};
+use crate::Mac;
+
+/// One granted lease.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DhcpLease {
+    pub mac: Mac,
+    pub address: Ipv4Addr,
+    /// Unix seconds.
+    pub expires_at: u64,
+    pub hostname: Option<String>,
+    pub vendor_class: Option<String>,
+}
+
+impl Inventory {
+    /// Stores `lease`, replacing the MAC's previous lease and any other lease on its address
+    /// (the responder only reuses an address once its lease has expired).
+    pub fn save_dhcp_lease(&self, lease: &DhcpLease) -> Result<(), InventoryError> {
+        let expires_at = i64::try_from(lease.expires_at).unwrap_or(i64::MAX);
+        self.write("save_dhcp_lease", Some(lease.mac), |tx, now| {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO dhcp_leases \
+                 (mac, address, expires_at, hostname, vendor_class, updated_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    lease.mac.hex().as_str(),
+                    lease.address.to_string(),
+                    expires_at,
+                    lease.hostname,
+                    lease.vendor_class,
+                    now
+                ])
+            })
+            .map_err(|source| self.dhcp_err("save_dhcp_lease", Some(lease.mac), source))?;
+            Ok(())
+        })
+    }
+
+    /// Forgets the MAC's lease (released, declined, or its address given to another).
+    pub fn remove_dhcp_lease(&self, mac: Mac) -> Result<(), InventoryError> {
+        self.write("remove_dhcp_lease", Some(mac), |tx, _| {
+            tx.execute(
+                "DELETE FROM dhcp_leases WHERE mac = ?1",
+                [mac.hex().as_str()],
+            )
+            .map_err(|source| self.dhcp_err("remove_dhcp_lease", Some(mac), source))?;
+            Ok(())
+        })
+    }
+
+    /// Every stored lease, by address. Rows that do not read back (hand-edited) are skipped.
+    pub fn dhcp_leases(&self) -> Result<Vec<DhcpLease>, InventoryError> {
+        let rows = self.read("dhcp_leases", None, |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT mac, address, expires_at, hostname, vendor_class FROM dhcp_leases",
+            )?;
+            stmt.query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        let mut leases: Vec<DhcpLease> = rows
+            .into_iter()
+            .filter_map(|(mac, address, expires_at, hostname, vendor_class)| {
+                Some(DhcpLease {
+                    mac: mac.parse().ok()?,
+                    address: address.parse().ok()?,
+                    expires_at: u64::try_from(expires_at).unwrap_or(0),
+                    hostname,
+                    vendor_class,
+                })
+            })
+            .collect();
+        leases.sort_by_key(|lease| u32::from(lease.address));
+        Ok(leases)
+    }
+
+    fn dhcp_err(
+        &self,
+        operation: &'static str,
+        mac: Option<Mac>,
+        source: rusqlite::Error,
+    ) -> InventoryError {
+        InventoryError::Sql {
+            path: self.path().map(ToOwned::to_owned).unwrap_or_default(),
+            operation,
+            mac,
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leases_are_saved_replaced_listed_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("provdesk.db");
+        let inventory = Inventory::open(&path).unwrap();
+        let phone: Mac = "000b82123456".parse().unwrap();
+        let other: Mac = "000b82654321".parse().unwrap();
+        let lease = DhcpLease {
+            mac: phone,
+            address: Ipv4Addr::new(198, 51, 100, 100),
+            expires_at: 2_000_000_000,
+            hostname: Some("gxp".into()),
+            vendor_class: Some("Grandstream GXP2170".into()),
+        };
+        inventory.save_dhcp_lease(&lease).unwrap();
+        // Another MAC on the same address replaces the first lease.
+        let moved = DhcpLease {
+            mac: other,
+            ..lease.clone()
+        };
+        inventory.save_dhcp_lease(&moved).unwrap();
+        assert_eq!(inventory.dhcp_leases().unwrap(), vec![moved.clone()]);
+        inventory.save_dhcp_lease(&lease).unwrap();
+        drop(inventory);
+        // Survives reopening.
+        let inventory = Inventory::open(&path).unwrap();
+        assert_eq!(inventory.dhcp_leases().unwrap(), vec![lease]);
+        inventory.remove_dhcp_lease(phone).unwrap();
+        assert!(inventory.dhcp_leases().unwrap().is_empty());
+    }
+}
