@@ -12,6 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use support::lan::BenchLan as Lan;
 use support::{Desk, PROVDESK, WAIT, text};
 
 const DESK_IP: &str = "198.51.100.1";
@@ -19,94 +20,6 @@ const RIVAL_IP: &str = "198.51.100.3";
 const PHONE_MAC: &str = "00:0b:82:12:34:56";
 const SECOND_PHONE_MAC: &str = "00:0b:82:65:43:21";
 const PC_MAC: &str = "02:00:5e:00:53:01";
-
-/// The namespaces of one scenario, named after the process and the scenario so parallel
-/// tests (and other test runs) never share one; removed on drop with what runs in them.
-struct Lan {
-    prefix: String,
-    hosts: Vec<String>,
-}
-
-impl Lan {
-    fn new(scenario: &str) -> Lan {
-        assert!(
-            is_root(),
-            "tests/lan.rs creates network namespaces and needs root (CI runs as root)"
-        );
-        let prefix = format!("pd{}{scenario}", std::process::id() % 100_000);
-        let lan = Lan {
-            prefix,
-            hosts: Vec::new(),
-        };
-        let sw = lan.ns("sw");
-        ip(&["netns", "add", &sw]);
-        ip(&["-n", &sw, "link", "add", "br0", "type", "bridge"]);
-        ip(&["-n", &sw, "link", "set", "br0", "up"]);
-        lan
-    }
-
-    fn ns(&self, host: &str) -> String {
-        format!("{}{host}", self.prefix)
-    }
-
-    /// A host on the switch: namespace `host`, interface `iface`, optional address and MAC.
-    fn host(&mut self, host: &str, iface: &str, address: Option<&str>, mac: Option<&str>) {
-        let (ns, sw) = (self.ns(host), self.ns("sw"));
-        ip(&["netns", "add", &ns]);
-        self.hosts.push(ns.clone());
-        let port = format!("sw-{host}");
-        ip(&[
-            "link", "add", iface, "netns", &ns, "type", "veth", "peer", "name", &port, "netns", &sw,
-        ]);
-        ip(&["-n", &sw, "link", "set", &port, "master", "br0"]);
-        ip(&["-n", &sw, "link", "set", &port, "up"]);
-        if let Some(mac) = mac {
-            ip(&["-n", &ns, "link", "set", iface, "address", mac]);
-        }
-        ip(&["-n", &ns, "link", "set", "lo", "up"]);
-        ip(&["-n", &ns, "link", "set", iface, "up"]);
-        if let Some(address) = address {
-            ip(&["-n", &ns, "addr", "add", address, "dev", iface]);
-        }
-    }
-
-    /// `ip netns exec NS PROGRAM ARGS`.
-    fn exec(&self, host: &str, program: &str) -> Command {
-        let mut command = Command::new("ip");
-        command.args(["netns", "exec", &self.ns(host), program]);
-        command
-    }
-}
-
-impl Drop for Lan {
-    fn drop(&mut self) {
-        let sw = self.ns("sw");
-        for ns in self.hosts.iter().chain(std::iter::once(&sw)) {
-            // Whatever still runs there (a dhclient that outlived its test) goes first.
-            if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
-                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                    let _ = Command::new("kill").args(["-KILL", pid]).status();
-                }
-            }
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("ip (iproute2)");
-    assert!(out.status.success(), "ip {args:?}: {}", text(&out));
-}
 
 /// A `provdesk serve` in the desk's namespace whose text log lines the test reads.
 struct Serve {

@@ -19,6 +19,7 @@ use provdesk_core::inventory::{FetchLogQuery, Inventory};
 use serde_json::Value;
 
 mod support;
+use support::lan::BenchLan;
 use support::{Desk, PROVDESK, WAIT, text};
 
 const DESK_IP: &str = "198.51.100.1";
@@ -27,20 +28,11 @@ const MAC_B: &str = "000b82bb0002";
 /// A MAC no phone on the desk has.
 const NOBODY: &str = "000b82ffffff";
 
-/// `ip ARGS`, which must succeed.
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("ip (iproute2) must be installed; scripts/test installs it");
-    assert!(out.status.success(), "ip {args:?}: {}", text(&out));
-}
-
-/// The bench's namespaces, named after this process so parallel runs do not meet; dropping
-/// it stops what runs in them and deletes them, also when the test fails half-way.
+/// The bench: the desk and phones A and B on one switch; dropping it stops what runs in its
+/// namespaces and deletes them, also when the test fails half-way.
 struct Bench {
-    switch: String,
+    /// Held for its `Drop`, which takes the namespaces down.
+    _lan: BenchLan,
     desk: String,
     a: String,
     b: String,
@@ -48,86 +40,34 @@ struct Bench {
 
 impl Bench {
     fn new() -> Bench {
-        assert!(
-            Command::new("id")
-                .arg("-u")
-                .output()
-                .is_ok_and(|o| o.stdout.starts_with(b"0")),
-            "this scenario creates network namespaces and needs root (CI runs as root)"
-        );
-        let tag = std::process::id();
-        let bench = Bench {
-            switch: format!("pdo-sw-{tag}"),
-            desk: format!("pdo-desk-{tag}"),
-            a: format!("pdo-a-{tag}"),
-            b: format!("pdo-b-{tag}"),
-        };
-        ip(&["netns", "add", &bench.switch]);
-        ip(&["-n", &bench.switch, "link", "add", "br0", "type", "bridge"]);
-        ip(&["-n", &bench.switch, "link", "set", "br0", "up"]);
-        bench.host(&bench.desk, "s-desk", &format!("{DESK_IP}/24"), None);
-        bench.host(
-            &bench.a,
-            "s-a",
-            "198.51.100.11/24",
+        let mut lan = BenchLan::new("own");
+        lan.host("desk", "eth0", Some(&format!("{DESK_IP}/24")), None);
+        lan.host(
+            "a",
+            "eth0",
+            Some("198.51.100.11/24"),
             Some("00:0b:82:aa:00:01"),
         );
-        bench.host(
-            &bench.b,
-            "s-b",
-            "198.51.100.12/24",
+        lan.host(
+            "b",
+            "eth0",
+            Some("198.51.100.12/24"),
             Some("00:0b:82:bb:00:02"),
         );
-        bench
-    }
-
-    /// A namespace `ns` with `eth0` at `address` plugged into the switch as `port`.
-    fn host(&self, ns: &str, port: &str, address: &str, mac: Option<&str>) {
-        ip(&["netns", "add", ns]);
-        ip(&[
-            "link",
-            "add",
-            "eth0",
-            "netns",
-            ns,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            port,
-            "netns",
-            &self.switch,
-        ]);
-        ip(&["-n", &self.switch, "link", "set", port, "master", "br0"]);
-        ip(&["-n", &self.switch, "link", "set", port, "up"]);
-        if let Some(mac) = mac {
-            ip(&["-n", ns, "link", "set", "eth0", "address", mac]);
+        Bench {
+            desk: lan.ns("desk"),
+            a: lan.ns("a"),
+            b: lan.ns("b"),
+            _lan: lan,
         }
-        ip(&["-n", ns, "link", "set", "lo", "up"]);
-        ip(&["-n", ns, "link", "set", "eth0", "up"]);
-        ip(&["-n", ns, "addr", "add", address, "dev", "eth0"]);
     }
 
-    /// `ip netns exec NS PROGRAM ARGS`, to run.
+    /// `ip netns exec NS PROGRAM ARGS`, to run, with nothing on its stdin.
     fn command(ns: &str, program: &str) -> Command {
         let mut command = Command::new("ip");
         command.args(["netns", "exec", ns, program]);
         command.stdin(Stdio::null());
         command
-    }
-}
-
-impl Drop for Bench {
-    fn drop(&mut self) {
-        for ns in [&self.desk, &self.a, &self.b, &self.switch] {
-            // Only what this test started runs in its namespaces.
-            if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
-                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                    let _ = Command::new("kill").args(["-KILL", pid]).status();
-                }
-            }
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
     }
 }
 

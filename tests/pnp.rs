@@ -20,6 +20,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::lan::BenchLan;
 use support::{Desk, PROVDESK, WAIT};
 
 const DESK_IP: &str = "198.51.100.1";
@@ -45,70 +46,30 @@ Content-Length: 0\r\n\r\n"
     )
 }
 
-/// The namespaces and the server of one run; dropping it (also on a failed assertion) kills
-/// the server and everything else in them, and deletes them.
+/// The bench LAN and the server of one run; dropping it (also on a failed assertion) kills
+/// the server, then the LAN goes with everything in it.
 struct Lab {
-    prefix: String,
-    namespaces: Vec<String>,
+    lan: BenchLan,
     server: Option<Child>,
 }
 
 impl Lab {
     fn ns(&self, name: &str) -> String {
-        format!("{}-{name}", self.prefix)
+        self.lan.ns(name)
     }
 
     /// A switch with the desk (`d0`, 198.51.100.1) and the phone (`p0`, 198.51.100.2, a
     /// Grandstream MAC) on it, as in lan-recipe.md.
     fn build() -> Lab {
-        let mut lab = Lab {
-            prefix: format!("pdpnp{}", std::process::id()),
-            namespaces: Vec::new(),
-            server: None,
-        };
-        let sw = lab.ns("sw");
-        lab.netns_add(&sw);
-        ip(&["-n", &sw, "link", "add", "br0", "type", "bridge"]);
-        // Flood multicast to every port: the test is about the responder, not IGMP snooping.
-        ip(&[
-            "-n",
-            &sw,
-            "link",
-            "set",
-            "br0",
-            "type",
-            "bridge",
-            "mcast_snooping",
-            "0",
-        ]);
-        ip(&["-n", &sw, "link", "set", "br0", "up"]);
-        lab.host("desk", "d0", &format!("{DESK_IP}/24"), None);
-        lab.host("phone", "p0", &format!("{PHONE_IP}/24"), Some(PHONE_MAC));
-        lab
-    }
-
-    fn netns_add(&mut self, name: &str) {
-        ip(&["netns", "add", name]);
-        self.namespaces.push(name.to_string());
-    }
-
-    fn host(&mut self, name: &str, iface: &str, address: &str, mac: Option<&str>) {
-        let (ns, sw) = (self.ns(name), self.ns("sw"));
-        self.netns_add(&ns);
-        let port = format!("sw-{name}");
-        ip(&[
-            "link", "add", iface, "netns", &ns, "type", "veth", "peer", "name", &port, "netns", &sw,
-        ]);
-        ip(&["-n", &sw, "link", "set", &port, "master", "br0"]);
-        ip(&["-n", &sw, "link", "set", &port, "up"]);
-        if let Some(mac) = mac {
-            ip(&["-n", &ns, "link", "set", iface, "address", mac]);
-        }
-        ip(&["-n", &ns, "link", "set", "lo", "up"]);
-        ip(&["-n", &ns, "link", "set", iface, "up"]);
-        ip(&["-n", &ns, "addr", "add", address, "dev", iface]);
-        // Multicast (224.0.1.75) leaves by this link.
-        ip(&["-n", &ns, "route", "add", "224.0.0.0/4", "dev", iface]);
+        let mut lan = BenchLan::new("pnp");
+        lan.host("desk", "d0", Some(&format!("{DESK_IP}/24")), None);
+        lan.host(
+            "phone",
+            "p0",
+            Some(&format!("{PHONE_IP}/24")),
+            Some(PHONE_MAC),
+        );
+        Lab { lan, server: None }
     }
 }
 
@@ -118,28 +79,7 @@ impl Drop for Lab {
             let _ = server.kill();
             let _ = server.wait();
         }
-        for ns in self.namespaces.iter().rev() {
-            // Whatever still runs in it (only what this test started).
-            if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
-                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                    let _ = Command::new("kill").args(["-KILL", pid]).status();
-                }
-            }
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
     }
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("ip (iproute2) must be installed");
-    assert!(
-        out.status.success(),
-        "ip {args:?} failed (this test needs root): {}",
-        support::text(&out)
-    );
 }
 
 /// Every line of a child's stream, on a channel.

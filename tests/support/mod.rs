@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod lan;
+
 pub const PROVDESK: &str = env!("CARGO_BIN_EXE_provdesk");
 /// Longest wait for anything a scenario expects (a line, an event, an exit).
 pub const WAIT: Duration = Duration::from_secs(20);
