@@ -10,11 +10,14 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use provdesk_core::Mac;
 use provdesk_core::desk::{DhcpAnswer, DhcpSettings};
 use provdesk_core::inventory::{DhcpLease, Inventory};
+
+use crate::owners::LeaseDirectory;
 use provdesk_dhcp::{
     Answer, Config, Destination, HwAddr, Lease, LeaseStore, Provisioning, Responder, RivalOffer,
 };
@@ -44,6 +47,8 @@ pub struct DhcpStart {
     /// The TFTP listener, when TFTP is on.
     pub tftp: Option<SocketAddr>,
     pub base_path: String,
+    /// Kept current with every lease, for `[access] device_files = "owner"`.
+    pub owners: Arc<LeaseDirectory>,
 }
 
 /// The interface's IPv4 address and netmask.
@@ -284,7 +289,7 @@ pub async fn run(start: DhcpStart, inventory: Inventory, bus: EventBus, stop: Ca
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|e| e.to_string()))
     };
-    let leases = match leases {
+    let leases: Vec<Lease> = match leases {
         Ok(leases) => leases.into_iter().map(to_lease).collect(),
         Err(message) => {
             warn(format!(
@@ -293,6 +298,13 @@ pub async fn run(start: DhcpStart, inventory: Inventory, bus: EventBus, stop: Ca
             Vec::new()
         }
     };
+    for lease in &leases {
+        start.owners.lease(
+            lease.address.into(),
+            Mac::from_bytes(lease.mac),
+            lease.expires_at,
+        );
+    }
     let mut responder = Responder::new(config, leases);
     bus.emit(Event::Dhcp(DhcpEvent {
         at_ms: now_ms(),
@@ -350,6 +362,16 @@ pub async fn run(start: DhcpStart, inventory: Inventory, bus: EventBus, stop: Ca
                 vendor_class: event.vendor_class,
                 detail: event.detail,
             }));
+        }
+        for write in &store.0 {
+            match write {
+                Write::Save(lease) => {
+                    start
+                        .owners
+                        .lease(lease.address.into(), lease.mac, lease.expires_at)
+                }
+                Write::Remove(mac) => start.owners.release(*mac),
+            }
         }
         if !store.0.is_empty() {
             let inventory = inventory.clone();
@@ -425,6 +447,7 @@ mod tests {
             http: http.map(|a| a.parse().unwrap()),
             tftp: tftp.map(|a| a.parse().unwrap()),
             base_path: "/".into(),
+            owners: Arc::default(),
         }
     }
 

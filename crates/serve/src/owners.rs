@@ -40,6 +40,54 @@ impl fmt::Debug for dyn OwnerDirectory {
     }
 }
 
+/// The addresses the desk's own DHCP responder leased, in memory (the responder keeps it
+/// current as it acks and frees leases; asked on every request for a device file, so no
+/// database read). An expired lease owns nothing.
+#[derive(Debug, Default)]
+pub struct LeaseDirectory {
+    leases: std::sync::RwLock<HashMap<IpAddr, (Mac, u64)>>,
+}
+
+impl LeaseDirectory {
+    /// `mac` holds `address` until `expires_at` (Unix seconds); any other address it held is
+    /// no longer its own.
+    pub fn lease(&self, address: IpAddr, mac: Mac, expires_at: u64) {
+        let mut leases = self.write();
+        leases.retain(|_, (owner, _)| *owner != mac);
+        leases.insert(address, (mac, expires_at));
+    }
+
+    /// `mac` gave its address back.
+    pub fn release(&self, mac: Mac) {
+        self.write().retain(|_, (owner, _)| *owner != mac);
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<IpAddr, (Mac, u64)>> {
+        self.leases.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn owner_at(&self, peer: IpAddr, now: u64) -> Option<Mac> {
+        let leases = self.leases.read().unwrap_or_else(PoisonError::into_inner);
+        leases
+            .get(&peer)
+            .filter(|(_, expires_at)| *expires_at > now)
+            .map(|(mac, _)| *mac)
+    }
+}
+
+impl OwnerDirectory for LeaseDirectory {
+    fn name(&self) -> &'static str {
+        "DHCP lease"
+    }
+
+    fn owner_of(&self, peer: IpAddr) -> Option<Mac> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.owner_at(peer, now)
+    }
+}
+
 /// The kernel's neighbour table (ARP for IPv4, NDP for IPv6) of this process's network
 /// namespace: the MAC of every peer on a directly attached link that talked to the desk
 /// recently. A peer behind a router is not in it (the router is), so it owns nothing.
@@ -217,6 +265,25 @@ fn resolved(text: &str) -> Option<Mac> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_lease_owns_its_address_until_it_expires_or_is_released() {
+        let directory = LeaseDirectory::default();
+        let a: Mac = "000b82aa0001".parse().unwrap();
+        let first: IpAddr = "198.51.100.130".parse().unwrap();
+        let second: IpAddr = "198.51.100.131".parse().unwrap();
+        directory.lease(first, a, 1_000);
+        assert_eq!(directory.owner_at(first, 999), Some(a));
+        assert_eq!(directory.owner_at(first, 1_000), None, "expired");
+        // A new address for the same phone: the old one is no longer its own.
+        directory.lease(second, a, 2_000);
+        assert_eq!(directory.owner_at(first, 999), None);
+        assert_eq!(directory.owner_at(second, 999), Some(a));
+        directory.release(a);
+        assert_eq!(directory.owner_at(second, 999), None);
+        assert_eq!(directory.name(), "DHCP lease");
+    }
+
     use super::*;
 
     fn mac(text: &str) -> Mac {

@@ -169,6 +169,13 @@ impl Service {
                 path: desk.settings_path().display().to_string(),
                 message,
             })?;
+        // The desk's own DHCP leases say who owns an address too (with device files bound to
+        // their owner; otherwise nobody asks).
+        let leases = Arc::new(crate::owners::LeaseDirectory::default());
+        let policy = match dhcp_interface(&settings, &options) {
+            Some(_) => policy.with_owner_directory(Arc::clone(&leases) as _),
+            None => policy,
+        };
         let bound = bind_all(&settings, &options).await?;
         let pnp = match &options.pnp {
             Some(spec) => Some(bind_pnp(spec, &settings, &bound.addresses)?),
@@ -295,6 +302,7 @@ impl Service {
                 http: find(Protocol::Http),
                 tftp: find(Protocol::Tftp),
                 base_path: settings.server.base_path.clone(),
+                owners: Arc::clone(&leases),
             };
             let (inventory, bus, stop) = (inventory.clone(), bus.clone(), servers.clone());
             server_tasks.push(tokio::spawn(async move {
