@@ -197,35 +197,23 @@ impl DeskService {
 
     /// Builds everything (profiles, firmware or settings changed).
     pub fn build(&self) -> DeskResult<BuildSummary> {
-        self.run_build(None)
+        self.run_build(None).map(Built::summary)
     }
 
     /// Rebuilds the files of these devices (added, edited, removed); the builder falls back
     /// to a full build when the change reaches further.
     pub fn rebuild_devices(&self, macs: &[Mac]) -> DeskResult<BuildSummary> {
-        self.run_build(Some(macs))
+        self.run_build(Some(macs)).map(Built::summary)
     }
 
     /// The full report of a build run here, for `provdesk build` (which lists every written
     /// file). While servers of this desk run, their publisher builds instead and the report
     /// holds its counts only.
     pub fn build_report(&self) -> DeskResult<Result<BuildReport, BuildSummary>> {
-        let mut writer = self.local_writer();
-        match &mut *writer {
-            Writer::Local(builder) => {
-                self.inner
-                    .events
-                    .emit(DeskEvent::BuildStarted { devices: None });
-                let report = builder.build(&self.inner.inventory, &self.options());
-                drop(writer);
-                let report = self.after_local_build(report)?;
-                Ok(Ok(report))
-            }
-            _ => {
-                drop(writer);
-                Ok(Err(self.run_build(None)?))
-            }
-        }
+        Ok(match self.run_build(None)? {
+            Built::Here(report) => Ok(report),
+            Built::Served(summary) => Err(summary),
+        })
     }
 
     /// The writer, with a fresh builder in place of one lost to a panic.
@@ -237,7 +225,7 @@ impl DeskService {
         writer
     }
 
-    fn run_build(&self, devices: Option<&[Mac]>) -> DeskResult<BuildSummary> {
+    fn run_build(&self, devices: Option<&[Mac]>) -> DeskResult<Built> {
         let mut writer = self.local_writer();
         match &mut *writer {
             Writer::Local(builder) => {
@@ -247,8 +235,21 @@ impl DeskService {
                     None => builder.build(&self.inner.inventory, &options),
                     Some(macs) => builder.rebuild_devices(&self.inner.inventory, macs, &options),
                 };
+                // The builder holds the manifest it just published: keep a copy for readers
+                // instead of reading build/manifest.json back.
+                let published = match &report {
+                    Ok(report) if report.published => builder.manifest().ok().cloned(),
+                    _ => None,
+                };
                 drop(writer);
-                Ok(BuildSummary::from(&self.after_local_build(report)?))
+                if let Some(manifest) = published {
+                    *self
+                        .inner
+                        .manifest
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner) = Arc::new(manifest);
+                }
+                self.after_local_build(report).map(Built::Here)
             }
             Writer::Vacant => Err(DeskError::internal(
                 "the desk's builder was lost; try again",
@@ -269,7 +270,7 @@ impl DeskService {
                 let summary =
                     BuildSummary::served(&summary, devices_in(&store.snapshot().manifest));
                 self.finished(Ok(summary.clone()));
-                Ok(summary)
+                Ok(Built::Served(summary))
             }
         }
     }
@@ -293,15 +294,6 @@ impl DeskService {
                 return Err(error);
             }
         };
-        if report.published
-            && let Ok(manifest) = Manifest::load(&self.inner.desk.build_dir())
-        {
-            *self
-                .inner
-                .manifest
-                .write()
-                .unwrap_or_else(PoisonError::into_inner) = Arc::new(manifest);
-        }
         let summary = BuildSummary::from(&report);
         self.finished(Ok(summary.clone()));
         self.inner.events.emit(DeskEvent::BuildFinished(summary));
@@ -311,7 +303,7 @@ impl DeskService {
     fn started(&self, devices: Option<&[Mac]>) {
         let count = match devices {
             Some(macs) => macs.len(),
-            None => self.inner.inventory.list_devices().map_or(0, |d| d.len()),
+            None => self.inner.inventory.count_devices().unwrap_or(0),
         };
         self.builds().running = Some((std::time::Instant::now(), count));
         self.inner.events.emit(DeskEvent::BuildStarted {
@@ -498,6 +490,21 @@ impl DeskService {
             .events
             .emit(DeskEvent::ServersChanged { running: false });
         result.map_err(DeskError::from)
+    }
+}
+
+/// A build run here (its full report) or by the running servers' publisher (its counts).
+enum Built {
+    Here(BuildReport),
+    Served(BuildSummary),
+}
+
+impl Built {
+    fn summary(self) -> BuildSummary {
+        match self {
+            Built::Here(report) => BuildSummary::from(&report),
+            Built::Served(summary) => summary,
+        }
     }
 }
 

@@ -166,6 +166,16 @@ impl Inventory {
             .transpose()
     }
 
+    /// How many devices the inventory holds (discovered ones not counted), without reading
+    /// them.
+    pub fn count_devices(&self) -> Result<usize, InventoryError> {
+        self.read("count_devices", None, |conn| {
+            conn.prepare_cached("SELECT count(*) FROM devices WHERE state = 'inventory'")?
+                .query_row([], |row| row.get::<_, i64>(0))
+        })
+        .map(|n| usize::try_from(n).unwrap_or(0))
+    }
+
     /// Every device, inventory and discovered, ordered by MAC.
     pub fn list_devices(&self) -> Result<Vec<Device>, InventoryError> {
         const OP: &str = "list_devices";
@@ -882,6 +892,18 @@ mod tests {
         inventory.upsert_device(&d).unwrap();
         assert_eq!(inventory.get_device(mac(1)).unwrap(), Some(d));
         assert_eq!(inventory.get_device(mac(2)).unwrap(), None);
+    }
+
+    #[test]
+    fn the_count_is_of_inventory_devices_only() {
+        let (_dir, inv) = temp_inventory();
+        assert_eq!(inv.count_devices().unwrap(), 0);
+        inv.upsert_device(&device(1)).unwrap();
+        inv.upsert_device(&device(2)).unwrap();
+        // A phone seen but not enrolled is discovered, not counted.
+        inv.record_sighting(&sighting(3, 10)).unwrap();
+        assert_eq!(inv.count_devices().unwrap(), 2);
+        assert_eq!(inv.list_devices().unwrap().len(), 3);
     }
 
     #[test]
