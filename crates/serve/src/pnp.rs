@@ -481,18 +481,7 @@ async fn sleep_until(at: Option<Instant>) {
 mod tests {
     use super::*;
 
-    const SUBSCRIBE: &str = "SUBSCRIBE sip:MAC%3AC074AD112233@224.0.1.75 SIP/2.0\r\n\
-Via: SIP/2.0/UDP 192.168.1.2:5080;branch=z9hG4bK1611133778;rport\r\n\
-From: <sip:MAC%3AC074AD112233@224.0.1.75>;tag=395400190\r\n\
-To: <sip:MAC%3AC074AD112233@224.0.1.75>\r\n\
-Call-ID: 490431573-5080-1@BJC.BGI.IG.DA\r\n\
-CSeq: 20000 SUBSCRIBE\r\n\
-Contact: <sip:192.168.1.2:5080>\r\n\
-User-Agent: Grandstream GRP2612W 1.0.5.67\r\n\
-Expires: 0\r\n\
-Event: ua-profile;profile-type=\"device\";vendor=\"Grandstream\";model=\"GRP2612W\";version=\"1.0.5.67\"\r\n\
-Accept: application/url\r\n\
-Content-Length: 0\r\n\r\n";
+    use provdesk_sip::samples::GRP2612W_SUBSCRIBE as SUBSCRIBE;
 
     fn responder() -> Responder {
         Responder::new(

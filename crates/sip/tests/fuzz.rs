@@ -3,15 +3,7 @@
 
 use provdesk_sip::{EventHeader, Message, NameAddr, SipUri, Via};
 
-const SUBSCRIBE: &[u8] = b"SUBSCRIBE sip:MAC%3AC074AD112233@224.0.1.75 SIP/2.0\r\n\
-Via: SIP/2.0/UDP 192.168.1.2:5080;branch=z9hG4bK1611133778;rport\r\n\
-From: <sip:MAC%3AC074AD112233@224.0.1.75>;tag=395400190\r\n\
-To: <sip:MAC%3AC074AD112233@224.0.1.75>\r\n\
-Call-ID: 490431573-5080-1@BJC.BGI.IG.DA\r\n\
-CSeq: 20000 SUBSCRIBE\r\n\
-Contact: <sip:192.168.1.2:5080>\r\n\
-Event: ua-profile;profile-type=\"device\";vendor=\"Grandstream\";model=\"GRP2612W\";version=\"1.0.5.67\"\r\n\
-Content-Length: 0\r\n\r\n";
+const SUBSCRIBE: &[u8] = provdesk_sip::samples::GRP2612W_SUBSCRIBE.as_bytes();
 
 /// xorshift64*: reproducible without a dependency; the seed is printed on failure.
 struct Rng(u64);
