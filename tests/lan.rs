@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -30,27 +29,9 @@ struct Serve {
 
 impl Serve {
     fn start(lan: &Lan, desk: &Desk, args: &[&str]) -> Serve {
-        let mut child = lan
-            .exec("desk", PROVDESK)
-            .arg("--desk")
-            .arg(&desk.root)
-            .arg("serve")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start provdesk serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let mut serve = lan.exec("desk", PROVDESK);
+        serve.arg("--desk").arg(&desk.root).arg("serve").args(args);
+        let (child, lines) = support::spawn_lines(serve);
         Serve {
             child,
             lines,

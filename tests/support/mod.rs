@@ -132,25 +132,9 @@ impl Desk {
     /// Spawns `provdesk serve ARGS` with stdout piped, and the channel of its stdout lines: what
     /// a `Server` reads as JSON events and a scenario that reads the text log reads as text.
     pub fn serve_lines(&self, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
-        let mut child = self
-            .command(&["serve"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start provdesk serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        (child, lines)
+        let mut serve = self.command(&["serve"]);
+        serve.args(args);
+        spawn_lines(serve)
     }
 
     /// `sqlite3 DB SQL` on the desk's inventory, which must succeed; its output, trimmed. The
@@ -330,4 +314,26 @@ pub fn openssl_decrypt(file: &Path, password: &str) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("openssl must be installed; scripts/test installs it")
+}
+
+/// Spawns `command` (a `provdesk serve`, wherever it runs) with stdout piped, and the channel
+/// of its stdout lines; stderr goes to the test's.
+pub fn spawn_lines(mut command: Command) -> (Child, mpsc::Receiver<String>) {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start provdesk serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (child, lines)
 }
