@@ -12,7 +12,6 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Stdio};
@@ -21,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::lan::BenchLan;
-use support::{Desk, PROVDESK, WAIT};
+use support::{Desk, PROVDESK, WAIT, lines_of};
 
 const DESK_IP: &str = "198.51.100.1";
 const PHONE_IP: &str = "198.51.100.2";
@@ -80,20 +79,6 @@ impl Drop for Lab {
             let _ = server.wait();
         }
     }
-}
-
-/// Every line of a child's stream, on a channel.
-fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { return };
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    rx
 }
 
 fn wait_line(

@@ -325,15 +325,20 @@ pub fn spawn_lines(mut command: Command) -> (Child, mpsc::Receiver<String>) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start provdesk serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, lines) = mpsc::channel();
+    let lines = lines_of(child.stdout.take().expect("stdout"));
+    (child, lines)
+}
+
+/// Every line of a child's stream, on a channel, read by a thread of its own.
+pub fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
+        for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { return };
             if tx.send(line).is_err() {
                 return;
             }
         }
     });
-    (child, lines)
+    rx
 }
