@@ -167,17 +167,17 @@ impl DeskService {
 
     /// The published build: the servers' while they run, else the last one built or found on
     /// disk. Never waits for a build.
-    pub fn manifest(&self) -> Arc<Manifest> {
+    pub fn manifest(&self) -> PublishedManifest {
         if let Some(store) = self.serving_store() {
-            return Arc::new(store.snapshot().manifest.clone());
+            return PublishedManifest::Served(store.snapshot());
         }
-        Arc::clone(
+        PublishedManifest::Built(Arc::clone(
             &self
                 .inner
                 .manifest
                 .read()
                 .unwrap_or_else(PoisonError::into_inner),
-        )
+        ))
     }
 
     /// The options phones' files are built with now: the running servers' (their address
@@ -490,6 +490,24 @@ impl DeskService {
             .events
             .emit(DeskEvent::ServersChanged { running: false });
         result.map_err(DeskError::from)
+    }
+}
+
+/// The published manifest, shared rather than copied: the running servers' snapshot holds it
+/// while they serve.
+pub enum PublishedManifest {
+    Built(Arc<Manifest>),
+    Served(Arc<provdesk_serve::store::Snapshot>),
+}
+
+impl std::ops::Deref for PublishedManifest {
+    type Target = Manifest;
+
+    fn deref(&self) -> &Manifest {
+        match self {
+            PublishedManifest::Built(manifest) => manifest,
+            PublishedManifest::Served(snapshot) => &snapshot.manifest,
+        }
     }
 }
 
