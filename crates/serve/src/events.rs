@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use provdesk_core::build::ArtifactKind;
+use provdesk_core::inventory::{EventSource, NewDeviceEvent};
 use provdesk_core::{Diagnostic, Mac};
 use tokio::sync::{broadcast, mpsc};
 
@@ -294,6 +295,64 @@ pub struct DhcpEvent {
     pub vendor_class: Option<String>,
     /// Why (a NAK, an ignored request, an exhausted pool) or what (the pool and URL).
     pub detail: Option<String>,
+}
+
+impl Event {
+    /// The row this event adds to its device's timeline (`device_events`), if it is one of
+    /// the happenings the fetch log does not hold: DHCP messages and plug-and-play requests.
+    pub fn device_event(&self) -> Option<NewDeviceEvent> {
+        match self {
+            Event::Dhcp(dhcp) if dhcp.kind != "listening" => {
+                let mut summary = format!("DHCP {}", dhcp.kind.to_uppercase());
+                if let Some(address) = dhcp.address {
+                    summary.push_str(&format!(" {address}"));
+                }
+                if let Some(detail) = &dhcp.detail {
+                    summary.push_str(&format!(": {detail}"));
+                }
+                Some(NewDeviceEvent {
+                    at_ms: dhcp.at_ms,
+                    mac: dhcp.mac,
+                    peer: dhcp.address.map(|a| a.to_string()),
+                    source: EventSource::Dhcp,
+                    kind: dhcp.kind.to_string(),
+                    summary,
+                    detail: Some(serde_json::json!({
+                        "interface": dhcp.interface,
+                        "vendor_class": dhcp.vendor_class,
+                    })),
+                })
+            }
+            Event::PlugAndPlay {
+                mac,
+                model,
+                firmware,
+                ip,
+                outcome,
+            } => {
+                let (kind, summary) = match outcome {
+                    crate::pnp::PnpOutcome::Notified { url } => (
+                        "subscribe",
+                        format!("asked for its provisioning server by plug-and-play; told {url}"),
+                    ),
+                    crate::pnp::PnpOutcome::Failed { reason } => (
+                        "subscribe-failed",
+                        format!("asked for its provisioning server by plug-and-play; no answer sent: {reason}"),
+                    ),
+                };
+                Some(NewDeviceEvent {
+                    at_ms: now_ms(),
+                    mac: *mac,
+                    peer: Some(ip.clone()),
+                    source: EventSource::Pnp,
+                    kind: kind.into(),
+                    summary,
+                    detail: Some(serde_json::json!({ "model": model, "firmware": firmware })),
+                })
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Fans events out. Cloning is cheap; every clone emits into the same bus.

@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use provdesk_core::Mac;
 use provdesk_core::inventory::{
-    DeviceState, Inventory, InventoryError, NewFetch, Peer, Sighting, SightingOutcome,
+    DeviceState, EventSource, Inventory, InventoryError, NewDeviceEvent, NewFetch, Peer, Sighting,
+    SightingOutcome,
 };
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
@@ -98,6 +99,7 @@ pub async fn run(
         bus,
         rebuild: Box::new(rebuild),
         rows: Vec::new(),
+        device_events: Vec::new(),
         newest_fetches: BTreeMap::new(),
         enrolled: BTreeSet::new(),
         warned_cap: false,
@@ -242,6 +244,8 @@ struct Recorder {
     /// The fetches not yet written, kept as the events themselves (with the device each is
     /// for): rows are made from them only when written, borrowing their strings.
     rows: Vec<PendingRow>,
+    /// Timeline rows (DHCP, plug-and-play) not yet written.
+    device_events: Vec<NewDeviceEvent>,
     /// The newest fetch (or plug-and-play request) per device in this batch: a boot sequence is several requests, and
     /// one update per device is enough. Turned into sightings when the batch is written, so a
     /// storm's User-Agents are parsed once per device rather than once per request.
@@ -254,7 +258,7 @@ struct Recorder {
 
 impl Recorder {
     fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.newest_fetches.is_empty()
+        self.rows.is_empty() && self.newest_fetches.is_empty() && self.device_events.is_empty()
     }
 
     /// Takes every event already queued, writing a batch each time `batch` rows are held.
@@ -268,6 +272,12 @@ impl Recorder {
     }
 
     fn take(&mut self, event: Arc<Event>) {
+        if let Some(row) = event.device_event() {
+            if self.device_events.len() >= MAX_HELD_ROWS {
+                self.device_events.remove(0);
+            }
+            self.device_events.push(row);
+        }
         if let Event::PlugAndPlay { mac: Some(mac), .. } = &*event {
             // A sighting without a fetch-log row; a fetch in the same batch says more.
             self.newest_fetches.entry(*mac).or_insert(event);
@@ -319,6 +329,7 @@ impl Recorder {
         }
         let rows = std::mem::take(&mut self.rows);
         let row_count = rows.len();
+        let device_events = std::mem::take(&mut self.device_events);
         let mut sightings = Vec::with_capacity(self.newest_fetches.len());
         sightings.extend(
             std::mem::take(&mut self.newest_fetches)
@@ -347,6 +358,12 @@ impl Recorder {
             .writer
             .run(move || {
                 let written = inventory.append_fetches(rows.iter().filter_map(PendingRow::row));
+                // Timeline rows are not retried: they are context, and a database that refuses
+                // them also refuses the fetch rows, whose warning says so.
+                let timeline = inventory.append_device_events(&device_events);
+                if timeline.is_ok() {
+                    trim_timeline(&inventory, &device_events);
+                }
                 let count = sightings.len();
                 // One transaction for the whole batch: in a boot storm, one commit per phone
                 // cost more CPU than serving its requests.
@@ -451,6 +468,23 @@ impl Recorder {
         }
         if !to_build.is_empty() {
             (self.rebuild)(to_build);
+        }
+    }
+}
+
+/// Timeline rows kept per device and source that can flood (a DISCOVER storm, a syslog
+/// flood); older ones are deleted as new ones arrive.
+pub const MAX_TIMELINE_ROWS_PER_DEVICE: usize = 2_000;
+
+/// Bounds the flood-prone sources of the timeline that `added` wrote to; a failure leaves
+/// them for the next batch.
+fn trim_timeline(inventory: &Inventory, added: &[NewDeviceEvent]) {
+    for source in [EventSource::Dhcp, EventSource::Syslog] {
+        if !added.iter().any(|event| event.source == source) {
+            continue;
+        }
+        if let Err(e) = inventory.trim_device_events(source, MAX_TIMELINE_ROWS_PER_DEVICE) {
+            tracing::debug!(error = %e, "timeline not trimmed");
         }
     }
 }
@@ -731,10 +765,51 @@ mod tests {
         assert_eq!(device.last_ip.as_deref(), Some("198.51.100.2"));
         let log = s.inventory.fetch_log(&FetchLogQuery::default()).unwrap();
         assert!(log.is_empty(), "{log:?}");
+        let timeline = s
+            .inventory
+            .device_events(&provdesk_core::inventory::DeviceEventQuery {
+                mac: Some(mac),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(timeline.len(), 1, "{timeline:?}");
+        assert_eq!(timeline[0].source, EventSource::Pnp);
+        assert!(
+            timeline[0].summary.contains("http://198.51.100.1:8080/"),
+            "{timeline:?}"
+        );
         let discovered = std::iter::from_fn(|| out.try_recv().ok())
             .filter(|e| matches!(&**e, Event::Discovered { .. }))
             .count();
         assert_eq!(discovered, 1);
+    }
+
+    #[tokio::test]
+    async fn dhcp_messages_join_the_timeline_of_their_mac_but_the_listening_notice_does_not() {
+        let s = setup();
+        let (bus, rx) = EventBus::new(16).with_recorder();
+        let mac: Mac = "000b82abcdef".parse().unwrap();
+        for kind in ["listening", "discover", "offer", "request", "ack"] {
+            bus.emit(Event::Dhcp(crate::events::DhcpEvent {
+                at_ms: 1_000,
+                interface: "bench0".into(),
+                kind,
+                mac: (kind != "listening").then_some(mac),
+                address: Some(std::net::Ipv4Addr::new(198, 51, 100, 100)),
+                vendor_class: Some("Grandstream GXP2170".into()),
+                detail: None,
+            }));
+        }
+        drop(bus);
+        record_all(rx, &s).await;
+        let timeline = s
+            .inventory
+            .device_events(&provdesk_core::inventory::DeviceEventQuery::default())
+            .unwrap();
+        let kinds: Vec<_> = timeline.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["discover", "offer", "request", "ack"]);
+        assert!(timeline.iter().all(|e| e.mac == Some(mac)));
+        assert_eq!(timeline[3].summary, "DHCP ACK 198.51.100.100");
     }
 
     #[tokio::test]
@@ -932,6 +1007,7 @@ mod tests {
             bus: s.out.clone(),
             rebuild: Box::new(|_| {}),
             rows: Vec::new(),
+            device_events: Vec::new(),
             newest_fetches: BTreeMap::new(),
             enrolled: BTreeSet::new(),
             warned_cap: false,

@@ -15,6 +15,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_fetch_log_without_glob.sql"),
     include_str!("migrations/0004_device_xml_password.sql"),
     include_str!("migrations/0005_dhcp_leases.sql"),
+    include_str!("migrations/0006_device_events.sql"),
 ];
 
 /// The schema version this code writes.

@@ -9,6 +9,7 @@
 
 mod csv;
 mod db;
+mod device_events;
 mod dhcp;
 mod migrate;
 mod rows;
@@ -21,6 +22,7 @@ use crate::{Mac, PName};
 
 pub use self::csv::{parse_devices_csv, parse_devices_csv_bytes};
 pub use self::db::{DEFAULT_DISCOVERY_CAP, Inventory};
+pub use self::device_events::{DeviceEvent, DeviceEventQuery, EventSource, NewDeviceEvent};
 pub use self::dhcp::DhcpLease;
 
 /// What went wrong, with the database's path, the operation and the device where known.
