@@ -22,6 +22,10 @@ pub const STATUS_LOG_DEPTH: usize = 64;
 pub enum ProvisioningStatus {
     /// No request from this device has been logged.
     NeverSeen,
+    /// The desk's DHCP responder leased it an address; it has not asked for a file yet.
+    GotAddress { address: String },
+    /// It asked for its provisioning server (SIP plug-and-play); no file request yet.
+    AskedForServer,
     /// The device asks, but nothing of its own was served yet (misses, fallbacks).
     Requesting,
     /// It fetched current config, but not its own full XML (only the binary bootstrap file,
@@ -36,6 +40,11 @@ pub enum ProvisioningStatus {
     FirmwareDone,
     /// It fetched its own XML and everything it fetched is still what the build serves.
     UpToDate,
+    /// It came back after fetching its config (a request after a resync or reboot, or its
+    /// syslog speaks after the fetch): the config was taken, not only downloaded.
+    Applied,
+    /// Applied, and the firmware it reports is the one the desk serves for its model.
+    OnTargetFirmware,
     /// Something it fetched has changed in the build since: it needs to provision again.
     Stale,
     /// Its last request was refused (allow-list, authentication).
@@ -52,6 +61,10 @@ impl ProvisioningStatus {
     pub fn label(&self) -> String {
         match self {
             ProvisioningStatus::NeverSeen => "never seen".into(),
+            ProvisioningStatus::GotAddress { address } => format!("got address {address}"),
+            ProvisioningStatus::AskedForServer => "asked for server".into(),
+            ProvisioningStatus::Applied => "applied".into(),
+            ProvisioningStatus::OnTargetFirmware => "on target firmware".into(),
             ProvisioningStatus::Requesting => "requesting".into(),
             ProvisioningStatus::GotConfig { version } => format!("got config v{version}"),
             ProvisioningStatus::FirmwareInProgress { percent } => format!("firmware {percent}%"),

@@ -97,6 +97,8 @@ export function statusTone(status: ProvisioningStatus): "ok" | "warn" | "err" | 
   switch (status.state) {
     case "up-to-date":
     case "firmware-done":
+    case "applied":
+    case "on-target-firmware":
       return "ok";
     case "stale":
     case "got-config":
@@ -107,6 +109,8 @@ export function statusTone(status: ProvisioningStatus): "ok" | "warn" | "err" | 
       return "err";
     case "requesting":
     case "firmware-in-progress":
+    case "got-address":
+    case "asked-for-server":
       return "busy";
     default:
       return "idle";

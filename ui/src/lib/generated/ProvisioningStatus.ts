@@ -3,4 +3,4 @@
 /**
  * Where a device is in its provisioning, newest evidence first.
  */
-export type ProvisioningStatus = { "state": "never-seen" } | { "state": "requesting" } | { "state": "got-config", version: number, } | { "state": "firmware-in-progress", percent: number, } | { "state": "firmware-done" } | { "state": "up-to-date" } | { "state": "stale" } | { "state": "denied", reason: string, } | { "state": "failed", reason: string, } | { "state": "needs-attention", reason: string, };
+export type ProvisioningStatus = { "state": "never-seen" } | { "state": "got-address", address: string, } | { "state": "asked-for-server" } | { "state": "requesting" } | { "state": "got-config", version: number, } | { "state": "firmware-in-progress", percent: number, } | { "state": "firmware-done" } | { "state": "up-to-date" } | { "state": "applied" } | { "state": "on-target-firmware" } | { "state": "stale" } | { "state": "denied", reason: string, } | { "state": "failed", reason: string, } | { "state": "needs-attention", reason: string, };
