@@ -60,6 +60,13 @@ pub mod pvalues {
     pub const XML_PASSWORD: PName = p(1359);
     pub const HTTP_USER: PName = p(1360);
     pub const HTTP_PASSWORD: PName = p(1361);
+    /// Account 1's SIP user ID, authenticate ID and password: what a phone challenges a
+    /// re-provision NOTIFY with, and what the NOTIFY's request URI names.
+    pub const SIP_USER_ID: PName = p(35);
+    pub const SIP_AUTH_ID: PName = p(36);
+    pub const SIP_AUTH_PASSWORD: PName = p(34);
+    /// Account 1's local SIP port (5060 when unset): where the phone listens for a NOTIFY.
+    pub const LOCAL_SIP_PORT: PName = p(40);
 
     /// What the binary file carries when the XML is encrypted: enough to find the server and
     /// decrypt, never the SIP secrets.

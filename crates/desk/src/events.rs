@@ -55,6 +55,9 @@ pub enum DeskEvent {
     ServersChanged {
         running: bool,
     },
+    /// A device's re-provision (or reboot) NOTIFY ended, and its outcome is in the
+    /// device's history.
+    Resynced(crate::resync::ResyncResult),
 }
 
 /// A build, summed up for a toast ("rebuilt 42 files in 35 ms") and a problems list.

@@ -18,6 +18,7 @@ pub mod owners;
 pub mod pnp;
 pub mod publisher;
 pub mod recorder;
+pub mod resync;
 pub mod service;
 pub mod signals;
 pub mod store;

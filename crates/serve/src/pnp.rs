@@ -17,6 +17,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use provdesk_core::Mac;
+use provdesk_sip::transaction::Retransmit;
 use provdesk_sip::{EventHeader, Message, NameAddr, SipUri, Via};
 use std::time::Duration;
 
@@ -309,8 +310,13 @@ fn random_token() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
-/// First wait before a NOTIFY is sent again (SIP's T1); it doubles each time.
-const RESEND_FIRST: Duration = Duration::from_millis(500);
+/// When a NOTIFY is sent again: SIP's T1 first, doubling each time; T2 is raised to 8 s so
+/// the waits run 0.5, 1, 2, 4 and 8 s (the last one before it is given up).
+const RESEND: Retransmit = Retransmit {
+    t1: Duration::from_millis(500),
+    t2: Duration::from_secs(8),
+    timeout: Duration::from_millis(15_500),
+};
 /// Times a NOTIFY is sent again without an answer before it is given up.
 const RESENDS: u32 = 4;
 /// NOTIFYs awaiting an answer at most: a flood of SUBSCRIBEs cannot grow the table.
@@ -354,7 +360,7 @@ impl Resender {
             to,
             datagram: datagram.to_vec(),
             resent: 0,
-            due: now + RESEND_FIRST,
+            due: now + RESEND.interval(1),
         });
     }
 
@@ -385,7 +391,7 @@ impl Resender {
                 return false;
             }
             p.resent += 1;
-            p.due = now + RESEND_FIRST * 2u32.pow(p.resent);
+            p.due = now + RESEND.interval(p.resent + 1);
             out.push((p.to, p.datagram.clone()));
             true
         });

@@ -97,6 +97,12 @@ pub enum ServeError {
     Access { path: String, message: String },
     #[error("plug-and-play: {0}")]
     Pnp(String),
+    #[error("cannot send a NOTIFY to {target}: {source}")]
+    Notify {
+        target: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("a server task stopped unexpectedly: {0}")]
     Task(String),
     #[error("cannot listen for {name}: {source}")]

@@ -1,6 +1,8 @@
 //! A small sans-IO SIP message codec (RFC 3261 syntax, read leniently): what ProvDesk needs to
 //! answer a phone's plug-and-play `SUBSCRIBE` and to send `NOTIFY` messages, and nothing of a
-//! SIP stack (no transactions, timers or dialogs: the callers own those).
+//! SIP stack (no dialogs or sockets): `transaction` is the one client transaction the desk
+//! runs (a re-provision NOTIFY with its retransmissions and Digest answer), `digest` the
+//! Digest computation that HTTP shares.
 //!
 //! Why not a crate: the SIP message crates on crates.io are either full stacks (far more than
 //! two messages need) or strict parsers without a release for years (`rsip` 0.4, 2022); phones
@@ -14,7 +16,9 @@
 
 use std::fmt;
 
+pub mod digest;
 mod headers;
+pub mod transaction;
 
 pub use headers::{CSeq, EventHeader, NameAddr, Params, SipUri, Via, percent_decode};
 

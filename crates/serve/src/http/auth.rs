@@ -19,9 +19,9 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac as _};
 use http::HeaderValue;
-use md5::{Digest as _, Md5};
 use provdesk_core::build::HttpCredentials;
 use provdesk_core::desk::{AuthMode, AuthSettings};
+use provdesk_sip::digest::{self, Algorithm, DigestInput};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
@@ -188,9 +188,10 @@ impl Authenticator {
         };
         let algorithm = match params.algorithm.as_deref() {
             None => Algorithm::Md5,
-            Some(a) if a.eq_ignore_ascii_case("MD5") => Algorithm::Md5,
-            Some(a) if a.eq_ignore_ascii_case("SHA-256") => Algorithm::Sha256,
-            Some(_) => return Err(self.deny("unsupported Digest algorithm", request)),
+            Some(name) => match Algorithm::parse(name) {
+                Some(algorithm) => algorithm,
+                None => return Err(self.deny("unsupported Digest algorithm", request)),
+            },
         };
         if params.realm != self.realm_raw {
             return Err(self.deny("Digest realm is not this server's", request));
@@ -223,7 +224,7 @@ impl Authenticator {
                 ));
             }
         };
-        let computed = digest_response(
+        let computed = digest::response(
             algorithm,
             &DigestInput {
                 user: &params.username,
@@ -381,48 +382,6 @@ impl Authenticator {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Algorithm {
-    Md5,
-    Sha256,
-}
-
-struct DigestInput<'a> {
-    user: &'a str,
-    realm: &'a str,
-    password: &'a str,
-    method: &'a str,
-    uri: &'a str,
-    nonce: &'a str,
-    nc: &'a str,
-    cnonce: &'a str,
-    qop: Option<&'a str>,
-}
-
-/// The `response` value of RFC 7616 §3.4.1 (and RFC 2069 when `qop` is absent).
-fn digest_response(algorithm: Algorithm, input: &DigestInput<'_>) -> String {
-    let h = |parts: &[&str]| hex_hash(algorithm, &parts.join(":"));
-    let ha1 = h(&[input.user, input.realm, input.password]);
-    let ha2 = h(&[input.method, input.uri]);
-    match input.qop {
-        Some(qop) => h(&[&ha1, input.nonce, input.nc, input.cnonce, qop, &ha2]),
-        None => h(&[&ha1, input.nonce, &ha2]),
-    }
-}
-
-fn hex_hash(algorithm: Algorithm, text: &str) -> String {
-    let bytes: Vec<u8> = match algorithm {
-        Algorithm::Md5 => Md5::digest(text.as_bytes()).to_vec(),
-        Algorithm::Sha256 => Sha256::digest(text.as_bytes()).to_vec(),
-    };
-    let mut hex = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        hex.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        hex.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
-    }
-    hex
-}
-
 fn parse_nc(nc: &str) -> Option<u32> {
     if nc.len() != 8 {
         return None;
@@ -490,45 +449,7 @@ impl DigestParams {
         let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8")?;
         let mut params = DigestParams::default();
         let mut seen = (false, false, false, false, false);
-        let mut rest = text.trim_start();
-        // A header has a handful of parameters; a hostile one cannot make this loop long
-        // because each round consumes at least one byte.
-        while !rest.is_empty() {
-            let eq = rest.find('=').ok_or("parameter without '='")?;
-            let key = rest[..eq].trim().to_ascii_lowercase();
-            rest = rest[eq + 1..].trim_start();
-            let value;
-            if let Some(quoted) = rest.strip_prefix('"') {
-                let mut out = String::new();
-                let mut chars = quoted.char_indices();
-                let mut end = None;
-                while let Some((i, c)) = chars.next() {
-                    match c {
-                        '\\' => {
-                            let (_, escaped) = chars.next().ok_or("unterminated escape")?;
-                            out.push(escaped);
-                        }
-                        '"' => {
-                            end = Some(i);
-                            break;
-                        }
-                        c => out.push(c),
-                    }
-                }
-                let end = end.ok_or("unterminated quoted string")?;
-                value = out;
-                rest = &quoted[end + 1..];
-            } else {
-                let end = rest.find(',').unwrap_or(rest.len());
-                value = rest[..end].trim().to_string();
-                rest = &rest[end..];
-            }
-            rest = rest.trim_start();
-            if let Some(after) = rest.strip_prefix(',') {
-                rest = after.trim_start();
-            } else if !rest.is_empty() {
-                return Err("missing ',' between parameters");
-            }
+        for (key, value) in digest::parse_params(text)? {
             match key.as_str() {
                 "username" => (params.username, seen.0) = (value, true),
                 "realm" => (params.realm, seen.1) = (value, true),
@@ -619,7 +540,7 @@ mod tests {
             .next()
             .unwrap();
         let nc = format!("{nc:08x}");
-        let response = digest_response(
+        let response = digest::response(
             Algorithm::Md5,
             &DigestInput {
                 user,
@@ -638,29 +559,6 @@ mod tests {
              algorithm=MD5, response=\"{response}\", qop=auth, nc={nc}, cnonce=\"abc\", opaque=\"{}\"",
             auth.realm_raw, auth.opaque
         )
-    }
-
-    #[test]
-    fn matches_the_rfc_7616_md5_example() {
-        let input = DigestInput {
-            user: "Mufasa",
-            realm: "http-auth@example.org",
-            password: "Circle of Life",
-            method: "GET",
-            uri: "/dir/index.html",
-            nonce: "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v",
-            nc: "00000001",
-            cnonce: "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ",
-            qop: Some("auth"),
-        };
-        assert_eq!(
-            digest_response(Algorithm::Md5, &input),
-            "8ca523f5e9506fed4657c9700eebdbec"
-        );
-        assert_eq!(
-            digest_response(Algorithm::Sha256, &input),
-            "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
-        );
     }
 
     #[test]
@@ -793,7 +691,7 @@ mod tests {
 
     /// An RFC 2069 (no `qop`) header for `nonce`.
     fn header_without_qop(nonce: &str) -> String {
-        let response = digest_response(
+        let response = digest::response(
             Algorithm::Md5,
             &DigestInput {
                 user: "phone",
