@@ -447,9 +447,8 @@ mod tests {
         let start = Instant::now();
         let (mut client, _) = NotifyClient::new(request(), None, Retransmit::RESYNC, start);
         let mut sent_at = vec![0];
-        let mut now = start;
         let finished = loop {
-            now = client.deadline();
+            let now = client.deadline();
             match client.on_timer(now) {
                 Step::Send(_) => sent_at.push(now.duration_since(start).as_millis()),
                 Step::Wait => panic!("a deadline with nothing to do"),
@@ -457,7 +456,6 @@ mod tests {
             }
         };
         assert_eq!(sent_at, [0, 500, 1500, 3500]);
-        assert_eq!(now.duration_since(start), Duration::from_secs(4));
         assert_eq!(
             finished,
             Finished {

@@ -1,4 +1,4 @@
-//! `provdesk device …`: add, import, list, show, export and remove inventory devices, through
+//! `provdesk device …`: add, import, list, show, export, remove and resync devices, through
 //! the desk service's device use-cases (the app's Devices screens call the same ones). Each
 //! parses its flags, calls one use-case, and prints; the CLI adds only its own flag hints.
 //!
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use provdesk_core::Mac;
 use provdesk_core::inventory::DeviceState;
 use provdesk_core::profile::Source;
@@ -19,6 +19,7 @@ use provdesk_core::profile_io::ExportFormat;
 use provdesk_core::secrets::MASK;
 use provdesk_core::status::ProvisioningStatus;
 use provdesk_desk::devices::{DeviceInput, ImportOptions, Rebuild, Reveal, missing_in};
+use provdesk_desk::resync::{ResyncRequest, ResyncSelection};
 use provdesk_desk::{DeskError, ErrorKind};
 
 use super::open_service;
@@ -61,6 +62,41 @@ pub enum DeviceCommand {
     },
     /// Remove a device from the inventory.
     Remove { mac: String },
+    /// Make phones fetch their configuration now: a SIP NOTIFY with `Event: check-sync` to
+    /// each one's last known address (DHCP lease, plug-and-play request or last fetch), on
+    /// its local SIP port (P40, else 5060), answering a challenge with its own SIP account.
+    /// Prints one line per device with the outcome, also kept in its history.
+    Resync(ResyncArgs),
+}
+
+#[derive(Args)]
+#[command(group(
+    ArgGroup::new("which")
+        .required(true)
+        .args(["macs", "all", "profile", "stale"])
+))]
+pub struct ResyncArgs {
+    /// The devices to notify.
+    macs: Vec<String>,
+    /// Every inventory device.
+    #[arg(long)]
+    all: bool,
+    /// The inventory devices assigned this profile.
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+    /// The inventory devices whose files changed since they fetched them.
+    #[arg(long)]
+    stale: bool,
+    /// Restart the phones (`check-sync;reboot=true`) instead of only re-provisioning.
+    #[arg(long)]
+    reboot: bool,
+    /// Send to this address instead of each device's last known one (the port defaults to
+    /// the device's local SIP port).
+    #[arg(long, value_name = "HOST:PORT")]
+    to: Option<String>,
+    /// Print the outcomes as a JSON array.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -123,6 +159,7 @@ pub fn run(desk_path: &Path, command: DeviceCommand) -> anyhow::Result<ExitCode>
             output,
         } => export(desk_path, &mac, format, output.as_deref()),
         DeviceCommand::Remove { mac } => remove(desk_path, &mac),
+        DeviceCommand::Resync(args) => resync(desk_path, args),
     }
 }
 
@@ -432,4 +469,45 @@ fn remove(desk_path: &Path, mac: &str) -> anyhow::Result<ExitCode> {
     desk.remove_devices(&[mac], Rebuild::Later)?;
     println!("removed {mac}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Exits with failure unless every phone took the NOTIFY (answered 2xx), so a script can
+/// tell.
+fn resync(desk_path: &Path, args: ResyncArgs) -> anyhow::Result<ExitCode> {
+    let selection = if args.all {
+        ResyncSelection::All
+    } else if args.stale {
+        ResyncSelection::Stale
+    } else if let Some(name) = args.profile {
+        ResyncSelection::Profile { name }
+    } else {
+        ResyncSelection::Devices { macs: args.macs }
+    };
+    let desk = open_service(desk_path)?;
+    let results = desk
+        .resync(&ResyncRequest {
+            selection,
+            reboot: args.reboot,
+            to: args.to,
+        })
+        .map_err(not_found_hint)?;
+    if args.json {
+        output::json(&results)?;
+    } else if results.is_empty() {
+        println!("no device selected; nothing sent");
+    } else {
+        for result in &results {
+            println!(
+                "{}  {}  {}",
+                result.mac,
+                result.name.as_deref().unwrap_or("-"),
+                result.summary
+            );
+        }
+    }
+    Ok(if results.iter().all(|r| r.outcome.accepted()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
