@@ -459,6 +459,7 @@ pub fn sip_message(data: &[u8]) {
         let again = Message::parse(&message.to_bytes());
         assert!(again.is_ok(), "our own output does not parse: {again:?}");
     }
+    notify_client_reads(data);
     let responder = Responder::new(PNP_LOCAL, URL.into());
     let Some(answer) = responder.handle(data, PEER) else {
         return;
@@ -474,6 +475,50 @@ pub fn sip_message(data: &[u8]) {
         if sent.method() == Some("NOTIFY") {
             assert_eq!(sent.body, URL.as_bytes());
         }
+    }
+}
+
+/// The re-provision client takes `data` as a phone's answer (again and again, as a phone
+/// could send it): it never panics, whatever it sends parses, and it answers a challenge at
+/// most twice (once more only for a stale nonce).
+fn notify_client_reads(data: &[u8]) {
+    use provdesk_sip::Message;
+    use provdesk_sip::digest::Credentials;
+    use provdesk_sip::transaction::{NotifyClient, NotifyRequest, Retransmit, Step};
+    let now = std::time::Instant::now();
+    let request = NotifyRequest {
+        target: "192.0.2.7:5060".parse().expect("an address"),
+        local: std::net::SocketAddr::V4(PNP_LOCAL),
+        user: Some("201".into()),
+        event: "check-sync".into(),
+        // Fixed, so a seed can hold a matching answer (branch z9hG4bKfuzz.1, Call-ID
+        // fuzz@192.0.2.1).
+        token: "fuzz".into(),
+        cnonce: "c".into(),
+    };
+    let credentials = Credentials {
+        user: USER.into(),
+        password: PASSWORD.into(),
+    };
+    let (mut client, _) = NotifyClient::new(request, Some(credentials), Retransmit::RESYNC, now);
+    let mut answers = 0;
+    for _ in 0..4 {
+        match client.on_datagram(data, now) {
+            Step::Send(datagram) => {
+                answers += 1;
+                let sent = String::from_utf8_lossy(&datagram).into_owned();
+                assert!(
+                    Message::parse(&datagram).is_ok(),
+                    "sent what does not parse"
+                );
+                assert!(!sent.contains(PASSWORD), "the password left in clear");
+            }
+            Step::Wait | Step::Done(_) => break,
+        }
+    }
+    assert!(answers <= 2, "answered {answers} challenges");
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = provdesk_sip::digest::Challenge::parse(text);
     }
 }
 

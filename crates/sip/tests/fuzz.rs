@@ -38,6 +38,7 @@ fn exercise(bytes: &[u8]) {
             let _ = EventHeader::parse(&header.value);
             let _ = SipUri::parse(&header.value);
             let _ = provdesk_sip::percent_decode(&header.value);
+            let _ = provdesk_sip::digest::Challenge::parse(&header.value);
         }
         // What we write from a parsed message parses again to the same start line and body.
         let again = Message::parse(&message.to_bytes()).expect("our own output parses");
