@@ -10,6 +10,8 @@
 //!   account and refuses the answer of a device with another password: "challenge failed";
 //! - a bound socket that never answers gets the NOTIFY four times (0, 0.5, 1.5, 3.5 s) and
 //!   "no answer" at 4 s; a device the desk never saw gets "no known address";
+//! - `--stale` picks the phone whose file the servers rebuilt after it fetched it, not the
+//!   one whose file did not change;
 //! - every outcome is a `device_events` row of its device (source `notify`), read with
 //!   sqlite3, and no password appears in any output or row.
 //!
@@ -378,4 +380,88 @@ fn bad_input_is_refused_before_anything_is_sent() {
         desk.ok(&["device", "resync", "--stale"]).trim(),
         "no device selected; nothing sent"
     );
+}
+
+/// A phone on loopback that answers every request with `200 OK` (the headers a response
+/// copies, RFC 3261 §8.2.6.2), until the test ends; its address and what it got.
+fn answering_phone(ip: &str) -> (String, mpsc::Receiver<String>) {
+    let socket = UdpSocket::bind((ip, 0)).expect("bind");
+    let address = socket.local_addr().expect("address").to_string();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok((len, peer)) = socket.recv_from(&mut buffer) {
+            let request = String::from_utf8_lossy(&buffer[..len]).into_owned();
+            let copied: String = request
+                .split("\r\n")
+                .filter(|line| {
+                    let name = line.split(':').next().unwrap_or("").to_ascii_lowercase();
+                    ["via", "from", "to", "call-id", "cseq"].contains(&name.as_str())
+                })
+                .map(|line| format!("{line}\r\n"))
+                .collect();
+            let answer = format!("SIP/2.0 200 OK\r\n{copied}Content-Length: 0\r\n\r\n");
+            let _ = socket.send_to(answer.as_bytes(), peer);
+            if tx.send(request).is_err() {
+                return;
+            }
+        }
+    });
+    (address, rx)
+}
+
+#[test]
+fn stale_selects_the_phone_whose_files_changed_since_it_fetched_them() {
+    let desk = Desk::init();
+    desk.add_office_phone(PHONE, SECRET, &[]);
+    desk.add_office_phone(OTHER, SECRET, &[]);
+    // Both phones fetch their files.
+    let mut server = Server::start_http(&desk);
+    if !server.seen.iter().any(|e| e["event"] == "build") {
+        server.wait_for("the start-up build", |e| e["event"] == "build");
+    }
+    for mac in [PHONE, OTHER] {
+        let url = format!("{}/cfg{mac}.xml", server.url("http"));
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-A",
+                "Grandstream GXP2170 1.0.11.6",
+                &url,
+            ])
+            .output()
+            .expect("curl");
+        assert!(out.status.success(), "{}", text(&out));
+        server.wait_for_fetch(&format!("cfg{mac}.xml"));
+    }
+    // Only the first phone's values change, so only its file does: the servers' watcher
+    // rebuilds it.
+    desk.add_office_phone(PHONE, SECRET, &["--name", "Moved desk", "--replace"]);
+    server.wait_for("the rebuild", |e| {
+        e["event"] == "build" && e["published"] == true && e["written"].as_u64() > Some(0)
+    });
+    let (status, _) = server.terminate();
+    assert!(status.success());
+    let list = desk.json(&["device", "list", "--json"]);
+    let status_of = |mac: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["mac"] == mac)
+            .map(|d| d["status"]["state"].clone())
+    };
+    assert_eq!(status_of(PHONE), Some("stale".into()), "{list}");
+    assert_ne!(status_of(OTHER), Some("stale".into()), "{list}");
+
+    let (address, requests) = answering_phone("127.0.0.27");
+    let out = desk.ok(&["device", "resync", "--stale", "--to", &address]);
+    assert_eq!(
+        out.trim(),
+        format!("{PHONE}  Moved desk  re-provision NOTIFY to {address} (given): answered 200 OK")
+    );
+    let request = requests.recv_timeout(WAIT).expect("the NOTIFY");
+    assert!(request.starts_with(&format!("NOTIFY sip:201@{address} SIP/2.0\r\n")));
+    assert!(requests.try_recv().is_err(), "one phone, one NOTIFY");
 }
