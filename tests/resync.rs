@@ -311,15 +311,21 @@ fn a_phone_that_never_answers_gets_four_sends_and_no_answer_at_four_seconds() {
     let out = desk.run(&["device", "resync", PHONE, "--to", &target]);
     let took = started.elapsed();
     assert!(!out.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!(
-            "{PHONE}  -  re-provision NOTIFY to {target} (given): no answer after 4 send(s) in 4.0 s"
-        )
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let prefix = format!(
+        "{PHONE}  -  re-provision NOTIFY to {target} (given): no answer after 4 send(s) in "
     );
-    // The bound is 4 s from the first send; the rest is the process starting and stopping.
+    let waited: f64 = stdout
+        .trim()
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix(" s"))
+        .and_then(|seconds| seconds.parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    // The bound is 4 s from the first send (a busy machine may wake a little late); the rest
+    // of the run is the process starting and stopping.
+    assert!((4.0..4.5).contains(&waited), "{stdout}");
     assert!(took >= Duration::from_millis(3_900), "{took:?}");
-    assert!(took < Duration::from_secs(7), "{took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
 
     // Every send reached the socket, the same request each time (a retransmission).
     silent.set_nonblocking(true).expect("nonblocking");
