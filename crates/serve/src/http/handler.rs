@@ -27,7 +27,7 @@ use provdesk_core::Mac;
 use rustls::pki_types::CertificateDer;
 
 use super::HttpConfig;
-use super::agent::parse_user_agent;
+use provdesk_core::user_agent::parse_user_agent;
 use super::auth::{AuthRequest, Authenticator};
 use crate::access::AccessPolicy;
 use crate::events::{ArtifactRef, Event, EventBus, Fetch, Outcome, Protocol, now_ms};
