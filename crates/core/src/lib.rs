@@ -9,6 +9,7 @@ pub mod build_inputs;
 pub mod build_record;
 pub mod catalog;
 pub mod desk;
+pub mod diagnosis;
 pub mod diagnostic;
 pub mod error;
 pub mod firmware;
@@ -26,6 +27,7 @@ pub mod pvalue;
 pub mod secrets;
 pub mod settings_edit;
 pub mod status;
+pub mod timeline;
 pub mod user_agent;
 
 pub use diagnostic::{Diagnostic, Severity};
