@@ -5,6 +5,7 @@
 //! on top of it.
 
 pub mod build;
+pub mod build_events;
 pub mod build_inputs;
 pub mod build_record;
 pub mod catalog;
