@@ -22,6 +22,7 @@ pub mod profile_import;
 pub mod profiles;
 pub mod service;
 pub mod settings;
+pub mod timeline;
 
 pub use error::{DeskError, DeskResult, ErrorKind};
 pub use events::{BuildState, BuildSummary, DeskEvent, DeskEvents};
