@@ -332,13 +332,14 @@ fn protocol_not_served(facts: &Facts<'_>, served: ServedProtocols) -> Option<Ver
             "turn {upper} on in the settings ([server] {protocol}) or point it at what this desk serves"
         ),
     };
+    let serves = match served.names().as_str() {
+        "nothing" => "serves nothing now".to_string(),
+        names => format!("serves only {names} now"),
+    };
     Some(Verdict {
         code: VerdictCode::ProtocolNotServed,
         severity: VerdictSeverity::Problem,
-        words: format!(
-            "It asks over {upper}, but this desk serves only {} now: {fix}.",
-            served.names()
-        ),
+        words: format!("It asks over {upper}, but this desk {serves}: {fix}."),
         evidence: newest_few(run),
     })
 }
@@ -795,6 +796,17 @@ mod tests {
                 "[server] tftp",
             ],
             &["fetch:1", "fetch:2"],
+        );
+        let nothing = diagnosis(
+            &["fetch cfgMAC.xml 404 - tftp"],
+            ServedProtocols::default(),
+            None,
+        );
+        assert!(
+            nothing.verdicts[0]
+                .words
+                .contains("this desk serves nothing now"),
+            "{nothing:#?}"
         );
         // Served, it is only a miss.
         let got = diagnosis(&["fetch cfgMAC.xml 404 - tftp"], ALL, None);
