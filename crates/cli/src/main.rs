@@ -62,6 +62,8 @@ enum Command {
     /// Import a phone's Grandstream file as a profile.
     #[command(subcommand)]
     Profile(commands::profile::ProfileCommand),
+    /// The fetch log: every request the servers answered, oldest first (it outlives them).
+    Log(commands::log::LogArgs),
     /// What the DHCP responder (`serve --dhcp IFACE`) handed out.
     #[command(subcommand)]
     Dhcp(commands::dhcp::DhcpCommand),
@@ -87,6 +89,7 @@ fn main() -> ExitCode {
         Command::Catalog(command) => commands::catalog::run(&desk_path, command),
         Command::Profile(command) => commands::profile::run(&desk_path, command),
         Command::Dhcp(command) => commands::dhcp::run(&desk_path, command),
+        Command::Log(args) => commands::log::run(&desk_path, &args),
     };
     match result {
         Ok(code) => code,

@@ -566,6 +566,7 @@ impl Builder {
         let (planned, inputs, mut credentials) = planned?;
         let held = held_map(&report.held);
         self.publish(planned, Scope::All, &held, &mut report)?;
+        self.record_changes(inventory, &devices, &mut report);
         // A held device keeps being served its last good files, so the credentials that go
         // with them, when this process knows them.
         for mac in held.keys() {
@@ -659,6 +660,7 @@ impl Builder {
             &held,
             &mut report,
         )?;
+        self.record_changes(inventory, &devices, &mut report);
         for mac in macs.iter().filter(|mac| !held.contains_key(mac)) {
             self.credentials.devices.remove(mac);
         }
@@ -672,6 +674,14 @@ impl Builder {
         crate::build_record::save_credentials(&build_dir, report.build, &self.credentials)?;
         report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok(report)
+    }
+
+    /// Adds the published build's changes to the history of the devices they reach (see
+    /// [`crate::build_events`]): here, so the desk's builds and the servers' alike record them.
+    fn record_changes(&self, inventory: &Inventory, devices: &[Device], report: &mut BuildReport) {
+        if let Some(manifest) = &self.manifest {
+            crate::build_events::record(inventory, manifest, devices, report);
+        }
     }
 
     /// Compares the plan with the last manifest, writes what changed, removes what is gone,

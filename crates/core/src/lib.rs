@@ -5,10 +5,12 @@
 //! on top of it.
 
 pub mod build;
+pub mod build_events;
 pub mod build_inputs;
 pub mod build_record;
 pub mod catalog;
 pub mod desk;
+pub mod diagnosis;
 pub mod diagnostic;
 pub mod error;
 pub mod firmware;
@@ -26,6 +28,8 @@ pub mod pvalue;
 pub mod secrets;
 pub mod settings_edit;
 pub mod status;
+pub mod timeline;
+pub mod user_agent;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use error::{Error, Result};

@@ -5,11 +5,15 @@
 //! Invariant: pure functions of their inputs, no I/O; the caller reads the fetch log and the
 //! manifest, and a running server adds its live transfers through [`LiveTransfers`].
 
+mod ladder;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::Mac;
 use crate::build::{ArtifactKind, Manifest};
 use crate::inventory::{Device, FetchLogEntry};
+
+pub use self::ladder::{Rung, ladder, notify_failed, upgrade_applied};
 
 /// How many of a device's newest fetch-log entries the status looks at: enough for several
 /// boot sequences (each is 3–6 requests), few enough to read for hundreds of devices.

@@ -16,14 +16,14 @@ use provdesk_core::build::{
     ArtifactKind, BuildOptions, Manifest, device_config, missing_device_variables, pvalues,
 };
 use provdesk_core::inventory::{
-    Device, DeviceState, FetchLogEntry, FetchLogQuery, model_problem, parse_devices_csv,
-    variable_name_problem,
+    Device, DeviceEventQuery, DeviceState, FetchLogEntry, FetchLogQuery, model_problem,
+    parse_devices_csv, variable_name_problem,
 };
 use provdesk_core::preview;
 use provdesk_core::profile::{EffectiveConfig, ProfileSet, Source};
 use provdesk_core::profile_io::{ExportError, ExportFormat, export_device};
 use provdesk_core::secrets::{Secrets, device_secrets, secrets_of_config};
-use provdesk_core::status::{self, ProvisioningStatus, STATUS_LOG_DEPTH};
+use provdesk_core::status::{ProvisioningStatus, STATUS_LOG_DEPTH};
 use provdesk_core::{Diagnostic, Mac, PName};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -458,6 +458,10 @@ impl DeskService {
         let mut logs = self
             .inventory()
             .recent_fetches_by_device(STATUS_LOG_DEPTH)?;
+        let mut events = self
+            .inventory()
+            .recent_device_events_by_device(crate::timeline::EVENT_DEPTH)?;
+        let targets = self.firmware_targets();
         let manifest = self.manifest();
         let profiles = ProfileSet::load(self.root());
         let options = self.served_options();
@@ -466,11 +470,9 @@ impl DeskService {
             .map(|d| {
                 let secrets = device_secrets(&profiles, d, self.catalog(), &options);
                 let log = logs.remove(&d.mac).unwrap_or_default();
-                DeviceDto::new(d, &secrets).with_status(
-                    status::derive(d, &log, &manifest),
-                    &secrets,
-                    reveal,
-                )
+                let events = events.remove(&d.mac).unwrap_or_default();
+                let rung = self.device_rung(d, log, events, &manifest, &targets);
+                DeviceDto::new(d, &secrets).with_status(rung.status, &secrets, reveal)
             })
             .collect())
     }
@@ -495,11 +497,20 @@ impl DeskService {
             limit: Some(HISTORY.max(STATUS_LOG_DEPTH)),
         })?;
         let manifest = self.manifest();
-        let status = status::derive(
-            &device,
-            &history[..history.len().min(STATUS_LOG_DEPTH)],
-            &manifest,
-        );
+        let events = self.inventory().device_events(&DeviceEventQuery {
+            mac: Some(device.mac),
+            limit: Some(crate::timeline::EVENT_DEPTH),
+            ..DeviceEventQuery::default()
+        })?;
+        let status = self
+            .device_rung(
+                &device,
+                history[..history.len().min(STATUS_LOG_DEPTH)].to_vec(),
+                events,
+                &manifest,
+                &self.firmware_targets(),
+            )
+            .status;
         if reveal == Reveal::Masked {
             // A message may quote a value (a validation error, a variable's text).
             for d in &mut diagnostics {

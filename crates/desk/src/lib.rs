@@ -23,6 +23,7 @@ pub mod profiles;
 pub mod resync;
 pub mod service;
 pub mod settings;
+pub mod timeline;
 
 pub use error::{DeskError, DeskResult, ErrorKind};
 pub use events::{BuildState, BuildSummary, DeskEvent, DeskEvents};

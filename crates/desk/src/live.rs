@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use provdesk_core::Mac;
 use provdesk_core::inventory::{FetchLogEntry, FetchLogQuery};
+use provdesk_core::timeline::FetchOutcome;
 use provdesk_serve::events::{Fetch, Outcome, Protocol};
 use serde::Serialize;
 use ts_rs::TS;
@@ -38,15 +39,13 @@ impl OutcomeKind {
     /// `400`, `denied`, `failed`), and as older desks wrote TFTP transfers (`completed`,
     /// `aborted`, `tftp-error-N`).
     pub fn from_status(status: &str) -> OutcomeKind {
-        match status {
-            "denied" => OutcomeKind::Denied,
-            "404" => OutcomeKind::NotFound,
-            "completed" => OutcomeKind::Served,
-            _ => match status.parse::<u16>() {
-                Ok(200..=399) => OutcomeKind::Served,
-                Ok(400..=499) => OutcomeKind::BadRequest,
-                _ => OutcomeKind::Failed,
-            },
+        // The core reads statuses for the timeline too: one reading.
+        match FetchOutcome::from_status(status) {
+            FetchOutcome::Served => OutcomeKind::Served,
+            FetchOutcome::NotFound => OutcomeKind::NotFound,
+            FetchOutcome::BadRequest => OutcomeKind::BadRequest,
+            FetchOutcome::Denied => OutcomeKind::Denied,
+            FetchOutcome::Failed => OutcomeKind::Failed,
         }
     }
 }

@@ -680,7 +680,7 @@ fn last_build_on_disk(desk: &Desk, bus: &EventBus) -> Snapshot {
 
 /// Which address each protocol listens on: the flag, else the desk's setting; `off` or an
 /// absent setting means not at all.
-fn listen_addresses(
+pub fn listen_addresses(
     settings: &DeskSettings,
     options: &ServeOptions,
 ) -> Vec<(Protocol, Option<String>)> {

@@ -13,14 +13,16 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use provdesk_core::Mac;
+use provdesk_core::diagnosis::Diagnosis;
 use provdesk_core::inventory::DeviceState;
 use provdesk_core::profile::Source;
 use provdesk_core::profile_io::ExportFormat;
 use provdesk_core::secrets::MASK;
 use provdesk_core::status::ProvisioningStatus;
+use provdesk_core::timeline::EntryId;
 use provdesk_desk::devices::{DeviceInput, ImportOptions, Rebuild, Reveal, missing_in};
 use provdesk_desk::resync::{ResyncRequest, ResyncSelection};
-use provdesk_desk::{DeskError, ErrorKind};
+use provdesk_desk::{DeskError, DeskService, ErrorKind};
 
 use super::open_service;
 use crate::output;
@@ -49,6 +51,18 @@ pub enum DeviceCommand {
         /// P-values and of every variable that feeds one (see `provdesk_core::secrets`).
         #[arg(long)]
         show_secrets: bool,
+    },
+    /// A device's history, oldest first: its requests (misses and refusals included), DHCP
+    /// and plug-and-play, NOTIFY outcomes, syslog lines and the builds that changed its
+    /// files. Transfers show once they end (progress is not stored).
+    History {
+        mac: String,
+        /// Only what happened from this time on: RFC 3339 (2026-12-06T09:30:00Z) or an age
+        /// (30s, 10m, 2h, 1d).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// Write a device's effective configuration in Grandstream's own format, for loading by
     /// hand through the phone's web UI. Passwords are included in clear.
@@ -153,6 +167,9 @@ pub fn run(desk_path: &Path, command: DeviceCommand) -> anyhow::Result<ExitCode>
             json,
             show_secrets,
         } => show(desk_path, &mac, json, show_secrets),
+        DeviceCommand::History { mac, since, json } => {
+            history(desk_path, &mac, since.as_deref(), json)
+        }
         DeviceCommand::Export {
             mac,
             format,
@@ -355,6 +372,7 @@ fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::
     let detail = desk
         .device_detail(mac, reveal(show_secrets))
         .map_err(not_found_hint)?;
+    let diagnosis = desk.diagnose(mac, reveal(show_secrets))?;
     let device = &detail.device;
     let secret_var = |key: &str| device.secret_vars.get(key).copied().unwrap_or(true);
     if json {
@@ -397,6 +415,7 @@ fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::
             "secret_vars": secret_vars,
             "params": params,
             "diagnostics": detail.diagnostics,
+            "diagnosis": diagnosis,
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -413,6 +432,7 @@ fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::
             None => println!("  status: {}", status.label()),
         }
     }
+    print_diagnosis(&desk, &diagnosis)?;
     for (key, value) in &device.vars {
         println!(
             "  var {key} = {}",
@@ -428,6 +448,85 @@ fn show(desk_path: &Path, mac: &str, json: bool, show_secrets: bool) -> anyhow::
         println!("  {:<7} {:<40}  {source}", param.p.to_string(), value);
     }
     output::diagnostics(&detail.diagnostics);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The diagnosis under the status: its summary, then each verdict with the entries behind
+/// it, as `device history` prints them.
+fn print_diagnosis(desk: &DeskService, diagnosis: &Diagnosis) -> anyhow::Result<()> {
+    // The summary is the first verdict's words: printed once, with the verdicts.
+    if diagnosis.verdicts.is_empty() {
+        println!("  diagnosis: {}", diagnosis.summary);
+    } else {
+        println!("  diagnosis:");
+    }
+    let history = desk.history(diagnosis.mac, None).ok();
+    let entry = |id: &EntryId| {
+        history
+            .as_ref()
+            .and_then(|h| h.entries.iter().find(|e| e.id == *id))
+    };
+    let print_evidence = |ids: &[EntryId]| {
+        for id in ids {
+            match entry(id) {
+                Some(e) => println!("      {}  {}  [{id}]", output::time_ms(e.at_ms), e.summary),
+                None => println!("      [{id}]"),
+            }
+        }
+    };
+    for verdict in &diagnosis.verdicts {
+        let severity = serde_json::to_value(verdict.severity)?;
+        let code = serde_json::to_value(verdict.code)?;
+        println!(
+            "  - {} {}: {}",
+            severity.as_str().unwrap_or_default(),
+            code.as_str().unwrap_or_default(),
+            verdict.words
+        );
+        print_evidence(&verdict.evidence);
+    }
+    if !diagnosis.status_evidence.is_empty() {
+        println!("  status {} because:", diagnosis.status_label);
+        print_evidence(&diagnosis.status_evidence);
+    }
+    Ok(())
+}
+
+fn history(
+    desk_path: &Path,
+    mac: &str,
+    since: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let since = since
+        .map(|text| output::parse_since(text, output::now_ms()))
+        .transpose()?;
+    let desk = open_service(desk_path)?;
+    let mac: Mac = mac.parse()?;
+    let history = desk.history(mac, since).map_err(not_found_hint)?;
+    if json {
+        output::json(&history)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if history.entries.is_empty() {
+        println!("nothing happened to {mac} in that time");
+    }
+    for entry in &history.entries {
+        let source = serde_json::to_value(entry.source)?;
+        println!(
+            "{}  {:<6}  {}  [{}]",
+            output::time_ms(entry.at_ms),
+            source.as_str().unwrap_or_default(),
+            entry.summary,
+            entry.id
+        );
+    }
+    if history.truncated {
+        eprintln!(
+            "note: only the newest {} requests and events are shown; narrow it with --since",
+            provdesk_desk::timeline::HISTORY_LIMIT
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

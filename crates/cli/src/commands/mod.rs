@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod device;
 pub mod dhcp;
 pub mod formats;
+pub mod log;
 pub mod profile;
 pub mod serve;
 

@@ -107,7 +107,16 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(tables, ["devices", "dhcp_leases", "fetch_log", "meta"]);
+        assert_eq!(
+            tables,
+            [
+                "device_events",
+                "devices",
+                "dhcp_leases",
+                "fetch_log",
+                "meta"
+            ]
+        );
         let indexes: Vec<String> = conn
             .prepare(
                 "SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL
@@ -118,7 +127,15 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(indexes, ["devices_state", "fetch_log_mac_ts"]);
+        assert_eq!(
+            indexes,
+            [
+                "device_events_mac_ts",
+                "device_events_ts",
+                "devices_state",
+                "fetch_log_mac_ts"
+            ]
+        );
     }
 
     #[test]

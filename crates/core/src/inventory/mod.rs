@@ -11,6 +11,7 @@ mod csv;
 mod db;
 mod device_events;
 mod dhcp;
+mod history;
 mod migrate;
 mod rows;
 
@@ -24,6 +25,7 @@ pub use self::csv::{parse_devices_csv, parse_devices_csv_bytes};
 pub use self::db::{DEFAULT_DISCOVERY_CAP, Inventory};
 pub use self::device_events::{DeviceEvent, DeviceEventQuery, EventSource, NewDeviceEvent};
 pub use self::dhcp::DhcpLease;
+pub use self::history::FetchLogPage;
 
 /// What went wrong, with the database's path, the operation and the device where known.
 #[derive(Debug, thiserror::Error)]
