@@ -26,6 +26,7 @@ pub mod pvalue;
 pub mod secrets;
 pub mod settings_edit;
 pub mod status;
+pub mod syslog;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use error::{Error, Result};
