@@ -995,6 +995,7 @@ mod tests {
                 tftp: Some("off".into()),
                 pnp: None,
                 dhcp: None,
+                syslog: None,
             }))
             .unwrap();
         let port = started.addresses[0].1.port();

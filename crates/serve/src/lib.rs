@@ -21,5 +21,6 @@ pub mod recorder;
 pub mod service;
 pub mod signals;
 pub mod store;
+pub mod syslog;
 pub mod tftp;
 pub mod watcher;
