@@ -120,7 +120,68 @@ pub fn parse(bytes: &[u8], received_ms: i64) -> SyslogMessage {
     };
     let parsed = syslog_loose::parse_message_with_year(text, get_year, Variant::Either);
     let macs = macs_in(text);
-    from_loose(&parsed, text, macs)
+    let message = from_loose(&parsed, text, macs);
+    if message.format == Format::Raw {
+        return headerless(text, message.macs);
+    }
+    message
+}
+
+/// A line `syslog_loose` could not read: a priority and a tag without the timestamp RFC 3164
+/// asks for (`<14>GS_LOG: …`, what many small senders write), or either alone; else raw.
+fn headerless(text: &str, macs: Vec<Mac>) -> SyslogMessage {
+    let (priority, rest) = split_priority(text);
+    let (facility, severity) = priority.map_or((None, None), syslog_loose::decompose_pri);
+    let (app, proc_id, message) = match split_tag(rest.trim_start()) {
+        Some((app, proc_id, message)) => (Some(app), proc_id, message),
+        None => (None, None, rest),
+    };
+    let format = if priority.is_some() || app.is_some() {
+        Format::Rfc3164
+    } else {
+        Format::Raw
+    };
+    SyslogMessage {
+        format,
+        facility: facility.map(|f| f.as_str()),
+        severity: severity.map(Severity::from_loose),
+        sent_at_ms: None,
+        hostname: None,
+        app: app.map(printable),
+        proc_id: proc_id.map(printable),
+        msg_id: None,
+        message: printable(message.trim()),
+        macs,
+    }
+}
+
+/// `<PRI>` at the start (1 to 3 digits, at most 191) and the text after it.
+fn split_priority(text: &str) -> (Option<u8>, &str) {
+    let Some(inner) = text.strip_prefix('<') else {
+        return (None, text);
+    };
+    let Some((digits, rest)) = inner.split_once('>') else {
+        return (None, text);
+    };
+    let priority = (1..=3).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+    match digits.parse::<u8>() {
+        Ok(value) if priority && value <= 191 => (Some(value), rest),
+        _ => (None, text),
+    }
+}
+
+/// `TAG: message` or `TAG[PID]: message`, with a tag of at most 48 name characters.
+fn split_tag(text: &str) -> Option<(&str, Option<&str>, &str)> {
+    let end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/')))
+        .filter(|&end| (1..=48).contains(&end))?;
+    let (tag, rest) = text.split_at(end);
+    if let Some(message) = rest.strip_prefix(':') {
+        return Some((tag, None, message));
+    }
+    let (pid, rest) = rest.strip_prefix('[')?.split_once(']')?;
+    let message = rest.strip_prefix(':')?;
+    Some((tag, Some(pid), message))
 }
 
 fn from_loose(parsed: &Message<&str>, text: &str, macs: Vec<Mac>) -> SyslogMessage {
@@ -297,6 +358,38 @@ mod tests {
         assert_eq!(line.sent_at_ms, Some(1_796_580_001_123));
         assert_eq!(line.message, "registered 201 mac=C0-74-AD-11-22-33");
         assert_eq!(line.macs, vec![mac("c074ad112233")]);
+    }
+
+    #[test]
+    fn a_priority_and_a_tag_without_a_timestamp_are_read_too() {
+        let line = parse(b"<11>GS_LOG: [00:0b:82:00:a1:be][000] no clock yet", NOW);
+        assert_eq!(line.format, Format::Rfc3164);
+        assert_eq!(line.severity, Some(Severity::Error));
+        assert_eq!(line.facility, Some("user"));
+        assert_eq!(line.app.as_deref(), Some("GS_LOG"));
+        assert_eq!(line.message, "[00:0b:82:00:a1:be][000] no clock yet");
+        assert_eq!(line.macs, vec![mac("000b8200a1be")]);
+        let line = parse(b"gs_phone[77]: up", NOW);
+        assert_eq!(line.format, Format::Rfc3164);
+        assert_eq!(line.severity, None);
+        assert_eq!(
+            (
+                line.app.as_deref(),
+                line.proc_id.as_deref(),
+                line.message.as_str()
+            ),
+            (Some("gs_phone"), Some("77"), "up")
+        );
+        let line = parse(b"<13>just words", NOW);
+        assert_eq!(line.format, Format::Rfc3164);
+        assert_eq!(line.severity, Some(Severity::Notice));
+        assert_eq!((line.app, line.message.as_str()), (None, "just words"));
+        // Out of range or not digits: not a priority.
+        for text in ["<192>x", "<1a>x", "<>x", "<0013>x"] {
+            let line = parse(text.as_bytes(), NOW);
+            assert_eq!(line.severity, None, "{text}");
+            assert_eq!(line.message, text);
+        }
     }
 
     #[test]

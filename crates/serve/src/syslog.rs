@@ -359,7 +359,7 @@ pub struct DeviceSource {
 }
 
 /// Receives until `shutdown`: every line within the limits becomes an `Event::Syslog` line,
-/// drops are reported every [`SyslogConfig::report_every`]. The inventory is read at start
+/// drops are reported every [`SyslogConfig::report_every`] and once more at shutdown. The inventory is read at start
 /// and again (off the async threads, one read at a time) after a build or a discovery.
 pub async fn run(
     socket: UdpSocket,
@@ -382,7 +382,13 @@ pub async fn run(
     loop {
         tokio::select! {
             biased;
-            () = shutdown.cancelled() => return Ok(()),
+            () = shutdown.cancelled() => {
+                // What was dropped since the last report is counted too.
+                for dropped in receiver.report(Instant::now(), now_ms(), &directory) {
+                    events.emit(Event::Syslog(SyslogEvent::Dropped(dropped)));
+                }
+                return Ok(());
+            }
             received = socket.recv_from(&mut buffer) => {
                 let (len, peer) = match received {
                     Ok(received) => received,
