@@ -2172,11 +2172,13 @@ mod tests {
 
     #[test]
     fn the_settings_name_the_syslog_receiver_only_with_a_public_host() {
-        let mut settings = crate::desk::DeskSettings::default();
-        settings.syslog = Some(crate::desk::SyslogSettings {
-            listen: Some("0.0.0.0:5514".into()),
-            level: crate::syslog::SyslogLevel::Warning,
-        });
+        let mut settings = crate::desk::DeskSettings {
+            syslog: Some(crate::desk::SyslogSettings {
+                listen: Some("0.0.0.0:5514".into()),
+                level: crate::syslog::SyslogLevel::Warning,
+            }),
+            ..Default::default()
+        };
         assert_eq!(BuildOptions::from_settings(&settings).syslog, None);
         settings.server.public_host = Some("prov.example".into());
         let target = BuildOptions::from_settings(&settings).syslog.unwrap();

@@ -177,22 +177,6 @@ pub fn csv_devices(data: &[u8]) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Framing must give the decoder a file it accepts, or the body parser is never reached.
-    #[test]
-    fn a_framed_body_decodes() {
-        let rest = b"\x00\x0b\x82\x12\x34\x56P2=admin&P3=Caf%C3%A9&gnkey=0b82";
-        let file = framed(rest);
-        let decoded = binary::decode(&file).expect("framed file decodes");
-        assert_eq!(decoded.mac.to_string(), "000b82123456");
-        assert_eq!(decoded.params.len(), 2);
-        binary_config(&[&[1u8][..], rest].concat());
-    }
-}
-
 /// One syslog datagram: the reader never panics, reads no more than its bound, and returns
 /// only printable text (no control character but tab) and at most a few MACs.
 pub fn syslog_line(data: &[u8]) {
@@ -214,4 +198,20 @@ pub fn syslog_line(data: &[u8]) {
         );
     }
     assert!(line.macs.len() <= 4, "too many MACs: {:?}", line.macs);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Framing must give the decoder a file it accepts, or the body parser is never reached.
+    #[test]
+    fn a_framed_body_decodes() {
+        let rest = b"\x00\x0b\x82\x12\x34\x56P2=admin&P3=Caf%C3%A9&gnkey=0b82";
+        let file = framed(rest);
+        let decoded = binary::decode(&file).expect("framed file decodes");
+        assert_eq!(decoded.mac.to_string(), "000b82123456");
+        assert_eq!(decoded.params.len(), 2);
+        binary_config(&[&[1u8][..], rest].concat());
+    }
 }

@@ -472,6 +472,26 @@ mod tests {
         assert_eq!(macs_in(many).len(), MAX_MACS);
     }
 
+    proptest::proptest! {
+        /// The fuzz target's checks on stable: any bytes, and lines shaped like syslog.
+        #[test]
+        fn any_bytes_are_read_within_bounds(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000)) {
+            crate::fuzzing::syslog_line(&data);
+        }
+
+        #[test]
+        fn syslog_shaped_lines_are_read_within_bounds(
+            priority in 0u16..300,
+            header in "[A-Za-z0-9 :\\[\\]<>.-]{0,60}",
+            message in "\\PC{0,200}",
+        ) {
+            let line = format!("<{priority}>{header} {message}");
+            crate::fuzzing::syslog_line(line.as_bytes());
+            let read = parse(line.as_bytes(), NOW);
+            proptest::prop_assert_eq!(read.severity.is_some(), priority <= 191);
+        }
+    }
+
     #[test]
     fn levels_are_the_p208_values() {
         assert_eq!(SyslogLevel::default().p208(), "2");

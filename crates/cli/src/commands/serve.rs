@@ -484,6 +484,50 @@ mod tests {
     }
 
     #[test]
+    fn syslog_lines_say_where_it_listens_who_spoke_and_what_was_dropped() {
+        use provdesk_serve::events::{SyslogDropped, SyslogLine, TiedBy};
+        let listening = Event::Syslog(SyslogEvent::Listening {
+            url: "udp://127.0.0.1:5514".into(),
+        });
+        assert_eq!(
+            text_line(&listening, "12:03:04"),
+            "listening syslog udp://127.0.0.1:5514"
+        );
+        let line = Event::Syslog(SyslogEvent::Line(SyslogLine {
+            at_ms: 0,
+            peer: "198.51.100.7:514".parse().unwrap(),
+            mac: "000b82123456".parse().ok(),
+            tied_by: Some(TiedBy::Lease),
+            format: provdesk_core::syslog::Format::Rfc3164,
+            facility: Some("user"),
+            severity: Some(provdesk_core::syslog::Severity::Info),
+            hostname: None,
+            app: Some("GS_LOG".into()),
+            message: "[00:0b:82:12:34:56][000] Ethernet link is up".into(),
+            sent_at_ms: None,
+            other_macs: Vec::new(),
+            cut_bytes: 63_459,
+        }));
+        assert_eq!(
+            text_line(&line, "12:03:04"),
+            "12:03:04 syslog 198.51.100.7:514 [000b82123456] info GS_LOG: [00:0b:82:12:34:56][000] Ethernet link is up (cut: 62.0 KiB more)"
+        );
+        let dropped = Event::Syslog(SyslogEvent::Dropped(SyslogDropped {
+            at_ms: 0,
+            peer: "198.51.100.7".parse().ok(),
+            mac: "000b82123456".parse().ok(),
+            lines: 9_400,
+            sources: 1,
+            reason: "rate",
+            per_second: 100,
+        }));
+        assert_eq!(
+            text_line(&dropped, "12:03:04"),
+            "12:03:04 syslog 198.51.100.7 [000b82123456] 9400 syslog line(s) dropped: over 100 lines a second from this address"
+        );
+    }
+
+    #[test]
     fn dhcp_lines_start_with_listening_and_then_name_the_mac() {
         use provdesk_serve::events::DhcpEvent;
         let event = |kind, mac: Option<&str>, address: Option<&str>, detail: Option<&str>| {
