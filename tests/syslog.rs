@@ -163,6 +163,20 @@ fn phones_lines_join_their_devices_and_floods_are_cut_and_counted() {
     assert_eq!(line["tied_by"], "mac-in-line", "{line}");
     assert_eq!(line["format"], "rfc5424", "{line}");
 
+    // A stranger (an address no device used) naming a MAC the desk does not hold: the line
+    // is kept untied, and no device is made up for it.
+    let stranger = UdpSocket::bind("127.0.0.5:0").expect("a second loopback address");
+    stranger
+        .send_to(
+            b"<14>GS_LOG: [c0:74:ad:99:99:99][000] stranger here",
+            format!("127.0.0.1:{port}"),
+        )
+        .expect("send");
+    let line = wait_for_line(&mut server, "stranger here");
+    assert_eq!(line["mac"], Value::Null, "{line}");
+    assert_eq!(line["tied_by"], Value::Null, "{line}");
+    assert_eq!(line["other_macs"][0], "c074ad999999", "{line}");
+
     // Malformed datagrams are kept as raw lines; none stops the receiver.
     let sender = UdpSocket::bind("127.0.0.1:0").expect("udp");
     let target = format!("127.0.0.1:{port}");
@@ -319,7 +333,13 @@ fn phones_lines_join_their_devices_and_floods_are_cut_and_counted() {
     assert!(stored <= MAX_ROWS_PER_DEVICE, "{stored}");
     assert!(stored <= allowed + 20, "{stored}");
     let untied = count(&desk, "mac IS NULL");
+    assert_eq!(
+        count(&desk, "mac IS NULL AND summary LIKE '%stranger here%'"),
+        1
+    );
     assert!(untied <= MAX_ROWS_PER_DEVICE, "{untied}");
+    let devices = desk.ok(&["device", "list", "--json"]);
+    assert!(!devices.contains("c074ad999999"), "{devices}");
 }
 
 #[test]
