@@ -476,14 +476,23 @@ impl Recorder {
 /// flood); older ones are deleted as new ones arrive.
 pub const MAX_TIMELINE_ROWS_PER_DEVICE: usize = 2_000;
 
-/// Bounds the flood-prone sources of the timeline that `added` wrote to; a failure leaves
-/// them for the next batch.
+/// Bounds the flood-prone sources of the timeline that `added` wrote to, for the devices
+/// (and the untied rows) it wrote: a batch's trim reads what the batch touched, not every
+/// device's rows. A failure leaves them for the next batch of that device.
 fn trim_timeline(inventory: &Inventory, added: &[NewDeviceEvent]) {
     for source in [EventSource::Dhcp, EventSource::Syslog] {
-        if !added.iter().any(|event| event.source == source) {
+        let touched: BTreeSet<Option<Mac>> = added
+            .iter()
+            .filter(|event| event.source == source)
+            .map(|event| event.mac)
+            .collect();
+        if touched.is_empty() {
             continue;
         }
-        if let Err(e) = inventory.trim_device_events(source, MAX_TIMELINE_ROWS_PER_DEVICE) {
+        let touched: Vec<Option<Mac>> = touched.into_iter().collect();
+        if let Err(e) =
+            inventory.trim_device_events_of(source, &touched, MAX_TIMELINE_ROWS_PER_DEVICE)
+        {
             tracing::debug!(error = %e, "timeline not trimmed");
         }
     }
