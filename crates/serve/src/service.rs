@@ -1072,6 +1072,40 @@ mod tests {
     }
 
     #[test]
+    fn the_syslog_flag_overrides_the_setting_and_phones_get_the_public_host() {
+        let mut s = settings();
+        let flag = |syslog: Option<&str>| ServeOptions {
+            syslog: syslog.map(str::to_string),
+            ..ServeOptions::default()
+        };
+        assert_eq!(syslog_listen(&s, &flag(None)), None);
+        s.syslog = Some(provdesk_core::desk::SyslogSettings {
+            listen: Some("0.0.0.0:514".into()),
+            level: provdesk_core::syslog::SyslogLevel::Debug,
+        });
+        assert_eq!(
+            syslog_listen(&s, &flag(None)).as_deref(),
+            Some("0.0.0.0:514")
+        );
+        assert_eq!(
+            syslog_listen(&s, &flag(Some("127.0.0.1:5514"))).as_deref(),
+            Some("127.0.0.1:5514")
+        );
+        assert_eq!(syslog_listen(&s, &flag(Some("OFF"))), None);
+        let bound: SocketAddr = "127.0.0.1:5514".parse().unwrap();
+        let target = syslog_target(&s, bound);
+        assert_eq!(
+            (target.p207(), target.level.p208()),
+            ("127.0.0.1:5514".into(), "1")
+        );
+        s.server.public_host = Some("prov.example".into());
+        assert_eq!(syslog_target(&s, bound).p207(), "prov.example:5514");
+        let standard: SocketAddr = "0.0.0.0:514".parse().unwrap();
+        assert_eq!(syslog_target(&s, standard).p207(), "prov.example");
+        assert_eq!(syslog_url(bound), "udp://127.0.0.1:5514");
+    }
+
+    #[test]
     fn the_server_address_prefers_the_public_host_then_the_bound_ip() {
         let tftp: SocketAddr = "127.0.0.1:6969".parse().unwrap();
         let http: SocketAddr = "127.0.0.1:80".parse().unwrap();
