@@ -372,7 +372,9 @@ pub async fn run(
     let mut bus = events.subscribe();
     let devices = read_devices(&inventory).await;
     let mut directory = DeviceDirectory::new(&devices, leases);
-    let (reloaded, mut reloads) = mpsc::channel::<Vec<Device>>(1);
+    // A reload's devices, or `None` when the inventory could not be read (the directory
+    // keeps what it knows).
+    let (reloaded, mut reloads) = mpsc::channel::<Option<Vec<Device>>>(1);
     let mut reload_wanted = false;
     let mut reloading = false;
     let mut receiver = Receiver::new(config.clone(), Instant::now());
@@ -409,7 +411,9 @@ pub async fn run(
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
             },
             Some(devices) = reloads.recv() => {
-                directory.load(&devices);
+                if let Some(devices) = devices {
+                    directory.load(&devices);
+                }
                 reloading = false;
             }
             _ = report.tick() => {
@@ -422,10 +426,10 @@ pub async fn run(
                     directory.learned.clear();
                     let (inventory, reloaded) = (inventory.clone(), reloaded.clone());
                     tokio::task::spawn_blocking(move || {
-                        let devices = inventory.list_devices().unwrap_or_else(|e| {
-                            tracing::warn!(error = %e, "syslog: the inventory could not be read; lines keep the devices known before");
-                            Vec::new()
-                        });
+                        let devices = inventory
+                            .list_devices()
+                            .map_err(|e| tracing::warn!(error = %e, "syslog: the inventory could not be read; lines keep the devices known before"))
+                            .ok();
                         let _ = reloaded.blocking_send(devices);
                     });
                 }
@@ -649,7 +653,8 @@ mod tests {
 
     #[tokio::test]
     async fn lines_over_the_wire_reach_the_bus_until_shutdown() {
-        let inventory = Inventory::open_in_memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let inventory = Inventory::open(&dir.path().join("provdesk.db")).unwrap();
         inventory
             .upsert_device(&phone("000b82000001", "127.0.0.1", 1))
             .unwrap();
@@ -662,7 +667,7 @@ mod tests {
             socket,
             SyslogConfig::default(),
             DeviceSource {
-                inventory,
+                inventory: inventory.clone(),
                 leases: Arc::default(),
             },
             bus.clone(),
@@ -691,6 +696,37 @@ mod tests {
         assert_eq!(line.app.as_deref(), Some("GS_LOG"));
         assert_eq!(line.mac, Some(mac("000b82000001")));
         assert_eq!(line.tied_by, Some(TiedBy::Address));
+
+        // A phone added while serving (seen at that address since) is known after the build
+        // that follows every inventory change.
+        inventory
+            .upsert_device(&phone("000b82000002", "127.0.0.1", 2))
+            .unwrap();
+        bus.emit(Event::Build(crate::events::BuildSummary {
+            published: true,
+            build: 2,
+            artifacts: 0,
+            written: 0,
+            removed: 0,
+            elapsed_ms: 0.0,
+            diagnostics: Vec::new(),
+            held: Vec::new(),
+        }));
+        let retied = async {
+            loop {
+                client.send_to(b"<12>GS_LOG: again", address).await.unwrap();
+                let wait = tokio::time::timeout(Duration::from_millis(200), events.recv());
+                if let Ok(Ok(event)) = wait.await
+                    && let Event::Syslog(SyslogEvent::Line(line)) = &*event
+                    && line.mac == Some(mac("000b82000002"))
+                {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), retied)
+            .await
+            .expect("the new phone owns the address after the reload");
         stop.cancel();
         task.await.unwrap().unwrap();
     }
