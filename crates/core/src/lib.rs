@@ -28,6 +28,7 @@ pub mod pvalue;
 pub mod secrets;
 pub mod settings_edit;
 pub mod status;
+pub mod syslog;
 pub mod timeline;
 pub mod user_agent;
 

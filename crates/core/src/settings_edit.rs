@@ -27,6 +27,14 @@ pub fn save_settings(desk_root: &Path, new: &DeskSettings) -> Result<DeskSetting
     if new.dhcp.as_ref().is_none_or(|dhcp| *dhcp == old.dhcp()) {
         new.dhcp = old.dhcp.clone();
     }
+    // Nor `[syslog]`, kept the same way.
+    if new
+        .syslog
+        .as_ref()
+        .is_none_or(|syslog| *syslog == old.syslog())
+    {
+        new.syslog = old.syslog.clone();
+    }
     let new = &new;
 
     let problems = validate(desk_root, new);
@@ -234,6 +242,9 @@ pub fn validate(desk_root: &Path, settings: &DeskSettings) -> Vec<Diagnostic> {
     for (field, message) in settings.dhcp().problems() {
         bad(&field, message);
     }
+    for (field, message) in settings.syslog().problems() {
+        bad(&field, message);
+    }
     problems
 }
 
@@ -410,6 +421,20 @@ fn apply(doc: &mut DocumentMut, old: &DeskSettings, new: &DeskSettings) {
 
     if old.dhcp != new.dhcp {
         apply_dhcp(doc, &old.dhcp(), &new.dhcp());
+    }
+    if old.syslog != new.syslog {
+        let (o, n) = (old.syslog(), new.syslog());
+        if o.listen != n.listen {
+            set(
+                doc,
+                "syslog",
+                "listen",
+                n.listen.as_deref().map(Value::from),
+            );
+        }
+        if o.level != n.level {
+            set(doc, "syslog", "level", Some(n.level.as_str().into()));
+        }
     }
 
     if old.encryption.mode != new.encryption.mode {
@@ -708,6 +733,30 @@ mod tests {
         let after = text(&root);
         assert!(after.contains("tftp_transfers_per_address = 4"), "{after}");
         assert!(after.contains("http_connections = 2000"), "{after}");
+    }
+
+    #[test]
+    fn syslog_is_saved_validated_by_field_and_kept_when_a_save_omits_it() {
+        let (_dir, root, mut settings) = sample();
+        settings.syslog = Some(crate::desk::SyslogSettings {
+            listen: Some("0.0.0.0".into()),
+            ..Default::default()
+        });
+        let err = save_settings(&root, &settings).unwrap_err();
+        assert_eq!(fields(err), ["syslog.listen"]);
+        settings.syslog = Some(crate::desk::SyslogSettings {
+            listen: Some("0.0.0.0:5514".into()),
+            level: crate::syslog::SyslogLevel::Warning,
+        });
+        let saved = save_settings(&root, &settings).unwrap();
+        assert_eq!(saved.syslog().listen_address(), Some("0.0.0.0:5514"));
+        let after = text(&root);
+        assert!(after.contains("[syslog]"), "{after}");
+        assert!(after.contains("level = \"warning\""), "{after}");
+        // A save without `[syslog]` (the app's form) keeps the section.
+        settings.syslog = None;
+        let saved = save_settings(&root, &settings).unwrap();
+        assert_eq!(saved.syslog().level, crate::syslog::SyslogLevel::Warning);
     }
 
     #[test]
