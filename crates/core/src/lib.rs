@@ -23,9 +23,11 @@ pub mod preview;
 pub mod profile;
 pub mod profile_io;
 pub mod pvalue;
+pub mod report;
 pub mod secrets;
 pub mod settings_edit;
 pub mod status;
+pub mod user_agent;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use error::{Error, Result};

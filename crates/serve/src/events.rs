@@ -337,7 +337,9 @@ impl Event {
                     ),
                     crate::pnp::PnpOutcome::Failed { reason } => (
                         "subscribe-failed",
-                        format!("asked for its provisioning server by plug-and-play; no answer sent: {reason}"),
+                        format!(
+                            "asked for its provisioning server by plug-and-play; no answer sent: {reason}"
+                        ),
                     ),
                 };
                 Some(NewDeviceEvent {

@@ -27,11 +27,11 @@ use provdesk_core::Mac;
 use rustls::pki_types::CertificateDer;
 
 use super::HttpConfig;
-use super::agent::parse_user_agent;
 use super::auth::{AuthRequest, Authenticator};
 use crate::access::AccessPolicy;
 use crate::events::{ArtifactRef, Event, EventBus, Fetch, Outcome, Protocol, now_ms};
 use crate::store::{ArtifactStore, Found, Resolution, is_firmware, mac_in_name, miss_reason};
+use provdesk_core::user_agent::parse_user_agent;
 
 /// Firmware bodies go out in slices of this size, so a client that disconnects midway is
 /// seen (the body is dropped unfinished) and the event says how far it got.

@@ -15,7 +15,6 @@
 
 mod accept;
 pub mod access;
-pub mod agent;
 pub mod auth;
 // Crate-visible for the fuzz targets (`crate::fuzzing`) only.
 pub(crate) mod handler;
@@ -41,8 +40,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use access::AccessList;
-pub use agent::{PhoneAgent, parse_user_agent};
 pub use handler::ClientIdentity;
+pub use provdesk_core::user_agent::{PhoneAgent, parse_user_agent};
 
 use crate::events::{Event, EventBus, Fetch, Outcome, Protocol, now_ms};
 use crate::store::ArtifactStore;

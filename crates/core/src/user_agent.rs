@@ -1,8 +1,10 @@
 //! Reads a Grandstream phone's HTTP User-Agent: model, hardware revision, firmware version
-//! and MAC. Written without regexes because the format is a fixed word sequence; anything
-//! that does not follow it is "not a Grandstream phone" (`None`), never an error.
+//! and MAC. The servers read it from each request (to know an unknown phone), the hand-over
+//! report from the fetch log (the firmware a phone first came with). Written without regexes
+//! because the format is a fixed word sequence; anything that does not follow it is "not a
+//! Grandstream phone" (`None`), never an error.
 
-use provdesk_core::Mac;
+use crate::Mac;
 
 /// What a Grandstream User-Agent says about the phone.
 #[derive(Debug, Clone, PartialEq, Eq)]
