@@ -18,8 +18,39 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Mac;
+use crate::profile::EffectiveConfig;
 use crate::status::ProvisioningStatus;
+use crate::{Mac, PName};
+
+const fn p(n: u32) -> PName {
+    match PName::new(n) {
+        Some(p) => p,
+        None => panic!("P-value number out of range"),
+    }
+}
+
+/// Each account's "account active" and "SIP user ID" P-values, account 1 first. Accounts 2–6
+/// do not follow one rule (account 5 is P17xx, not P7xx), hence the table; see the catalogue
+/// (`assets/catalog/account1.toml`, `accounts2to6.toml`).
+pub const ACCOUNT_USER_IDS: [(PName, PName); 6] = [
+    (p(271), p(35)),
+    (p(401), p(404)),
+    (p(501), p(504)),
+    (p(601), p(604)),
+    (p(1701), p(1704)),
+    (p(1801), p(1804)),
+];
+
+/// A phone's extensions: the SIP user ID of each account that has one and is not switched
+/// off (an account is active unless its "account active" value is `0`, the phones' default).
+pub fn extensions(config: &EffectiveConfig) -> Vec<String> {
+    ACCOUNT_USER_IDS
+        .iter()
+        .filter(|(active, _)| config.get(*active).map(str::trim) != Some("0"))
+        .filter_map(|(_, user_id)| config.non_empty(*user_id))
+        .map(|user_id| user_id.trim().to_string())
+        .collect()
+}
 
 /// The file formats of the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -530,6 +561,44 @@ pub(crate) mod tests {
         let report = HandoverReport::new("HQ", ms, -330, Vec::new());
         assert_eq!(report.zone_text(), "UTC-05:30");
         assert_eq!(report.generated_text(), "2025-12-06 12:59");
+    }
+
+    #[test]
+    fn extensions_are_the_user_ids_of_the_active_accounts() {
+        use crate::profile::{Source, Sourced};
+        let config = |pairs: &[(u32, &str)]| EffectiveConfig {
+            params: pairs
+                .iter()
+                .map(|(n, v)| {
+                    let sourced = Sourced {
+                        value: v.to_string(),
+                        source: Source::DeviceOverride,
+                    };
+                    (p(*n), sourced)
+                })
+                .collect(),
+        };
+        assert_eq!(extensions(&config(&[(35, "201")])), ["201"]);
+        assert_eq!(
+            extensions(&config(&[
+                (35, "201"),
+                (404, " 202 "),
+                (1704, "205"),
+                (1804, "")
+            ])),
+            ["201", "202", "205"]
+        );
+        // Switched off: not an extension of this phone; `1` or absent is on.
+        assert_eq!(
+            extensions(&config(&[
+                (271, "0"),
+                (35, "201"),
+                (401, "1"),
+                (404, "202")
+            ])),
+            ["202"]
+        );
+        assert!(extensions(&config(&[])).is_empty());
     }
 
     #[test]
