@@ -65,6 +65,9 @@ enum Command {
     /// What the DHCP responder (`serve --dhcp IFACE`) handed out.
     #[command(subcommand)]
     Dhcp(commands::dhcp::DhcpCommand),
+    /// The hand-over report: every phone's extensions, firmware, last contact, status and
+    /// diagnosis, problems first, as CSV or PDF.
+    Report(commands::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +90,7 @@ fn main() -> ExitCode {
         Command::Catalog(command) => commands::catalog::run(&desk_path, command),
         Command::Profile(command) => commands::profile::run(&desk_path, command),
         Command::Dhcp(command) => commands::dhcp::run(&desk_path, command),
+        Command::Report(args) => commands::report::run(&desk_path, &args),
     };
     match result {
         Ok(code) => code,

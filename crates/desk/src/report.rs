@@ -54,10 +54,11 @@ pub struct Verdict {
 /// status means for the phone and what to do about it.
 pub fn status_diagnosis(status: &ProvisioningStatus) -> String {
     match status {
-        ProvisioningStatus::NeverSeen => "No request from this phone yet: check that it is \
-             powered and connected and that its config server (DHCP option 66 or P237) \
+        ProvisioningStatus::NeverSeen => {
+            "No request yet: check its power and cable, and that DHCP option 66 or P237 \
              points to this desk."
-            .into(),
+                .into()
+        }
         ProvisioningStatus::GotAddress { address } => {
             format!("Leased {address} by the desk's DHCP; it has not asked for its files yet.")
         }
@@ -304,11 +305,7 @@ mod tests {
         assert_eq!(rows[0].firmware_before.as_deref(), Some("1.0.9.1"));
         assert_eq!(rows[1].extensions, ["202"]);
         assert_eq!(rows[1].status, ProvisioningStatus::NeverSeen);
-        assert!(
-            rows[1]
-                .diagnosis
-                .starts_with("No request from this phone yet")
-        );
+        assert!(rows[1].diagnosis.starts_with("No request yet"));
         let csv = String::from_utf8(render(&report, ReportFormat::Csv)).unwrap();
         assert!(
             csv.contains("Refused by the server: wrong password"),

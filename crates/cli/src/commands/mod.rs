@@ -6,6 +6,7 @@ pub mod device;
 pub mod dhcp;
 pub mod formats;
 pub mod profile;
+pub mod report;
 pub mod serve;
 
 use std::path::Path;

@@ -31,7 +31,11 @@ const SUMMARY_LINE: f32 = 13.0;
 const SUMMARY_COLUMNS: usize = 4;
 const TABLE_SIZE: f32 = 8.0;
 const HEADER_HEIGHT: f32 = 16.0;
+/// A row of one line; a row whose diagnosis takes two lines is `LINE_HEIGHT` taller.
 const ROW_HEIGHT: f32 = 13.0;
+const LINE_HEIGHT: f32 = 9.5;
+/// The diagnosis may take this many lines; the CSV has it whole.
+const DIAGNOSIS_LINES: usize = 2;
 const CELL_PADDING: f32 = 4.0;
 const FOOTER_SIZE: f32 = 8.0;
 /// The footer's baseline; the table stops above `TABLE_BOTTOM`.
@@ -52,20 +56,22 @@ const BOLD: Name<'static> = Name(b"F2");
 /// The table's columns: heading and width in points. The diagnosis takes what is left.
 const COLUMNS: [(&str, f32); 9] = [
     ("MAC", 62.0),
-    ("Name", 100.0),
-    ("Extension(s)", 62.0),
-    ("Model", 50.0),
-    ("Profile", 66.0),
-    ("Firmware first -> now", 112.0),
+    ("Name", 92.0),
+    ("Extension(s)", 58.0),
+    ("Model", 46.0),
+    ("Profile", 60.0),
+    ("Firmware first -> now", 100.0),
     ("Last contact", 74.0),
-    ("Status", 78.0),
+    ("Status", 72.0),
     ("Diagnosis", 0.0),
 ];
+const DIAGNOSIS: usize = 8;
+const STATUS: usize = 7;
 
 fn column_widths() -> [f32; 9] {
     let mut widths = COLUMNS.map(|(_, w)| w);
     let fixed: f32 = widths.iter().sum();
-    widths[8] = CONTENT_WIDTH - fixed;
+    widths[DIAGNOSIS] = CONTENT_WIDTH - fixed;
     widths
 }
 
@@ -76,11 +82,29 @@ struct PageSpan {
     end: usize,
 }
 
+/// A row's diagnosis as the lines it is drawn in.
+fn diagnosis_lines(row: &HandoverRow) -> Vec<Vec<u8>> {
+    let width = column_widths()[DIAGNOSIS] - 2.0 * CELL_PADDING;
+    winansi::wrap(
+        &row.diagnosis,
+        Face::Regular,
+        TABLE_SIZE,
+        width,
+        DIAGNOSIS_LINES,
+    )
+}
+
+fn row_height(lines: usize) -> f32 {
+    ROW_HEIGHT + LINE_HEIGHT * lines.saturating_sub(1) as f32
+}
+
 /// The report as PDF bytes.
 pub fn write(report: &HandoverReport) -> Vec<u8> {
     let summary_lines = summary_entries(report).len().div_ceil(SUMMARY_COLUMNS);
     let first_table_top = first_page_table_top(summary_lines);
-    let pages = paginate(report.rows().len(), first_table_top);
+    let diagnoses: Vec<Vec<Vec<u8>>> = report.rows().iter().map(diagnosis_lines).collect();
+    let heights: Vec<f32> = diagnoses.iter().map(|d| row_height(d.len())).collect();
+    let pages = paginate(&heights, first_table_top);
     let page_count = pages.len();
 
     let catalog_id = Ref::new(1);
@@ -141,8 +165,11 @@ pub fn write(report: &HandoverReport) -> Vec<u8> {
         };
         draw_table(
             &mut content,
-            &report.rows()[span.start..span.end],
-            span.start,
+            Rows {
+                rows: &report.rows()[span.start..span.end],
+                diagnoses: &diagnoses[span.start..span.end],
+                first_index: span.start,
+            },
             table_top,
             report.utc_offset_minutes,
         );
@@ -152,30 +179,29 @@ pub fn write(report: &HandoverReport) -> Vec<u8> {
     pdf.finish()
 }
 
-/// How many rows fit below `top`, heading row included.
-fn rows_below(top: f32) -> usize {
-    let room = top - HEADER_HEIGHT - TABLE_BOTTOM;
-    if room < ROW_HEIGHT {
-        0
-    } else {
-        (room / ROW_HEIGHT) as usize
+/// The rows of each page, by their heights; at least one page, even for a desk without
+/// phones. Each page's table starts at `first_table_top` on page 1, below the top margin
+/// after, and ends above the bottom margin.
+fn paginate(heights: &[f32], first_table_top: f32) -> Vec<PageSpan> {
+    let full_page = PAGE_HEIGHT - MARGIN - HEADER_HEIGHT - TABLE_BOTTOM;
+    let mut pages = Vec::new();
+    let mut start = 0;
+    let mut room = first_table_top - HEADER_HEIGHT - TABLE_BOTTOM;
+    let mut used = 0.0;
+    for (i, height) in heights.iter().enumerate() {
+        // A page takes rows while they fit; page 1 may have no room at all below its summary.
+        if used + height > room && (i > start || pages.is_empty()) {
+            pages.push(PageSpan { start, end: i });
+            start = i;
+            used = 0.0;
+            room = full_page;
+        }
+        used += height;
     }
-}
-
-/// The rows of each page; at least one page, even for a desk without phones.
-fn paginate(rows: usize, first_table_top: f32) -> Vec<PageSpan> {
-    let first = rows_below(first_table_top).min(rows);
-    let per_page = rows_below(PAGE_HEIGHT - MARGIN).max(1);
-    let mut pages = vec![PageSpan {
-        start: 0,
-        end: first,
-    }];
-    let mut start = first;
-    while start < rows {
-        let end = (start + per_page).min(rows);
-        pages.push(PageSpan { start, end });
-        start = end;
-    }
+    pages.push(PageSpan {
+        start,
+        end: heights.len(),
+    });
     pages
 }
 
@@ -222,9 +248,8 @@ fn draw_heading(content: &mut Content, report: &HandoverReport, title: &str) {
 
     let summary = report.summary();
     let subtitle = format!(
-        "{} ({})  \u{b7}  {} phone(s)  \u{b7}  times in {}",
+        "Generated {}  \u{b7}  {} phone(s)  \u{b7}  all times {}",
         report.generated_text(),
-        report.zone_text(),
         summary.devices,
         report.zone_text(),
     );
@@ -253,38 +278,44 @@ fn draw_heading(content: &mut Content, report: &HandoverReport, title: &str) {
     let bytes = winansi::fit(&heading, Face::Bold, 11.0, CONTENT_WIDTH);
     text(content, BOLD, 11.0, MARGIN, heading_baseline, &bytes);
 
+    // Each status as `996  never seen`: the count first, right-aligned in a column of its
+    // own, so the numbers line up down the summary.
     let cell = CONTENT_WIDTH / SUMMARY_COLUMNS as f32;
+    let count_column = 36.0;
     for (i, (label, count, problem)) in summary_entries(report).into_iter().enumerate() {
         let x = MARGIN + (i % SUMMARY_COLUMNS) as f32 * cell;
         let y = heading_baseline - 16.0 - (i / SUMMARY_COLUMNS) as f32 * SUMMARY_LINE;
         fill(content, if problem { PROBLEM } else { INK });
         let number = count.to_string().into_bytes();
         let number_width = winansi::width(&number, Face::Bold, SUMMARY_SIZE);
-        let count_right = x + cell - 24.0;
-        let face = if problem { Face::Bold } else { Face::Regular };
-        let font = if problem { BOLD } else { REGULAR };
-        let room = cell - 24.0 - number_width - 8.0;
-        let bytes = winansi::fit(&label, face, SUMMARY_SIZE, room);
-        text(content, font, SUMMARY_SIZE, x, y, &bytes);
         text(
             content,
             BOLD,
             SUMMARY_SIZE,
-            count_right - number_width,
+            x + count_column - number_width,
             y,
             &number,
         );
+        let (face, font) = if problem {
+            (Face::Bold, BOLD)
+        } else {
+            (Face::Regular, REGULAR)
+        };
+        let label_x = x + count_column + 6.0;
+        let bytes = winansi::fit(&label, face, SUMMARY_SIZE, cell - count_column - 12.0);
+        text(content, font, SUMMARY_SIZE, label_x, y, &bytes);
     }
 }
 
-/// The table heading at `top`, then `rows` (the first being report row `first_index`).
-fn draw_table(
-    content: &mut Content,
-    rows: &[HandoverRow],
+/// The rows of one page: the report's rows `first_index..`, with their diagnosis lines.
+struct Rows<'a> {
+    rows: &'a [HandoverRow],
+    diagnoses: &'a [Vec<Vec<u8>>],
     first_index: usize,
-    top: f32,
-    utc_offset_minutes: i32,
-) {
+}
+
+/// The table heading at `top`, then the rows below it.
+fn draw_table(content: &mut Content, page: Rows<'_>, top: f32, utc_offset_minutes: i32) {
     let widths = column_widths();
     fill(content, HEADER_FILL);
     content
@@ -305,15 +336,18 @@ fn draw_table(
         x += width;
     }
 
-    for (n, row) in rows.iter().enumerate() {
-        let row_top = top - HEADER_HEIGHT - n as f32 * ROW_HEIGHT;
+    let mut row_top = top - HEADER_HEIGHT;
+    for (n, (row, diagnosis)) in page.rows.iter().zip(page.diagnoses).enumerate() {
+        let height = row_height(diagnosis.len());
+        // The first line's baseline, as in a one-line row.
         let baseline = row_top - ROW_HEIGHT + 4.0;
-        if (first_index + n) % 2 == 1 {
+        if (page.first_index + n) % 2 == 1 {
             fill(content, ZEBRA_FILL);
             content
-                .rect(MARGIN, row_top - ROW_HEIGHT, CONTENT_WIDTH, ROW_HEIGHT)
+                .rect(MARGIN, row_top - height, CONTENT_WIDTH, height)
                 .fill_nonzero();
         }
+        row_top -= height;
         let problem = row.group().is_problem();
         let last_contact = row.last_contact.map_or_else(
             || "never".to_string(),
@@ -328,17 +362,20 @@ fn draw_table(
             row.firmware_change(),
             last_contact,
             row.status.label(),
-            row.diagnosis.clone(),
         ];
         let mut x = MARGIN;
+        // The fill colour is set only when it changes: a page has hundreds of cells.
+        let mut current = None;
         for (column, (cell, width)) in cells.iter().zip(widths).enumerate() {
-            let status_column = column == 7;
-            let (face, font, color) = if status_column && problem {
+            let (face, font, color) = if column == STATUS && problem {
                 (Face::Bold, BOLD, PROBLEM)
             } else {
                 (Face::Regular, REGULAR, INK)
             };
-            fill(content, color);
+            if current != Some(color) {
+                fill(content, color);
+                current = Some(color);
+            }
             let bytes = winansi::fit(cell, face, TABLE_SIZE, width - 2.0 * CELL_PADDING);
             text(
                 content,
@@ -349,6 +386,13 @@ fn draw_table(
                 &bytes,
             );
             x += width;
+        }
+        if current != Some(INK) {
+            fill(content, INK);
+        }
+        for (i, line) in diagnosis.iter().enumerate() {
+            let y = baseline - i as f32 * LINE_HEIGHT;
+            text(content, REGULAR, TABLE_SIZE, x + CELL_PADDING, y, line);
         }
     }
 }
@@ -411,7 +455,12 @@ mod tests {
     #[test]
     fn pages_hold_every_row_once_in_order() {
         for rows in [0, 1, 20, 33, 34, 35, 100, 1000] {
-            let pages = paginate(rows, first_page_table_top(2));
+            let mut heights = vec![row_height(1); rows];
+            // Some rows with a two-line diagnosis.
+            for h in heights.iter_mut().step_by(7) {
+                *h = row_height(2);
+            }
+            let pages = paginate(&heights, first_page_table_top(2));
             assert_eq!(pages[0].start, 0);
             assert_eq!(pages.last().unwrap().end, rows);
             for pair in pages.windows(2) {
@@ -420,13 +469,21 @@ mod tests {
             }
         }
         // Page 1 holds fewer rows than the others: the title and summary are above them.
-        let pages = paginate(1000, first_page_table_top(2));
+        let heights = vec![row_height(1); 1000];
+        let pages = paginate(&heights, first_page_table_top(2));
         let first = pages[0].end - pages[0].start;
         let second = pages[1].end - pages[1].start;
         assert!(first > 10 && first < second, "{first} {second}");
-        // Every row fits above the bottom margin.
+        // Every row fits above the bottom margin, and one more would not.
         let bottom = PAGE_HEIGHT - MARGIN - HEADER_HEIGHT - second as f32 * ROW_HEIGHT;
         assert!(bottom >= TABLE_BOTTOM, "{bottom}");
+        assert!(bottom - ROW_HEIGHT < TABLE_BOTTOM, "{bottom}");
+        // Two-line rows take more room: fewer of them on a page.
+        let tall = paginate(&vec![row_height(2); 1000], first_page_table_top(2));
+        assert!(tall[1].end - tall[1].start < second);
+        // A page 1 whose summary leaves no room starts the table on page 2.
+        let pages = paginate(&heights, TABLE_BOTTOM + HEADER_HEIGHT + 1.0);
+        assert_eq!((pages[0].start, pages[0].end, pages[1].start), (0, 0, 0));
     }
 
     #[test]
@@ -434,7 +491,13 @@ mod tests {
         let bytes = write(&report(1000));
         assert!(bytes.starts_with(b"%PDF-"));
         assert!(bytes.trim_ascii_end().ends_with(b"%%EOF"));
-        let pages = paginate(1000, first_page_table_top(1)).len();
+        let report = report(1000);
+        let diagnoses: Vec<f32> = report
+            .rows()
+            .iter()
+            .map(|r| row_height(diagnosis_lines(r).len()))
+            .collect();
+        let pages = paginate(&diagnoses, first_page_table_top(1)).len();
         assert!(pages > 20, "{pages}");
         assert_eq!(
             count(&bytes, b"/Type /Page\n"),
@@ -459,6 +522,17 @@ mod tests {
             let mac = format!("(000b82{i:06x}) Tj");
             assert_eq!(count(&bytes, mac.as_bytes()), 1, "{mac}");
         }
+    }
+
+    #[test]
+    fn a_date_and_time_fit_the_last_contact_column() {
+        let widths = column_widths();
+        let time = winansi::encode("2026-12-06 18:49");
+        let room = widths[6] - 2.0 * CELL_PADDING;
+        assert!(winansi::width(&time, Face::Regular, TABLE_SIZE) <= room);
+        let mac = winansi::encode("000b82000003");
+        assert!(winansi::width(&mac, Face::Regular, TABLE_SIZE) <= widths[0] - 2.0 * CELL_PADDING);
+        assert!(widths[DIAGNOSIS] > 180.0, "{widths:?}");
     }
 
     #[test]

@@ -116,7 +116,11 @@ pub const ELLIPSIS: u8 = 0x85;
 
 /// `text` encoded and cut to fit `max` points, ending in an ellipsis when it was cut.
 pub fn fit(text: &str, face: Face, size: f32, max: f32) -> Vec<u8> {
-    let mut bytes = encode(text);
+    fit_encoded(encode(text), face, size, max)
+}
+
+/// [`fit`] for text already encoded.
+fn fit_encoded(mut bytes: Vec<u8>, face: Face, size: f32, max: f32) -> Vec<u8> {
     if width(&bytes, face, size) <= max {
         return bytes;
     }
@@ -137,6 +141,56 @@ pub fn fit(text: &str, face: Face, size: f32, max: f32) -> Vec<u8> {
         bytes.pop();
     }
     bytes.push(ELLIPSIS);
+    bytes
+}
+
+/// `text` broken at spaces into at most `max_lines` lines of at most `max` points each; the
+/// last line is cut with an ellipsis when the text goes on. Always at least one line.
+pub fn wrap(text: &str, face: Face, size: f32, max: f32, max_lines: usize) -> Vec<Vec<u8>> {
+    let space = width(b" ", face, size);
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    let mut line: Vec<u8> = Vec::new();
+    let mut line_width = 0.0;
+    let mut words = text.split_whitespace().peekable();
+    while let Some(word) = words.peek() {
+        let encoded = encode(word);
+        let word_width = width(&encoded, face, size);
+        let needed = if line.is_empty() {
+            word_width
+        } else {
+            line_width + space + word_width
+        };
+        if needed <= max {
+            if !line.is_empty() {
+                line.push(b' ');
+            }
+            line.extend_from_slice(&encoded);
+            line_width = needed;
+            words.next();
+            continue;
+        }
+        if lines.len() + 1 == max_lines || line.is_empty() {
+            // The last line (or a word longer than a whole line): the rest, cut to fit.
+            let rest: Vec<&str> = words.collect();
+            lines.push(fit_encoded(tail_bytes(&line, &rest), face, size, max));
+            return lines;
+        }
+        lines.push(std::mem::take(&mut line));
+        line_width = 0.0;
+    }
+    lines.push(line);
+    lines
+}
+
+/// The bytes of a line so far followed by the remaining words.
+fn tail_bytes(line: &[u8], rest: &[&str]) -> Vec<u8> {
+    let mut bytes = line.to_vec();
+    for word in rest {
+        if !bytes.is_empty() {
+            bytes.push(b' ');
+        }
+        bytes.extend(encode(word));
+    }
     bytes
 }
 
@@ -161,6 +215,54 @@ mod tests {
         assert!(width(b"abc", Face::Bold, 10.0) > width(b"abc", Face::Regular, 10.0));
         assert_eq!(width_of(0xE9, Face::Regular), width_of(b'e', Face::Regular));
         assert_eq!(width_of(ELLIPSIS, Face::Regular), 1000);
+    }
+
+    #[test]
+    fn wrap_breaks_at_spaces_and_cuts_the_last_line() {
+        let text = |lines: &[Vec<u8>]| -> Vec<String> {
+            lines
+                .iter()
+                .map(|l| l.iter().map(|b| char::from(*b)).collect())
+                .collect()
+        };
+        // 100 points of 8-point Helvetica hold about 20 characters.
+        let lines = wrap(
+            "Fetched its current configuration.",
+            Face::Regular,
+            8.0,
+            100.0,
+            2,
+        );
+        assert_eq!(text(&lines), ["Fetched its current", "configuration."]);
+        for line in &lines {
+            assert!(width(line, Face::Regular, 8.0) <= 100.0);
+        }
+        assert_eq!(
+            text(&wrap("short", Face::Regular, 8.0, 100.0, 2)),
+            ["short"]
+        );
+        assert_eq!(text(&wrap("", Face::Regular, 8.0, 100.0, 2)), [""]);
+        let long =
+            "Its files changed since it last fetched them: re-provision it (resync) or restart it.";
+        let lines = wrap(long, Face::Regular, 8.0, 100.0, 2);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1].last(), Some(&ELLIPSIS));
+        assert!(width(&lines[1], Face::Regular, 8.0) <= 100.0);
+        // One line only: the same as `fit`.
+        assert_eq!(
+            wrap(long, Face::Regular, 8.0, 100.0, 1),
+            [fit(long, Face::Regular, 8.0, 100.0)]
+        );
+        // A word longer than the line is cut, not lost.
+        let lines = wrap(
+            "0123456789012345678901234567890 tail",
+            Face::Regular,
+            8.0,
+            60.0,
+            2,
+        );
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].last(), Some(&ELLIPSIS));
     }
 
     #[test]
