@@ -20,7 +20,7 @@ pub struct ReportArgs {
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
     /// With --output: print what was written as JSON.
-    #[arg(long)]
+    #[arg(long, requires = "output")]
     json: bool,
 }
 
