@@ -300,6 +300,8 @@ fn the_format_follows_the_file_name_and_bad_requests_are_refused() {
     let bare = std::fs::read_to_string(dir.path().join("bare.csv")).expect("bare.csv");
     assert!(bare.starts_with("mac,name,"), "{bare}");
 
+    let err = desk.fails(&["report", "--json"]);
+    assert!(err.contains("--output"), "{err}");
     let err = desk.fails(&["report", "--format", "xlsx"]);
     assert!(err.contains("csv or pdf"), "{err}");
     let missing = dir.path().join("no/such/folder/r.csv");
