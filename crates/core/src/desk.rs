@@ -47,6 +47,11 @@ pub struct DeskSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(skip))]
     pub syslog: Option<SyslogSettings>,
+    /// `[site]`: the customer's site, named on the hand-over report. Optional and kept by a
+    /// save that does not carry it, as `[dhcp]` (the app's form does not edit it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub site: Option<SiteSettings>,
 }
 
 /// The syslog receiver: off unless `listen` names an address here or `provdesk serve
@@ -81,6 +86,15 @@ impl SyslogSettings {
         }
         problems
     }
+}
+
+/// The customer's site.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SiteSettings {
+    /// The site's name as the customer knows it (`Acme Ltd, Leeds office`): the hand-over
+    /// report's title. Absent: the desk folder's name.
+    pub name: Option<String>,
 }
 
 /// Who the DHCP responder answers.

@@ -25,6 +25,7 @@ pub mod preview;
 pub mod profile;
 pub mod profile_io;
 pub mod pvalue;
+pub mod report;
 pub mod secrets;
 pub mod settings_edit;
 pub mod status;

@@ -35,6 +35,17 @@ pub fn save_settings(desk_root: &Path, new: &DeskSettings) -> Result<DeskSetting
     {
         new.syslog = old.syslog.clone();
     }
+    // Nor `[site]`. A site without a name is the table as the file has it (or not), emptied.
+    match &new.site {
+        None => new.site = old.site.clone(),
+        Some(site) if site.name.is_none() => {
+            new.site = old
+                .site
+                .as_ref()
+                .map(|_| crate::desk::SiteSettings::default());
+        }
+        Some(_) => {}
+    }
     let new = &new;
 
     let problems = validate(desk_root, new);
@@ -93,6 +104,9 @@ pub fn normalize(settings: &DeskSettings) -> DeskSettings {
     }
     optional(&mut s.server.public_host);
     optional(&mut s.discovery.auto_enroll_profile);
+    if let Some(site) = &mut s.site {
+        optional(&mut site.name);
+    }
     s.server.base_path = s.server.base_path.trim().to_string();
     s.auth.realm = s.auth.realm.trim().to_string();
     s.access.allow = s
@@ -435,6 +449,16 @@ fn apply(doc: &mut DocumentMut, old: &DeskSettings, new: &DeskSettings) {
         if o.level != n.level {
             set(doc, "syslog", "level", Some(n.level.as_str().into()));
         }
+    }
+
+    let site_name = |s: &DeskSettings| s.site.as_ref().and_then(|site| site.name.clone());
+    if site_name(old) != site_name(new) {
+        set(
+            doc,
+            "site",
+            "name",
+            site_name(new).as_deref().map(Value::from),
+        );
     }
 
     if old.encryption.mode != new.encryption.mode {
@@ -782,6 +806,32 @@ mod tests {
         settings.dhcp = None;
         let saved = save_settings(&root, &settings).unwrap();
         assert_eq!(saved.dhcp().router.as_deref(), Some("198.51.100.1"));
+    }
+
+    #[test]
+    fn the_site_name_is_saved_kept_when_a_save_omits_it_and_cleared() {
+        let (_dir, root, mut settings) = sample();
+        let site = |name: Option<&str>| {
+            Some(crate::desk::SiteSettings {
+                name: name.map(str::to_string),
+            })
+        };
+        settings.site = site(Some("  Acme Ltd, Leeds  "));
+        let saved = save_settings(&root, &settings).unwrap();
+        assert_eq!(saved.site, site(Some("Acme Ltd, Leeds")));
+        let after = text(&root);
+        assert!(
+            after.contains("[site]\nname = \"Acme Ltd, Leeds\""),
+            "{after}"
+        );
+
+        settings.site = None;
+        let saved = save_settings(&root, &settings).unwrap();
+        assert_eq!(saved.site, site(Some("Acme Ltd, Leeds")));
+
+        settings.site = site(Some(" "));
+        let saved = save_settings(&root, &settings).unwrap();
+        assert_eq!(saved.site.and_then(|s| s.name), None);
     }
 
     #[test]

@@ -134,7 +134,7 @@ impl DeviceDto {
     }
 }
 
-fn redact_status(status: ProvisioningStatus, secrets: &Secrets) -> ProvisioningStatus {
+pub(crate) fn redact_status(status: ProvisioningStatus, secrets: &Secrets) -> ProvisioningStatus {
     match status {
         ProvisioningStatus::Denied { reason } => ProvisioningStatus::Denied {
             reason: secrets.redact(&reason),
