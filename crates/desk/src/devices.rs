@@ -461,16 +461,19 @@ impl DeskService {
         let manifest = self.manifest();
         let profiles = ProfileSet::load(self.root());
         let options = self.served_options();
+        let mut lan = crate::lan::lan_evidence(self.inventory())?;
         Ok(devices
             .iter()
             .map(|d| {
                 let secrets = device_secrets(&profiles, d, self.catalog(), &options);
                 let log = logs.remove(&d.mac).unwrap_or_default();
-                DeviceDto::new(d, &secrets).with_status(
+                let status = status::before_first_fetch(
                     status::derive(d, &log, &manifest),
-                    &secrets,
-                    reveal,
-                )
+                    d.mac,
+                    &log,
+                    &lan.remove(&d.mac).unwrap_or_default(),
+                );
+                DeviceDto::new(d, &secrets).with_status(status, &secrets, reveal)
             })
             .collect())
     }
@@ -495,10 +498,12 @@ impl DeskService {
             limit: Some(HISTORY.max(STATUS_LOG_DEPTH)),
         })?;
         let manifest = self.manifest();
-        let status = status::derive(
-            &device,
-            &history[..history.len().min(STATUS_LOG_DEPTH)],
-            &manifest,
+        let recent = &history[..history.len().min(STATUS_LOG_DEPTH)];
+        let status = status::before_first_fetch(
+            status::derive(&device, recent, &manifest),
+            device.mac,
+            recent,
+            &crate::lan::lan_evidence_of(self.inventory(), device.mac)?,
         );
         if reveal == Reveal::Masked {
             // A message may quote a value (a validation error, a variable's text).
