@@ -414,8 +414,11 @@ test("the Live screen has DHCP and plug-and-play switches, this machine's interf
   );
 
   // The lease table, with the device's name where the inventory has one.
-  await waitFor("the lease row", async () => (await text("[data-lease-row='000b82aa0060']")).includes("192.0.2.60"));
-  const lease = await text("[data-lease-row='000b82aa0060']");
+  const lanText = (css) => exec("return document.querySelector(arguments[0])?.textContent ?? ''", [css]);
+  await waitFor("the lease row", async () => (await lanText("[data-lease-row='000b82aa0060']")).includes("192.0.2.60")).catch(async (e) => {
+    throw new Error(`${e.message}; the panel says: ${await lanText("[data-lan]")}`);
+  });
+  const lease = await lanText("[data-lease-row='000b82aa0060']");
   assert.match(lease, /00:0b:82:aa:00:60/);
   assert.match(lease, /(59|60) min/);
   assert.match(lease, /Grandstream GXP2170/);
