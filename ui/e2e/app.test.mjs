@@ -428,6 +428,8 @@ test("the Live screen has DHCP and plug-and-play switches, this machine's interf
   await waitFor("got address", async () => (await status("000b82aa0060")) === "got-address");
   assert.equal(await text("[data-tile='000b82aa0060'] [data-label]"), "got address 192.0.2.60");
   await waitFor("asked for server", async () => (await status("000b82aa0061")) === "asked-for-server");
+  await exec(`document.querySelector("[data-tile='000b82aa0060']").scrollIntoView({ block: "center" })`);
+  await screenshot("live-lan-tiles");
 
   // Stopped, the switches wait for the servers; the pre-flight of a missing interface says so.
   assert.equal(await exec("return document.querySelector('[data-switch=dhcp]').disabled"), true);
