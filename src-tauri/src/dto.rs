@@ -17,6 +17,7 @@ use provdesk_serve::events::{Progress, Protocol};
 use std::net::SocketAddr;
 
 pub use provdesk_desk::BuildSummary;
+pub use provdesk_desk::lan::{LanLogRow, LanStatus};
 
 // ---- Live screen (servers, event batches, device tiles) ----
 
@@ -81,6 +82,8 @@ pub struct ServerStatus {
     /// While running: what each protocol enforces and the settings' trade-offs, as the serve
     /// crate words them (the same lines `provdesk serve` prints).
     pub access: Option<provdesk_serve::access::AccessSummary>,
+    /// Where DHCP and plug-and-play run with these servers (none while stopped).
+    pub lan: LanStatus,
 }
 
 #[derive(Debug, Clone, Default, Serialize, TS)]
@@ -105,6 +108,7 @@ impl ServerStatus {
             configured: ListenSettings::from(settings),
             first_build: None,
             access: None,
+            lan: LanStatus::default(),
         }
     }
 
@@ -115,6 +119,7 @@ impl ServerStatus {
         urls: Vec<(Protocol, String)>,
         first_build: BuildSummary,
         access: provdesk_serve::access::AccessSummary,
+        lan: LanStatus,
     ) -> ServerStatus {
         let address = provdesk_desk::address::phone_address(settings, Some(addresses));
         let urls = urls
@@ -139,6 +144,7 @@ impl ServerStatus {
             configured: ListenSettings::from(settings),
             first_build: Some(first_build),
             access: Some(access),
+            lan,
         }
     }
 }
@@ -269,6 +275,13 @@ pub struct LiveBatch {
     pub discovered: Vec<DiscoveredRow>,
     pub listening: Vec<ListeningRow>,
     pub warnings: Vec<String>,
+    /// DHCP messages and plug-and-play requests, for the Live log.
+    pub lan: Vec<LanLogRow>,
+    /// The warnings above that are about DHCP (the responder's problems, its pre-flight's
+    /// refusal), for the DHCP switch.
+    pub lan_warnings: Vec<String>,
+    /// A lease was granted, released or declined: the lease table is out of date.
+    pub leases_changed: bool,
     /// The new status of every device this batch touched.
     pub tiles: Vec<Tile>,
     /// Events the app fell behind on and lost (the fetch log still has every request).

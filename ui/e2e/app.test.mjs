@@ -381,6 +381,81 @@ test("firmware and settings screens open", async () => {
   await el("[data-action='start-servers']", 20000);
 });
 
+test("the Live screen has DHCP and plug-and-play switches, this machine's interfaces and the lease table", async () => {
+  // Two phones that have not fetched anything yet, as the responders leave them in the
+  // inventory: one holds a lease, the other asked for its server by plug-and-play. Nothing
+  // answers DHCP or joins a multicast group on this machine: the switches are only tried
+  // with an interface that does not exist.
+  const now = Date.now();
+  const expires = Math.floor(now / 1000) + 3600;
+  sql(`INSERT INTO devices (mac, model, state, first_seen, last_seen, last_ip, created_at, updated_at)
+       VALUES ('000b82aa0060', 'gxp2170', 'discovered', ${now}, NULL, NULL, ${now}, ${now}),
+              ('000b82aa0061', 'gxp2170', 'discovered', ${now}, ${now}, '192.0.2.61', ${now}, ${now});
+       INSERT INTO dhcp_leases (mac, address, expires_at, hostname, vendor_class, updated_ms)
+       VALUES ('000b82aa0060', '192.0.2.60', ${expires}, NULL, 'Grandstream GXP2170', ${now});
+       INSERT INTO device_events (ts, mac, peer, source, kind, summary)
+       VALUES (${now}, '000b82aa0061', '192.0.2.61', 'pnp', 'subscribe', 'asked for its provisioning server by plug-and-play; told http://192.0.2.2:8080/');`);
+  // Opening the screen again reads the board and the leases afresh.
+  await click("[data-nav='devices']");
+  await click("[data-nav='live']");
+  await el("[data-lan]");
+
+  // The picker offers every interface with an IPv4 address except loopback, as `ip` lists them.
+  const listed = spawnSync("ip", ["-4", "-o", "addr", "show"], { encoding: "utf8" });
+  assert.equal(listed.status, 0, `ip: ${listed.stderr}`);
+  const expected = [...new Set(listed.stdout.split("\n").map((l) => l.split(/\s+/)[1]).filter((n) => n && n !== "lo"))].sort();
+  await waitFor("the interfaces in the picker", async () =>
+    (await exec("return [...document.querySelectorAll('[data-lan-interface-option]')].map(o => o.value).sort().join(',')")) === expected.join(","));
+  assert.ok(expected.length > 0, "this machine has an interface besides loopback");
+  assert.deepEqual(
+    await exec("return [...document.querySelectorAll('[data-lan-interface-pick]')].map(b => b.textContent).sort()"),
+    expected,
+    "and names them on screen",
+  );
+
+  // The lease table, with the device's name where the inventory has one.
+  const lanText = (css) => exec("return document.querySelector(arguments[0])?.textContent ?? ''", [css]);
+  await waitFor("the lease row", async () => (await lanText("[data-lease-row='000b82aa0060']")).includes("192.0.2.60")).catch(async (e) => {
+    throw new Error(`${e.message}; the panel says: ${await lanText("[data-lan]")}`);
+  });
+  const lease = await lanText("[data-lease-row='000b82aa0060']");
+  assert.match(lease, /00:0b:82:aa:00:60/);
+  assert.match(lease, /(59|60) min/);
+  assert.match(lease, /Grandstream GXP2170/);
+
+  // The tiles say how far each got before its first fetch.
+  const status = (mac) => exec(`return document.querySelector("[data-tile='${mac}']")?.dataset.status ?? ''`);
+  await waitFor("got address", async () => (await status("000b82aa0060")) === "got-address");
+  assert.equal(await text("[data-tile='000b82aa0060'] [data-label]"), "got address 192.0.2.60");
+  await waitFor("asked for server", async () => (await status("000b82aa0061")) === "asked-for-server");
+  await exec(`document.querySelector("[data-tile='000b82aa0060']").scrollIntoView({ block: "center" })`);
+  await screenshot("live-lan-tiles");
+
+  // Stopped, the switches wait for the servers; the pre-flight of a missing interface says so.
+  assert.equal(await exec("return document.querySelector('[data-switch=dhcp]').disabled"), true);
+  assert.equal(await exec("return document.querySelector('[data-switch=pnp]').disabled"), true);
+  await setValue("[data-lan-interface]", "provdesk-nosuch0");
+  await click("[data-action='dhcp-preflight']");
+  await waitFor("the pre-flight's error", async () => /"provdesk-nosuch0" has no IPv4 address/.test(await text("[data-lan-error]")));
+  assert.ok(!(await find("[data-preflight]")), "no pre-flight answer for a missing interface");
+
+  // Serving: switching DHCP on a missing interface is refused before anything restarts, and
+  // plug-and-play alike; the servers keep their address.
+  const url = await startServers({ others: "off" });
+  await waitFor("the DHCP switch enabled", async () => (await exec("return document.querySelector('[data-switch=dhcp]').disabled")) === false);
+  await setValue("[data-lan-interface]", "provdesk-nosuch1");
+  await click("[data-switch='dhcp']");
+  await waitFor("the refusal", async () => /"provdesk-nosuch1" has no IPv4 address/.test(await text("[data-lan-error]")));
+  assert.equal(await exec("return document.querySelector('[data-switch=dhcp]').checked"), false, "DHCP stays off");
+  await click("[data-switch='pnp']");
+  await waitFor("the plug-and-play refusal", async () => /plug-and-play: no interface "provdesk-nosuch1"/.test(await text("[data-lan-error]")));
+  assert.equal(await exec("return document.querySelector('[data-switch=pnp]').checked"), false, "plug-and-play stays off");
+  assert.equal(await exec("return document.querySelector(\"[data-url='http']\")?.textContent"), url, "the servers were not restarted");
+  await screenshot("live-lan");
+  await click("[data-action='stop-servers']");
+  await el("[data-action='start-servers']", 20000);
+});
+
 // Last, because it ends the app.
 test("quitting on SIGTERM with the servers running keeps the last request in the fetch log", async () => {
   // A session that ends (log-out, shutdown) or a Ctrl-C in the terminal that started the app

@@ -13,7 +13,7 @@
 use crate::Mac;
 use crate::build::Manifest;
 use crate::inventory::{Device, FetchLogEntry};
-use crate::status::{self, ProvisioningStatus};
+use crate::status::{self, LanEvidence, ProvisioningStatus};
 use crate::timeline::{EntryId, FetchOutcome, FileRole, TimelineEntry, TimelineSource, file_role};
 
 /// Which protocols the desk serves phones now (its running servers, else its settings).
@@ -64,6 +64,8 @@ pub struct DiagnosisInput<'a> {
     pub served: ServedProtocols,
     /// The version of the firmware the desk serves for the device's model, when known.
     pub target_firmware: Option<&'a str>,
+    /// What the DHCP and plug-and-play responders know of it (the rungs before a fetch).
+    pub lan: &'a LanEvidence,
 }
 
 /// What a verdict is about: a stable code a front end can act on (`stale` offers a resync).
@@ -146,6 +148,7 @@ pub fn diagnose(input: &DiagnosisInput<'_>) -> Diagnosis {
         input.timeline,
         input.manifest,
         input.target_firmware,
+        input.lan,
     );
     let facts = Facts {
         mac: input.device.mac,
@@ -727,6 +730,7 @@ mod tests {
             manifest: &manifest(),
             served,
             target_firmware: target,
+            lan: &LanEvidence::default(),
         })
     }
 
@@ -1013,6 +1017,7 @@ mod tests {
             manifest: &held,
             served: ALL,
             target_firmware: None,
+            lan: &LanEvidence::default(),
         });
         let codes: Vec<VerdictCode> = got.verdicts.iter().map(|v| v.code).collect();
         // Problems first.

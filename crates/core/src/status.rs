@@ -189,6 +189,192 @@ pub fn derive(device: &Device, log: &[FetchLogEntry], manifest: &Manifest) -> Pr
     ProvisioningStatus::GotConfig { version }
 }
 
+/// What the desk's own LAN responders know of a device: a DHCP lease it holds now, and
+/// whether it asked for its provisioning server by plug-and-play. The caller reads it from
+/// the inventory (`dhcp_leases`, `device_events` with source `dhcp`/`pnp`) or from the
+/// servers' events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LanEvidence {
+    /// The address of a lease that has not expired.
+    pub leased: Option<String>,
+    /// It sent a plug-and-play `SUBSCRIBE` for its provisioning server.
+    pub asked_for_server: bool,
+}
+
+/// The rungs before the first fetch: a status [`derive`] could only call `NeverSeen` (or
+/// `Requesting`, when the only sighting is the responders' and the device has logged no
+/// request at all) becomes `AskedForServer` when it asked by plug-and-play, else
+/// `GotAddress` when it holds a current lease from the desk. Asking for the server comes
+/// after getting an address in a phone's boot, so it wins. Any other status is kept: a
+/// request says more than DHCP or plug-and-play can.
+pub fn before_first_fetch(
+    derived: ProvisioningStatus,
+    mac: Mac,
+    log: &[FetchLogEntry],
+    evidence: &LanEvidence,
+) -> ProvisioningStatus {
+    let requested = log.iter().any(|e| e.mac.is_none_or(|m| m == mac));
+    let upgradable = match derived {
+        ProvisioningStatus::NeverSeen => true,
+        ProvisioningStatus::Requesting => !requested,
+        _ => false,
+    };
+    if !upgradable {
+        return derived;
+    }
+    if evidence.asked_for_server {
+        return ProvisioningStatus::AskedForServer;
+    }
+    match &evidence.leased {
+        Some(address) => ProvisioningStatus::GotAddress {
+            address: address.clone(),
+        },
+        None => derived,
+    }
+}
+
+#[cfg(test)]
+mod before_first_fetch_tests {
+    use super::*;
+
+    fn mac() -> Mac {
+        "000b82123456".parse().unwrap()
+    }
+
+    fn leased(address: &str) -> LanEvidence {
+        LanEvidence {
+            leased: Some(address.into()),
+            asked_for_server: false,
+        }
+    }
+
+    fn asked() -> LanEvidence {
+        LanEvidence {
+            leased: None,
+            asked_for_server: true,
+        }
+    }
+
+    fn request(mac: Option<Mac>) -> FetchLogEntry {
+        FetchLogEntry {
+            id: None,
+            ts: 1,
+            protocol: "http".into(),
+            peer: "192.0.2.20:5000".into(),
+            name: "cfg000b82123456.xml".into(),
+            mac,
+            user_agent: None,
+            status: "404".into(),
+            reason: None,
+            bytes: 0,
+            duration_ms: 1,
+            artifact_hash: None,
+        }
+    }
+
+    fn check(
+        derived: ProvisioningStatus,
+        log: &[FetchLogEntry],
+        evidence: &LanEvidence,
+        expected: ProvisioningStatus,
+    ) {
+        assert_eq!(before_first_fetch(derived, mac(), log, evidence), expected);
+    }
+
+    #[test]
+    fn a_lease_turns_never_seen_into_got_address() {
+        check(
+            ProvisioningStatus::NeverSeen,
+            &[],
+            &leased("192.0.2.50"),
+            ProvisioningStatus::GotAddress {
+                address: "192.0.2.50".into(),
+            },
+        );
+    }
+
+    #[test]
+    fn a_plug_and_play_request_is_asked_for_server_and_wins_over_the_lease() {
+        check(
+            ProvisioningStatus::NeverSeen,
+            &[],
+            &asked(),
+            ProvisioningStatus::AskedForServer,
+        );
+        let both = LanEvidence {
+            leased: Some("192.0.2.50".into()),
+            asked_for_server: true,
+        };
+        check(
+            ProvisioningStatus::NeverSeen,
+            &[],
+            &both,
+            ProvisioningStatus::AskedForServer,
+        );
+        // The plug-and-play sighting made it `Requesting`; it has not requested a file.
+        check(
+            ProvisioningStatus::Requesting,
+            &[],
+            &both,
+            ProvisioningStatus::AskedForServer,
+        );
+    }
+
+    #[test]
+    fn without_evidence_the_derived_status_stays() {
+        check(
+            ProvisioningStatus::NeverSeen,
+            &[],
+            &LanEvidence::default(),
+            ProvisioningStatus::NeverSeen,
+        );
+        check(
+            ProvisioningStatus::Requesting,
+            &[],
+            &LanEvidence::default(),
+            ProvisioningStatus::Requesting,
+        );
+    }
+
+    #[test]
+    fn a_logged_request_says_more_than_dhcp_or_plug_and_play() {
+        // A miss of its own: it asked for a file, so it is past these rungs.
+        check(
+            ProvisioningStatus::Requesting,
+            &[request(Some(mac()))],
+            &asked(),
+            ProvisioningStatus::Requesting,
+        );
+        check(
+            ProvisioningStatus::Requesting,
+            &[request(None)],
+            &leased("192.0.2.50"),
+            ProvisioningStatus::Requesting,
+        );
+        // Another device's request is not this one's.
+        let other: Mac = "000b82abcdef".parse().unwrap();
+        check(
+            ProvisioningStatus::Requesting,
+            &[request(Some(other))],
+            &asked(),
+            ProvisioningStatus::AskedForServer,
+        );
+        for later in [
+            ProvisioningStatus::UpToDate,
+            ProvisioningStatus::Stale,
+            ProvisioningStatus::GotConfig { version: 2 },
+            ProvisioningStatus::Denied {
+                reason: "allow-list".into(),
+            },
+            ProvisioningStatus::NeedsAttention {
+                reason: "missing ext".into(),
+            },
+        ] {
+            check(later.clone(), &[], &leased("192.0.2.50"), later);
+        }
+    }
+}
+
 /// Transfers under way on a running server, by device, fed by its progress and outcome
 /// events. Bounded: a transfer is forgotten when its outcome arrives, and at most
 /// [`LiveTransfers::MAX`] devices are tracked at once.

@@ -465,13 +465,15 @@ impl DeskService {
         let manifest = self.manifest();
         let profiles = ProfileSet::load(self.root());
         let options = self.served_options();
+        let mut lan = crate::lan::lan_evidence(self.inventory())?;
         Ok(devices
             .iter()
             .map(|d| {
                 let secrets = device_secrets(&profiles, d, self.catalog(), &options);
                 let log = logs.remove(&d.mac).unwrap_or_default();
                 let events = events.remove(&d.mac).unwrap_or_default();
-                let rung = self.device_rung(d, log, events, &manifest, &targets);
+                let lan = lan.remove(&d.mac).unwrap_or_default();
+                let rung = self.device_rung(d, log, events, &manifest, &targets, &lan);
                 DeviceDto::new(d, &secrets).with_status(rung.status, &secrets, reveal)
             })
             .collect())
@@ -509,6 +511,7 @@ impl DeskService {
                 events,
                 &manifest,
                 &self.firmware_targets(),
+                &crate::lan::lan_evidence_of(self.inventory(), device.mac)?,
             )
             .status;
         if reveal == Reveal::Masked {

@@ -1,20 +1,24 @@
 //! The DHCP responder's lease table as the desk shows it: what `provdesk dhcp leases` prints
-//! (and, later, the app's lease table), with each lease's device where the inventory knows it.
+//! and the Live screen's lease table, with each lease's device where the inventory knows it.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use provdesk_core::Mac;
 use serde::Serialize;
+use ts_rs::TS;
 
 use crate::error::DeskResult;
 use crate::service::DeskService;
 
 /// One lease, with the device it belongs to when the inventory has that MAC.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
 pub struct LeaseRow {
+    #[ts(as = "String")]
     pub mac: Mac,
     pub address: String,
     /// Unix seconds.
+    #[ts(type = "number")]
     pub expires_at: u64,
     /// The lease's time is up; the address goes to another client only when the pool needs it.
     pub expired: bool,

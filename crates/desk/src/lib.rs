@@ -16,6 +16,7 @@ pub mod diagnostics;
 pub mod error;
 pub mod events;
 pub mod firmware;
+pub mod lan;
 pub mod live;
 pub mod overview;
 pub mod profile_import;

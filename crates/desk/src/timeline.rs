@@ -21,7 +21,7 @@ use provdesk_core::inventory::{
 };
 use provdesk_core::profile::ProfileSet;
 use provdesk_core::secrets::device_secrets;
-use provdesk_core::status::{self, Rung, STATUS_LOG_DEPTH};
+use provdesk_core::status::{self, LanEvidence, Rung, STATUS_LOG_DEPTH};
 use provdesk_core::timeline::{self, TimelineEntry};
 use provdesk_serve::events::Protocol;
 use serde::Serialize;
@@ -113,8 +113,9 @@ impl DeskService {
             limit: Some(EVENT_DEPTH),
             ..DeviceEventQuery::default()
         })?;
+        let lan = crate::lan::lan_evidence_of(self.inventory(), mac)?;
         let context = DiagnosisContext::of(self);
-        let found = context.diagnose(&device, fetches, events);
+        let found = context.diagnose(&device, fetches, events, &lan);
         Ok(self.masked(&device, found, reveal))
     }
 
@@ -129,6 +130,7 @@ impl DeskService {
         let mut events = self
             .inventory()
             .recent_device_events_by_device(EVENT_DEPTH)?;
+        let mut lan = crate::lan::lan_evidence(self.inventory())?;
         let context = DiagnosisContext::of(self);
         Ok(devices
             .iter()
@@ -137,6 +139,7 @@ impl DeskService {
                     device,
                     fetches.remove(&device.mac).unwrap_or_default(),
                     events.remove(&device.mac).unwrap_or_default(),
+                    &lan.remove(&device.mac).unwrap_or_default(),
                 );
                 (device.mac, self.masked(device, found, Reveal::Masked))
             })
@@ -207,6 +210,7 @@ impl DeskService {
         events: Vec<DeviceEvent>,
         manifest: &Manifest,
         targets: &BTreeMap<String, String>,
+        lan: &LanEvidence,
     ) -> Rung {
         let timeline = timeline::merge(fetches, events);
         status::ladder(
@@ -214,6 +218,7 @@ impl DeskService {
             &timeline,
             manifest,
             targets.get(&device.model).map(String::as_str),
+            lan,
         )
     }
 
@@ -261,10 +266,12 @@ impl DiagnosisContext {
         device: &Device,
         fetches: Vec<FetchLogEntry>,
         events: Vec<DeviceEvent>,
+        lan: &LanEvidence,
     ) -> Diagnosis {
         let timeline = timeline::merge(fetches, events);
         diagnosis::diagnose(&DiagnosisInput {
             device,
+            lan,
             timeline: &timeline,
             manifest: &self.manifest,
             served: self.served,

@@ -1,9 +1,13 @@
 //! The Live screen: start and stop the servers, their status, the device board, the recent
-//! requests from the fetch log, and the event stream (one `Channel`, fed in batches by
-//! `servers::forward`).
+//! requests from the fetch log, the event stream (one `Channel`, fed in batches by
+//! `servers::forward`), and the DHCP and plug-and-play switches with the lease table (the
+//! desk's `lan` and `dhcp` use-cases).
 
 use tauri::State;
 use tauri::ipc::Channel;
+
+use provdesk_desk::dhcp::LeaseRow;
+use provdesk_desk::lan::{self, DhcpPreflight, LanInterface};
 
 use crate::dto::{ListenOverrides, LiveBatch, LogRow, ServerStatus, Tile};
 use crate::error::ApiResult;
@@ -20,6 +24,56 @@ pub async fn start_servers(
 ) -> ApiResult<ServerStatus> {
     let options = overrides.unwrap_or_default().into();
     state.servers().start(state.session(), options).await
+}
+
+/// The interfaces DHCP and plug-and-play can be bound to (IPv4, no loopback).
+#[tauri::command]
+pub async fn lan_interfaces(state: State<'_, AppState>) -> ApiResult<Vec<LanInterface>> {
+    blocking(state.session(), |_| lan::lan_interfaces()).await
+}
+
+/// Looks for another DHCP server on `interface` (about two seconds); the DHCP switch shows
+/// the answer before it starts anything.
+#[tauri::command]
+pub async fn dhcp_preflight(
+    state: State<'_, AppState>,
+    interface: String,
+) -> ApiResult<DhcpPreflight> {
+    blocking(state.session(), move |_| lan::dhcp_preflight(&interface)).await
+}
+
+/// Restarts the running servers with DHCP answering on `interface` (`null`: off).
+#[tauri::command]
+pub async fn set_dhcp(
+    state: State<'_, AppState>,
+    interface: Option<String>,
+) -> ApiResult<ServerStatus> {
+    state
+        .servers()
+        .restart_with(state.session(), |options| {
+            lan::with_dhcp(options, interface.as_deref())
+        })
+        .await
+}
+
+/// Restarts the running servers with plug-and-play on `interface` (`null`: off).
+#[tauri::command]
+pub async fn set_plug_and_play(
+    state: State<'_, AppState>,
+    interface: Option<String>,
+) -> ApiResult<ServerStatus> {
+    state
+        .servers()
+        .restart_with(state.session(), |options| {
+            lan::with_pnp(options, interface.as_deref())
+        })
+        .await
+}
+
+/// The DHCP responder's leases, with each lease's device.
+#[tauri::command]
+pub async fn dhcp_leases(state: State<'_, AppState>) -> ApiResult<Vec<LeaseRow>> {
+    blocking(state.session(), |desk| desk.dhcp_leases()).await
 }
 
 /// Stops the servers once every request is in the fetch log.

@@ -2,15 +2,20 @@
 //! window (at most [`MAX_WAIT`] after its first event, or [`MAX_EVENTS`] events), so a boot
 //! storm of a thousand requests a second arrives as a handful of messages.
 //!
-//! Invariants: pure (the caller passes the time); outcomes (fetches, builds, warnings) are
-//! never dropped or merged; only progress is coalesced, to the newest report per transfer.
+//! Invariants: pure (the caller passes the time; a plug-and-play request, which carries no
+//! time of its own, is stamped when it is batched); outcomes (fetches, builds, warnings, DHCP
+//! and plug-and-play rows) are never dropped or merged; only progress is coalesced, to the
+//! newest report per transfer.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use provdesk_serve::events::Event;
+use provdesk_desk::lan::is_lan_warning;
+use provdesk_serve::events::{Event, now_ms};
 
-use crate::dto::{BuildSummary, DiscoveredRow, ListeningRow, LiveBatch, LogRow, ProgressRow};
+use crate::dto::{
+    BuildSummary, DiscoveredRow, LanLogRow, ListeningRow, LiveBatch, LogRow, ProgressRow,
+};
 
 /// How long the first event of a batch waits for company: short enough to feel live.
 pub const MAX_WAIT: Duration = Duration::from_millis(150);
@@ -67,11 +72,18 @@ impl Batcher {
                 protocol: *protocol,
                 url: url.clone(),
             }),
-            Event::Warning { message } => batch.warnings.push(message.clone()),
-            // The app has no plug-and-play switch yet; the recorder's discovery shows the phone.
-            Event::PlugAndPlay { .. } => {}
-            // The Live screen has no DHCP view yet (issue 15, part 4).
-            Event::Dhcp(_) => {}
+            Event::Warning { message } => {
+                if is_lan_warning(message) {
+                    batch.lan_warnings.push(message.clone());
+                }
+                batch.warnings.push(message.clone());
+            }
+            Event::PlugAndPlay { .. } | Event::Dhcp(_) => {
+                if let Some(row) = LanLogRow::from_event(event, now_ms()) {
+                    batch.leases_changed |= row.changes_leases();
+                    batch.lan.push(row);
+                }
+            }
             Event::Syslog(_) => {}
         }
     }
@@ -306,5 +318,68 @@ mod tests {
         let batch = batcher.take().unwrap();
         assert!(!batch.board_changed, "nothing new is served");
         assert_eq!(batch.builds[0].errors, 1);
+    }
+
+    #[test]
+    fn dhcp_and_plug_and_play_are_log_rows_and_a_rival_reaches_the_dhcp_switch() {
+        let now = Instant::now();
+        let mut batcher = Batcher::default();
+        let dhcp = |kind: &'static str| {
+            Event::Dhcp(provdesk_serve::events::DhcpEvent {
+                at_ms: 5,
+                interface: "eth0".into(),
+                kind,
+                mac: "000b82001003".parse().ok(),
+                address: Some(std::net::Ipv4Addr::new(192, 0, 2, 50)),
+                vendor_class: Some("Grandstream GXP2170".into()),
+                detail: None,
+            })
+        };
+        batcher.push(&dhcp("discover"), now);
+        batcher.push(&dhcp("offer"), now);
+        let batch = batcher.take().unwrap();
+        assert_eq!(batch.lan.len(), 2);
+        assert!(!batch.leases_changed, "an offer leases nothing yet");
+
+        batcher.push(&dhcp("ack"), now);
+        batcher.push(
+            &Event::PlugAndPlay {
+                mac: "000b82001003".parse().ok(),
+                model: Some("GXP2170".into()),
+                firmware: None,
+                ip: "192.0.2.50".into(),
+                outcome: provdesk_serve::pnp::PnpOutcome::Notified {
+                    url: "http://192.0.2.2:8080/".into(),
+                },
+            },
+            now,
+        );
+        let rival = "another DHCP server answers on eth0: 192.0.2.1 offers 192.0.2.100 (router none, option 66 none); ProvDesk's DHCP responder is not started there";
+        batcher.push(
+            &Event::Warning {
+                message: rival.into(),
+            },
+            now,
+        );
+        batcher.push(
+            &Event::Warning {
+                message: "disk full".into(),
+            },
+            now,
+        );
+        let batch = batcher.take().unwrap();
+        assert!(batch.leases_changed);
+        let kinds: Vec<&str> = batch.lan.iter().map(|r| r.kind.as_str()).collect();
+        assert_eq!(kinds, ["ack", "subscribe"]);
+        assert_eq!(batch.lan_warnings, vec![rival.to_string()]);
+        assert_eq!(
+            batch.warnings.len(),
+            2,
+            "every warning still reaches the toasts"
+        );
+        let json = serde_json::to_value(&batch).unwrap();
+        assert_eq!(json["lan"][0]["source"], "dhcp");
+        assert_eq!(json["lan"][1]["source"], "pnp");
+        assert_eq!(json["lan"][0]["mac"], "000b82001003");
     }
 }

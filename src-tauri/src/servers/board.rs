@@ -1,8 +1,8 @@
 //! The device board behind the Live screen's tiles: each device's newest requests, kept in
 //! memory from the events, so a tile's status follows a request at once instead of waiting
 //! for the recorder to write the fetch log. The status itself is the core's
-//! (`status::derive` with the running server's live transfers), the same as
-//! `provdesk device show` prints.
+//! (`status::derive` with the running server's live transfers, and `status::before_first_fetch`
+//! with what DHCP and plug-and-play saw), the same as `provdesk device show` prints.
 //!
 //! Invariants: no I/O here; the caller passes a lookup for devices seen for the first time
 //! (their inventory row and logged requests) and the manifest being served. Memory is bounded:
@@ -13,13 +13,15 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use provdesk_core::Mac;
 use provdesk_core::build::Manifest;
 use provdesk_core::inventory::{Device, FetchLogEntry};
-use provdesk_core::status::{self, LiveTransfers, STATUS_LOG_DEPTH};
+use provdesk_core::status::{self, LanEvidence, LiveTransfers, STATUS_LOG_DEPTH};
 use provdesk_serve::events::{Event, Fetch};
+use provdesk_serve::pnp::PnpOutcome;
 
 use crate::dto::Tile;
 
-/// A device's inventory row and its newest logged requests (newest first).
-pub type Seed = (Device, Vec<FetchLogEntry>);
+/// A device's inventory row, its newest logged requests (newest first) and what the desk's
+/// DHCP and plug-and-play responders know of it.
+pub type Seed = (Device, Vec<FetchLogEntry>, LanEvidence);
 
 #[derive(Debug, Default)]
 pub struct Board {
@@ -34,6 +36,7 @@ struct Tracked {
     device: Device,
     /// Newest first, at most `STATUS_LOG_DEPTH`.
     log: VecDeque<FetchLogEntry>,
+    lan: LanEvidence,
 }
 
 impl Board {
@@ -71,11 +74,32 @@ impl Board {
                 self.devices.remove(mac);
                 self.touched.insert(*mac);
             }
+            Event::Dhcp(dhcp) => {
+                let Some(mac) = dhcp.mac else { return };
+                let leased = match dhcp.kind {
+                    "ack" => dhcp.address.map(|a| a.to_string()),
+                    "release" | "decline" | "nak" => None,
+                    _ => return,
+                };
+                self.touched.insert(mac);
+                if let Some(tracked) = self.track(mac, lookup) {
+                    tracked.lan.leased = leased;
+                }
+            }
+            Event::PlugAndPlay {
+                mac: Some(mac),
+                outcome: PnpOutcome::Notified { .. },
+                ..
+            } => {
+                self.touched.insert(*mac);
+                if let Some(tracked) = self.track(*mac, lookup) {
+                    tracked.lan.asked_for_server = true;
+                }
+            }
             Event::Build(_)
             | Event::Listening { .. }
             | Event::Warning { .. }
             | Event::PlugAndPlay { .. }
-            | Event::Dhcp(_)
             | Event::Syslog(_) => {}
         }
     }
@@ -89,13 +113,14 @@ impl Board {
             if self.devices.len() >= Self::MAX_DEVICES {
                 return None;
             }
-            let (device, mut log) = lookup(mac)?;
+            let (device, mut log, lan) = lookup(mac)?;
             log.truncate(STATUS_LOG_DEPTH);
             self.devices.insert(
                 mac,
                 Tracked {
                     device,
                     log: log.into(),
+                    lan,
                 },
             );
         }
@@ -116,7 +141,12 @@ impl Board {
                 continue;
             };
             let log: Vec<FetchLogEntry> = tracked.log.iter().cloned().collect();
-            let derived = status::derive(&tracked.device, &log, manifest);
+            let derived = status::before_first_fetch(
+                status::derive(&tracked.device, &log, manifest),
+                mac,
+                &log,
+                &tracked.lan,
+            );
             let status = live.overlay(mac, derived);
             tiles.push(Tile::new(&tracked.device, status, log.first()));
         }
@@ -213,7 +243,13 @@ mod tests {
         move |m| {
             calls += 1;
             assert!(calls <= 1, "a tracked device is not looked up again");
-            (m == mac()).then(|| (Device::new(m, "gxp2170"), log.clone()))
+            (m == mac()).then(|| {
+                (
+                    Device::new(m, "gxp2170"),
+                    log.clone(),
+                    LanEvidence::default(),
+                )
+            })
         }
     }
 
@@ -325,11 +361,27 @@ mod tests {
     fn unknown_devices_are_looked_up_again_once_discovered() {
         let mut board = Board::default();
         let mut inventory_has_it = false;
-        let mut lookup = |m: Mac| inventory_has_it.then(|| (Device::new(m, "gxp2170"), Vec::new()));
+        let mut lookup = |m: Mac| {
+            inventory_has_it.then(|| {
+                (
+                    Device::new(m, "gxp2170"),
+                    Vec::new(),
+                    LanEvidence::default(),
+                )
+            })
+        };
         board.observe(&own_xml(1, "h1"), &mut lookup);
         assert!(board.tiles(&manifest("h1"), &mut lookup).is_empty());
         inventory_has_it = true;
-        let mut lookup = |m: Mac| inventory_has_it.then(|| (Device::new(m, "gxp2170"), Vec::new()));
+        let mut lookup = |m: Mac| {
+            inventory_has_it.then(|| {
+                (
+                    Device::new(m, "gxp2170"),
+                    Vec::new(),
+                    LanEvidence::default(),
+                )
+            })
+        };
         board.observe(
             &Event::Discovered {
                 mac: mac(),
@@ -342,5 +394,54 @@ mod tests {
         let tiles = board.tiles(&manifest("h1"), &mut lookup);
         assert_eq!(tiles.len(), 1);
         assert_eq!(tiles[0].model, "gxp2170");
+    }
+
+    #[test]
+    fn a_lease_then_a_plug_and_play_request_show_before_the_first_fetch() {
+        let dhcp = |kind: &'static str| {
+            Event::Dhcp(provdesk_serve::events::DhcpEvent {
+                at_ms: 1,
+                interface: "eth0".into(),
+                kind,
+                mac: Some(mac()),
+                address: Some(std::net::Ipv4Addr::new(192, 0, 2, 50)),
+                vendor_class: Some("Grandstream GXP2170".into()),
+                detail: None,
+            })
+        };
+        let mut board = Board::default();
+        let mut lookup = known(Vec::new());
+        board.observe(&dhcp("discover"), &mut lookup);
+        assert!(
+            board.tiles(&manifest("h1"), &mut lookup).is_empty(),
+            "a DISCOVER changes nothing"
+        );
+        board.observe(&dhcp("ack"), &mut lookup);
+        let tiles = board.tiles(&manifest("h1"), &mut lookup);
+        assert_eq!(
+            tiles[0].status,
+            ProvisioningStatus::GotAddress {
+                address: "192.0.2.50".into()
+            }
+        );
+        assert_eq!(tiles[0].label, "got address 192.0.2.50");
+        board.observe(
+            &Event::PlugAndPlay {
+                mac: Some(mac()),
+                model: Some("GXP2170".into()),
+                firmware: None,
+                ip: "192.0.2.50".into(),
+                outcome: PnpOutcome::Notified {
+                    url: "http://192.0.2.2:8080/".into(),
+                },
+            },
+            &mut lookup,
+        );
+        let tiles = board.tiles(&manifest("h1"), &mut lookup);
+        assert_eq!(tiles[0].status, ProvisioningStatus::AskedForServer);
+        // Its first fetch says more.
+        board.observe(&own_xml(2, "h1"), &mut lookup);
+        let tiles = board.tiles(&manifest("h1"), &mut lookup);
+        assert_eq!(tiles[0].status, ProvisioningStatus::UpToDate);
     }
 }

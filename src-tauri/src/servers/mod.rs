@@ -16,7 +16,7 @@ use std::time::Instant;
 use provdesk_core::Mac;
 use provdesk_core::build::Manifest;
 use provdesk_core::inventory::{FetchLogQuery, Inventory};
-use provdesk_core::status::{self, STATUS_LOG_DEPTH};
+use provdesk_core::status::STATUS_LOG_DEPTH;
 use provdesk_serve::events::Event;
 use provdesk_serve::service::ServeOptions;
 use provdesk_serve::store::ArtifactStore;
@@ -25,7 +25,7 @@ use tauri::ipc::Channel;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio_util::sync::CancellationToken;
 
-use crate::dto::{LiveBatch, ServerStatus, Tile};
+use crate::dto::{LanStatus, LiveBatch, ServerStatus, Tile};
 use crate::error::{ApiError, ApiResult};
 use crate::session::Session;
 use provdesk_desk::ErrorKind;
@@ -120,6 +120,7 @@ impl Servers {
             started.urls.clone(),
             started.first_build.clone(),
             started.access.clone(),
+            LanStatus::of(&options, session.desk().settings()),
         );
         let stop_forwarder = CancellationToken::new();
         let forwarder = tauri::async_runtime::spawn(forward(
@@ -146,6 +147,48 @@ impl Servers {
             .running
             .as_ref()
             .map(|running| running.options.clone())
+    }
+
+    /// Restarts the running servers with `change` applied to their options: DHCP or
+    /// plug-and-play switched on or off for this serving session (nothing is saved). The
+    /// change is checked before anything stops (an interface without an address leaves the
+    /// servers as they were); if the servers cannot start with it, they start again with the
+    /// options they had, and the error says both.
+    pub async fn restart_with(
+        &self,
+        session: Session,
+        change: impl FnOnce(&ServeOptions) -> ApiResult<ServeOptions>,
+    ) -> ApiResult<ServerStatus> {
+        let Some(current) = self.running_options().await else {
+            return Err(ApiError::new(
+                ErrorKind::Serve,
+                "start the servers first: DHCP and plug-and-play run with them",
+            ));
+        };
+        let next = change(&current)?;
+        if next == current {
+            return Ok(self.status(&session).await);
+        }
+        // A stop that reports an error (the fetch log could not be written) still stopped.
+        if let Err(e) = self.stop().await {
+            tracing::warn!(
+                "stopping the servers to switch DHCP or plug-and-play: {}",
+                e.message
+            );
+        }
+        match self.start(session.clone(), next).await {
+            Ok(status) => Ok(status),
+            Err(e) => {
+                let again = match self.start(session, current).await {
+                    Ok(_) => "the servers run again as before".to_string(),
+                    Err(again) => format!(
+                        "the servers could not start again either: {}",
+                        again.message
+                    ),
+                };
+                Err(ApiError::new(e.kind, format!("{}; {again}", e.message)))
+            }
+        }
     }
 
     /// Stops the servers (if running) once every fetch is in the fetch log; the desk builds
@@ -186,12 +229,26 @@ impl Servers {
             let mut logs = session
                 .inventory()
                 .recent_fetches_by_device(STATUS_LOG_DEPTH)?;
+            let mut events = session
+                .inventory()
+                .recent_device_events_by_device(provdesk_desk::timeline::EVENT_DEPTH)?;
+            let mut lan = provdesk_desk::lan::lan_evidence(session.inventory())?;
+            let targets = session.firmware_targets();
             let mut tiles = Vec::with_capacity(devices.len());
             for device in &devices {
                 let log = logs.remove(&device.mac).unwrap_or_default();
-                // Transfers under way reach the tiles through the event batches.
-                let status = status::derive(device, &log, &manifest);
-                tiles.push(Tile::new(device, status, log.first()));
+                let last = log.first().cloned();
+                // The desk's one status computation, as the device list and page use it;
+                // transfers under way reach the tiles through the event batches.
+                let rung = session.device_rung(
+                    device,
+                    log,
+                    events.remove(&device.mac).unwrap_or_default(),
+                    &manifest,
+                    &targets,
+                    &lan.remove(&device.mac).unwrap_or_default(),
+                );
+                tiles.push(Tile::new(device, rung.status, last.as_ref()));
             }
             Ok(tiles)
         })
@@ -226,7 +283,8 @@ async fn forward(
         // A device the inventory cannot answer for is simply not on the board yet.
         let device = inventory.get_device(mac).ok()??;
         let log = recent_log(&inventory, mac).unwrap_or_default();
-        Some((device, log))
+        let lan = provdesk_desk::lan::lan_evidence_of(&inventory, mac).unwrap_or_default();
+        Some((device, log, lan))
     };
     loop {
         let deadline = batcher.deadline();
@@ -440,5 +498,61 @@ mod tests {
             !old.is_serving() && old.build().unwrap().published,
             "the old session builds alone"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn switching_dhcp_restarts_the_servers_and_a_bad_interface_leaves_them_alone() {
+        use provdesk_desk::lan;
+        let dir = tempfile::tempdir().unwrap();
+        let session = Session::open(&dir.path().join("desk")).unwrap();
+        let servers = Servers::default();
+        let err = servers
+            .restart_with(session.clone(), |o| lan::with_dhcp(o, Some("lo")))
+            .await
+            .unwrap_err();
+        assert!(
+            err.message.starts_with("start the servers first"),
+            "{}",
+            err.message
+        );
+
+        let status = servers.start(session.clone(), http_only()).await.unwrap();
+        let address = status.urls[0].address.clone();
+        assert_eq!(status.lan, LanStatus::default());
+
+        // Refused before anything stops: the same servers keep serving.
+        let err = servers
+            .restart_with(session.clone(), |o| {
+                lan::with_pnp(o, Some("provdesk-nosuch0"))
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Invalid);
+        assert!(err.message.contains("provdesk-nosuch0"), "{}", err.message);
+        let same = servers.status(&session).await;
+        assert!(same.running);
+        assert_eq!(same.urls[0].address, address, "not restarted");
+
+        // On loopback (the only interface a test may answer DHCP on): the servers restart
+        // with it, and without it again.
+        let on = servers
+            .restart_with(session.clone(), |o| lan::with_dhcp(o, Some("lo")))
+            .await
+            .unwrap();
+        assert!(on.running);
+        assert_eq!(on.lan.dhcp.as_deref(), Some("lo"));
+        assert_eq!(
+            servers.running_options().await.unwrap().http.as_deref(),
+            Some("127.0.0.1:0"),
+            "the other options are kept"
+        );
+        let response = get(&on.urls[0].address, "cfg.xml", "curl").await;
+        assert!(response.starts_with(b"HTTP/1.1 "), "still serving");
+        let off = servers
+            .restart_with(session.clone(), |o| lan::with_dhcp(o, None))
+            .await
+            .unwrap();
+        assert_eq!(off.lan.dhcp, None);
+        servers.stop().await.unwrap();
     }
 }

@@ -194,6 +194,28 @@ export const liveApi = {
   },
 };
 
+// DHCP and plug-and-play on the Live screen: the desk crate's `lan` and `dhcp` views.
+import type { DhcpPreflight } from "./generated/DhcpPreflight";
+import type { LanInterface } from "./generated/LanInterface";
+import type { LanLogRow } from "./generated/LanLogRow";
+import type { LanSource } from "./generated/LanSource";
+import type { LanStatus } from "./generated/LanStatus";
+import type { LeaseRow } from "./generated/LeaseRow";
+import type { RivalServer } from "./generated/RivalServer";
+export type { DhcpPreflight, LanInterface, LanLogRow, LanSource, LanStatus, LeaseRow, RivalServer };
+
+export const lanApi = {
+  /** The interfaces DHCP and plug-and-play can be bound to (IPv4, no loopback). */
+  interfaces: () => call("lan_interfaces"),
+  /** Looks for another DHCP server on `iface` (about two seconds). */
+  dhcpPreflight: (iface: string) => call("dhcp_preflight", { interface: iface }),
+  /** Restarts the running servers with DHCP on `iface` (null: off). */
+  setDhcp: (iface: string | null) => call("set_dhcp", { interface: iface }),
+  /** Restarts the running servers with plug-and-play on `iface` (null: off). */
+  setPlugAndPlay: (iface: string | null) => call("set_plug_and_play", { interface: iface }),
+  leases: () => call("dhcp_leases"),
+};
+
 export const eventsApi = {
   /** Every desk event from now on (for whichever desk is open) goes to `onEvent`. */
   deskSubscribe: (onEvent: (event: DeskEvent) => void) => {

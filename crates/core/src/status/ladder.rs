@@ -13,7 +13,7 @@ use crate::timeline::{
     EntryId, FetchOutcome, FileRole, TimelineEntry, TimelineSource, fetches_newest_first, file_role,
 };
 
-use super::{ProvisioningStatus, derive};
+use super::{LanEvidence, ProvisioningStatus, before_first_fetch, derive};
 
 /// A status and the timeline entries behind it (empty when the status rests on no entry,
 /// such as "never seen", or on the manifest alone).
@@ -31,12 +31,15 @@ pub fn ladder(
     timeline: &[TimelineEntry],
     manifest: &Manifest,
     target_firmware: Option<&str>,
+    lan: &LanEvidence,
 ) -> Rung {
     let log = fetches_newest_first(timeline);
     let status = derive(device, &log, manifest);
     if let Some(upgraded) = upgrade_applied(&status, device, timeline, manifest, target_firmware) {
         return upgraded;
     }
+    // Before its first request, what the responders saw of it is the best there is.
+    let status = before_first_fetch(status, device.mac, &log, lan);
     let evidence = base_evidence(&status, device.mac, timeline, manifest);
     Rung { status, evidence }
 }
@@ -297,10 +300,41 @@ mod tests {
         evidence: &[&str],
     ) {
         let device = Device::new(mac(), "gxp2170");
-        let rung = ladder(&device, &timeline(lines), &manifest(), target);
+        let rung = ladder(
+            &device,
+            &timeline(lines),
+            &manifest(),
+            target,
+            &LanEvidence::default(),
+        );
         assert_eq!(rung.status, expected, "{lines:?}");
         let ids: Vec<String> = rung.evidence.iter().map(EntryId::to_string).collect();
         assert_eq!(ids, evidence, "{lines:?}");
+    }
+
+    #[test]
+    fn before_any_request_the_responders_evidence_is_the_rung() {
+        let device = Device::new(mac(), "gxp2170");
+        let leased = LanEvidence {
+            leased: Some("198.51.100.100".into()),
+            asked_for_server: false,
+        };
+        let rung = ladder(&device, &[], &manifest(), None, &leased);
+        assert_eq!(
+            rung.status,
+            ProvisioningStatus::GotAddress {
+                address: "198.51.100.100".into()
+            }
+        );
+        // A fetch says more than a lease.
+        let rung = ladder(
+            &device,
+            &timeline(&["fetch cfgMAC.xml 200 x1"]),
+            &manifest(),
+            None,
+            &leased,
+        );
+        assert_eq!(rung.status, ProvisioningStatus::UpToDate);
     }
 
     #[test]
@@ -450,6 +484,7 @@ mod tests {
             &timeline(&["fetch cfgMAC.xml 200 x1", "syslog line"]),
             &manifest(),
             Some("1.0.11.23"),
+            &LanEvidence::default(),
         );
         assert_eq!(rung.status, ProvisioningStatus::OnTargetFirmware);
     }

@@ -11,6 +11,8 @@ import {
   type DeskBuildStatus,
   type DeskEvent,
   type Diagnostic,
+  type LanLogRow,
+  type LanSource,
   type ListenOverrides,
   type LiveBatch,
   type LogRow,
@@ -28,11 +30,19 @@ export const RATE_WINDOW = 60;
 /** How many requests of the fetch log the log opens with. */
 export const HISTORY = 1000;
 
+/** A row of the Live log: a request (HTTP, HTTPS, TFTP) or a DHCP or plug-and-play event. */
+export type LiveRow = LogRow | LanLogRow;
+
+export function isLanRow(row: LiveRow): row is LanLogRow {
+  return "source" in row;
+}
+
 /**
  * A request's identity, the same for its live event and its fetch-log row (neither has an
  * id; the MAC is left out because the recorder may fill in one the event lacked).
  */
-export function rowKey(row: LogRow): string {
+export function rowKey(row: LiveRow): string {
+  if (isLanRow(row)) return `${row.at_ms}|${row.source}|${row.kind}|${row.mac}|${row.address}`;
   return `${row.at_ms}|${row.protocol}|${row.peer}|${row.name}|${row.status}|${row.bytes}|${row.duration_ms}`;
 }
 
@@ -59,12 +69,22 @@ export type StatusFilter = "" | "served" | "miss" | "denied" | "failed";
 export interface LogFilter {
   /** Part of a MAC (any spelling), a name or a requested file. */
   device: string;
-  protocol: "" | Protocol;
+  protocol: "" | Protocol | LanSource;
   status: StatusFilter;
 }
 
-/** Whether a log row passes the filters. */
-export function rowMatches(row: LogRow, filter: LogFilter): boolean {
+/** Whether a log row passes the filters. A DHCP or plug-and-play row counts as served, or as
+ * failed when it is a problem (a NAK, an exhausted pool, an unanswered request). */
+export function rowMatches(row: LiveRow, filter: LogFilter): boolean {
+  if (isLanRow(row)) {
+    if (filter.protocol && row.source !== filter.protocol) return false;
+    if (filter.status && filter.status !== (row.problem ? "failed" : "served")) return false;
+    const q = filter.device.trim().toLowerCase();
+    if (!q) return true;
+    const hex = q.replace(/[^0-9a-f]/g, "");
+    if (hex.length >= 2 && row.mac !== null && row.mac.includes(hex)) return true;
+    return [row.kind, row.address ?? "", row.detail ?? "", row.vendor_class ?? ""].some((t) => t.toLowerCase().includes(q));
+  }
   if (filter.protocol && row.protocol !== filter.protocol) return false;
   if (filter.status) {
     const group: StatusFilter =
@@ -91,7 +111,7 @@ export class LiveStore {
   /** The board, in inventory order; tiles are replaced whole when their status changes. */
   tiles = $state.raw<Tile[]>([]);
   /** Newest first, at most LOG_CAP. */
-  log = $state.raw<LogRow[]>([]);
+  log = $state.raw<LiveRow[]>([]);
   /** Requests per second, oldest first, RATE_WINDOW values ending at the last tick. */
   rate = $state.raw<number[]>(new Array(RATE_WINDOW).fill(0));
   filter = $state<LogFilter>({ device: "", protocol: "", status: "" });
@@ -123,6 +143,9 @@ export class LiveStore {
   #now: () => number;
   /** Called for builds and warnings the technician should see (toasts). */
   onNotice: (text: string, tone: "ok" | "error" | "info") => void = () => {};
+  /** Called with every batch that says something about DHCP (a lease changed, a warning of
+   * the responder): the DHCP switch and the lease table follow it. */
+  onLan: (batch: LiveBatch) => void = () => {};
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
@@ -285,10 +308,14 @@ export class LiveStore {
     const fetches = this.#seeded.size
       ? batch.fetches.filter((row) => !this.#seeded.delete(rowKey(row)))
       : batch.fetches;
-    if (fetches.length) {
-      const newest = fetches.slice().reverse();
+    const lanRows = batch.lan ?? [];
+    if (fetches.length || lanRows.length) {
+      // DHCP and plug-and-play rows go in by their time among the requests of the batch.
+      const arrived: LiveRow[] = lanRows.length ? [...fetches, ...lanRows].sort((a, b) => a.at_ms - b.at_ms) : fetches;
+      const newest = arrived.slice().reverse();
       const log = newest.concat(this.log);
       this.log = log.length > LOG_CAP ? log.slice(0, LOG_CAP) : log;
+      // Requests per second counts requests only.
       for (const row of fetches) {
         const second = Math.floor(row.at_ms / 1000);
         this.#perSecond.set(second, (this.#perSecond.get(second) ?? 0) + 1);
@@ -315,6 +342,7 @@ export class LiveStore {
       this.warnings = batch.warnings.concat(this.warnings).slice(0, 20);
       for (const w of batch.warnings) this.onNotice(w, "error");
     }
+    if (batch.leases_changed || batch.lan_warnings?.length) this.onLan(batch);
     this.missed += batch.missed;
     if (batch.board_changed) this.scheduleBoardReload();
   }

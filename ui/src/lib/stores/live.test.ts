@@ -1,9 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { mockIPC } from "@tauri-apps/api/mocks";
-import { diagnosticLink, LiveStore, LOG_CAP, RATE_WINDOW, rowMatches, tone } from "./live.svelte";
-import type { BuildSummary, DeskBuildStatus, Diagnostic, LiveBatch, LogRow, ServerStatus, Tile } from "../api";
+import { diagnosticLink, isLanRow, LiveStore, LOG_CAP, RATE_WINDOW, rowMatches, tone, type LiveRow, type LogFilter } from "./live.svelte";
+import type { BuildSummary, DeskBuildStatus, Diagnostic, LanLogRow, LiveBatch, LogRow, ServerStatus, Tile } from "../api";
 
 const T0 = 1_800_000_000_000;
+
+/** The log's requests (these tests put no DHCP or plug-and-play rows in unless they say so). */
+const requests = (rows: LiveRow[]): LogRow[] => rows.filter((r): r is LogRow => !isLanRow(r));
 
 const tile = (mac: string, over: Partial<Tile> = {}): Tile => ({
   mac, name: null, model: "gxp2170", profile: "office", state: "inventory", last_ip: null,
@@ -18,7 +21,7 @@ const row = (i: number, over: Partial<LogRow> = {}): LogRow => ({
 
 const batch = (over: Partial<LiveBatch> = {}): LiveBatch => ({
   fetches: [], progress: [], builds: [], discovered: [], listening: [], warnings: [], tiles: [],
-  missed: 0, board_changed: false, ...over,
+  lan: [], lan_warnings: [], leases_changed: false, missed: 0, board_changed: false, ...over,
 });
 
 const build = (over: Partial<BuildSummary> = {}): BuildSummary => ({
@@ -32,7 +35,7 @@ const stopped: ServerStatus = {
   running: false, urls: [], option66: null, p237: null, p212: null, errors: [],
   address: { source: "unknown", p237: null, p212: null, option66: null, message: "P237/P192: not known until the servers start." },
   configured: { http: "0.0.0.0:8080", https: null, tftp: "0.0.0.0:69" }, first_build: null,
-  access: null,
+  access: null, lan: { dhcp: null, pnp: null },
 };
 
 describe("live store", () => {
@@ -43,7 +46,7 @@ describe("live store", () => {
       fetches: [row(1), row(2)],
       tiles: [tile("000b82001003", { status: { state: "up-to-date" }, label: "up to date" }), tile("000b820000ff", { state: "discovered" })],
     }));
-    expect(store.log.map((r) => r.name)).toEqual(["cfg2.xml", "cfg1.xml"]);
+    expect(requests(store.log).map((r) => r.name)).toEqual(["cfg2.xml", "cfg1.xml"]);
     expect(store.tiles.map((t) => t.mac)).toEqual(["000b82001001", "000b82001003", "000b820000ff"]);
     expect(store.tiles[1].label).toBe("up to date");
     expect(tone(store.tiles[1])).toBe("ok");
@@ -60,8 +63,8 @@ describe("live store", () => {
     store.apply(batch({ fetches: many.slice(0, 3000) }));
     store.apply(batch({ fetches: many.slice(3000) }));
     expect(store.log.length).toBe(LOG_CAP);
-    expect(store.log[0].name).toBe(`cfg${LOG_CAP + 249}.xml`);
-    expect(store.log[LOG_CAP - 1].name).toBe("cfg250.xml");
+    expect(requests(store.log)[0].name).toBe(`cfg${LOG_CAP + 249}.xml`);
+    expect(requests(store.log)[LOG_CAP - 1].name).toBe("cfg250.xml");
   });
 
   it("counts requests per second over the last minute", () => {
@@ -88,15 +91,15 @@ describe("live store", () => {
       ],
     }));
     store.filter.status = "miss";
-    expect(store.visibleLog.map((r) => r.reason)).toEqual(["no such file"]);
+    expect(requests(store.visibleLog).map((r) => r.reason)).toEqual(["no such file"]);
     store.filter.status = "denied";
-    expect(store.visibleLog.map((r) => r.reason)).toEqual(["wrong password"]);
+    expect(requests(store.visibleLog).map((r) => r.reason)).toEqual(["wrong password"]);
     store.filter.status = "";
     store.filter.protocol = "tftp";
     expect(store.visibleLog.length).toBe(1);
     store.filter.protocol = "";
     store.filter.device = "00:0b:82:00:10:03";
-    expect(store.visibleLog.map((r) => r.name)).toEqual(["cfg1.xml"]);
+    expect(requests(store.visibleLog).map((r) => r.name)).toEqual(["cfg1.xml"]);
     expect(rowMatches(row(9), { device: "cfg9", protocol: "", status: "" })).toBe(true);
     expect(rowMatches(row(9), { device: "nothing", protocol: "", status: "" })).toBe(false);
   });
@@ -196,7 +199,7 @@ describe("the log's history", () => {
     });
     const store = new LiveStore(() => T0);
     await store.connect("/desks/a");
-    expect(store.log.map((r) => r.name)).toEqual(["cfg2.xml", "cfg1.xml"]);
+    expect(requests(store.log).map((r) => r.name)).toEqual(["cfg2.xml", "cfg1.xml"]);
     expect(asked).toEqual([{ limit: 1000 }]);
     expect(store.rate[RATE_WINDOW - 2]).toBe(1);
     expect(store.rate[RATE_WINDOW - 3]).toBe(1);
@@ -224,10 +227,10 @@ describe("the log's history", () => {
     store.apply(batch({ fetches: [{ ...both }] }));
     answerHistory([logged, both, late]);
     await connecting;
-    expect(store.log.map((r) => r.name)).toEqual(["cfg2.xml", "cfg3.xml", "cfg1.xml"]);
+    expect(requests(store.log).map((r) => r.name)).toEqual(["cfg2.xml", "cfg3.xml", "cfg1.xml"]);
     // ...and after it, one it held already (logged before the read, its batch later).
     store.apply(batch({ fetches: [{ ...late }, row(4, { at_ms: T0 })] }));
-    expect(store.log.map((r) => r.name)).toEqual(["cfg4.xml", "cfg2.xml", "cfg3.xml", "cfg1.xml"]);
+    expect(requests(store.log).map((r) => r.name)).toEqual(["cfg4.xml", "cfg2.xml", "cfg3.xml", "cfg1.xml"]);
     // A request that happens to repeat later is a new row.
     store.apply(batch({ fetches: [{ ...late }] }));
     expect(store.log.length).toBe(5);
@@ -312,5 +315,49 @@ describe("the board without servers", () => {
     store.onDeskEvent({ event: "servers-changed", running: false });
     await new Promise((r) => setTimeout(r, 0));
     expect(store.status?.running).toBe(false);
+  });
+});
+
+describe("DHCP and plug-and-play in the log", () => {
+  const lanRow = (at_ms: number, over: Partial<LanLogRow> = {}): LanLogRow => ({
+    at_ms, source: "dhcp", kind: "ack", mac: "000b82001003", address: "192.0.2.50",
+    vendor_class: "Grandstream GXP2170", detail: null, problem: false, ...over,
+  });
+
+  it("puts their rows among the requests by time, without counting them as requests", () => {
+    const store = new LiveStore(() => T0);
+    store.apply(batch({
+      fetches: [row(1, { at_ms: T0 + 2 })],
+      lan: [lanRow(T0 + 1, { kind: "discover" }), lanRow(T0 + 3, { source: "pnp", kind: "subscribe", detail: "told http://192.0.2.2:8080/" })],
+    }));
+    const order = store.log.map((r) => (isLanRow(r) ? r.kind : r.name));
+    expect(order).toEqual(["subscribe", "cfg1.xml", "discover"]);
+    expect(store.rate[RATE_WINDOW - 1]).toBe(1);
+  });
+
+  it("filters them by source, problem and text", () => {
+    const nak = lanRow(T0, { kind: "nak", problem: true, detail: "address not in the pool" });
+    const pnp = lanRow(T0, { source: "pnp", kind: "subscribe", mac: "000b82aaaaaa", address: "192.0.2.60" });
+    const filter = (over: Partial<LogFilter>): LogFilter => ({ device: "", protocol: "", status: "", ...over });
+    expect(rowMatches(nak, filter({ protocol: "dhcp" }))).toBe(true);
+    expect(rowMatches(nak, filter({ protocol: "pnp" }))).toBe(false);
+    expect(rowMatches(nak, filter({ protocol: "http" }))).toBe(false);
+    expect(rowMatches(nak, filter({ status: "failed" }))).toBe(true);
+    expect(rowMatches(pnp, filter({ status: "failed" }))).toBe(false);
+    expect(rowMatches(pnp, filter({ device: "aa:aa" }))).toBe(true);
+    expect(rowMatches(nak, filter({ device: "not in the pool" }))).toBe(true);
+    expect(rowMatches(row(1), filter({ protocol: "dhcp" }))).toBe(false);
+  });
+
+  it("tells the DHCP switch about lease changes and the responder's warnings", () => {
+    const store = new LiveStore(() => T0);
+    const seen: LiveBatch[] = [];
+    store.onLan = (b) => seen.push(b);
+    store.apply(batch({ lan: [lanRow(T0, { kind: "offer" })] }));
+    expect(seen).toHaveLength(0);
+    store.apply(batch({ lan: [lanRow(T0)], leases_changed: true }));
+    const rival = "another DHCP server answers on eth0: 192.0.2.1 offers 192.0.2.100";
+    store.apply(batch({ warnings: [rival], lan_warnings: [rival] }));
+    expect(seen.map((b) => [b.leases_changed, b.lan_warnings])).toEqual([[true, []], [false, [rival]]]);
   });
 });

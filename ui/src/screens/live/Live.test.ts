@@ -24,6 +24,7 @@ const running: ServerStatus = {
     protocols: [{ protocol: "tftp", enforces: "allow-list 10.99.99.0/24, no authentication possible; per-device files withheld while HTTP authentication is on" }],
     warnings: [{ setting: "access.tftp_device_files", message: "tftp_device_files = true: TFTP hands out per-device files without authentication" }],
   },
+  lan: { dhcp: null, pnp: null },
 };
 
 function serving(status: ServerStatus) {
@@ -31,6 +32,7 @@ function serving(status: ServerStatus) {
     if (cmd === "server_status") return status;
     if (cmd === "live_board") return [];
     if (cmd === "live_history") return [];
+    if (cmd === "lan_interfaces" || cmd === "dhcp_leases") return [];
     return null;
   });
 }
@@ -72,6 +74,7 @@ describe("Live screen", () => {
       if (cmd === "server_status") return running;
       if (cmd === "live_board") return [];
       if (cmd === "live_history") return [];
+    if (cmd === "lan_interfaces" || cmd === "dhcp_leases") return [];
       return null;
     });
     const { container, findByText } = render(Live);
@@ -100,6 +103,7 @@ describe("Live screen", () => {
       if (cmd === "server_status") return { ...running, running: false, urls: [], access: null };
       if (cmd === "live_board") return [];
       if (cmd === "live_history") return [];
+    if (cmd === "lan_interfaces" || cmd === "dhcp_leases") return [];
       if (cmd === "desk_build_status") return failed;
       return null;
     });
