@@ -135,7 +135,7 @@ fn dhclient(
         text.push_str(&format!("send vendor-class-identifier \"{vendor}\";\n"));
     }
     text.push_str(&format!(
-        "request subnet-mask, routers, tftp-server-name, vendor-encapsulated-options;\n\
+        "request subnet-mask, routers, time-offset, tftp-server-name, vendor-encapsulated-options;\n\
          timeout {timeout};\ninitial-interval 1;\n"
     ));
     std::fs::write(&conf, text).expect("dhclient.conf");
@@ -495,7 +495,7 @@ fn a_rival_dhcp_server_makes_the_preflight_refuse_and_name_it() {
 }
 
 #[test]
-fn the_pool_from_the_settings_is_used_and_an_exhausted_pool_is_logged() {
+fn the_pool_time_offset_and_pnp_from_the_settings_are_used_and_an_exhausted_pool_is_logged() {
     let mut lan = Lan::new("c");
     lan.host("desk", "d0", Some(&format!("{DESK_IP}/24")), None);
     lan.host("phone", "p0", None, Some(PHONE_MAC));
@@ -504,7 +504,8 @@ fn the_pool_from_the_settings_is_used_and_an_exhausted_pool_is_logged() {
     let settings = desk.root.join("provdesk.toml");
     let mut toml = std::fs::read_to_string(&settings).expect("settings");
     toml.push_str(
-        "\n[dhcp]\npool_start = \"198.51.100.200\"\npool_end = \"198.51.100.200\"\nlease_secs = 600\n",
+        "\n[dhcp]\npool_start = \"198.51.100.200\"\npool_end = \"198.51.100.200\"\nlease_secs = 600\n\
+         utc_offset = \"-05:00\"\n\n[pnp]\ninterface = \"d0\"\n",
     );
     std::fs::write(&settings, toml).expect("settings");
     let mut serve = Serve::start(
@@ -522,6 +523,15 @@ fn the_pool_from_the_settings_is_used_and_an_exhausted_pool_is_logged() {
         ],
     );
     serve.wait_for("listening dhcp", |l| l.starts_with("listening dhcp d0"));
+    // `[pnp] interface` turns plug-and-play on without `--pnp`.
+    assert!(
+        serve
+            .seen
+            .iter()
+            .any(|l| l == "listening pnp 224.0.1.75:5060"),
+        "{:#?}",
+        serve.seen
+    );
 
     let phone_dir = desk.scratch().join("phone");
     std::fs::create_dir_all(&phone_dir).expect("dir");
@@ -541,6 +551,11 @@ fn the_pool_from_the_settings_is_used_and_an_exhausted_pool_is_logged() {
     assert_eq!(
         recorded(&phone_dir, "new_dhcp_lease_time").as_deref(),
         Some("600")
+    );
+    // Option 2, as dhclient reads it: seconds east of UTC.
+    assert_eq!(
+        recorded(&phone_dir, "new_time_offset").as_deref(),
+        Some("-18000")
     );
     stop_dhclient(&phone_dir);
 

@@ -102,6 +102,11 @@ pub struct Config {
     pub router: Option<Ipv4Addr>,
     pub dns: Vec<Ipv4Addr>,
     pub ntp: Vec<Ipv4Addr>,
+    /// Option 2, the local time's offset from UTC in seconds (east positive). The one
+    /// time-zone option Grandstream's DHCP options guide lists; phones take it when P143
+    /// ("Allow DHCP Option 2 to override time zone") is on. A fixed offset: daylight saving
+    /// stays the phone's own rule.
+    pub time_offset: Option<i32>,
     pub answer: Answer,
     pub provisioning: Provisioning,
     /// Send option 43 (see [`option43`]) to Grandstream clients.
@@ -769,6 +774,9 @@ impl Responder {
         }
         if !config.ntp.is_empty() {
             opts.insert(DhcpOption::NtpServers(config.ntp.clone()));
+        }
+        if let Some(offset) = config.time_offset {
+            opts.insert(DhcpOption::TimeOffset(offset));
         }
         opts.insert(DhcpOption::TFTPServerName(
             provisioning.option66.clone().into_bytes(),

@@ -15,6 +15,7 @@ fn config() -> Config {
         router: Some(SERVER),
         dns: vec![SERVER],
         ntp: vec![Ipv4Addr::new(198, 51, 100, 2)],
+        time_offset: Some(3600),
         answer: Answer::Phones,
         provisioning: Provisioning::from_servers(Some((SERVER, 8080)), "", None)
             .expect("http is on"),
@@ -125,6 +126,10 @@ fn discover_gets_an_offer_from_the_pool_with_the_provisioning_options() {
         Some(&DhcpOption::NtpServers(vec![Ipv4Addr::new(
             198, 51, 100, 2
         )]))
+    );
+    assert_eq!(
+        opts.get(OptionCode::TimeOffset),
+        Some(&DhcpOption::TimeOffset(3600))
     );
     assert!(
         opts.get(OptionCode::TFTPServerAddress).is_none(),
@@ -623,4 +628,43 @@ fn the_pre_flight_probe_reads_a_rivals_offer() {
     assert_eq!(rival.router, Some(SERVER));
     assert_eq!(rival.option66.as_deref(), Some("http://198.51.100.1:8080/"));
     assert!(parse_rival_offer(&bytes, xid + 1).is_none());
+}
+
+#[test]
+fn option_2_carries_the_offset_west_negative_and_is_left_out_when_unset() {
+    let mut west = config();
+    west.time_offset = Some(-5 * 3600);
+    let mut responder = Responder::new(west, vec![]);
+    let outcome = send(
+        &mut responder,
+        &phone(MessageType::Discover),
+        &mut Memory::default(),
+    );
+    let offer = reply_of(&outcome);
+    assert_eq!(
+        offer.opts().get(OptionCode::TimeOffset),
+        Some(&DhcpOption::TimeOffset(-18000))
+    );
+    // On the wire: code 2, length 4, big-endian two's complement.
+    let bytes = &outcome.reply.as_ref().unwrap().bytes;
+    assert!(
+        bytes
+            .windows(6)
+            .any(|w| w == [2, 4, 0xff, 0xff, 0xb9, 0xb0]),
+        "option 2 encodes -18000"
+    );
+    let mut unset = config();
+    unset.time_offset = None;
+    let mut responder = Responder::new(unset, vec![]);
+    let outcome = send(
+        &mut responder,
+        &phone(MessageType::Discover),
+        &mut Memory::default(),
+    );
+    assert!(
+        reply_of(&outcome)
+            .opts()
+            .get(OptionCode::TimeOffset)
+            .is_none()
+    );
 }

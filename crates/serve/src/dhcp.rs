@@ -111,6 +111,7 @@ pub fn config(start: &DhcpStart, server: Ipv4Addr, netmask: Ipv4Addr) -> Result<
         router: settings.router.as_deref().map(parse).transpose()?,
         dns: list(&settings.dns)?,
         ntp: list(&settings.ntp)?,
+        time_offset: settings.utc_offset_secs().transpose()?,
         answer: match settings.answer {
             DhcpAnswer::Phones => Answer::Phones,
             DhcpAnswer::Everyone => Answer::Everyone,
