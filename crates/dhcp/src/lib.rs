@@ -343,7 +343,9 @@ impl Responder {
         if message.opcode() != Opcode::BootRequest {
             return Ok(Outcome::default());
         }
-        if message.htype() != HType::Eth || message.chaddr().len() != 6 {
+        // `hlen` before `chaddr()`: dhcproto slices its 16-byte `chaddr` by the `hlen` byte
+        // from the wire, and panics on one over 16 (found by the `dhcp_packet` fuzz target).
+        if message.htype() != HType::Eth || message.hlen() != 6 {
             return Err(Malformed("not an Ethernet client (htype 1, hlen 6)".into()));
         }
         let mut mac = [0u8; 6];
@@ -913,6 +915,8 @@ pub fn parse_rival_offer(datagram: &[u8], xid: u32) -> Option<RivalOffer> {
         option66,
     })
 }
+
+pub mod fuzzing;
 
 #[cfg(test)]
 mod tests;

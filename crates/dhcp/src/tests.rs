@@ -540,6 +540,10 @@ fn relayed_and_malformed_requests_are_not_answered() {
     let outcome = send(&mut responder, &relayed, &mut Memory::default());
     assert!(outcome.reply.is_none());
     assert!(responder.handle(b"\x01\x01\x06", NOW, &mut ()).is_err());
+    // A hardware address length past chaddr's 16 bytes is refused, not sliced.
+    let mut long = phone(MessageType::Discover).to_vec().expect("encodes");
+    long[2] = 255;
+    assert!(responder.handle(&long, NOW, &mut ()).is_err());
     assert!(
         responder
             .handle(&[0u8; 300], NOW, &mut ())
