@@ -355,12 +355,17 @@ fn an_exhausted_pool_is_an_event_not_silence() {
     let mut store = Memory::default();
     for n in 0..3u8 {
         let mac = [0, 0x0b, 0x82, 0, 0, n];
-        let outcome = send(
+        let offer = send(
             &mut responder,
             &client(MessageType::Discover, mac, Some("Grandstream")),
             &mut store,
         );
-        assert!(outcome.reply.is_some());
+        let mut request = client(MessageType::Request, mac, Some("Grandstream"));
+        let opts = request.opts_mut();
+        opts.insert(DhcpOption::ServerIdentifier(SERVER));
+        opts.insert(DhcpOption::RequestedIpAddress(reply_of(&offer).yiaddr()));
+        let ack = send(&mut responder, &request, &mut store);
+        assert_eq!(kinds(&ack), [EventKind::Request, EventKind::Ack]);
     }
     let outcome = send(&mut responder, &phone(MessageType::Discover), &mut store);
     assert!(outcome.reply.is_none());
@@ -373,12 +378,59 @@ fn an_exhausted_pool_is_an_event_not_silence() {
         detail.contains("198.51.100.100") && detail.contains("198.51.100.102"),
         "{detail}"
     );
-    // Offers expire: a minute later the pool has room again.
+    // Leases expire: an hour later the pool has room again.
     let bytes = phone(MessageType::Discover).to_vec().expect("encodes");
     let later = responder
-        .handle(&bytes, NOW + OFFER_HOLD_SECS, &mut store)
+        .handle(&bytes, NOW + 3600, &mut store)
         .expect("parses");
     assert!(later.reply.is_some());
+}
+
+#[test]
+fn offers_nobody_requested_yield_to_a_new_client_oldest_first() {
+    let mut responder = Responder::new(config(), vec![]);
+    let mut store = Memory::default();
+    let mut offered = Vec::new();
+    for n in 0..3u8 {
+        let bytes = client(
+            MessageType::Discover,
+            [2, 0, 0, 0, 0, n],
+            Some("Grandstream"),
+        )
+        .to_vec()
+        .expect("encodes");
+        let outcome = responder
+            .handle(&bytes, NOW + u64::from(n), &mut store)
+            .unwrap();
+        offered.push(reply_of(&outcome).yiaddr());
+    }
+    let outcome = responder
+        .handle(
+            &phone(MessageType::Discover).to_vec().unwrap(),
+            NOW + 5,
+            &mut store,
+        )
+        .unwrap();
+    assert_eq!(kinds(&outcome), [EventKind::Discover, EventKind::Offer]);
+    assert_eq!(
+        reply_of(&outcome).yiaddr(),
+        offered[0],
+        "the oldest offer yields"
+    );
+    // The client that lost it is NAKed when it asks, and starts again.
+    let mut late = client(
+        MessageType::Request,
+        [2, 0, 0, 0, 0, 0],
+        Some("Grandstream"),
+    );
+    late.opts_mut().insert(DhcpOption::ServerIdentifier(SERVER));
+    late.opts_mut()
+        .insert(DhcpOption::RequestedIpAddress(offered[0]));
+    let outcome = send(&mut responder, &late, &mut store);
+    assert_eq!(kinds(&outcome), [EventKind::Request, EventKind::Nak]);
+    // The phone's REQUEST for it is acknowledged.
+    let outcome = send(&mut responder, &request_for(offered[0]), &mut store);
+    assert_eq!(kinds(&outcome), [EventKind::Request, EventKind::Ack]);
 }
 
 #[test]
@@ -396,6 +448,13 @@ fn a_flood_of_discovers_stays_bounded_by_the_pool() {
     assert!(responder.entries.len() <= 3);
     assert!(responder.owners.len() <= 3);
     assert!(store.leases.is_empty());
+    // The phone after the flood still gets an offer and then its lease.
+    let outcome = send(&mut responder, &phone(MessageType::Discover), &mut store);
+    assert_eq!(kinds(&outcome), [EventKind::Discover, EventKind::Offer]);
+    let address = reply_of(&outcome).yiaddr();
+    let outcome = send(&mut responder, &request_for(address), &mut store);
+    assert_eq!(kinds(&outcome), [EventKind::Request, EventKind::Ack]);
+    assert_eq!(store.leases.len(), 1);
 }
 
 #[test]
