@@ -23,7 +23,7 @@ use crate::{Mac, PName};
 pub use self::csv::{parse_devices_csv, parse_devices_csv_bytes};
 pub use self::db::{DEFAULT_DISCOVERY_CAP, Inventory};
 pub use self::device_events::{DeviceEvent, DeviceEventQuery, EventSource, NewDeviceEvent};
-pub use self::dhcp::DhcpLease;
+pub use self::dhcp::{DhcpLease, DhcpLeaseWrite};
 
 /// What went wrong, with the database's path, the operation and the device where known.
 #[derive(Debug, thiserror::Error)]
