@@ -170,7 +170,7 @@ fn bench(provdesk: &Path, clients: usize, rounds: usize) -> Result<(), String> {
         "server", "acked", "option66", "last ACK (s)", "leases/s", "retransmits"
     );
     for (name, storms) in [("provdesk", &mut ours), ("dnsmasq", &mut theirs)] {
-        storms.sort_by(|a, b| a.last_ack.cmp(&b.last_ack));
+        storms.sort_by_key(|storm| storm.last_ack);
         let median = &storms[storms.len() / 2];
         println!(
             "{:<10} {:>7} {:>9} {:>14.3} {:>10.0} {:>12}",

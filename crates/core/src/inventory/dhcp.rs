@@ -173,7 +173,7 @@ mod tests {
         let inventory = Inventory::open_in_memory().unwrap();
         let lease = |n: u8| DhcpLease {
             mac: Mac::from_bytes([0, 0x0b, 0x82, 0, 0, n]),
-            address: Ipv4Addr::new(198, 51, 100, 100 + n),
+            address: Ipv4Addr::new(192, 0, 2, n),
             expires_at: 2_000_000_000,
             hostname: None,
             vendor_class: None,
