@@ -135,7 +135,7 @@ fn dhclient(
         text.push_str(&format!("send vendor-class-identifier \"{vendor}\";\n"));
     }
     text.push_str(&format!(
-        "request subnet-mask, routers, tftp-server-name, vendor-encapsulated-options;\n\
+        "request subnet-mask, routers, time-offset, tftp-server-name, vendor-encapsulated-options;\n\
          timeout {timeout};\ninitial-interval 1;\n"
     ));
     std::fs::write(&conf, text).expect("dhclient.conf");
@@ -495,7 +495,7 @@ fn a_rival_dhcp_server_makes_the_preflight_refuse_and_name_it() {
 }
 
 #[test]
-fn the_pool_from_the_settings_is_used_and_an_exhausted_pool_is_logged() {
+fn the_pool_time_offset_and_pnp_from_the_settings_are_used_and_an_exhausted_pool_is_logged() {
     let mut lan = Lan::new("c");
     lan.host("desk", "d0", Some(&format!("{DESK_IP}/24")), None);
     lan.host("phone", "p0", None, Some(PHONE_MAC));
@@ -504,7 +504,8 @@ fn the_pool_from_the_settings_is_used_and_an_exhausted_pool_is_logged() {
     let settings = desk.root.join("provdesk.toml");
     let mut toml = std::fs::read_to_string(&settings).expect("settings");
     toml.push_str(
-        "\n[dhcp]\npool_start = \"198.51.100.200\"\npool_end = \"198.51.100.200\"\nlease_secs = 600\n",
+        "\n[dhcp]\npool_start = \"198.51.100.200\"\npool_end = \"198.51.100.200\"\nlease_secs = 600\n\
+         utc_offset = \"-05:00\"\n\n[pnp]\ninterface = \"d0\"\n",
     );
     std::fs::write(&settings, toml).expect("settings");
     let mut serve = Serve::start(
@@ -522,6 +523,15 @@ fn the_pool_from_the_settings_is_used_and_an_exhausted_pool_is_logged() {
         ],
     );
     serve.wait_for("listening dhcp", |l| l.starts_with("listening dhcp d0"));
+    // `[pnp] interface` turns plug-and-play on without `--pnp`.
+    assert!(
+        serve
+            .seen
+            .iter()
+            .any(|l| l == "listening pnp 224.0.1.75:5060"),
+        "{:#?}",
+        serve.seen
+    );
 
     let phone_dir = desk.scratch().join("phone");
     std::fs::create_dir_all(&phone_dir).expect("dir");
@@ -541,6 +551,11 @@ fn the_pool_from_the_settings_is_used_and_an_exhausted_pool_is_logged() {
     assert_eq!(
         recorded(&phone_dir, "new_dhcp_lease_time").as_deref(),
         Some("600")
+    );
+    // Option 2, as dhclient reads it: seconds east of UTC.
+    assert_eq!(
+        recorded(&phone_dir, "new_time_offset").as_deref(),
+        Some("-18000")
     );
     stop_dhclient(&phone_dir);
 
@@ -563,4 +578,131 @@ fn the_pool_from_the_settings_is_used_and_an_exhausted_pool_is_logged() {
     assert!(line.contains("000b82654321"), "{line}");
     assert!(line.contains("198.51.100.200"), "{line}");
     serve.stop();
+}
+
+/// 5,000 DISCOVERs from random MACs, as fast as one socket sends them: broadcast from
+/// 0.0.0.0:68 with the broadcast flag, a Grandstream vendor class so `phones` mode answers.
+/// Returns how long sending took.
+fn discover_flood(lan: &Lan, host: &str, iface: &str, count: usize) -> Duration {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let ns = std::fs::File::open(format!("/run/netns/{}", lan.ns(host))).expect("the namespace");
+    // The flood's socket lives in the flood's namespace: a thread that joins it, sends, ends.
+    let iface = iface.to_string();
+    let sender = std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns on a namespace file descriptor this thread owns for the call; it moves
+        // only this (short-lived) thread into the namespace.
+        let joined = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(joined, 0, "setns: {}", std::io::Error::last_os_error());
+        let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).expect("socket");
+        socket.set_reuse_address(true).expect("reuse");
+        socket.set_broadcast(true).expect("broadcast");
+        socket
+            .bind_device(Some(iface.as_bytes()))
+            .expect("bind to the interface");
+        let any: std::net::SocketAddr = "0.0.0.0:68".parse().expect("address");
+        socket.bind(&any.into()).expect("bind 0.0.0.0:68");
+        let to: std::net::SocketAddr = "255.255.255.255:67".parse().expect("address");
+        let to = to.into();
+        let started = Instant::now();
+        for n in 0..count {
+            let mut mac: [u8; 6] = random_bytes();
+            mac[0] = (mac[0] & 0xfe) | 0x02;
+            let discover = provdesk_dhcp::probe_discover(mac, n as u32);
+            // A full send buffer is the flood's problem, not the test's: keep going.
+            let _ = socket.send_to(&discover, &to);
+            if started.elapsed() > Duration::from_secs(20) {
+                panic!("the flood took over 20 s to send {n} packets");
+            }
+        }
+        started.elapsed()
+    });
+    sender.join().expect("the flood's thread")
+}
+
+/// Six random bytes from the kernel, without a dependency for one call.
+fn random_bytes() -> [u8; 6] {
+    use std::io::Read;
+    let mut bytes = [0u8; 6];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("/dev/urandom");
+    bytes
+}
+
+#[test]
+fn a_discover_flood_from_5000_macs_stays_bounded_and_a_phone_still_gets_its_lease() {
+    let mut lan = Lan::new("f");
+    lan.host("desk", "d0", Some(&format!("{DESK_IP}/24")), None);
+    lan.host("flood", "f0", None, Some(PC_MAC));
+    lan.host("phone", "p0", None, Some(PHONE_MAC));
+    let desk = Desk::init();
+    let settings = desk.root.join("provdesk.toml");
+    let mut toml = std::fs::read_to_string(&settings).expect("settings");
+    // A 20-address pool: the flood goes round it 250 times.
+    toml.push_str("\n[dhcp]\npool_start = \"198.51.100.200\"\npool_end = \"198.51.100.219\"\n");
+    std::fs::write(&settings, toml).expect("settings");
+    let mut serve = Serve::start(
+        &lan,
+        &desk,
+        &[
+            "--dhcp",
+            "d0",
+            "--http",
+            "198.51.100.1:8080",
+            "--tftp",
+            "off",
+            "--https",
+            "off",
+        ],
+    );
+    serve.wait_for("listening dhcp", |l| l.starts_with("listening dhcp d0"));
+
+    let took = discover_flood(&lan, "flood", "f0", 5000);
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    // The responder answered the flood (offers to random MACs), not only dropped it.
+    serve.drain(Duration::from_secs(2));
+    let offers = serve
+        .seen
+        .iter()
+        .filter(|l| l.contains(" dhcp offer ") && l.contains("Grandstream ProvDesk-preflight"))
+        .count();
+    assert!(offers >= 100, "{offers} offers to the flood");
+
+    // A real phone right after it: a lease from the pool and option 66.
+    let phone_dir = desk.scratch().join("phone");
+    std::fs::create_dir_all(&phone_dir).expect("dir");
+    let out = dhclient(
+        &lan,
+        "phone",
+        "p0",
+        &phone_dir,
+        Some("Grandstream GXP2170"),
+        20,
+    );
+    assert!(
+        out.status.success(),
+        "dhclient after the flood: {}",
+        text(&out)
+    );
+    let address = recorded(&phone_dir, "new_ip_address").expect("an address");
+    let last: u8 = address
+        .strip_prefix("198.51.100.")
+        .and_then(|l| l.parse().ok())
+        .expect("198.51.100.x");
+    assert!((200..=219).contains(&last), "{address}");
+    assert_eq!(
+        recorded(&phone_dir, "new_tftp_server_name").as_deref(),
+        Some("http://198.51.100.1:8080/")
+    );
+    stop_dhclient(&phone_dir);
+    serve.wait_for("the phone's ack", |l| l.contains("dhcp ack 000b82123456"));
+    serve.stop();
+
+    // Only bound leases are stored: the phone's, never more than the pool.
+    let leases = desk.json(&["dhcp", "leases", "--json"]);
+    let leases = leases.as_array().expect("array");
+    assert!(leases.len() <= 20, "{} leases", leases.len());
+    assert_eq!(leases.len(), 1, "{leases:#?}");
+    assert_eq!(leases[0]["mac"], "000b82123456");
 }

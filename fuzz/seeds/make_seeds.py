@@ -179,3 +179,46 @@ put("syslog_line", "many-macs", "<14>gs: " + " ".join("00:0b:82:00:00:%02x" % i 
 put("syslog_line", "pri-tag-no-time", "<11>GS_LOG: [00:0b:82:00:a1:be][000] no clock yet")
 put("syslog_line", "tag-pid-no-pri", "gs_phone[77]: up")
 put("syslog_line", "pri-words", "<13>just words")
+
+# --- dhcp_packet: what dhclient, udhcpc and Grandstream phones send to port 67 (and a
+# rival's OFFER, which the pre-flight reads), then the damage a LAN can do to them.
+def dhcp(op, msg_type, mac, xid=0x3903F326, flags=0x8000, ciaddr=b"\0" * 4, yiaddr=b"\0" * 4,
+         siaddr=b"\0" * 4, giaddr=b"\0" * 4, opts=(), hlen=6, end=True):
+    head = struct.pack(">BBBBIHH", op, 1, hlen, 0, xid, 0, flags)
+    head += ciaddr + yiaddr + siaddr + giaddr + mac.ljust(16, b"\0") + b"\0" * 192
+    body = b"\x63\x82\x53\x63" + bytes([53, 1, msg_type])
+    for code, value in opts:
+        body += bytes([code, len(value)]) + value
+    return head + body + (b"\xff" if end else b"")
+
+
+PHONE = bytes.fromhex("000b82123456")
+IP = lambda text: bytes(int(part) for part in text.split("."))
+GS = (60, b"Grandstream GXP2170")
+PRL = (55, bytes([1, 3, 6, 15, 42, 43, 66, 150, 2]))
+put("dhcp_packet", "grandstream-discover",
+    dhcp(1, 1, PHONE, opts=[GS, (12, b"GXP2170_123456"), PRL, (57, b"\x05\xdc")]))
+put("dhcp_packet", "dhclient-request-selecting",
+    dhcp(1, 3, PHONE, opts=[GS, (54, IP("198.51.100.1")), (50, IP("198.51.100.128")), PRL]))
+put("dhcp_packet", "udhcpc-request-renewing",
+    dhcp(1, 3, PHONE, flags=0, ciaddr=IP("198.51.100.128"),
+         opts=[(60, b"Grandstream GRP2612W"), (61, b"\x01" + PHONE)]))
+put("dhcp_packet", "init-reboot",
+    dhcp(1, 3, PHONE, opts=[GS, (50, IP("198.51.100.101"))]))
+put("dhcp_packet", "decline", dhcp(1, 4, PHONE, opts=[GS, (50, IP("198.51.100.100"))]))
+put("dhcp_packet", "release", dhcp(1, 7, PHONE, ciaddr=IP("198.51.100.101"), opts=[GS]))
+put("dhcp_packet", "inform", dhcp(1, 8, PHONE, ciaddr=IP("198.51.100.20"), opts=[GS]))
+put("dhcp_packet", "reserved-pc-discover", dhcp(1, 1, bytes.fromhex("000b82000001")))
+put("dhcp_packet", "relayed-discover",
+    dhcp(1, 1, PHONE, giaddr=IP("192.0.2.1"), opts=[GS]))
+put("dhcp_packet", "dnsmasq-offer",
+    dhcp(2, 2, PHONE, xid=0, yiaddr=IP("198.51.100.160"), siaddr=IP("198.51.100.3"),
+         opts=[(54, IP("198.51.100.3")), (3, IP("198.51.100.3")),
+               (66, b"http://198.51.100.3:8080/")]))
+put("dhcp_packet", "bootp-no-type", dhcp(1, 1, PHONE)[:240] + b"\xff")
+put("dhcp_packet", "hlen-255", dhcp(1, 1, PHONE, hlen=255, opts=[GS]))
+put("dhcp_packet", "truncated-header", dhcp(1, 1, PHONE)[:100])
+put("dhcp_packet", "option-past-the-end", dhcp(1, 1, PHONE, opts=[GS], end=False) + b"\x2b\xff\x01\x02")
+put("dhcp_packet", "no-end-option", dhcp(1, 1, PHONE, opts=[GS], end=False))
+put("dhcp_packet", "huge-option-43", dhcp(1, 1, PHONE, opts=[GS] + [(43, b"\xee" * 255)] * 250))
+put("dhcp_packet", "overload-52", dhcp(1, 1, PHONE, opts=[GS, (52, b"\x03")]))

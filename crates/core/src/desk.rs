@@ -52,6 +52,11 @@ pub struct DeskSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(skip))]
     pub site: Option<SiteSettings>,
+    /// `[pnp]`; absent means the defaults, kept as the file has it on a save without it
+    /// (as `[dhcp]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub pnp: Option<PnpSettings>,
 }
 
 /// The syslog receiver: off unless `listen` names an address here or `provdesk serve
@@ -97,6 +102,40 @@ pub struct SiteSettings {
     pub name: Option<String>,
 }
 
+/// SIP plug-and-play (phones multicasting a `SUBSCRIBE` for their provisioning server to
+/// 224.0.1.75:5060): off unless an interface is named here or `provdesk serve --pnp` is
+/// given, the way `[dhcp] interface` turns the DHCP responder on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PnpSettings {
+    /// The interface to join 224.0.1.75 on: a name (`eth1`) or one of its IPv4 addresses.
+    /// Absent keeps plug-and-play off; `serve --pnp` without a value then takes the first
+    /// interface with an IPv4 address.
+    pub interface: Option<String>,
+}
+
+impl PnpSettings {
+    /// Every value that cannot work, as `(field, message)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        match &self.interface {
+            Some(interface) if !is_interface_name(interface) => vec![(
+                "pnp.interface".to_string(),
+                format!("{interface:?} is not an interface name or IPv4 address, e.g. eth1"),
+            )],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// What Linux accepts as an interface name (at most 15 bytes, no `/`, spaces or control
+/// characters); an IPv4 address passes too.
+fn is_interface_name(name: &str) -> bool {
+    !name.trim().is_empty()
+        && name.len() <= 15
+        && !name.contains(['/', ' '])
+        && !name.chars().any(char::is_control)
+}
+
 /// Who the DHCP responder answers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -135,6 +174,11 @@ pub struct DhcpSettings {
     pub dns: Vec<String>,
     /// Option 42.
     pub ntp: Vec<String>,
+    /// The phones' time zone as option 2 (time offset), written `+01:00` or `-05:00`: the
+    /// one time-zone option Grandstream's DHCP options guide lists (phones take it while
+    /// P143, "allow DHCP to set the time zone", is on). A fixed offset from UTC: daylight
+    /// saving stays the phone's own rule (P64). Absent sends none.
+    pub utc_offset: Option<String>,
     pub answer: DhcpAnswer,
     /// Also send the provisioning URL in option 43 (vendor-encapsulated).
     pub option43: bool,
@@ -150,6 +194,7 @@ impl Default for DhcpSettings {
             router: None,
             dns: Vec::new(),
             ntp: Vec::new(),
+            utc_offset: None,
             answer: DhcpAnswer::Phones,
             option43: true,
         }
@@ -200,6 +245,9 @@ impl DhcpSettings {
                 "give both ends of the pool, or neither for the default".to_string(),
             ));
         }
+        if let Some(Err(message)) = self.utc_offset_secs() {
+            problems.push(("dhcp.utc_offset".to_string(), message));
+        }
         if self.lease_secs < 60 {
             problems.push((
                 "dhcp.lease_secs".to_string(),
@@ -207,10 +255,7 @@ impl DhcpSettings {
             ));
         }
         if let Some(interface) = &self.interface
-            && (interface.trim().is_empty()
-                || interface.len() > 15
-                || interface.contains(['/', ' '])
-                || interface.chars().any(char::is_control))
+            && !is_interface_name(interface)
         {
             problems.push((
                 "dhcp.interface".to_string(),
@@ -219,6 +264,42 @@ impl DhcpSettings {
         }
         problems
     }
+
+    /// `utc_offset` in seconds east of UTC, as option 2 carries it; `None` when not set.
+    pub fn utc_offset_secs(&self) -> Option<std::result::Result<i32, String>> {
+        self.utc_offset.as_deref().map(parse_utc_offset)
+    }
+}
+
+/// `+HH:MM` or `-HH:MM` (the sign required, minutes optional: `+2` is `+02:00`) within the
+/// offsets in use, −12:00 to +14:00, as seconds east of UTC.
+pub fn parse_utc_offset(text: &str) -> std::result::Result<i32, String> {
+    let bad = || format!("{text:?} is not an offset from UTC: write +HH:MM or -HH:MM, e.g. +01:00");
+    let trimmed = text.trim();
+    let (sign, rest) = match trimmed.as_bytes().first() {
+        Some(b'+') => (1, &trimmed[1..]),
+        Some(b'-') => (-1, &trimmed[1..]),
+        _ => return Err(bad()),
+    };
+    let (hours, minutes) = rest.split_once(':').unwrap_or((rest, "0"));
+    let digits = |part: &str| {
+        (!part.is_empty() && part.len() <= 2 && part.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| part.parse::<i32>().ok())
+            .flatten()
+    };
+    let (Some(hours), Some(minutes)) = (digits(hours), digits(minutes)) else {
+        return Err(bad());
+    };
+    if minutes >= 60 {
+        return Err(bad());
+    }
+    let seconds = sign * (hours * 3600 + minutes * 60);
+    if !(-12 * 3600..=14 * 3600).contains(&seconds) {
+        return Err(format!(
+            "{text:?} is outside the offsets in use (-12:00 to +14:00)"
+        ));
+    }
+    Ok(seconds)
 }
 
 impl DeskSettings {
@@ -230,6 +311,29 @@ impl DeskSettings {
     /// `[syslog]` with its defaults filled in.
     pub fn syslog(&self) -> SyslogSettings {
         self.syslog.clone().unwrap_or_default()
+    }
+
+    /// `[pnp]` with its defaults filled in.
+    pub fn pnp(&self) -> PnpSettings {
+        self.pnp.clone().unwrap_or_default()
+    }
+
+    /// The interface plug-and-play answers on, given `serve --pnp`'s value (`None`: the
+    /// flag was not given; `""`: given without a value): the flag's interface, else
+    /// `[pnp] interface`; `off` is none. `Some("")` means the first interface with an IPv4
+    /// address. The one rule the CLI and the servers share.
+    pub fn pnp_interface(&self, option: Option<&str>) -> Option<String> {
+        let configured = self
+            .pnp()
+            .interface
+            .map(|i| i.trim().to_string())
+            .filter(|i| !i.is_empty());
+        let chosen = match option.map(str::trim) {
+            None => configured?,
+            Some("") => configured.unwrap_or_default(),
+            Some(given) => given.to_string(),
+        };
+        (!chosen.eq_ignore_ascii_case("off")).then_some(chosen)
     }
 }
 
@@ -594,7 +698,13 @@ pub(crate) fn parse_settings(path: &Path, text: &str) -> Result<DeskSettings> {
             message: format!("{field}: {message}"),
         });
     }
-    if let Some((field, message)) = settings.dhcp().problems().into_iter().next() {
+    if let Some((field, message)) = settings
+        .dhcp()
+        .problems()
+        .into_iter()
+        .chain(settings.pnp().problems())
+        .next()
+    {
         return Err(Error::Settings {
             path: path.to_path_buf(),
             message: format!("{field}: {message}"),
@@ -745,6 +855,80 @@ tftp_transfers_per_address = 2
         let fields: Vec<String> = bad.problems().into_iter().map(|(f, _)| f).collect();
         assert_eq!(fields, ["dhcp.dns[0]", "dhcp.pool_end", "dhcp.lease_secs"]);
         assert!(parse("[dhcp]\nanswer = \"all\"\n").is_err());
+        let offset = |text: &str| {
+            DhcpSettings {
+                utc_offset: Some(text.into()),
+                ..DhcpSettings::default()
+            }
+            .utc_offset_secs()
+            .unwrap()
+        };
+        assert_eq!(offset("+01:00"), Ok(3600));
+        assert_eq!(offset("-05:30"), Ok(-19800));
+        assert_eq!(offset("+2"), Ok(7200));
+        assert_eq!(offset("+14:00"), Ok(50400));
+        for bad in ["01:00", "+1:60", "+15:00", "-12:01", "UTC+1", "+", "+1:0x"] {
+            assert!(offset(bad).is_err(), "{bad}");
+        }
+        let err = parse("[dhcp]\nutc_offset = \"CET\"\n").unwrap_err();
+        assert!(err.to_string().contains("dhcp.utc_offset"), "{err}");
+    }
+
+    #[test]
+    fn the_samples_commented_dhcp_and_pnp_sections_read_when_uncommented() {
+        let sample = SAMPLE_FILES
+            .iter()
+            .find(|(name, _)| *name == SETTINGS_FILE)
+            .map(|(_, text)| *text)
+            .unwrap();
+        let start = sample.find("# [dhcp]").expect("the sample shows [dhcp]");
+        let uncommented: String = sample[start..]
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest)
+                    if rest.starts_with('[')
+                        || rest.split_once(" = ").is_some_and(|(key, _)| {
+                            key.bytes()
+                                .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
+                        }) =>
+                {
+                    rest
+                }
+                _ => line,
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let text = format!("{}{uncommented}", &sample[..start]);
+        let settings = parse_settings(Path::new("provdesk.toml"), &text).unwrap();
+        let dhcp = settings.dhcp();
+        assert_eq!(dhcp.interface.as_deref(), Some("eth1"));
+        assert_eq!(dhcp.utc_offset_secs(), Some(Ok(3600)));
+        assert_eq!(dhcp.ntp, ["192.168.1.1"]);
+        assert_eq!(settings.pnp_interface(None).as_deref(), Some("eth1"));
+        // As shipped, both stay off.
+        let shipped = parse_settings(Path::new("provdesk.toml"), sample).unwrap();
+        assert_eq!(shipped.dhcp, None);
+        assert_eq!(shipped.pnp_interface(None), None);
+    }
+
+    #[test]
+    fn pnp_is_off_unless_the_settings_or_the_flag_name_an_interface() {
+        let parse = |text: &str| parse_settings(Path::new("provdesk.toml"), text).unwrap();
+        let none = parse("");
+        assert_eq!(none.pnp, None);
+        assert_eq!(none.pnp_interface(None), None);
+        assert_eq!(none.pnp_interface(Some("")).as_deref(), Some(""));
+        assert_eq!(none.pnp_interface(Some("d0")).as_deref(), Some("d0"));
+        let set = parse("[pnp]\ninterface = \"eth1\"\n");
+        assert_eq!(set.pnp_interface(None).as_deref(), Some("eth1"));
+        assert_eq!(set.pnp_interface(Some("")).as_deref(), Some("eth1"));
+        assert_eq!(set.pnp_interface(Some("d0")).as_deref(), Some("d0"));
+        assert_eq!(set.pnp_interface(Some("off")), None);
+        assert_eq!(set.pnp_interface(Some("OFF")), None);
+        let err =
+            parse_settings(Path::new("provdesk.toml"), "[pnp]\ninterface = \"a b\"\n").unwrap_err();
+        assert!(err.to_string().contains("pnp.interface"), "{err}");
+        assert!(parse_settings(Path::new("provdesk.toml"), "[pnp]\nport = 5060\n").is_err());
     }
 
     #[test]

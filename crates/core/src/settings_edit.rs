@@ -46,6 +46,9 @@ pub fn save_settings(desk_root: &Path, new: &DeskSettings) -> Result<DeskSetting
         }
         Some(_) => {}
     }
+    if new.pnp.as_ref().is_none_or(|pnp| *pnp == old.pnp()) {
+        new.pnp = old.pnp.clone();
+    }
     let new = &new;
 
     let problems = validate(desk_root, new);
@@ -253,7 +256,12 @@ pub fn validate(desk_root: &Path, settings: &DeskSettings) -> Vec<Diagnostic> {
     for (field, message) in settings.limits.problems() {
         bad(field, message);
     }
-    for (field, message) in settings.dhcp().problems() {
+    for (field, message) in settings
+        .dhcp()
+        .problems()
+        .into_iter()
+        .chain(settings.pnp().problems())
+    {
         bad(&field, message);
     }
     for (field, message) in settings.syslog().problems() {
@@ -461,6 +469,16 @@ fn apply(doc: &mut DocumentMut, old: &DeskSettings, new: &DeskSettings) {
         );
     }
 
+    if old.pnp() != new.pnp() {
+        let interface = new.pnp().interface;
+        set(
+            doc,
+            "pnp",
+            "interface",
+            interface.as_deref().map(Value::from),
+        );
+    }
+
     if old.encryption.mode != new.encryption.mode {
         let mode = new.encryption.mode.as_str();
         set(doc, "encryption", "mode", Some(mode.into()));
@@ -475,6 +493,7 @@ fn apply_dhcp(doc: &mut DocumentMut, o: &crate::desk::DhcpSettings, n: &crate::d
         ("pool_start", &o.pool_start, &n.pool_start),
         ("pool_end", &o.pool_end, &n.pool_end),
         ("router", &o.router, &n.router),
+        ("utc_offset", &o.utc_offset, &n.utc_offset),
     ] {
         if old != new {
             set(doc, "dhcp", key, text(new));
@@ -832,6 +851,36 @@ mod tests {
         settings.site = site(Some(" "));
         let saved = save_settings(&root, &settings).unwrap();
         assert_eq!(saved.site.and_then(|s| s.name), None);
+    }
+
+    #[test]
+    fn pnp_and_the_utc_offset_are_saved_validated_by_field_and_kept_when_omitted() {
+        let (_dir, root, mut settings) = sample();
+        settings.pnp = Some(crate::desk::PnpSettings {
+            interface: Some("not an interface".into()),
+        });
+        settings.dhcp = Some(crate::desk::DhcpSettings {
+            utc_offset: Some("CET".into()),
+            ..Default::default()
+        });
+        let err = save_settings(&root, &settings).unwrap_err();
+        assert_eq!(fields(err), ["dhcp.utc_offset", "pnp.interface"]);
+        settings.pnp = Some(crate::desk::PnpSettings {
+            interface: Some("eth1".into()),
+        });
+        settings.dhcp = Some(crate::desk::DhcpSettings {
+            utc_offset: Some("+01:00".into()),
+            ..Default::default()
+        });
+        let saved = save_settings(&root, &settings).unwrap();
+        assert_eq!(saved.pnp_interface(None).as_deref(), Some("eth1"));
+        let after = text(&root);
+        assert!(after.contains("[pnp]"), "{after}");
+        assert!(after.contains("utc_offset = \"+01:00\""), "{after}");
+        // The app's form sends no `[pnp]`: the section stays.
+        settings.pnp = None;
+        let saved = save_settings(&root, &settings).unwrap();
+        assert_eq!(saved.pnp().interface.as_deref(), Some("eth1"));
     }
 
     #[test]

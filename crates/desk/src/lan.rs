@@ -193,8 +193,8 @@ pub struct LanStatus {
 
 impl LanStatus {
     /// What servers started with `options` run: the options' DHCP interface, else the
-    /// settings' (`[dhcp] interface`), `off` meaning none; plug-and-play only from the
-    /// options. The same reading as `provdesk_serve::service`'s.
+    /// settings' (`[dhcp] interface`), `off` meaning none; plug-and-play by the settings'
+    /// own rule (`DeskSettings::pnp_interface`, which the servers use too).
     pub fn of(options: &ServeOptions, settings: &DeskSettings) -> LanStatus {
         let dhcp = options
             .dhcp
@@ -204,7 +204,7 @@ impl LanStatus {
             .filter(|i| !i.is_empty() && !i.eq_ignore_ascii_case(OFF));
         LanStatus {
             dhcp,
-            pnp: options.pnp.as_ref().map(|p| p.trim().to_string()),
+            pnp: settings.pnp_interface(options.pnp.as_deref()),
         }
     }
 }
@@ -231,7 +231,8 @@ pub fn with_dhcp(options: &ServeOptions, interface: Option<&str>) -> DeskResult<
 /// an IPv4 address is refused here, before the servers restart.
 pub fn with_pnp(options: &ServeOptions, interface: Option<&str>) -> DeskResult<ServeOptions> {
     let pnp = match interface {
-        None => None,
+        // `off`, not absent: absent would fall back to `[pnp] interface`.
+        None => Some(OFF.to_string()),
         Some(interface) => {
             let interface = checked_interface(interface, "plug-and-play")?;
             PnpInterface::find(&interface)
@@ -502,7 +503,19 @@ mod tests {
                 pnp: Some("lo".into())
             }
         );
-        assert_eq!(with_pnp(&pnp, None).unwrap().pnp, None);
+        let pnp_off = with_pnp(&pnp, None).unwrap();
+        assert_eq!(pnp_off.pnp.as_deref(), Some("off"));
+        assert_eq!(LanStatus::of(&pnp_off, &settings).pnp, None);
+        // `[pnp] interface` turns it on until the switch turns it off.
+        settings.pnp = Some(provdesk_core::desk::PnpSettings {
+            interface: Some("eth9".into()),
+        });
+        assert_eq!(
+            LanStatus::of(&running, &settings).pnp.as_deref(),
+            Some("eth9")
+        );
+        assert_eq!(LanStatus::of(&pnp_off, &settings).pnp, None);
+        settings.pnp = None;
 
         // `[dhcp] interface` in the settings turns it on until the switch turns it off.
         settings.dhcp = Some(provdesk_core::desk::DhcpSettings {

@@ -13,8 +13,11 @@
 //!   (what the phones send from P148, e.g. `Grandstream GXP2170`) are answered, plus clients
 //!   with a static reservation (they are devices the desk knows);
 //! - DISCOVER → OFFER (the reservation, else the client's previous address, else the address
-//!   it asks for if free, else the first free pool address); an empty pool is
-//!   [`EventKind::PoolExhausted`], never silence;
+//!   it asks for if free, else the first free pool address, else the address of the oldest
+//!   offer not yet requested, so a DISCOVER flood cannot starve phones); a pool whose every
+//!   address is leased is [`EventKind::PoolExhausted`], never silence;
+//! - the lease table holds at most one entry per pool address plus the reservations,
+//!   whatever the number of clients;
 //! - REQUEST → ACK or NAK following RFC 2131 §4.3.2 (SELECTING, INIT-REBOOT,
 //!   RENEWING/REBINDING); a REQUEST naming another server drops our offer silently;
 //! - DECLINE quarantines the address; RELEASE frees it; INFORM gets the options without an
@@ -102,6 +105,11 @@ pub struct Config {
     pub router: Option<Ipv4Addr>,
     pub dns: Vec<Ipv4Addr>,
     pub ntp: Vec<Ipv4Addr>,
+    /// Option 2, the local time's offset from UTC in seconds (east positive). The one
+    /// time-zone option Grandstream's DHCP options guide lists; phones take it when P143
+    /// ("Allow DHCP Option 2 to override time zone") is on. A fixed offset: daylight saving
+    /// stays the phone's own rule.
+    pub time_offset: Option<i32>,
     pub answer: Answer,
     pub provisioning: Provisioning,
     /// Send option 43 (see [`option43`]) to Grandstream clients.
@@ -338,7 +346,9 @@ impl Responder {
         if message.opcode() != Opcode::BootRequest {
             return Ok(Outcome::default());
         }
-        if message.htype() != HType::Eth || message.chaddr().len() != 6 {
+        // `hlen` before `chaddr()`: dhcproto slices its 16-byte `chaddr` by the `hlen` byte
+        // from the wire, and panics on one over 16 (found by the `dhcp_packet` fuzz target).
+        if message.htype() != HType::Eth || message.hlen() != 6 {
             return Err(Malformed("not an Ethernet client (htype 1, hlen 6)".into()));
         }
         let mut mac = [0u8; 6];
@@ -487,9 +497,31 @@ impl Responder {
             u32::from(self.config.pool_start),
             u32::from(self.config.pool_end),
         );
-        (start..=end)
+        if let Some(free) = (start..=end)
             .map(Ipv4Addr::from)
             .find(|address| self.available_to(mac, *address, now))
+        {
+            return Some(free);
+        }
+        // Every address is leased or offered. Under a DISCOVER flood (random MACs that never
+        // REQUEST) offers alone would starve real phones for OFFER_HOLD_SECS, so the oldest
+        // offer nobody has requested yet yields (RFC 2131 §4.3.1 lets a server reuse an
+        // offered address; a client that loses it gets a NAK and starts again).
+        self.entries
+            .iter()
+            .filter(|(other, entry)| {
+                *other != mac
+                    && !entry.bound
+                    && self.owners.get(&entry.address) == Some(*other)
+                    && self.in_pool(entry.address)
+                    && !self
+                        .config
+                        .reservations
+                        .values()
+                        .any(|reserved| *reserved == entry.address)
+            })
+            .min_by_key(|(_, entry)| entry.expires_at)
+            .map(|(_, entry)| entry.address)
     }
 
     /// Records `address` as `mac`'s, evicting whoever held it before (their entry expired).
@@ -770,6 +802,9 @@ impl Responder {
         if !config.ntp.is_empty() {
             opts.insert(DhcpOption::NtpServers(config.ntp.clone()));
         }
+        if let Some(offset) = config.time_offset {
+            opts.insert(DhcpOption::TimeOffset(offset));
+        }
         opts.insert(DhcpOption::TFTPServerName(
             provisioning.option66.clone().into_bytes(),
         ));
@@ -905,6 +940,8 @@ pub fn parse_rival_offer(datagram: &[u8], xid: u32) -> Option<RivalOffer> {
         option66,
     })
 }
+
+pub mod fuzzing;
 
 #[cfg(test)]
 mod tests;

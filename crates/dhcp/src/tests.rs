@@ -15,6 +15,7 @@ fn config() -> Config {
         router: Some(SERVER),
         dns: vec![SERVER],
         ntp: vec![Ipv4Addr::new(198, 51, 100, 2)],
+        time_offset: Some(3600),
         answer: Answer::Phones,
         provisioning: Provisioning::from_servers(Some((SERVER, 8080)), "", None)
             .expect("http is on"),
@@ -125,6 +126,10 @@ fn discover_gets_an_offer_from_the_pool_with_the_provisioning_options() {
         Some(&DhcpOption::NtpServers(vec![Ipv4Addr::new(
             198, 51, 100, 2
         )]))
+    );
+    assert_eq!(
+        opts.get(OptionCode::TimeOffset),
+        Some(&DhcpOption::TimeOffset(3600))
     );
     assert!(
         opts.get(OptionCode::TFTPServerAddress).is_none(),
@@ -350,12 +355,17 @@ fn an_exhausted_pool_is_an_event_not_silence() {
     let mut store = Memory::default();
     for n in 0..3u8 {
         let mac = [0, 0x0b, 0x82, 0, 0, n];
-        let outcome = send(
+        let offer = send(
             &mut responder,
             &client(MessageType::Discover, mac, Some("Grandstream")),
             &mut store,
         );
-        assert!(outcome.reply.is_some());
+        let mut request = client(MessageType::Request, mac, Some("Grandstream"));
+        let opts = request.opts_mut();
+        opts.insert(DhcpOption::ServerIdentifier(SERVER));
+        opts.insert(DhcpOption::RequestedIpAddress(reply_of(&offer).yiaddr()));
+        let ack = send(&mut responder, &request, &mut store);
+        assert_eq!(kinds(&ack), [EventKind::Request, EventKind::Ack]);
     }
     let outcome = send(&mut responder, &phone(MessageType::Discover), &mut store);
     assert!(outcome.reply.is_none());
@@ -368,12 +378,59 @@ fn an_exhausted_pool_is_an_event_not_silence() {
         detail.contains("198.51.100.100") && detail.contains("198.51.100.102"),
         "{detail}"
     );
-    // Offers expire: a minute later the pool has room again.
+    // Leases expire: an hour later the pool has room again.
     let bytes = phone(MessageType::Discover).to_vec().expect("encodes");
     let later = responder
-        .handle(&bytes, NOW + OFFER_HOLD_SECS, &mut store)
+        .handle(&bytes, NOW + 3600, &mut store)
         .expect("parses");
     assert!(later.reply.is_some());
+}
+
+#[test]
+fn offers_nobody_requested_yield_to_a_new_client_oldest_first() {
+    let mut responder = Responder::new(config(), vec![]);
+    let mut store = Memory::default();
+    let mut offered = Vec::new();
+    for n in 0..3u8 {
+        let bytes = client(
+            MessageType::Discover,
+            [2, 0, 0, 0, 0, n],
+            Some("Grandstream"),
+        )
+        .to_vec()
+        .expect("encodes");
+        let outcome = responder
+            .handle(&bytes, NOW + u64::from(n), &mut store)
+            .unwrap();
+        offered.push(reply_of(&outcome).yiaddr());
+    }
+    let outcome = responder
+        .handle(
+            &phone(MessageType::Discover).to_vec().unwrap(),
+            NOW + 5,
+            &mut store,
+        )
+        .unwrap();
+    assert_eq!(kinds(&outcome), [EventKind::Discover, EventKind::Offer]);
+    assert_eq!(
+        reply_of(&outcome).yiaddr(),
+        offered[0],
+        "the oldest offer yields"
+    );
+    // The client that lost it is NAKed when it asks, and starts again.
+    let mut late = client(
+        MessageType::Request,
+        [2, 0, 0, 0, 0, 0],
+        Some("Grandstream"),
+    );
+    late.opts_mut().insert(DhcpOption::ServerIdentifier(SERVER));
+    late.opts_mut()
+        .insert(DhcpOption::RequestedIpAddress(offered[0]));
+    let outcome = send(&mut responder, &late, &mut store);
+    assert_eq!(kinds(&outcome), [EventKind::Request, EventKind::Nak]);
+    // The phone's REQUEST for it is acknowledged.
+    let outcome = send(&mut responder, &request_for(offered[0]), &mut store);
+    assert_eq!(kinds(&outcome), [EventKind::Request, EventKind::Ack]);
 }
 
 #[test]
@@ -391,6 +448,13 @@ fn a_flood_of_discovers_stays_bounded_by_the_pool() {
     assert!(responder.entries.len() <= 3);
     assert!(responder.owners.len() <= 3);
     assert!(store.leases.is_empty());
+    // The phone after the flood still gets an offer and then its lease.
+    let outcome = send(&mut responder, &phone(MessageType::Discover), &mut store);
+    assert_eq!(kinds(&outcome), [EventKind::Discover, EventKind::Offer]);
+    let address = reply_of(&outcome).yiaddr();
+    let outcome = send(&mut responder, &request_for(address), &mut store);
+    assert_eq!(kinds(&outcome), [EventKind::Request, EventKind::Ack]);
+    assert_eq!(store.leases.len(), 1);
 }
 
 #[test]
@@ -535,6 +599,10 @@ fn relayed_and_malformed_requests_are_not_answered() {
     let outcome = send(&mut responder, &relayed, &mut Memory::default());
     assert!(outcome.reply.is_none());
     assert!(responder.handle(b"\x01\x01\x06", NOW, &mut ()).is_err());
+    // A hardware address length past chaddr's 16 bytes is refused, not sliced.
+    let mut long = phone(MessageType::Discover).to_vec().expect("encodes");
+    long[2] = 255;
+    assert!(responder.handle(&long, NOW, &mut ()).is_err());
     assert!(
         responder
             .handle(&[0u8; 300], NOW, &mut ())
@@ -623,4 +691,43 @@ fn the_pre_flight_probe_reads_a_rivals_offer() {
     assert_eq!(rival.router, Some(SERVER));
     assert_eq!(rival.option66.as_deref(), Some("http://198.51.100.1:8080/"));
     assert!(parse_rival_offer(&bytes, xid + 1).is_none());
+}
+
+#[test]
+fn option_2_carries_the_offset_west_negative_and_is_left_out_when_unset() {
+    let mut west = config();
+    west.time_offset = Some(-5 * 3600);
+    let mut responder = Responder::new(west, vec![]);
+    let outcome = send(
+        &mut responder,
+        &phone(MessageType::Discover),
+        &mut Memory::default(),
+    );
+    let offer = reply_of(&outcome);
+    assert_eq!(
+        offer.opts().get(OptionCode::TimeOffset),
+        Some(&DhcpOption::TimeOffset(-18000))
+    );
+    // On the wire: code 2, length 4, big-endian two's complement.
+    let bytes = &outcome.reply.as_ref().unwrap().bytes;
+    assert!(
+        bytes
+            .windows(6)
+            .any(|w| w == [2, 4, 0xff, 0xff, 0xb9, 0xb0]),
+        "option 2 encodes -18000"
+    );
+    let mut unset = config();
+    unset.time_offset = None;
+    let mut responder = Responder::new(unset, vec![]);
+    let outcome = send(
+        &mut responder,
+        &phone(MessageType::Discover),
+        &mut Memory::default(),
+    );
+    assert!(
+        reply_of(&outcome)
+            .opts()
+            .get(OptionCode::TimeOffset)
+            .is_none()
+    );
 }

@@ -5,7 +5,8 @@
 //! Invariants: nothing is answered before the pre-flight has listened on the interface and
 //! heard no other server; any failure here (no such interface, port 67 taken, a rival) is a
 //! warning and leaves the rest of `serve` running; every DHCP message in or out is one
-//! [`Event::Dhcp`] naming the client's MAC.
+//! [`Event::Dhcp`] naming the client's MAC; a reply never waits for the disk, yet every lease
+//! acknowledged is in the inventory when [`run`] returns (its writer drains first).
 
 use std::collections::HashMap;
 use std::io;
@@ -15,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use provdesk_core::Mac;
 use provdesk_core::desk::{DhcpAnswer, DhcpSettings};
-use provdesk_core::inventory::{DhcpLease, Inventory};
+use provdesk_core::inventory::{DhcpLease, DhcpLeaseWrite, Inventory};
 
 use crate::owners::LeaseDirectory;
 use provdesk_dhcp::{
@@ -35,6 +36,8 @@ pub const RESERVATION_VARIABLE: &str = "dhcp_address";
 pub const PREFLIGHT_WAIT: Duration = Duration::from_secs(2);
 
 const SERVER_PORT: u16 = 67;
+/// The responder socket's receive buffer: a storm of 1,000 DISCOVERs and their REQUESTs.
+const RECEIVE_BUFFER: usize = 4 << 20;
 const CLIENT_PORT: u16 = 68;
 
 /// What the responder needs from the rest of the service.
@@ -111,6 +114,7 @@ pub fn config(start: &DhcpStart, server: Ipv4Addr, netmask: Ipv4Addr) -> Result<
         router: settings.router.as_deref().map(parse).transpose()?,
         dns: list(&settings.dns)?,
         ntp: list(&settings.ntp)?,
+        time_offset: settings.utc_offset_secs().transpose()?,
         answer: match settings.answer {
             DhcpAnswer::Phones => Answer::Phones,
             DhcpAnswer::Everyone => Answer::Everyone,
@@ -173,6 +177,10 @@ fn bind(interface: &str, port: u16) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_reuse_address(true)?;
     socket.set_broadcast(true)?;
+    // After a power cut every phone's DISCOVER arrives within milliseconds; the default
+    // buffer (about 200 KB) overflows after a few hundred and the rest wait seconds for their
+    // retransmission. Best effort: the kernel caps it at net.core.rmem_max.
+    let _ = socket.set_recv_buffer_size(RECEIVE_BUFFER);
     #[cfg(any(target_os = "linux", target_os = "android"))]
     socket.bind_device(Some(interface.as_bytes()))?;
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -320,10 +328,20 @@ pub async fn run(start: DhcpStart, inventory: Inventory, bus: EventBus, stop: Ca
             responder.config().provisioning.option66
         )),
     }));
+    // Leases are written behind the replies, in batches: the loop never waits for the disk,
+    // and a storm of ACKs costs one commit per batch. The queue is drained before `run`
+    // returns, so every acknowledged lease is stored when `serve` has stopped.
+    let (queue, queued) = tokio::sync::mpsc::channel(WRITE_QUEUE);
+    let writer = tokio::spawn(write_leases(
+        inventory,
+        queued,
+        bus.clone(),
+        interface.clone(),
+    ));
     let mut buffer = vec![0u8; 1500];
     loop {
         let (len, peer) = tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => break,
             received = socket.recv_from(&mut buffer) => match received {
                 Ok(received) => received,
                 Err(e) => {
@@ -363,50 +381,65 @@ pub async fn run(start: DhcpStart, inventory: Inventory, bus: EventBus, stop: Ca
                 detail: event.detail,
             }));
         }
-        for write in &store.0 {
-            match write {
-                Write::Save(lease) => {
+        for write in store.0 {
+            match &write {
+                DhcpLeaseWrite::Save(lease) => {
                     start
                         .owners
                         .lease(lease.address.into(), lease.mac, lease.expires_at)
                 }
-                Write::Remove(mac) => start.owners.release(*mac),
+                DhcpLeaseWrite::Remove(mac) => start.owners.release(*mac),
             }
-        }
-        if !store.0.is_empty() {
-            let inventory = inventory.clone();
-            let writes = std::mem::take(&mut store.0);
-            let written = tokio::task::spawn_blocking(move || {
-                for write in writes {
-                    match write {
-                        Write::Save(lease) => inventory.save_dhcp_lease(&lease)?,
-                        Write::Remove(mac) => inventory.remove_dhcp_lease(mac)?,
-                    }
-                }
-                Ok::<_, provdesk_core::inventory::InventoryError>(())
-            })
-            .await;
-            match written {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => warn(format!("a lease could not be stored: {e}")),
-                Err(e) => warn(format!("a lease could not be stored: {e}")),
+            // Full only when the disk falls WRITE_QUEUE writes behind: then the responder
+            // waits for it rather than dropping a lease.
+            if queue.send(write).await.is_err() {
+                break;
             }
         }
     }
+    drop(queue);
+    if let Err(e) = writer.await {
+        warn(format!("the lease writer stopped: {e}"));
+    }
 }
 
-enum Write {
-    Save(DhcpLease),
-    Remove(Mac),
+/// How many lease writes may wait for the disk before the responder waits too.
+const WRITE_QUEUE: usize = 8192;
+/// The most writes one transaction takes.
+const WRITE_BATCH: usize = 1024;
+
+/// Stores queued lease writes until the queue closes, as many per transaction as have
+/// queued up while the previous one was written.
+async fn write_leases(
+    inventory: Inventory,
+    mut queued: tokio::sync::mpsc::Receiver<DhcpLeaseWrite>,
+    bus: EventBus,
+    interface: String,
+) {
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    while queued.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+        let inventory = inventory.clone();
+        let writes = std::mem::take(&mut batch);
+        let written =
+            tokio::task::spawn_blocking(move || inventory.apply_dhcp_lease_writes(&writes)).await;
+        let problem = match written {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        bus.emit(Event::Warning {
+            message: format!("DHCP on {interface}: leases could not be stored: {problem}"),
+        });
+    }
 }
 
-/// The lease writes of one packet, applied after its reply went out.
+/// The lease writes of one packet, queued after its reply went out.
 #[derive(Default)]
-struct Pending(Vec<Write>);
+struct Pending(Vec<DhcpLeaseWrite>);
 
 impl LeaseStore for Pending {
     fn save(&mut self, lease: &Lease) {
-        self.0.push(Write::Save(DhcpLease {
+        self.0.push(DhcpLeaseWrite::Save(DhcpLease {
             mac: Mac::from_bytes(lease.mac),
             address: lease.address,
             expires_at: lease.expires_at,
@@ -416,7 +449,7 @@ impl LeaseStore for Pending {
     }
 
     fn remove(&mut self, mac: &HwAddr) {
-        self.0.push(Write::Remove(Mac::from_bytes(*mac)));
+        self.0.push(DhcpLeaseWrite::Remove(Mac::from_bytes(*mac)));
     }
 }
 

@@ -42,7 +42,8 @@ pub struct ServeOptions {
     pub https: Option<String>,
     pub tftp: Option<String>,
     /// SIP plug-and-play on this interface (a name or one of its IPv4 addresses; empty for
-    /// the first one with an IPv4 address); `None` leaves it off.
+    /// `[pnp] interface`, else the first one with an IPv4 address; `"off"` turns it off);
+    /// `None` follows `[pnp] interface` (off when absent).
     pub pnp: Option<String>,
     /// Answer DHCP on this interface (overrides `[dhcp] interface`); `"off"` turns it off.
     pub dhcp: Option<String>,
@@ -189,8 +190,8 @@ impl Service {
         };
         let bound = bind_all(&settings, &options).await?;
         let syslog = bind_syslog(&settings, &options).await?;
-        let pnp = match &options.pnp {
-            Some(spec) => Some(bind_pnp(spec, &settings, &bound.addresses)?),
+        let pnp = match settings.pnp_interface(options.pnp.as_deref()) {
+            Some(spec) => Some(bind_pnp(&spec, &settings, &bound.addresses)?),
             None => None,
         };
         let inventory = desk.inventory()?;

@@ -35,8 +35,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     tftp: Option<String>,
     /// Answer SIP plug-and-play (phones multicasting for their provisioning server to
-    /// 224.0.1.75:5060) on this interface (a name, or one of its IPv4 addresses); without a
-    /// value, on the first interface with an IPv4 address. Off unless given.
+    /// 224.0.1.75:5060) on this interface (a name, or one of its IPv4 addresses), or `off`;
+    /// without a value, on pnp.interface in provdesk.toml, else the first interface with an
+    /// IPv4 address. Default: pnp.interface (off when absent).
     #[arg(long, value_name = "IFACE", num_args = 0..=1, default_missing_value = "")]
     pnp: Option<String>,
     /// Answer DHCP on this interface (e.g. eth1), pointing phones at this desk with option
@@ -79,7 +80,11 @@ async fn serve(desk: DeskService, args: ServeArgs) -> anyhow::Result<ExitCode> {
         dhcp: args.dhcp,
         syslog: args.syslog,
     };
-    let pnp = options.pnp.is_some();
+    let pnp = desk
+        .desk()
+        .settings()
+        .pnp_interface(options.pnp.as_deref())
+        .is_some();
     let format = args.log_format;
     // Listening before the servers start: a SIGTERM that comes at any point after they are
     // up must stop them cleanly, never kill the process with rows unwritten.

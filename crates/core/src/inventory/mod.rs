@@ -25,7 +25,7 @@ use crate::{Mac, PName};
 pub use self::csv::{parse_devices_csv, parse_devices_csv_bytes};
 pub use self::db::{DEFAULT_DISCOVERY_CAP, Inventory};
 pub use self::device_events::{DeviceEvent, DeviceEventQuery, EventSource, NewDeviceEvent};
-pub use self::dhcp::DhcpLease;
+pub use self::dhcp::{DhcpLease, DhcpLeaseWrite};
 pub use self::history::FetchLogPage;
 
 /// What went wrong, with the database's path, the operation and the device where known.
