@@ -9,3 +9,4 @@ pub mod firmware;
 pub mod live;
 pub mod profiles;
 pub mod settings;
+pub mod timeline;
