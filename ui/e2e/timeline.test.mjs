@@ -45,6 +45,8 @@ after(() => silent.close());
 
 async function openDevice(mac) {
   await click("[data-nav='devices']");
+  // The Devices screen keeps the page last opened: back to the list first.
+  if (await find("[data-action='back']")) await click("[data-action='back']");
   await click(`[data-mac='${mac}'] button.mac`);
   await el(`[data-device-page='${mac}']`);
 }
@@ -58,7 +60,10 @@ test("1. a phone's requests and its build are on its Timeline, newest first", as
   }
   await openDevice(SEEN);
   await click("[data-tab='timeline']");
-  await waitFor("three fetches on the timeline", async () => (await entries("fetch")).length === 3);
+  await waitFor("three fetches on the timeline", async () => (await entries("fetch")).length === 3).catch(async (e) => {
+    await shot("timeline-failed");
+    throw new Error(`${e.message}; shown: ${(await entries()).join(" | ")}`);
+  });
   const all = await entries();
   assert.ok((await entries("build")).length >= 1, `a build row: ${all.join(" | ")}`);
   // Newest first: the last request (the miss) on top, the build that came before them at the bottom.

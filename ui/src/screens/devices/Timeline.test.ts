@@ -3,6 +3,7 @@ import { fireEvent, render, screen } from "@testing-library/svelte";
 import { mockIPC } from "@tauri-apps/api/mocks";
 import Timeline from "./Timeline.svelte";
 import { dispatch } from "../../lib/stores/events.svelte";
+import { live } from "../../lib/stores/live.svelte";
 import type { DeviceHistory, Diagnosis, TimelineEntry } from "../../lib/api";
 
 const MAC = "000b82000001";
@@ -90,5 +91,23 @@ describe("Timeline", () => {
     resynced(MAC);
     await screen.findByText("re-provision: answered 200 OK");
     expect(counts.history).toBe(before + 1);
+  });
+
+  it("follows a request the servers' batches bring until the fetch log has it, then stops", async () => {
+    const counts = { history: 0 };
+    const recorded = { ...history, entries: [...history.entries, {
+      ...entry("fetch:3", 6000, "fetch", "served", "http cfg000b82000001.xml 200 (new)"),
+      fetch: { id: 3, ts: 6000, protocol: "http", peer: "192.0.2.9:1", name: "cfg000b82000001.xml", mac: MAC, user_agent: null, status: "200", reason: null, bytes: 10, duration_ms: 1, artifact_hash: null },
+    }] };
+    // The recorder writes the row a little after the batch announced it: the second read has it.
+    serve(counts, () => (counts.history >= 3 ? recorded : history));
+    render(Timeline, { mac: MAC });
+    await screen.findByText("http cfg000b82000001.xml 404");
+    expect(counts.history).toBe(1);
+    live.log = [{ at_ms: 6000, protocol: "http", peer: "192.0.2.9:1", name: "cfg000b82000001.xml", mac: MAC, model: null, user_agent: null, status: "200" } as never];
+    await screen.findByText("http cfg000b82000001.xml 200 (new)", undefined, { timeout: 3000 });
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(counts.history).toBe(3);
+    live.log = [];
   });
 });
