@@ -135,6 +135,6 @@ test("5. the bulk bar and a Live tile re-provision too", async () => {
   await click("[data-nav='live']");
   await click(`[data-tile-menu='${NEVER}'] [data-action='tile-menu']`);
   await click(`[data-tile-menu='${NEVER}'] [data-action='resync']`);
-  await waitFor("the tile's outcome", async () => /Never \(00:0b:82:bb:00:02\): re-provision not sent: no known address/.test(await toastText()));
+  await waitFor("the tile's outcome", async () => /Never \(00:0b:82:bb:00:02\): re-provision: not sent: no known address/.test(await toastText()));
   await shot("tile-menu");
 });

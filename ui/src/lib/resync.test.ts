@@ -19,9 +19,9 @@ describe("resync outcomes in plain words", () => {
 
   it("names the phone, what was sent and where", () => {
     expect(resultText(result({ kind: "answered", code: 200, reason: "OK", authenticated: false }, { name: "Reception", reboot: true })))
-      .toBe("Reception (00:0b:82:00:00:01): reboot to 127.0.0.1:5060 answered 200 OK");
+      .toBe("Reception (00:0b:82:00:00:01): reboot to 127.0.0.1:5060: answered 200 OK");
     expect(resultText(result({ kind: "not-sent", reason: "no known address" }, { target: null })))
-      .toBe("00:0b:82:00:00:01: re-provision not sent: no known address");
+      .toBe("00:0b:82:00:00:01: re-provision: not sent: no known address");
   });
 
   it("counts a bulk run by outcome, refusals apart from acceptances", () => {

@@ -29,7 +29,7 @@ export function resultText(result: ResyncResult): string {
   const who = result.name ? `${result.name} (${macColons(result.mac)})` : macColons(result.mac);
   const what = result.reboot ? "reboot" : "re-provision";
   const to = result.target ? ` to ${result.target}` : "";
-  return `${who}: ${what}${to} ${outcomeText(result.outcome)}`;
+  return `${who}: ${what}${to}: ${outcomeText(result.outcome)}`;
 }
 
 /** Several devices at once: "3 took it, 1 no answer, 2 not sent". */

@@ -30,7 +30,7 @@ describe("ResyncActions", () => {
     expect(line.textContent).toBe("Re-provision to 127.0.0.1:5060: no answer after 4 sends (4.0 s)");
     expect(container.querySelector(`[data-resync-result='${MAC}']`)?.getAttribute("data-outcome")).toBe("no-answer");
     expect(calls).toEqual([{ selection: { kind: "devices", macs: [MAC] }, reboot: false, to: null }]);
-    expect(toasts.items.at(-1)).toMatchObject({ tone: "error", text: "00:0b:82:00:00:01: re-provision to 127.0.0.1:5060 no answer after 4 sends (4.0 s)" });
+    expect(toasts.items.at(-1)).toMatchObject({ tone: "error", text: "00:0b:82:00:00:01: re-provision to 127.0.0.1:5060: no answer after 4 sends (4.0 s)" });
   });
 
   it("sends to the address given under Advanced", async () => {

@@ -101,13 +101,15 @@ describe("Timeline", () => {
     }] };
     // The recorder writes the row a little after the batch announced it: the second read has it.
     serve(counts, () => (counts.history >= 3 ? recorded : history));
-    render(Timeline, { mac: MAC });
+    let told = 0;
+    render(Timeline, { mac: MAC, onrecorded: () => told++ });
     await screen.findByText("http cfg000b82000001.xml 404");
     expect(counts.history).toBe(1);
     live.log = [{ at_ms: 6000, protocol: "http", peer: "192.0.2.9:1", name: "cfg000b82000001.xml", mac: MAC, model: null, user_agent: null, status: "200" } as never];
     await screen.findByText("http cfg000b82000001.xml 200 (new)", undefined, { timeout: 3000 });
     await new Promise((r) => setTimeout(r, 1200));
     expect(counts.history).toBe(3);
+    expect(told).toBe(1);
     live.log = [];
   });
 });

@@ -22,7 +22,7 @@ describe("TileMenu", () => {
     await screen.findByText("Re-provision");
     await new Promise((r) => setTimeout(r, 0));
     expect(calls).toEqual([{ selection: { kind: "devices", macs: ["000b82000009"] }, reboot: false, to: null }]);
-    expect(toasts.items.at(-1)).toMatchObject({ tone: "error", text: "Lobby (00:0b:82:00:00:09): re-provision not sent: no known address" });
+    expect(toasts.items.at(-1)).toMatchObject({ tone: "error", text: "Lobby (00:0b:82:00:00:09): re-provision: not sent: no known address" });
     expect(container.querySelector("[data-resync-results]")).toBeNull();
   });
 });
