@@ -161,3 +161,21 @@ put("csv_devices", "sample", """mac,model,profile,name,ext,sip_secret
 put("csv_devices", "excel-semicolon", "\ufeffMAC;Model;Profile;Name\r\n000b82000003;GRP2614;;\"Lobby; east\"\r\n000B82000004;gxp1625;missing;\r\n\r\n")
 put("csv_devices", "tabs-and-errors", "mac\tmodel\text\n000b82000005\tGXP2135\t\"301\n302\"\nnot-a-mac\tGXP2135\t303\n000b82000005\tGXP2135\t304\n000b82000006\tGXP2135\n")
 put("csv_devices", "unterminated-quote", "mac,model,name\n000b82000007,GXP2170,\"Open quote\n000b82000008,GXP2170,Lost\n")
+
+# --- syslog_line: what Grandstream phones, util-linux logger (RFC 3164 and 5424), BSD
+# syslog and relays send, and what a flood or a scanner sends.
+put("syslog_line", "grandstream", "<14>May 19 02:40:38 192.168.1.14 GS_LOG: [00:0b:82:00:a1:be][000] Ethernet link is up")
+put("syslog_line", "logger-3164", "<13>Dec  6 18:00:01 bench tester[4242]: registered 201 from 000b82123456\n")
+put("syslog_line", "logger-5424", "<13>1 2026-12-06T18:00:01.123456+00:00 bench tester 4242 - [timeQuality tzKnown=\"1\" isSynced=\"0\"] \ufeffmac=c0:74:ad:11:22:33 ok")
+put("syslog_line", "5424-nil", "<165>1 - - - - - -")
+put("syslog_line", "5424-sd-escapes", "<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"App\\\"lication\" eventID=\"1011\"][x a=\"]\"] BOMmsg")
+put("syslog_line", "no-pri", "Oct 11 22:14:15 host app: no priority")
+put("syslog_line", "pri-only", "<191>")
+put("syslog_line", "bad-pri", "<999>Jan  1 00:00:00 host app: x")
+put("syslog_line", "control-chars", b"<14>gs: one\ntwo \x1b[2J\x00three\r\n")
+put("syslog_line", "not-utf8", b"<14>\xff\xfe gs: \xc3\x28 \xa0\xa1 000B.8212.3456")
+put("syslog_line", "long", "<14>gs: " + "x" * 3000 + " 000b82123456")
+put("syslog_line", "many-macs", "<14>gs: " + " ".join("00:0b:82:00:00:%02x" % i for i in range(10)))
+put("syslog_line", "pri-tag-no-time", "<11>GS_LOG: [00:0b:82:00:a1:be][000] no clock yet")
+put("syslog_line", "tag-pid-no-pri", "gs_phone[77]: up")
+put("syslog_line", "pri-words", "<13>just words")

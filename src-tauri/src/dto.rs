@@ -43,6 +43,7 @@ impl From<ListenOverrides> for provdesk_serve::service::ServeOptions {
             tftp: clean(o.tftp),
             pnp: None,
             dhcp: None,
+            syslog: None,
         }
     }
 }

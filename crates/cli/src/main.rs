@@ -67,6 +67,9 @@ enum Command {
     /// What the DHCP responder (`serve --dhcp IFACE`) handed out.
     #[command(subcommand)]
     Dhcp(commands::dhcp::DhcpCommand),
+    /// The hand-over report: every phone's extensions, firmware, last contact, status and
+    /// diagnosis, problems first, as CSV or PDF.
+    Report(commands::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
         Command::Profile(command) => commands::profile::run(&desk_path, command),
         Command::Dhcp(command) => commands::dhcp::run(&desk_path, command),
         Command::Log(args) => commands::log::run(&desk_path, &args),
+        Command::Report(args) => commands::report::run(&desk_path, &args),
     };
     match result {
         Ok(code) => code,

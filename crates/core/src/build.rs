@@ -67,6 +67,9 @@ pub mod pvalues {
     pub const SIP_AUTH_PASSWORD: PName = p(34);
     /// Account 1's local SIP port (5060 when unset): where the phone listens for a NOTIFY.
     pub const LOCAL_SIP_PORT: PName = p(40);
+    /// Syslog server (host, or host:port off port 514) and level (0 none … 4 error).
+    pub const SYSLOG_SERVER: PName = p(207);
+    pub const SYSLOG_LEVEL: PName = p(208);
 
     /// What the binary file carries when the XML is encrypted: enough to find the server and
     /// decrypt, never the SIP secrets.
@@ -128,11 +131,38 @@ impl ServerAddress {
     }
 }
 
+/// The desk's syslog receiver as phones are told to reach it; fills P207/P208 where the
+/// profiles leave them empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyslogTarget {
+    pub host: String,
+    pub port: u16,
+    pub level: crate::syslog::SyslogLevel,
+}
+
+impl SyslogTarget {
+    /// Where phones send syslog unless told a port.
+    pub const DEFAULT_PORT: u16 = 514;
+
+    /// The P207 value: the host alone on port 514 (every firmware reads that), else
+    /// `host:port`.
+    pub fn p207(&self) -> String {
+        if self.port == Self::DEFAULT_PORT {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
     pub server: Option<ServerAddress>,
     /// From `[encryption] mode`; per-device unless the desk turns it off.
     pub encryption: EncryptionMode,
+    /// The syslog receiver, while it runs (or, outside `serve`, when the settings turn it
+    /// on and name a `public_host`).
+    pub syslog: Option<SyslogTarget>,
 }
 
 impl BuildOptions {
@@ -141,10 +171,21 @@ impl BuildOptions {
     pub fn from_settings(settings: &crate::desk::DeskSettings) -> BuildOptions {
         let server = &settings.server;
         let encryption = settings.encryption.mode;
+        let syslog_settings = settings.syslog();
+        let syslog = server.public_host.clone().and_then(|host| {
+            let listen = syslog_settings.listen_address()?;
+            let port = listen.rsplit_once(':')?.1.parse::<u16>().ok()?;
+            Some(SyslogTarget {
+                host,
+                port,
+                level: syslog_settings.level,
+            })
+        });
         let Some(host) = server.public_host.clone() else {
             return BuildOptions {
                 server: None,
                 encryption,
+                syslog,
             };
         };
         let configured = [
@@ -162,6 +203,7 @@ impl BuildOptions {
             return BuildOptions {
                 server: None,
                 encryption,
+                syslog,
             };
         };
         let port = listen
@@ -179,6 +221,7 @@ impl BuildOptions {
                 },
             }),
             encryption,
+            syslog,
         }
     }
 }
@@ -1055,12 +1098,11 @@ fn is_own_error(d: &Diagnostic, config: &EffectiveConfig, profiles: &ProfileSet)
 }
 
 /// Fills P237/P192/P212 from the server's own address where the profiles leave them empty,
-/// so a phone that reads the binary file comes back to this server.
+/// so a phone that reads the binary file comes back to this server; and, while the syslog
+/// receiver runs, P207 with it and P208 with its level. P208 is filled only along with P207:
+/// a profile that sends its phones' syslog elsewhere keeps the level it chose (or the
+/// phone's, none).
 fn fill_server(config: &mut EffectiveConfig, options: &BuildOptions) {
-    let Some(server) = &options.server else {
-        return;
-    };
-    let path = server.config_path();
     let fill = |config: &mut EffectiveConfig, name: PName, value: &str| {
         if config.non_empty(name).is_none() {
             config.params.insert(
@@ -1070,11 +1112,22 @@ fn fill_server(config: &mut EffectiveConfig, options: &BuildOptions) {
                     source: Source::Server,
                 },
             );
+            true
+        } else {
+            false
         }
     };
-    fill(config, pvalues::CONFIG_SERVER, &path);
-    fill(config, pvalues::FIRMWARE_SERVER, &path);
-    fill(config, pvalues::PROVISION_PROTOCOL, server.scheme.p212());
+    if let Some(server) = &options.server {
+        let path = server.config_path();
+        fill(config, pvalues::CONFIG_SERVER, &path);
+        fill(config, pvalues::FIRMWARE_SERVER, &path);
+        fill(config, pvalues::PROVISION_PROTOCOL, server.scheme.p212());
+    }
+    if let Some(syslog) = &options.syslog
+        && fill(config, pvalues::SYSLOG_SERVER, &syslog.p207())
+    {
+        fill(config, pvalues::SYSLOG_LEVEL, syslog.level.p208());
+    }
 }
 
 /// Prefix and postfix of config (P234/P235) or firmware (P232/P233) names.
@@ -2097,6 +2150,62 @@ mod tests {
     }
 
     #[test]
+    fn the_syslog_receiver_fills_p207_and_p208_only_where_profiles_leave_them_empty() {
+        let receiver = |port| BuildOptions {
+            syslog: Some(SyslogTarget {
+                host: "192.0.2.10".into(),
+                port,
+                level: crate::syslog::SyslogLevel::Info,
+            }),
+            ..BuildOptions::default()
+        };
+        let phone = device("000b82000001", "gxp2170", "office", &[]);
+        let config = |office: &str, options: &BuildOptions| {
+            let profiles = ProfileSet::from_texts(&[
+                ("profiles/global.toml", "[params]\nP30 = \"pool.ntp.org\"\n"),
+                ("profiles/office.toml", office),
+            ]);
+            device_config(&profiles, &phone, options).0
+        };
+        let filled = config("[params]\n", &receiver(5514));
+        assert_eq!(filled.get(p("P207")), Some("192.0.2.10:5514"));
+        assert_eq!(filled.get(p("P208")), Some("2"));
+        assert_eq!(filled.params[&p("P207")].source, Source::Server);
+        assert_eq!(filled.params[&p("P208")].source, Source::Server);
+        let default_port = config("[params]\n", &receiver(514));
+        assert_eq!(default_port.get(p("P207")), Some("192.0.2.10"));
+        // A profile that sends syslog elsewhere keeps its server and the phone's level.
+        let elsewhere = config("[params]\nP207 = \"logs.example\"\n", &receiver(5514));
+        assert_eq!(elsewhere.get(p("P207")), Some("logs.example"));
+        assert_eq!(elsewhere.get(p("P208")), None);
+        // A profile's own level stays; the server is still filled.
+        let level = config("[params]\nP208 = \"1\"\n", &receiver(5514));
+        assert_eq!(level.get(p("P207")), Some("192.0.2.10:5514"));
+        assert_eq!(level.get(p("P208")), Some("1"));
+        // No receiver, nothing filled.
+        let off = config("[params]\n", &BuildOptions::default());
+        assert_eq!((off.get(p("P207")), off.get(p("P208"))), (None, None));
+    }
+
+    #[test]
+    fn the_settings_name_the_syslog_receiver_only_with_a_public_host() {
+        let mut settings = crate::desk::DeskSettings {
+            syslog: Some(crate::desk::SyslogSettings {
+                listen: Some("0.0.0.0:5514".into()),
+                level: crate::syslog::SyslogLevel::Warning,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(BuildOptions::from_settings(&settings).syslog, None);
+        settings.server.public_host = Some("prov.example".into());
+        let target = BuildOptions::from_settings(&settings).syslog.unwrap();
+        assert_eq!(target.p207(), "prov.example:5514");
+        assert_eq!(target.level.p208(), "3");
+        settings.syslog = None;
+        assert_eq!(BuildOptions::from_settings(&settings).syslog, None);
+    }
+
+    #[test]
     fn missing_device_variables_name_what_enrolling_must_ask_for() {
         let profiles = ProfileSet::from_texts(&[
             (
@@ -2141,6 +2250,7 @@ mod tests {
                 base_path: "/gs/".into(),
             }),
             encryption: EncryptionMode::Off,
+            syslog: None,
         };
         let report = Builder::new(f.desk.clone())
             .build(&f.inventory, &options)

@@ -70,7 +70,11 @@ pub fn record(
     if rows.is_empty() {
         return;
     }
-    let macs: Vec<Mac> = rows.iter().filter_map(|r| r.mac).collect();
+    let macs: Vec<Option<Mac>> = rows
+        .iter()
+        .filter(|r| r.mac.is_some())
+        .map(|r| r.mac)
+        .collect();
     let written = inventory
         .append_device_events(&rows)
         .and_then(|_| inventory.trim_device_events_of(EventSource::Build, &macs, KEPT_PER_DEVICE));

@@ -43,6 +43,58 @@ pub struct DeskSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ts", ts(skip))]
     pub dhcp: Option<DhcpSettings>,
+    /// `[syslog]`; absent means off. Optional for the same reason as `dhcp`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub syslog: Option<SyslogSettings>,
+    /// `[site]`: the customer's site, named on the hand-over report. Optional and kept by a
+    /// save that does not carry it, as `[dhcp]` (the app's form does not edit it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub site: Option<SiteSettings>,
+}
+
+/// The syslog receiver: off unless `listen` names an address here or `provdesk serve
+/// --syslog ADDR` gives one. While it runs, profiles that leave P207 (syslog server) and
+/// P208 (level) empty get this receiver and `level`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyslogSettings {
+    /// `ADDRESS:PORT` to receive on over UDP, e.g. `0.0.0.0:514`; absent, empty or `off`
+    /// keeps the receiver off.
+    pub listen: Option<String>,
+    /// What phones are told to send (P208): `debug`, `info`, `warning` or `error`.
+    pub level: crate::syslog::SyslogLevel,
+}
+
+impl SyslogSettings {
+    /// The address to listen on, when the receiver is on.
+    pub fn listen_address(&self) -> Option<&str> {
+        self.listen
+            .as_deref()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.eq_ignore_ascii_case("off"))
+    }
+
+    /// Every value that cannot work, as `(field, message)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        if let Some(address) = self.listen_address()
+            && let Err(message) = crate::settings_edit::check_listen_address(address)
+        {
+            problems.push(("syslog.listen".to_string(), message));
+        }
+        problems
+    }
+}
+
+/// The customer's site.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SiteSettings {
+    /// The site's name as the customer knows it (`Acme Ltd, Leeds office`): the hand-over
+    /// report's title. Absent: the desk folder's name.
+    pub name: Option<String>,
 }
 
 /// Who the DHCP responder answers.
@@ -173,6 +225,11 @@ impl DeskSettings {
     /// `[dhcp]` with its defaults filled in.
     pub fn dhcp(&self) -> DhcpSettings {
         self.dhcp.clone().unwrap_or_default()
+    }
+
+    /// `[syslog]` with its defaults filled in.
+    pub fn syslog(&self) -> SyslogSettings {
+        self.syslog.clone().unwrap_or_default()
     }
 }
 
@@ -543,6 +600,12 @@ pub(crate) fn parse_settings(path: &Path, text: &str) -> Result<DeskSettings> {
             message: format!("{field}: {message}"),
         });
     }
+    if let Some((field, message)) = settings.syslog().problems().into_iter().next() {
+        return Err(Error::Settings {
+            path: path.to_path_buf(),
+            message: format!("{field}: {message}"),
+        });
+    }
     Ok(settings)
 }
 
@@ -682,6 +745,25 @@ tftp_transfers_per_address = 2
         let fields: Vec<String> = bad.problems().into_iter().map(|(f, _)| f).collect();
         assert_eq!(fields, ["dhcp.dns[0]", "dhcp.pool_end", "dhcp.lease_secs"]);
         assert!(parse("[dhcp]\nanswer = \"all\"\n").is_err());
+    }
+
+    #[test]
+    fn syslog_is_off_by_default_and_a_bad_address_is_named() {
+        let parse = |text: &str| parse_settings(Path::new("provdesk.toml"), text);
+        let none = parse("").unwrap();
+        assert_eq!(none.syslog, None);
+        assert_eq!(none.syslog().listen_address(), None);
+        assert_eq!(none.syslog().level, crate::syslog::SyslogLevel::Info);
+        let on = parse("[syslog]\nlisten = \"0.0.0.0:5514\"\nlevel = \"debug\"\n").unwrap();
+        assert_eq!(on.syslog().listen_address(), Some("0.0.0.0:5514"));
+        assert_eq!(on.syslog().level, crate::syslog::SyslogLevel::Debug);
+        let off = parse("[syslog]\nlisten = \"off\"\n").unwrap();
+        assert_eq!(off.syslog().listen_address(), None);
+        let err = parse("[syslog]\nlisten = \"0.0.0.0\"\n").unwrap_err();
+        assert!(err.to_string().contains("syslog.listen"), "{err}");
+        assert!(err.to_string().contains("has no port"), "{err}");
+        let err = parse("[syslog]\nlevel = \"loud\"\n").unwrap_err();
+        assert!(err.to_string().contains("provdesk.toml:2"), "{err}");
     }
 
     #[test]

@@ -63,7 +63,12 @@ pub fn replace_with(
     how: Replace<'_>,
     write: impl FnOnce(&mut fs::File) -> std::io::Result<()>,
 ) -> Result<()> {
-    let folder = target.parent().unwrap_or(Path::new("."));
+    // A bare file name (`report.pdf`) has the empty path as its parent, which cannot be
+    // opened to sync: its folder is the current one.
+    let folder = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let (temp, mut file) = create_temp(how.temp_dir.unwrap_or(folder), target, how.access)?;
     let mut written = write(&mut file).and_then(|()| file.flush());
     if how.durability == Durability::Synced {
@@ -127,6 +132,33 @@ fn create_temp(dir: &Path, target: &Path, access: Access) -> Result<(PathBuf, fs
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bare_file_name_is_replaced_in_the_current_folder() {
+        // The current folder is the process's: a child process keeps this test's away from
+        // the others running in parallel.
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "fsio::tests::bare_name_child", "--nocapture"])
+            .env("FSIO_BARE_NAME_DIR", dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(
+            fs::read_to_string(dir.path().join("report.csv")).unwrap(),
+            "a,b\r\n"
+        );
+    }
+
+    /// Run by the test above in a process of its own; does nothing elsewhere.
+    #[test]
+    fn bare_name_child() {
+        let Some(dir) = std::env::var_os("FSIO_BARE_NAME_DIR") else {
+            return;
+        };
+        std::env::set_current_dir(dir).unwrap();
+        write_atomically(Path::new("report.csv"), b"a,b\r\n", Replace::SYNCED).unwrap();
+    }
 
     #[test]
     fn replaces_the_whole_file_and_leaves_no_temp_behind() {

@@ -22,6 +22,7 @@ pub const TARGETS: &[Target] = &[
     ("xml_config", xml_config),
     ("template", template),
     ("csv_devices", csv_devices),
+    ("syslog_line", syslog_line),
 ];
 
 /// A legacy binary `cfg<mac>` file. Random bytes almost never carry a valid length and
@@ -174,6 +175,29 @@ pub fn csv_devices(data: &[u8]) {
             );
         }
     }
+}
+
+/// One syslog datagram: the reader never panics, reads no more than its bound, and returns
+/// only printable text (no control character but tab) and at most a few MACs.
+pub fn syslog_line(data: &[u8]) {
+    let line = crate::syslog::parse(data, 1_796_580_000_000);
+    // Each byte read can grow into a replacement character or an escape, never more.
+    let bound = crate::syslog::MAX_LINE_BYTES * 10;
+    for text in [
+        Some(&line.message),
+        line.hostname.as_ref(),
+        line.app.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        assert!(text.len() <= bound, "a field is longer than the line");
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\t'),
+            "a control character got through: {text:?}"
+        );
+    }
+    assert!(line.macs.len() <= 4, "too many MACs: {:?}", line.macs);
 }
 
 #[cfg(test)]

@@ -25,9 +25,11 @@ pub mod preview;
 pub mod profile;
 pub mod profile_io;
 pub mod pvalue;
+pub mod report;
 pub mod secrets;
 pub mod settings_edit;
 pub mod status;
+pub mod syslog;
 pub mod timeline;
 pub mod user_agent;
 

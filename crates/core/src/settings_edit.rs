@@ -27,6 +27,25 @@ pub fn save_settings(desk_root: &Path, new: &DeskSettings) -> Result<DeskSetting
     if new.dhcp.as_ref().is_none_or(|dhcp| *dhcp == old.dhcp()) {
         new.dhcp = old.dhcp.clone();
     }
+    // Nor `[syslog]`, kept the same way.
+    if new
+        .syslog
+        .as_ref()
+        .is_none_or(|syslog| *syslog == old.syslog())
+    {
+        new.syslog = old.syslog.clone();
+    }
+    // Nor `[site]`. A site without a name is the table as the file has it (or not), emptied.
+    match &new.site {
+        None => new.site = old.site.clone(),
+        Some(site) if site.name.is_none() => {
+            new.site = old
+                .site
+                .as_ref()
+                .map(|_| crate::desk::SiteSettings::default());
+        }
+        Some(_) => {}
+    }
     let new = &new;
 
     let problems = validate(desk_root, new);
@@ -85,6 +104,9 @@ pub fn normalize(settings: &DeskSettings) -> DeskSettings {
     }
     optional(&mut s.server.public_host);
     optional(&mut s.discovery.auto_enroll_profile);
+    if let Some(site) = &mut s.site {
+        optional(&mut site.name);
+    }
     s.server.base_path = s.server.base_path.trim().to_string();
     s.auth.realm = s.auth.realm.trim().to_string();
     s.access.allow = s
@@ -232,6 +254,9 @@ pub fn validate(desk_root: &Path, settings: &DeskSettings) -> Vec<Diagnostic> {
         bad(field, message);
     }
     for (field, message) in settings.dhcp().problems() {
+        bad(&field, message);
+    }
+    for (field, message) in settings.syslog().problems() {
         bad(&field, message);
     }
     problems
@@ -410,6 +435,30 @@ fn apply(doc: &mut DocumentMut, old: &DeskSettings, new: &DeskSettings) {
 
     if old.dhcp != new.dhcp {
         apply_dhcp(doc, &old.dhcp(), &new.dhcp());
+    }
+    if old.syslog != new.syslog {
+        let (o, n) = (old.syslog(), new.syslog());
+        if o.listen != n.listen {
+            set(
+                doc,
+                "syslog",
+                "listen",
+                n.listen.as_deref().map(Value::from),
+            );
+        }
+        if o.level != n.level {
+            set(doc, "syslog", "level", Some(n.level.as_str().into()));
+        }
+    }
+
+    let site_name = |s: &DeskSettings| s.site.as_ref().and_then(|site| site.name.clone());
+    if site_name(old) != site_name(new) {
+        set(
+            doc,
+            "site",
+            "name",
+            site_name(new).as_deref().map(Value::from),
+        );
     }
 
     if old.encryption.mode != new.encryption.mode {
@@ -711,6 +760,30 @@ mod tests {
     }
 
     #[test]
+    fn syslog_is_saved_validated_by_field_and_kept_when_a_save_omits_it() {
+        let (_dir, root, mut settings) = sample();
+        settings.syslog = Some(crate::desk::SyslogSettings {
+            listen: Some("0.0.0.0".into()),
+            ..Default::default()
+        });
+        let err = save_settings(&root, &settings).unwrap_err();
+        assert_eq!(fields(err), ["syslog.listen"]);
+        settings.syslog = Some(crate::desk::SyslogSettings {
+            listen: Some("0.0.0.0:5514".into()),
+            level: crate::syslog::SyslogLevel::Warning,
+        });
+        let saved = save_settings(&root, &settings).unwrap();
+        assert_eq!(saved.syslog().listen_address(), Some("0.0.0.0:5514"));
+        let after = text(&root);
+        assert!(after.contains("[syslog]"), "{after}");
+        assert!(after.contains("level = \"warning\""), "{after}");
+        // A save without `[syslog]` (the app's form) keeps the section.
+        settings.syslog = None;
+        let saved = save_settings(&root, &settings).unwrap();
+        assert_eq!(saved.syslog().level, crate::syslog::SyslogLevel::Warning);
+    }
+
+    #[test]
     fn dhcp_is_saved_validated_by_field_and_kept_when_a_save_omits_it() {
         let (_dir, root, mut settings) = sample();
         settings.dhcp = Some(crate::desk::DhcpSettings {
@@ -733,6 +806,32 @@ mod tests {
         settings.dhcp = None;
         let saved = save_settings(&root, &settings).unwrap();
         assert_eq!(saved.dhcp().router.as_deref(), Some("198.51.100.1"));
+    }
+
+    #[test]
+    fn the_site_name_is_saved_kept_when_a_save_omits_it_and_cleared() {
+        let (_dir, root, mut settings) = sample();
+        let site = |name: Option<&str>| {
+            Some(crate::desk::SiteSettings {
+                name: name.map(str::to_string),
+            })
+        };
+        settings.site = site(Some("  Acme Ltd, Leeds  "));
+        let saved = save_settings(&root, &settings).unwrap();
+        assert_eq!(saved.site, site(Some("Acme Ltd, Leeds")));
+        let after = text(&root);
+        assert!(
+            after.contains("[site]\nname = \"Acme Ltd, Leeds\""),
+            "{after}"
+        );
+
+        settings.site = None;
+        let saved = save_settings(&root, &settings).unwrap();
+        assert_eq!(saved.site, site(Some("Acme Ltd, Leeds")));
+
+        settings.site = site(Some(" "));
+        let saved = save_settings(&root, &settings).unwrap();
+        assert_eq!(saved.site.and_then(|s| s.name), None);
     }
 
     #[test]

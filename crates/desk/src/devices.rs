@@ -134,7 +134,7 @@ impl DeviceDto {
     }
 }
 
-fn redact_status(status: ProvisioningStatus, secrets: &Secrets) -> ProvisioningStatus {
+pub(crate) fn redact_status(status: ProvisioningStatus, secrets: &Secrets) -> ProvisioningStatus {
     match status {
         ProvisioningStatus::Denied { reason } => ProvisioningStatus::Denied {
             reason: secrets.redact(&reason),
@@ -1006,9 +1006,11 @@ mod tests {
                 tftp: Some("off".into()),
                 pnp: None,
                 dhcp: None,
+                syslog: Some("127.0.0.1:0".into()),
             }))
             .unwrap();
         let port = started.addresses[0].1.port();
+        let syslog = started.syslog_url.clone().expect("the receiver runs");
         let detail = desk
             .device_detail(mac("000b82000001"), Reveal::Masked)
             .unwrap();
@@ -1027,6 +1029,14 @@ mod tests {
         );
         let p212 = detail.params.iter().find(|p| p.p.to_string() == "P212");
         assert!(p212.is_some_and(|p| p.server_filled && p.value == "1"));
+        // The syslog receiver, and the level, where the profiles leave them empty.
+        let p207 = detail.params.iter().find(|p| p.p.to_string() == "P207");
+        assert!(
+            p207.is_some_and(|p| p.server_filled && syslog == format!("udp://{}", p.value)),
+            "{p207:?} for {syslog}"
+        );
+        let p208 = detail.params.iter().find(|p| p.p.to_string() == "P208");
+        assert!(p208.is_some_and(|p| p.server_filled && p.value == "2"));
         assert_eq!(detail.address.p237.as_deref(), Some(p237.value.as_str()));
         assert_eq!(
             detail.address.source,
@@ -1037,6 +1047,7 @@ mod tests {
             .device_detail(mac("000b82000001"), Reveal::Masked)
             .unwrap();
         assert!(!after.serving && after.address.p237.is_none());
+        assert!(!after.params.iter().any(|p| p.p.to_string() == "P207"));
         assert_eq!(after.address.source, crate::address::AddressSource::Unknown);
     }
 

@@ -20,6 +20,7 @@ pub mod live;
 pub mod overview;
 pub mod profile_import;
 pub mod profiles;
+pub mod report;
 pub mod resync;
 pub mod service;
 pub mod settings;

@@ -86,6 +86,8 @@ struct Serving {
 pub struct Started {
     pub addresses: Vec<(provdesk_serve::events::Protocol, std::net::SocketAddr)>,
     pub urls: Vec<(provdesk_serve::events::Protocol, String)>,
+    /// The syslog receiver's `udp://HOST:PORT`, when it runs.
+    pub syslog_url: Option<String>,
     pub access: provdesk_serve::access::AccessSummary,
     pub first_build: BuildSummary,
     pub events: broadcast::Receiver<Arc<Event>>,
@@ -404,6 +406,7 @@ impl DeskService {
         let started = Started {
             addresses: service.addresses(),
             urls: service.urls(),
+            syslog_url: service.syslog_url(),
             access: service.access().clone(),
             first_build: BuildSummary::served(
                 service.first_build(),

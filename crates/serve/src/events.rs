@@ -280,6 +280,81 @@ pub enum Event {
     },
     /// The DHCP responder started, or a DHCP message came in or went out.
     Dhcp(DhcpEvent),
+    /// The syslog receiver started, a phone's line came in, or lines were dropped.
+    Syslog(SyslogEvent),
+}
+
+/// What the syslog receiver reports (`crate::syslog`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SyslogEvent {
+    /// The receiver runs: `udp://HOST:PORT`.
+    Listening { url: String },
+    /// One line, read and tied to its device when the desk can tell which.
+    Line(SyslogLine),
+    /// Lines not kept: a source (or all of them together) sent more than its share.
+    Dropped(SyslogDropped),
+}
+
+/// One syslog line as received.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SyslogLine {
+    pub at_ms: i64,
+    pub peer: SocketAddr,
+    /// The device the line is tied to, and how.
+    pub mac: Option<Mac>,
+    pub tied_by: Option<TiedBy>,
+    pub format: provdesk_core::syslog::Format,
+    pub facility: Option<&'static str>,
+    pub severity: Option<provdesk_core::syslog::Severity>,
+    pub hostname: Option<String>,
+    pub app: Option<String>,
+    pub message: String,
+    /// The sender's own clock, when the line says.
+    pub sent_at_ms: Option<i64>,
+    /// MACs the line names that are no device of the desk's (a relay's other phones).
+    pub other_macs: Vec<Mac>,
+    /// Bytes of the datagram past the kept part ([`provdesk_core::syslog::MAX_LINE_BYTES`]).
+    pub cut_bytes: u64,
+}
+
+/// How a syslog line was tied to its device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TiedBy {
+    /// The line names the MAC of a device of the desk's.
+    MacInLine,
+    /// The desk's DHCP responder leased the source address to the device.
+    Lease,
+    /// The device last reached the desk from the source address (a fetch, a plug-and-play
+    /// request, a lease seen earlier).
+    Address,
+}
+
+impl TiedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TiedBy::MacInLine => "mac-in-line",
+            TiedBy::Lease => "lease",
+            TiedBy::Address => "address",
+        }
+    }
+}
+
+/// Lines dropped over one report interval.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SyslogDropped {
+    pub at_ms: i64,
+    /// The source, or `None` for the sources not reported one by one.
+    pub peer: Option<std::net::IpAddr>,
+    pub mac: Option<Mac>,
+    pub lines: u64,
+    /// Sources this count covers (1 for a named source).
+    pub sources: u64,
+    /// Why: `rate` (each source over its share) or `total` (all sources together).
+    pub reason: &'static str,
+    /// The share that was exceeded, in lines a second.
+    pub per_second: u32,
 }
 
 /// One DHCP happening on the responder's interface, tied to the client's MAC.
@@ -352,8 +427,69 @@ impl Event {
                     detail: Some(serde_json::json!({ "model": model, "firmware": firmware })),
                 })
             }
+            Event::Syslog(SyslogEvent::Line(line)) => {
+                let mut summary = String::new();
+                if let Some(severity) = line.severity {
+                    summary.push_str(severity.as_str());
+                    summary.push(' ');
+                }
+                if let Some(app) = &line.app {
+                    summary.push_str(app);
+                    summary.push_str(": ");
+                }
+                summary.push_str(&line.message);
+                if line.cut_bytes > 0 {
+                    summary.push_str(&format!(" (cut: {} more bytes)", line.cut_bytes));
+                }
+                Some(NewDeviceEvent {
+                    at_ms: line.at_ms,
+                    mac: line.mac,
+                    peer: Some(line.peer.to_string()),
+                    source: EventSource::Syslog,
+                    kind: "line".into(),
+                    summary,
+                    detail: Some(serde_json::json!({
+                        "format": line.format,
+                        "facility": line.facility,
+                        "severity": line.severity,
+                        "hostname": line.hostname,
+                        "app": line.app,
+                        "sent_at_ms": line.sent_at_ms,
+                        "tied_by": line.tied_by.map(TiedBy::as_str),
+                        "other_macs": line.other_macs,
+                        "cut_bytes": line.cut_bytes,
+                    })),
+                })
+            }
+            Event::Syslog(SyslogEvent::Dropped(dropped)) => Some(NewDeviceEvent {
+                at_ms: dropped.at_ms,
+                mac: dropped.mac,
+                peer: dropped.peer.map(|p| p.to_string()),
+                source: EventSource::Syslog,
+                kind: "dropped".into(),
+                summary: dropped.summary(),
+                detail: Some(serde_json::json!({
+                    "lines": dropped.lines,
+                    "sources": dropped.sources,
+                    "reason": dropped.reason,
+                    "per_second": dropped.per_second,
+                })),
+            }),
             _ => None,
         }
+    }
+}
+
+impl SyslogDropped {
+    /// `1234 syslog line(s) dropped: over 100 lines a second from this address`.
+    pub fn summary(&self) -> String {
+        let share = self.per_second;
+        let why = match (self.reason, self.sources) {
+            ("rate", 1) => format!("over {share} lines a second from this address"),
+            ("rate", n) => format!("{n} addresses each over {share} lines a second"),
+            _ => format!("over {share} lines a second from all addresses together"),
+        };
+        format!("{} syslog line(s) dropped: {why}", self.lines)
     }
 }
 

@@ -22,5 +22,6 @@ pub mod resync;
 pub mod service;
 pub mod signals;
 pub mod store;
+pub mod syslog;
 pub mod tftp;
 pub mod watcher;

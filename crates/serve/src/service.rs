@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use provdesk_core::Mac;
-use provdesk_core::build::{BuildOptions, Builder, Manifest, Scheme, ServerAddress};
+use provdesk_core::build::{BuildOptions, Builder, Manifest, Scheme, ServerAddress, SyslogTarget};
 use provdesk_core::build_record;
 use provdesk_core::desk::{Desk, DeskSettings};
 use provdesk_core::inventory::{FetchLogQuery, Inventory, InventoryError};
@@ -46,6 +46,9 @@ pub struct ServeOptions {
     pub pnp: Option<String>,
     /// Answer DHCP on this interface (overrides `[dhcp] interface`); `"off"` turns it off.
     pub dhcp: Option<String>,
+    /// Receive syslog on this `IP:PORT` over UDP (overrides `[syslog] listen`); `"off"`
+    /// turns it off.
+    pub syslog: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +106,8 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Syslog(#[from] crate::syslog::SyslogError),
     #[error("a server task stopped unexpectedly: {0}")]
     Task(String),
     #[error("cannot listen for {name}: {source}")]
@@ -183,6 +188,7 @@ impl Service {
             None => policy,
         };
         let bound = bind_all(&settings, &options).await?;
+        let syslog = bind_syslog(&settings, &options).await?;
         let pnp = match &options.pnp {
             Some(spec) => Some(bind_pnp(spec, &settings, &bound.addresses)?),
             None => None,
@@ -199,6 +205,9 @@ impl Service {
         let build_options = BuildOptions {
             server: server_address(&settings, &bound.addresses),
             encryption: settings.encryption.mode,
+            syslog: syslog
+                .as_ref()
+                .map(|(_, address)| syslog_target(&settings, *address)),
         };
         let publisher = Publisher::new(
             builder,
@@ -292,6 +301,37 @@ impl Service {
             }));
         }
 
+        let syslog_address = match syslog {
+            Some((socket, address)) => {
+                let source = crate::syslog::DeviceSource {
+                    inventory: inventory.clone(),
+                    leases: Arc::clone(&leases),
+                };
+                let task = crate::syslog::run(
+                    socket,
+                    crate::syslog::SyslogConfig::default(),
+                    source,
+                    bus.clone(),
+                    servers.clone(),
+                );
+                let warn = bus.clone();
+                server_tasks.push(tokio::spawn(async move {
+                    let result = task.await;
+                    if let Err(e) = &result {
+                        warn.emit(Event::Warning {
+                            message: format!("the syslog receiver stopped: {e}"),
+                        });
+                    }
+                    result.map_err(ServeError::from)
+                }));
+                bus.emit(Event::Syslog(crate::events::SyslogEvent::Listening {
+                    url: syslog_url(address),
+                }));
+                Some(address)
+            }
+            None => None,
+        };
+
         // DHCP runs beside the servers: its pre-flight takes seconds and any problem it finds
         // is a warning, never a reason to stop serving files.
         if let Some(interface) = dhcp_interface(&settings, &options) {
@@ -330,6 +370,7 @@ impl Service {
         Ok(RunningService {
             access,
             addresses: bound.addresses,
+            syslog: syslog_address,
             settings,
             bus,
             store,
@@ -424,6 +465,8 @@ pub struct RunningService {
     /// notice of `serve` and the app.
     access: AccessSummary,
     addresses: Vec<(Protocol, SocketAddr)>,
+    /// The syslog receiver's bound address, when it runs.
+    syslog: Option<SocketAddr>,
     settings: DeskSettings,
     bus: EventBus,
     store: Arc<ArtifactStore>,
@@ -457,6 +500,11 @@ impl RunningService {
 
     pub fn events(&self) -> EventBus {
         self.bus.clone()
+    }
+
+    /// The syslog receiver's URL (`udp://HOST:PORT`), when it runs.
+    pub fn syslog_url(&self) -> Option<String> {
+        self.syslog.map(syslog_url)
     }
 
     /// What each running protocol enforces, and every trade-off the settings make; computed
@@ -738,6 +786,80 @@ async fn bind_all(settings: &DeskSettings, options: &ServeOptions) -> Result<Bou
     Ok(bound)
 }
 
+/// The syslog receiver's address: the command line's, else `[syslog] listen`; `off` or
+/// neither is none.
+fn syslog_listen(settings: &DeskSettings, options: &ServeOptions) -> Option<String> {
+    let chosen = options
+        .syslog
+        .clone()
+        .or_else(|| settings.syslog().listen)
+        .map(|l| l.trim().to_string())?;
+    (!chosen.is_empty() && !chosen.eq_ignore_ascii_case("off")).then_some(chosen)
+}
+
+/// Binds the syslog receiver's UDP socket, when it is on.
+async fn bind_syslog(
+    settings: &DeskSettings,
+    options: &ServeOptions,
+) -> Result<Option<(UdpSocket, SocketAddr)>, ServeError> {
+    const NAME: &str = "syslog";
+    let Some(address) = syslog_listen(settings, options) else {
+        return Ok(None);
+    };
+    let socket_addr = resolve(NAME, &address).await?;
+    let bind_err = |source: std::io::Error| {
+        let mut example = socket_addr;
+        example.set_port(5514);
+        match source.kind() {
+            std::io::ErrorKind::PermissionDenied if socket_addr.port() < 1024 => {
+                ServeError::PermissionDenied {
+                    protocol: NAME,
+                    address: socket_addr,
+                    fix: format!(
+                        "ports below 1024 need privileges: use a port above 1024 (e.g. --syslog {example}; phones are told the port in P207) or allow it: sudo setcap cap_net_bind_service=+ep $(command -v provdesk)"
+                    ),
+                }
+            }
+            std::io::ErrorKind::AddrInUse => ServeError::AddressInUse {
+                protocol: NAME,
+                address: socket_addr,
+                example: example.to_string(),
+            },
+            _ => ServeError::Bind {
+                protocol: NAME,
+                address: socket_addr,
+                source,
+            },
+        }
+    };
+    let socket = UdpSocket::bind(socket_addr).await.map_err(bind_err)?;
+    let local = socket.local_addr().map_err(bind_err)?;
+    Ok(Some((socket, local)))
+}
+
+/// How phones reach the syslog receiver (P207/P208): the desk's public host, else the
+/// address it is bound to (a reachable one for a wildcard), and the desk's level.
+pub fn syslog_target(settings: &DeskSettings, bound: SocketAddr) -> SyslogTarget {
+    SyslogTarget {
+        host: settings
+            .server
+            .public_host
+            .clone()
+            .unwrap_or_else(|| host_text(reachable_ip(bound.ip()))),
+        port: bound.port(),
+        level: settings.syslog().level,
+    }
+}
+
+/// `udp://HOST:PORT`.
+fn syslog_url(address: SocketAddr) -> String {
+    format!(
+        "udp://{}:{}",
+        host_text(reachable_ip(address.ip())),
+        address.port()
+    )
+}
+
 /// Joins the plug-and-play group on the interface `spec` names and prepares the responder
 /// with the URL of the first running server, as seen from that interface.
 fn bind_pnp(
@@ -935,6 +1057,7 @@ mod tests {
             tftp: opt(tftp),
             pnp: None,
             dhcp: None,
+            syslog: None,
         }
     }
 
@@ -952,6 +1075,40 @@ mod tests {
         let got = listen_addresses(&settings(), &ServeOptions::default());
         assert_eq!(got[0], (Protocol::Http, Some("0.0.0.0:8080".into())));
         assert_eq!(got[2], (Protocol::Tftp, Some("0.0.0.0:69".into())));
+    }
+
+    #[test]
+    fn the_syslog_flag_overrides_the_setting_and_phones_get_the_public_host() {
+        let mut s = settings();
+        let flag = |syslog: Option<&str>| ServeOptions {
+            syslog: syslog.map(str::to_string),
+            ..ServeOptions::default()
+        };
+        assert_eq!(syslog_listen(&s, &flag(None)), None);
+        s.syslog = Some(provdesk_core::desk::SyslogSettings {
+            listen: Some("0.0.0.0:514".into()),
+            level: provdesk_core::syslog::SyslogLevel::Debug,
+        });
+        assert_eq!(
+            syslog_listen(&s, &flag(None)).as_deref(),
+            Some("0.0.0.0:514")
+        );
+        assert_eq!(
+            syslog_listen(&s, &flag(Some("127.0.0.1:5514"))).as_deref(),
+            Some("127.0.0.1:5514")
+        );
+        assert_eq!(syslog_listen(&s, &flag(Some("OFF"))), None);
+        let bound: SocketAddr = "127.0.0.1:5514".parse().unwrap();
+        let target = syslog_target(&s, bound);
+        assert_eq!(
+            (target.p207(), target.level.p208()),
+            ("127.0.0.1:5514".into(), "1")
+        );
+        s.server.public_host = Some("prov.example".into());
+        assert_eq!(syslog_target(&s, bound).p207(), "prov.example:5514");
+        let standard: SocketAddr = "0.0.0.0:514".parse().unwrap();
+        assert_eq!(syslog_target(&s, standard).p207(), "prov.example");
+        assert_eq!(syslog_url(bound), "udp://127.0.0.1:5514");
     }
 
     #[test]

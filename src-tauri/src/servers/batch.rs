@@ -72,6 +72,7 @@ impl Batcher {
             Event::PlugAndPlay { .. } => {}
             // The Live screen has no DHCP view yet (issue 15, part 4).
             Event::Dhcp(_) => {}
+            Event::Syslog(_) => {}
         }
     }
 

@@ -75,7 +75,8 @@ impl Board {
             | Event::Listening { .. }
             | Event::Warning { .. }
             | Event::PlugAndPlay { .. }
-            | Event::Dhcp(_) => {}
+            | Event::Dhcp(_)
+            | Event::Syslog(_) => {}
         }
     }
 

@@ -7,6 +7,7 @@ pub mod dhcp;
 pub mod formats;
 pub mod log;
 pub mod profile;
+pub mod report;
 pub mod serve;
 
 use std::path::Path;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use provdesk_desk::DeskService;
-use provdesk_serve::events::{Event, Fetch, Outcome, Progress};
+use provdesk_serve::events::{Event, Fetch, Outcome, Progress, SyslogEvent};
 use provdesk_serve::pnp::PnpOutcome;
 use provdesk_serve::service::ServeOptions;
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -45,6 +45,11 @@ pub struct ServeArgs {
     /// and CAP_NET_RAW).
     #[arg(long, value_name = "IFACE")]
     dhcp: Option<String>,
+    /// Receive the phones' syslog over UDP on this address (IP:PORT, port 0 for any), or
+    /// `off`. Default: syslog.listen in provdesk.toml (off when absent). Profiles that leave
+    /// P207/P208 empty are pointed at it.
+    #[arg(long, value_name = "ADDR")]
+    syslog: Option<String>,
     /// How events are printed: readable lines, or one JSON object per line.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -72,6 +77,7 @@ async fn serve(desk: DeskService, args: ServeArgs) -> anyhow::Result<ExitCode> {
         tftp: args.tftp,
         pnp: args.pnp,
         dhcp: args.dhcp,
+        syslog: args.syslog,
     };
     let pnp = options.pnp.is_some();
     let format = args.log_format;
@@ -94,6 +100,9 @@ async fn serve(desk: DeskService, args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         if pnp {
             eprintln!("{PNP_LINE}");
+        }
+        if let Some(url) = &started.syslog_url {
+            eprintln!("listening syslog {url}");
         }
         for line in &access {
             eprintln!("{line}");
@@ -253,6 +262,43 @@ fn text_line(event: &Event, time: &str) -> String {
         }
         Event::Warning { message } => format!("{time} warning: {message}"),
         Event::Dhcp(dhcp) => dhcp_line(dhcp, time),
+        Event::Syslog(syslog) => syslog_line(syslog, time),
+    }
+}
+
+/// `listening syslog udp://HOST:PORT` when it starts, then
+/// `12:03:04 syslog 198.51.100.7:514 [000b82123456] info GS_LOG: [00:0b:82:12:34:56][000] …`.
+fn syslog_line(event: &SyslogEvent, time: &str) -> String {
+    match event {
+        SyslogEvent::Listening { url } => format!("listening syslog {url}"),
+        SyslogEvent::Line(line) => {
+            let mut text = format!("{time} syslog {}", line.peer);
+            if let Some(mac) = line.mac {
+                let _ = write!(text, " [{mac}]");
+            }
+            if let Some(severity) = line.severity {
+                let _ = write!(text, " {severity}");
+            }
+            if let Some(app) = &line.app {
+                let _ = write!(text, " {app}:");
+            }
+            let _ = write!(text, " {}", line.message);
+            if line.cut_bytes > 0 {
+                let _ = write!(text, " (cut: {} more)", bytes(line.cut_bytes));
+            }
+            text
+        }
+        SyslogEvent::Dropped(dropped) => {
+            let mut text = format!("{time} syslog");
+            if let Some(peer) = dropped.peer {
+                let _ = write!(text, " {peer}");
+            }
+            if let Some(mac) = dropped.mac {
+                let _ = write!(text, " [{mac}]");
+            }
+            let _ = write!(text, " {}", dropped.summary());
+            text
+        }
     }
 }
 
@@ -435,6 +481,50 @@ mod tests {
             "12:03:04 tftp 127.0.0.1:50000 gxp2170fw.bin 25% (1.0 MiB of 4.0 MiB)"
         );
         assert_eq!(bytes(1536), "1.5 KiB");
+    }
+
+    #[test]
+    fn syslog_lines_say_where_it_listens_who_spoke_and_what_was_dropped() {
+        use provdesk_serve::events::{SyslogDropped, SyslogLine, TiedBy};
+        let listening = Event::Syslog(SyslogEvent::Listening {
+            url: "udp://127.0.0.1:5514".into(),
+        });
+        assert_eq!(
+            text_line(&listening, "12:03:04"),
+            "listening syslog udp://127.0.0.1:5514"
+        );
+        let line = Event::Syslog(SyslogEvent::Line(SyslogLine {
+            at_ms: 0,
+            peer: "198.51.100.7:514".parse().unwrap(),
+            mac: "000b82123456".parse().ok(),
+            tied_by: Some(TiedBy::Lease),
+            format: provdesk_core::syslog::Format::Rfc3164,
+            facility: Some("user"),
+            severity: Some(provdesk_core::syslog::Severity::Info),
+            hostname: None,
+            app: Some("GS_LOG".into()),
+            message: "[00:0b:82:12:34:56][000] Ethernet link is up".into(),
+            sent_at_ms: None,
+            other_macs: Vec::new(),
+            cut_bytes: 63_459,
+        }));
+        assert_eq!(
+            text_line(&line, "12:03:04"),
+            "12:03:04 syslog 198.51.100.7:514 [000b82123456] info GS_LOG: [00:0b:82:12:34:56][000] Ethernet link is up (cut: 62.0 KiB more)"
+        );
+        let dropped = Event::Syslog(SyslogEvent::Dropped(SyslogDropped {
+            at_ms: 0,
+            peer: "198.51.100.7".parse().ok(),
+            mac: "000b82123456".parse().ok(),
+            lines: 9_400,
+            sources: 1,
+            reason: "rate",
+            per_second: 100,
+        }));
+        assert_eq!(
+            text_line(&dropped, "12:03:04"),
+            "12:03:04 syslog 198.51.100.7 [000b82123456] 9400 syslog line(s) dropped: over 100 lines a second from this address"
+        );
     }
 
     #[test]

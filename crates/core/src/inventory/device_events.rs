@@ -254,6 +254,33 @@ impl Inventory {
         })
     }
 
+    /// [`Inventory::trim_device_events`] for these devices only (`None`: the untied
+    /// events), so a batch's trim reads what the batch touched, not the whole table.
+    pub fn trim_device_events_of(
+        &self,
+        source: EventSource,
+        macs: &[Option<Mac>],
+        per_device: usize,
+    ) -> Result<usize, InventoryError> {
+        const OP: &str = "trim_device_events_of";
+        let keep = i64::try_from(per_device).unwrap_or(i64::MAX);
+        self.write(OP, None, |tx, _| {
+            let mut deleted = 0;
+            for mac in macs {
+                let mac_text = mac.map(|m| m.to_string());
+                deleted += tx
+                    .prepare_cached(
+                        "DELETE FROM device_events WHERE source = ?1 AND mac IS ?2 AND id <= \
+                         (SELECT id FROM device_events WHERE source = ?1 AND mac IS ?2 \
+                          ORDER BY id DESC LIMIT 1 OFFSET ?3)",
+                    )
+                    .and_then(|mut stmt| stmt.execute(params![source.as_str(), mac_text, keep]))
+                    .map_err(|e| self.events_err(OP, *mac, e))?;
+            }
+            Ok(deleted)
+        })
+    }
+
     fn events_err(
         &self,
         operation: &'static str,
@@ -367,5 +394,33 @@ mod tests {
             .filter(|e| e.mac.is_none())
             .count();
         assert_eq!(untied, 5);
+    }
+
+    #[test]
+    fn trimming_named_devices_leaves_the_others() {
+        let inventory = Inventory::open_in_memory().unwrap();
+        let phone: Mac = "000b82123456".parse().unwrap();
+        let other: Mac = "000b82654321".parse().unwrap();
+        let mut events = Vec::new();
+        for n in 0..20 {
+            events.push(event(n, Some(phone), EventSource::Syslog, "line"));
+            events.push(event(n, Some(other), EventSource::Syslog, "line"));
+            events.push(event(n, None, EventSource::Syslog, "line"));
+        }
+        inventory.append_device_events(&events).unwrap();
+        let deleted = inventory
+            .trim_device_events_of(EventSource::Syslog, &[Some(phone), None], 5)
+            .unwrap();
+        assert_eq!(deleted, 30);
+        let rows = inventory
+            .device_events(&DeviceEventQuery::default())
+            .unwrap();
+        let of = |mac: Option<Mac>| rows.iter().filter(|e| e.mac == mac).count();
+        assert_eq!((of(Some(phone)), of(Some(other)), of(None)), (5, 20, 5));
+        let newest = rows
+            .iter()
+            .filter(|e| e.mac == Some(phone))
+            .map(|e| e.at_ms);
+        assert_eq!(newest.collect::<Vec<_>>(), vec![15, 16, 17, 18, 19]);
     }
 }

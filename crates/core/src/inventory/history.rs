@@ -9,8 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::params;
-
 use super::rows::{FETCH_LOG_COLUMNS, FetchLogRow};
 use super::{DeviceEvent, EventSource, FetchLogEntry, Inventory, InventoryError};
 use crate::Mac;
@@ -149,45 +147,6 @@ impl Inventory {
         }
         Ok(out)
     }
-
-    /// Keeps the newest `keep` events of `source` for each of `macs`, deleting older ones;
-    /// returns how many were deleted. Each device's rows are found through the `(mac, ts)`
-    /// index, so the cost follows `macs`, not the table.
-    pub fn trim_device_events_of(
-        &self,
-        source: EventSource,
-        macs: &[Mac],
-        keep: usize,
-    ) -> Result<usize, InventoryError> {
-        const OP: &str = "trim_device_events_of";
-        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
-        let path = self.path().map(ToOwned::to_owned).unwrap_or_default();
-        let err = |mac: Option<Mac>| {
-            let path = path.clone();
-            move |source| InventoryError::Sql {
-                path,
-                operation: OP,
-                mac,
-                source,
-            }
-        };
-        self.write(OP, None, |tx, _| {
-            let mut stmt = tx
-                .prepare_cached(
-                    "DELETE FROM device_events WHERE mac = ?1 AND source = ?2 AND id <= \
-                     (SELECT id FROM device_events WHERE mac = ?1 AND source = ?2 \
-                      ORDER BY id DESC LIMIT 1 OFFSET ?3)",
-                )
-                .map_err(err(None))?;
-            let mut deleted = 0;
-            for mac in macs {
-                deleted += stmt
-                    .execute(params![mac.to_string(), source.as_str(), keep])
-                    .map_err(err(Some(*mac)))?;
-            }
-            Ok(deleted)
-        })
-    }
 }
 
 #[cfg(test)]
@@ -295,7 +254,7 @@ mod tests {
         assert_eq!(recent[&b].len(), 1);
 
         let deleted = inventory
-            .trim_device_events_of(EventSource::Build, &[a, b], 4)
+            .trim_device_events_of(EventSource::Build, &[Some(a), Some(b)], 4)
             .unwrap();
         assert_eq!(deleted, 6);
         let left = inventory.recent_device_events_by_device(100).unwrap();

@@ -11,6 +11,7 @@ mod csv;
 mod db;
 mod device_events;
 mod dhcp;
+mod firmware_history;
 mod history;
 mod migrate;
 mod rows;
