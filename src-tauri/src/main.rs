@@ -85,6 +85,7 @@ fn main() {
             commands::timeline::device_history,
             commands::timeline::device_diagnosis,
             commands::timeline::resync_devices,
+            commands::report::export_report,
             commands::profiles::list_profiles,
             commands::profiles::read_profile,
             commands::profiles::profile_revision,

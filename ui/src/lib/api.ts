@@ -234,3 +234,14 @@ export const timelineApi = {
    * (a phone that does not answer takes a few seconds). */
   resync: (request: ResyncRequest) => call("resync_devices", { request }),
 };
+
+// ---- The hand-over report (crates/desk report.rs; `provdesk report` writes the same) ----
+
+import type { ReportFormat } from "./generated/ReportFormat";
+import type { ReportWritten } from "./generated/ReportWritten";
+export type { ReportFormat, ReportWritten };
+
+export const reportApi = {
+  /** Asks where to save the hand-over report in `format` and writes it; null when cancelled. */
+  exportReport: (format: ReportFormat) => call("export_report", { format }),
+};

@@ -25,6 +25,8 @@ import type { MissingVariables } from "./MissingVariables";
 import type { PickedFile } from "./PickedFile";
 import type { ProfileDoc } from "./ProfileDoc";
 import type { ProfileList } from "./ProfileList";
+import type { ReportFormat } from "./ReportFormat";
+import type { ReportWritten } from "./ReportWritten";
 import type { ResyncRequest } from "./ResyncRequest";
 import type { ResyncResult } from "./ResyncResult";
 import type { SaveResult } from "./SaveResult";
@@ -56,6 +58,7 @@ export type Commands = {
   device_history: { args: { mac: string; sinceMs: number | null }; returns: DeviceHistory };
   device_diagnosis: { args: { mac: string }; returns: Diagnosis };
   resync_devices: { args: { request: ResyncRequest }; returns: Array<ResyncResult> };
+  export_report: { args: { format: ReportFormat }; returns: ReportWritten | null };
   list_profiles: { args: Record<string, never>; returns: ProfileList };
   read_profile: { args: { name: string; model: string | null }; returns: ProfileDoc };
   profile_revision: { args: { name: string }; returns: string | null };
