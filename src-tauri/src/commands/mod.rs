@@ -8,4 +8,6 @@ pub mod events;
 pub mod firmware;
 pub mod live;
 pub mod profiles;
+pub mod report;
 pub mod settings;
+pub mod timeline;

@@ -233,3 +233,37 @@ export const diagnosticsApi = {
   /** Opens the app's log folder in the system's file manager. */
   revealLogFolder: () => call("reveal_log_folder"),
 };
+
+// ---- A device's timeline, diagnosis and push re-provisioning (crates/desk timeline.rs, resync.rs) ----
+
+import type { DeviceHistory } from "./generated/DeviceHistory";
+import type { Diagnosis } from "./generated/Diagnosis";
+import type { ResyncOutcome } from "./generated/ResyncOutcome";
+import type { ResyncRequest } from "./generated/ResyncRequest";
+import type { ResyncResult } from "./generated/ResyncResult";
+import type { TimelineEntry } from "./generated/TimelineEntry";
+import type { TimelineSource } from "./generated/TimelineSource";
+import type { Verdict } from "./generated/Verdict";
+import type { VerdictSeverity } from "./generated/VerdictSeverity";
+export type { DeviceHistory, Diagnosis, ResyncOutcome, ResyncRequest, ResyncResult, TimelineEntry, TimelineSource, Verdict, VerdictSeverity };
+
+export const timelineApi = {
+  /** The device's history, oldest first (from `sinceMs` on when given). */
+  deviceHistory: (mac: string, sinceMs: number | null = null) => call("device_history", { mac, sinceMs }),
+  /** The device's diagnosis: its status, and verdicts in plain words with their evidence. */
+  deviceDiagnosis: (mac: string) => call("device_diagnosis", { mac }),
+  /** Sends the devices a re-provision (or reboot) NOTIFY; resolves with every outcome
+   * (a phone that does not answer takes a few seconds). */
+  resync: (request: ResyncRequest) => call("resync_devices", { request }),
+};
+
+// ---- The hand-over report (crates/desk report.rs; `provdesk report` writes the same) ----
+
+import type { ReportFormat } from "./generated/ReportFormat";
+import type { ReportWritten } from "./generated/ReportWritten";
+export type { ReportFormat, ReportWritten };
+
+export const reportApi = {
+  /** Asks where to save the hand-over report in `format` and writes it; null when cancelled. */
+  exportReport: (format: ReportFormat) => call("export_report", { format }),
+};
