@@ -563,6 +563,16 @@ impl Inventory {
         Ok(value)
     }
 
+    /// The error for a failed statement of `operation` (about `mac`), naming this database.
+    pub(super) fn sql_error(
+        &self,
+        operation: &'static str,
+        mac: Option<Mac>,
+        source: rusqlite::Error,
+    ) -> InventoryError {
+        sql_err(&self.shared.path, operation, mac)(source)
+    }
+
     /// Runs `f` on a free reader (or the in-memory database's one connection).
     pub(super) fn read<T>(
         &self,

@@ -116,7 +116,7 @@ impl Inventory {
                     "INSERT INTO device_events (ts, mac, peer, source, kind, summary, detail) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
-                .map_err(|source| self.events_err(OP, None, source))?;
+                .map_err(|source| self.sql_error(OP, None, source))?;
             for event in events {
                 let mac = event.mac.map(|m| m.hex());
                 // Only objects are stored: a detail that is not one is kept under "value".
@@ -133,7 +133,7 @@ impl Inventory {
                     event.summary,
                     detail,
                 ])
-                .map_err(|source| self.events_err(OP, event.mac, source))?;
+                .map_err(|source| self.sql_error(OP, event.mac, source))?;
             }
             Ok(events.len())
         })
@@ -238,7 +238,7 @@ impl Inventory {
                     stmt.query_map(params![source.as_str(), keep], |row| row.get(0))?
                         .collect::<rusqlite::Result<Vec<_>>>()
                 })
-                .map_err(|e| self.events_err(OP, None, e))?;
+                .map_err(|e| self.sql_error(OP, None, e))?;
             let mut deleted = 0;
             for mac in over {
                 deleted += tx
@@ -248,7 +248,7 @@ impl Inventory {
                           ORDER BY id DESC LIMIT 1 OFFSET ?3)",
                         params![source.as_str(), mac, keep],
                     )
-                    .map_err(|e| self.events_err(OP, None, e))?;
+                    .map_err(|e| self.sql_error(OP, None, e))?;
             }
             Ok(deleted)
         })
@@ -275,24 +275,10 @@ impl Inventory {
                           ORDER BY id DESC LIMIT 1 OFFSET ?3)",
                     )
                     .and_then(|mut stmt| stmt.execute(params![source.as_str(), mac_text, keep]))
-                    .map_err(|e| self.events_err(OP, *mac, e))?;
+                    .map_err(|e| self.sql_error(OP, *mac, e))?;
             }
             Ok(deleted)
         })
-    }
-
-    fn events_err(
-        &self,
-        operation: &'static str,
-        mac: Option<Mac>,
-        source: rusqlite::Error,
-    ) -> InventoryError {
-        InventoryError::Sql {
-            path: self.path().map(ToOwned::to_owned).unwrap_or_default(),
-            operation,
-            mac,
-            source,
-        }
     }
 }
 

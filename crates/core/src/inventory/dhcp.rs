@@ -69,14 +69,14 @@ impl Inventory {
                             ])
                         })
                         .map_err(|source| {
-                            self.dhcp_err("save_dhcp_lease", Some(lease.mac), source)
+                            self.sql_error("save_dhcp_lease", Some(lease.mac), source)
                         })?;
                     }
                     DhcpLeaseWrite::Remove(mac) => {
                         tx.prepare_cached("DELETE FROM dhcp_leases WHERE mac = ?1")
                             .and_then(|mut stmt| stmt.execute([mac.hex().as_str()]))
                             .map_err(|source| {
-                                self.dhcp_err("remove_dhcp_lease", Some(*mac), source)
+                                self.sql_error("remove_dhcp_lease", Some(*mac), source)
                             })?;
                     }
                 }
@@ -116,20 +116,6 @@ impl Inventory {
             .collect();
         leases.sort_by_key(|lease| u32::from(lease.address));
         Ok(leases)
-    }
-
-    fn dhcp_err(
-        &self,
-        operation: &'static str,
-        mac: Option<Mac>,
-        source: rusqlite::Error,
-    ) -> InventoryError {
-        InventoryError::Sql {
-            path: self.path().map(ToOwned::to_owned).unwrap_or_default(),
-            operation,
-            mac,
-            source,
-        }
     }
 }
 
