@@ -225,6 +225,18 @@ pub struct Tile {
     /// The core's label for the status, `up to date`, `firmware 45%`.
     pub label: String,
     pub last_request: Option<LastRequest>,
+    /// The newest syslog line the phone sent, as its timeline words it.
+    pub last_syslog: Option<LastSyslog>,
+}
+
+/// A device's newest syslog line, for its tile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct LastSyslog {
+    #[ts(type = "number")]
+    pub at_ms: i64,
+    /// The timeline row's summary (`info GS_LOG: …`).
+    pub text: String,
 }
 
 /// A device's newest request, for its tile.
@@ -259,7 +271,13 @@ impl Tile {
             label: status.label(),
             status,
             last_request: last.map(LastRequest::from),
+            last_syslog: None,
         }
+    }
+
+    pub fn with_syslog(mut self, last_syslog: Option<LastSyslog>) -> Tile {
+        self.last_syslog = last_syslog;
+        self
     }
 }
 

@@ -14,14 +14,16 @@ use provdesk_core::Mac;
 use provdesk_core::build::Manifest;
 use provdesk_core::inventory::{Device, FetchLogEntry};
 use provdesk_core::status::{self, LanEvidence, LiveTransfers, STATUS_LOG_DEPTH};
-use provdesk_serve::events::{Event, Fetch};
+use provdesk_serve::events::{Event, Fetch, SyslogEvent};
 use provdesk_serve::pnp::PnpOutcome;
 
-use crate::dto::Tile;
+use crate::dto::{LastSyslog, Tile};
 
 /// A device's inventory row, its newest logged requests (newest first) and what the desk's
 /// DHCP and plug-and-play responders know of it.
-pub type Seed = (Device, Vec<FetchLogEntry>, LanEvidence);
+/// What the board needs of a device it starts tracking: the row, its newest requests, what
+/// the LAN responders know of it and its newest syslog line.
+pub type Seed = (Device, Vec<FetchLogEntry>, LanEvidence, Option<LastSyslog>);
 
 #[derive(Debug, Default)]
 pub struct Board {
@@ -37,6 +39,8 @@ struct Tracked {
     /// Newest first, at most `STATUS_LOG_DEPTH`.
     log: VecDeque<FetchLogEntry>,
     lan: LanEvidence,
+    /// The newest syslog line seen live.
+    last_syslog: Option<LastSyslog>,
 }
 
 impl Board {
@@ -96,6 +100,20 @@ impl Board {
                     tracked.lan.asked_for_server = true;
                 }
             }
+            Event::Syslog(SyslogEvent::Line(line)) => {
+                let Some(mac) = line.mac else { return };
+                // Worded as the device's timeline words it.
+                let Some(row) = event.device_event() else {
+                    return;
+                };
+                self.touched.insert(mac);
+                if let Some(tracked) = self.track(mac, lookup) {
+                    tracked.last_syslog = Some(LastSyslog {
+                        at_ms: row.at_ms,
+                        text: row.summary,
+                    });
+                }
+            }
             Event::Build(_)
             | Event::Listening { .. }
             | Event::Warning { .. }
@@ -113,7 +131,7 @@ impl Board {
             if self.devices.len() >= Self::MAX_DEVICES {
                 return None;
             }
-            let (device, mut log, lan) = lookup(mac)?;
+            let (device, mut log, lan, last_syslog) = lookup(mac)?;
             log.truncate(STATUS_LOG_DEPTH);
             self.devices.insert(
                 mac,
@@ -121,6 +139,7 @@ impl Board {
                     device,
                     log: log.into(),
                     lan,
+                    last_syslog,
                 },
             );
         }
@@ -148,7 +167,10 @@ impl Board {
                 &tracked.lan,
             );
             let status = live.overlay(mac, derived);
-            tiles.push(Tile::new(&tracked.device, status, log.first()));
+            tiles.push(
+                Tile::new(&tracked.device, status, log.first())
+                    .with_syslog(tracked.last_syslog.clone()),
+            );
         }
         tiles
     }
@@ -248,6 +270,7 @@ mod tests {
                     Device::new(m, "gxp2170"),
                     log.clone(),
                     LanEvidence::default(),
+                    None,
                 )
             })
         }
@@ -262,6 +285,41 @@ mod tests {
         let tiles = board.tiles(manifest, &mut lookup);
         assert_eq!(tiles.len(), 1);
         tiles[0].status.clone()
+    }
+
+    #[test]
+    fn a_syslog_line_from_the_phone_shows_on_its_tile_as_its_timeline_words_it() {
+        let line = Event::Syslog(SyslogEvent::Line(provdesk_serve::events::SyslogLine {
+            at_ms: 5,
+            peer: "127.0.0.9:514".parse().unwrap(),
+            mac: Some(mac()),
+            tied_by: None,
+            format: provdesk_core::syslog::Format::Rfc3164,
+            facility: None,
+            severity: Some(provdesk_core::syslog::Severity::Error),
+            hostname: None,
+            app: Some("GS_LOG".into()),
+            message: "SIP registration failed".into(),
+            sent_at_ms: None,
+            other_macs: Vec::new(),
+            cut_bytes: 0,
+        }));
+        let mut board = Board::default();
+        let mut lookup = known(Vec::new());
+        board.observe(&line, &mut lookup);
+        let tiles = board.tiles(&manifest("h1"), &mut lookup);
+        let shown = tiles[0]
+            .last_syslog
+            .clone()
+            .expect("the line is on the tile");
+        assert_eq!(shown.at_ms, 5);
+        assert_eq!(Some(shown.text), line.device_event().map(|row| row.summary));
+        assert!(
+            tiles[0]
+                .last_syslog
+                .as_ref()
+                .is_some_and(|l| l.text.contains("SIP registration failed"))
+        );
     }
 
     #[test]
@@ -367,6 +425,7 @@ mod tests {
                     Device::new(m, "gxp2170"),
                     Vec::new(),
                     LanEvidence::default(),
+                    None,
                 )
             })
         };
@@ -379,6 +438,7 @@ mod tests {
                     Device::new(m, "gxp2170"),
                     Vec::new(),
                     LanEvidence::default(),
+                    None,
                 )
             })
         };

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use provdesk_core::Mac;
 use provdesk_core::build::Manifest;
-use provdesk_core::inventory::{FetchLogQuery, Inventory};
+use provdesk_core::inventory::{DeviceEventQuery, EventSource, FetchLogQuery, Inventory};
 use provdesk_core::status::STATUS_LOG_DEPTH;
 use provdesk_serve::events::Event;
 use provdesk_serve::service::ServeOptions;
@@ -25,7 +25,7 @@ use tauri::ipc::Channel;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio_util::sync::CancellationToken;
 
-use crate::dto::{LanStatus, LiveBatch, ServerStatus, Tile};
+use crate::dto::{LanStatus, LastSyslog, LiveBatch, ServerStatus, Tile};
 use crate::error::{ApiError, ApiResult};
 use crate::session::Session;
 use provdesk_desk::ErrorKind;
@@ -240,20 +240,46 @@ impl Servers {
                 let last = log.first().cloned();
                 // The desk's one status computation, as the device list and page use it;
                 // transfers under way reach the tiles through the event batches.
+                let events = events.remove(&device.mac).unwrap_or_default();
+                let last_syslog = events
+                    .iter()
+                    .rev()
+                    .find(|e| e.source == EventSource::Syslog)
+                    .map(|e| LastSyslog {
+                        at_ms: e.at_ms,
+                        text: e.summary.clone(),
+                    });
                 let rung = session.device_rung(
                     device,
                     log,
-                    events.remove(&device.mac).unwrap_or_default(),
+                    events,
                     &manifest,
                     &targets,
                     &lan.remove(&device.mac).unwrap_or_default(),
                 );
-                tiles.push(Tile::new(device, rung.status, last.as_ref()));
+                tiles.push(Tile::new(device, rung.status, last.as_ref()).with_syslog(last_syslog));
             }
             Ok(tiles)
         })
         .await
     }
+}
+
+/// The device's newest syslog line, as its timeline words it; none when it cannot be read.
+fn last_syslog(inventory: &Inventory, mac: Mac) -> Option<LastSyslog> {
+    let newest = inventory
+        .device_events(&DeviceEventQuery {
+            mac: Some(mac),
+            source: Some(EventSource::Syslog),
+            limit: Some(1),
+            ..DeviceEventQuery::default()
+        })
+        .ok()?
+        .pop()?;
+    Some(LastSyslog {
+        at_ms: newest.at_ms,
+        text: newest.summary,
+    })
 }
 
 fn recent_log(
@@ -284,7 +310,8 @@ async fn forward(
         let device = inventory.get_device(mac).ok()??;
         let log = recent_log(&inventory, mac).unwrap_or_default();
         let lan = provdesk_desk::lan::lan_evidence_of(&inventory, mac).unwrap_or_default();
-        Some((device, log, lan))
+        let last_syslog = last_syslog(&inventory, mac);
+        Some((device, log, lan, last_syslog))
     };
     loop {
         let deadline = batcher.deadline();

@@ -10,7 +10,7 @@ const requests = (rows: LiveRow[]): LogRow[] => rows.filter((r): r is LogRow => 
 
 const tile = (mac: string, over: Partial<Tile> = {}): Tile => ({
   mac, name: null, model: "gxp2170", profile: "office", state: "inventory", last_ip: null,
-  status: { state: "never-seen" }, label: "never seen", last_request: null, ...over,
+  status: { state: "never-seen" }, label: "never seen", last_request: null, last_syslog: null, ...over,
 });
 
 const row = (i: number, over: Partial<LogRow> = {}): LogRow => ({

@@ -5,10 +5,24 @@ import type { Tile } from "../../lib/api";
 
 const tile = (mac: string, over: Partial<Tile> = {}): Tile => ({
   mac, name: `Desk ${mac.slice(-2)}`, model: "gxp2170", profile: "office", state: "inventory", last_ip: null,
-  status: { state: "never-seen" }, label: "never seen", last_request: null, ...over,
+  status: { state: "never-seen" }, label: "never seen", last_request: null, last_syslog: null, ...over,
 });
 
 describe("TileBoard", () => {
+  it("shows the phone's newest syslog line under its last request", () => {
+    const { container } = render(TileBoard, {
+      tiles: [
+        tile("000b82000001", { last_syslog: { at_ms: Date.now(), text: "err GS_LOG: SIP registration failed" } }),
+        tile("000b82000002"),
+      ],
+      onpick: vi.fn(),
+    });
+    const line = container.querySelector("[data-tile='000b82000001'] [data-syslog]");
+    expect(line?.textContent).toContain("SIP registration failed");
+    expect(line?.getAttribute("title")).toBe("err GS_LOG: SIP registration failed");
+    expect(container.querySelector("[data-tile='000b82000002'] [data-syslog]")).toBeNull();
+  });
+
   it("shows status colour, firmware progress, the stale badge and a denial's reason", async () => {
     const onpick = vi.fn();
     const { container } = render(TileBoard, {
