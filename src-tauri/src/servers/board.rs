@@ -8,12 +8,13 @@
 //! (their inventory row and logged requests) and the manifest being served. Memory is bounded:
 //! [`STATUS_LOG_DEPTH`] requests per device, at most [`Board::MAX_DEVICES`] devices.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use provdesk_core::Mac;
 use provdesk_core::build::Manifest;
-use provdesk_core::inventory::{Device, FetchLogEntry};
+use provdesk_core::inventory::{Device, DeviceEvent, EventSource, FetchLogEntry, NewDeviceEvent};
 use provdesk_core::status::{self, LanEvidence, LiveTransfers, STATUS_LOG_DEPTH};
+use provdesk_core::timeline;
 use provdesk_serve::events::{Event, Fetch, SyslogEvent};
 use provdesk_serve::pnp::PnpOutcome;
 
@@ -22,8 +23,9 @@ use crate::dto::{LastSyslog, Tile};
 /// A device's inventory row, its newest logged requests (newest first) and what the desk's
 /// DHCP and plug-and-play responders know of it.
 /// What the board needs of a device it starts tracking: the row, its newest requests, what
-/// the LAN responders know of it and its newest syslog line.
-pub type Seed = (Device, Vec<FetchLogEntry>, LanEvidence, Option<LastSyslog>);
+/// the LAN responders know of it and its newest timeline events (DHCP, plug-and-play,
+/// NOTIFY, syslog, builds), oldest first.
+pub type Seed = (Device, Vec<FetchLogEntry>, LanEvidence, Vec<DeviceEvent>);
 
 #[derive(Debug, Default)]
 pub struct Board {
@@ -31,7 +33,16 @@ pub struct Board {
     live: LiveTransfers,
     /// Devices whose status may have changed since the last [`Board::tiles`].
     touched: BTreeSet<Mac>,
+    /// The firmware version the desk serves per model (for "on target firmware"), as the
+    /// servers started.
+    targets: BTreeMap<String, String>,
+    /// Ids for requests seen live, which the fetch log has not numbered yet: above any row
+    /// id, so at the same millisecond a live request sorts after the stored ones.
+    next_live_id: i64,
 }
+
+/// The first id [`Board`] gives a request seen live.
+const FIRST_LIVE_ID: i64 = 1 << 53;
 
 #[derive(Debug)]
 struct Tracked {
@@ -39,11 +50,52 @@ struct Tracked {
     /// Newest first, at most `STATUS_LOG_DEPTH`.
     log: VecDeque<FetchLogEntry>,
     lan: LanEvidence,
-    /// The newest syslog line seen live.
-    last_syslog: Option<LastSyslog>,
+    /// Oldest first, at most `EVENT_DEPTH`: what the status ladder reads besides requests.
+    events: VecDeque<DeviceEvent>,
+}
+
+/// How many of a device's newest timeline events the board keeps, as the desk reads them.
+const EVENT_DEPTH: usize = provdesk_desk::timeline::EVENT_DEPTH;
+
+impl Tracked {
+    /// Keeps a timeline row seen live (its id is 0: it is not read back from the database).
+    fn remember(&mut self, row: NewDeviceEvent) {
+        self.events.push_back(DeviceEvent {
+            id: 0,
+            at_ms: row.at_ms,
+            mac: row.mac,
+            peer: row.peer,
+            source: row.source,
+            kind: row.kind,
+            summary: row.summary,
+            detail: row.detail,
+        });
+        while self.events.len() > EVENT_DEPTH {
+            self.events.pop_front();
+        }
+    }
+}
+
+/// The newest syslog line among `events` (oldest first), for a tile.
+pub fn last_syslog_of(events: &[DeviceEvent]) -> Option<LastSyslog> {
+    events
+        .iter()
+        .rev()
+        .find(|e| e.source == EventSource::Syslog)
+        .map(|e| LastSyslog {
+            at_ms: e.at_ms,
+            text: e.summary.clone(),
+        })
 }
 
 impl Board {
+    pub fn with_targets(targets: BTreeMap<String, String>) -> Board {
+        Board {
+            targets,
+            ..Board::default()
+        }
+    }
+
     /// Beyond a large bench; phones past it still get served and logged, only not tracked.
     pub const MAX_DEVICES: usize = 20_000;
 
@@ -55,8 +107,12 @@ impl Board {
                 let Some(mac) = fetch.mac else { return };
                 self.live.finished(mac);
                 self.touched.insert(mac);
+                let live_id = FIRST_LIVE_ID + self.next_live_id;
+                self.next_live_id += 1;
                 if let Some(tracked) = self.track(mac, lookup) {
-                    let entry = log_entry(fetch);
+                    let mut entry = log_entry(fetch);
+                    // The timeline leaves out rows without an id.
+                    entry.id = Some(live_id);
                     // The recorder may have written this request before the lookup read the
                     // log; then it is there already.
                     if !tracked.log.iter().any(|e| same_request(e, &entry)) {
@@ -80,24 +136,33 @@ impl Board {
             }
             Event::Dhcp(dhcp) => {
                 let Some(mac) = dhcp.mac else { return };
-                let leased = match dhcp.kind {
-                    "ack" => dhcp.address.map(|a| a.to_string()),
-                    "release" | "decline" | "nak" => None,
-                    _ => return,
+                let Some(row) = event.device_event() else {
+                    return;
                 };
                 self.touched.insert(mac);
                 if let Some(tracked) = self.track(mac, lookup) {
-                    tracked.lan.leased = leased;
+                    match dhcp.kind {
+                        "ack" => tracked.lan.leased = dhcp.address.map(|a| a.to_string()),
+                        "release" | "decline" | "nak" => tracked.lan.leased = None,
+                        _ => {}
+                    }
+                    tracked.remember(row);
                 }
             }
             Event::PlugAndPlay {
                 mac: Some(mac),
-                outcome: PnpOutcome::Notified { .. },
+                outcome,
                 ..
             } => {
+                let Some(row) = event.device_event() else {
+                    return;
+                };
                 self.touched.insert(*mac);
                 if let Some(tracked) = self.track(*mac, lookup) {
-                    tracked.lan.asked_for_server = true;
+                    if matches!(outcome, PnpOutcome::Notified { .. }) {
+                        tracked.lan.asked_for_server = true;
+                    }
+                    tracked.remember(row);
                 }
             }
             Event::Syslog(SyslogEvent::Line(line)) => {
@@ -108,10 +173,7 @@ impl Board {
                 };
                 self.touched.insert(mac);
                 if let Some(tracked) = self.track(mac, lookup) {
-                    tracked.last_syslog = Some(LastSyslog {
-                        at_ms: row.at_ms,
-                        text: row.summary,
-                    });
+                    tracked.remember(row);
                 }
             }
             Event::Build(_)
@@ -131,15 +193,16 @@ impl Board {
             if self.devices.len() >= Self::MAX_DEVICES {
                 return None;
             }
-            let (device, mut log, lan, last_syslog) = lookup(mac)?;
+            let (device, mut log, lan, mut events) = lookup(mac)?;
             log.truncate(STATUS_LOG_DEPTH);
+            events.drain(..events.len().saturating_sub(EVENT_DEPTH));
             self.devices.insert(
                 mac,
                 Tracked {
                     device,
                     log: log.into(),
                     lan,
-                    last_syslog,
+                    events: events.into(),
                 },
             );
         }
@@ -153,6 +216,7 @@ impl Board {
         lookup: &mut impl FnMut(Mac) -> Option<Seed>,
     ) -> Vec<Tile> {
         let touched = std::mem::take(&mut self.touched);
+        let targets = std::mem::take(&mut self.targets);
         let mut tiles = Vec::with_capacity(touched.len());
         for mac in touched {
             let live = self.live.clone();
@@ -160,18 +224,21 @@ impl Board {
                 continue;
             };
             let log: Vec<FetchLogEntry> = tracked.log.iter().cloned().collect();
-            let derived = status::before_first_fetch(
-                status::derive(&tracked.device, &log, manifest),
-                mac,
-                &log,
+            let last = log.first().cloned();
+            let events: Vec<DeviceEvent> = tracked.events.iter().cloned().collect();
+            let last_syslog = last_syslog_of(&events);
+            // The same ladder the device list and page climb (applied, on target firmware).
+            let rung = status::ladder(
+                &tracked.device,
+                &timeline::merge(log, events),
+                manifest,
+                targets.get(&tracked.device.model).map(String::as_str),
                 &tracked.lan,
             );
-            let status = live.overlay(mac, derived);
-            tiles.push(
-                Tile::new(&tracked.device, status, log.first())
-                    .with_syslog(tracked.last_syslog.clone()),
-            );
+            let status = live.overlay(mac, rung.status);
+            tiles.push(Tile::new(&tracked.device, status, last.as_ref()).with_syslog(last_syslog));
         }
+        self.targets = targets;
         tiles
     }
 }
@@ -270,7 +337,7 @@ mod tests {
                     Device::new(m, "gxp2170"),
                     log.clone(),
                     LanEvidence::default(),
-                    None,
+                    Vec::new(),
                 )
             })
         }
@@ -319,6 +386,14 @@ mod tests {
                 .last_syslog
                 .as_ref()
                 .is_some_and(|l| l.text.contains("SIP registration failed"))
+        );
+    }
+
+    #[test]
+    fn a_phone_that_comes_back_for_its_xml_is_applied_on_its_tile_live() {
+        assert_eq!(
+            status_after(&[own_xml(1, "h1"), own_xml(2, "h1")], &manifest("h1")),
+            ProvisioningStatus::Applied
         );
     }
 
@@ -392,7 +467,8 @@ mod tests {
         );
         board.observe(&own_xml(2, "h1"), &mut lookup);
         let tiles = board.tiles(&manifest("h1"), &mut lookup);
-        assert_eq!(tiles[0].status, ProvisioningStatus::UpToDate);
+        // The transfer is over, and it came back for its XML: the config was taken.
+        assert_eq!(tiles[0].status, ProvisioningStatus::Applied);
         assert_eq!(tiles[0].last_request.as_ref().unwrap().at_ms, 2);
     }
 
@@ -425,7 +501,7 @@ mod tests {
                     Device::new(m, "gxp2170"),
                     Vec::new(),
                     LanEvidence::default(),
-                    None,
+                    Vec::new(),
                 )
             })
         };
@@ -438,7 +514,7 @@ mod tests {
                     Device::new(m, "gxp2170"),
                     Vec::new(),
                     LanEvidence::default(),
-                    None,
+                    Vec::new(),
                 )
             })
         };
@@ -472,9 +548,11 @@ mod tests {
         let mut board = Board::default();
         let mut lookup = known(Vec::new());
         board.observe(&dhcp("discover"), &mut lookup);
-        assert!(
-            board.tiles(&manifest("h1"), &mut lookup).is_empty(),
-            "a DISCOVER changes nothing"
+        let tiles = board.tiles(&manifest("h1"), &mut lookup);
+        assert_eq!(
+            tiles[0].status,
+            ProvisioningStatus::NeverSeen,
+            "a DISCOVER leases nothing"
         );
         board.observe(&dhcp("ack"), &mut lookup);
         let tiles = board.tiles(&manifest("h1"), &mut lookup);
@@ -499,8 +577,9 @@ mod tests {
         );
         let tiles = board.tiles(&manifest("h1"), &mut lookup);
         assert_eq!(tiles[0].status, ProvisioningStatus::AskedForServer);
-        // Its first fetch says more.
-        board.observe(&own_xml(2, "h1"), &mut lookup);
+        // Its first fetch says more (after the SUBSCRIBE, which is stamped when it is seen).
+        let later = provdesk_serve::events::now_ms() + 1_000;
+        board.observe(&own_xml(later, "h1"), &mut lookup);
         let tiles = board.tiles(&manifest("h1"), &mut lookup);
         assert_eq!(tiles[0].status, ProvisioningStatus::UpToDate);
     }

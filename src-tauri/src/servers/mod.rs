@@ -10,12 +10,13 @@
 pub mod batch;
 pub mod board;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use provdesk_core::Mac;
 use provdesk_core::build::Manifest;
-use provdesk_core::inventory::{DeviceEventQuery, EventSource, FetchLogQuery, Inventory};
+use provdesk_core::inventory::{DeviceEventQuery, FetchLogQuery, Inventory};
 use provdesk_core::status::STATUS_LOG_DEPTH;
 use provdesk_serve::events::Event;
 use provdesk_serve::service::ServeOptions;
@@ -25,7 +26,7 @@ use tauri::ipc::Channel;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio_util::sync::CancellationToken;
 
-use crate::dto::{LanStatus, LastSyslog, LiveBatch, ServerStatus, Tile};
+use crate::dto::{LanStatus, LiveBatch, ServerStatus, Tile};
 use crate::error::{ApiError, ApiResult};
 use crate::session::Session;
 use provdesk_desk::ErrorKind;
@@ -128,6 +129,7 @@ impl Servers {
             Arc::clone(&self.feed),
             Arc::clone(&started.store),
             session.inventory().clone(),
+            session.firmware_targets(),
             stop_forwarder.clone(),
         ));
         state.running = Some(Running {
@@ -241,14 +243,7 @@ impl Servers {
                 // The desk's one status computation, as the device list and page use it;
                 // transfers under way reach the tiles through the event batches.
                 let events = events.remove(&device.mac).unwrap_or_default();
-                let last_syslog = events
-                    .iter()
-                    .rev()
-                    .find(|e| e.source == EventSource::Syslog)
-                    .map(|e| LastSyslog {
-                        at_ms: e.at_ms,
-                        text: e.summary.clone(),
-                    });
+                let last_syslog = board::last_syslog_of(&events);
                 let rung = session.device_rung(
                     device,
                     log,
@@ -265,20 +260,15 @@ impl Servers {
     }
 }
 
-/// The device's newest syslog line, as its timeline words it; none when it cannot be read.
-fn last_syslog(inventory: &Inventory, mac: Mac) -> Option<LastSyslog> {
-    let newest = inventory
-        .device_events(&DeviceEventQuery {
-            mac: Some(mac),
-            source: Some(EventSource::Syslog),
-            limit: Some(1),
-            ..DeviceEventQuery::default()
-        })
-        .ok()?
-        .pop()?;
-    Some(LastSyslog {
-        at_ms: newest.at_ms,
-        text: newest.summary,
+/// The device's newest timeline events, oldest first, as the desk's status reads them.
+fn recent_events(
+    inventory: &Inventory,
+    mac: Mac,
+) -> Result<Vec<provdesk_core::inventory::DeviceEvent>, provdesk_core::inventory::InventoryError> {
+    inventory.device_events(&DeviceEventQuery {
+        mac: Some(mac),
+        limit: Some(provdesk_desk::timeline::EVENT_DEPTH),
+        ..DeviceEventQuery::default()
     })
 }
 
@@ -301,17 +291,18 @@ async fn forward(
     feed: Arc<Feed>,
     store: Arc<ArtifactStore>,
     inventory: Inventory,
+    targets: BTreeMap<String, String>,
     stop: CancellationToken,
 ) {
     let mut batcher = Batcher::default();
-    let mut board = Board::default();
+    let mut board = Board::with_targets(targets);
     let mut lookup = |mac: Mac| -> Option<Seed> {
         // A device the inventory cannot answer for is simply not on the board yet.
         let device = inventory.get_device(mac).ok()??;
         let log = recent_log(&inventory, mac).unwrap_or_default();
         let lan = provdesk_desk::lan::lan_evidence_of(&inventory, mac).unwrap_or_default();
-        let last_syslog = last_syslog(&inventory, mac);
-        Some((device, log, lan, last_syslog))
+        let events = recent_events(&inventory, mac).unwrap_or_default();
+        Some((device, log, lan, events))
     };
     loop {
         let deadline = batcher.deadline();
