@@ -318,6 +318,17 @@ impl DeskSettings {
         self.pnp.clone().unwrap_or_default()
     }
 
+    /// The interface DHCP answers on, given `serve --dhcp`'s value (`None`: not given): the
+    /// flag's, else `[dhcp] interface`; `off` (or empty) is none. The one rule the servers
+    /// and the app's DHCP switch share.
+    pub fn dhcp_interface(&self, option: Option<&str>) -> Option<String> {
+        let chosen = option
+            .map(str::to_string)
+            .or_else(|| self.dhcp().interface)
+            .map(|i| i.trim().to_string())?;
+        (!chosen.is_empty() && !chosen.eq_ignore_ascii_case("off")).then_some(chosen)
+    }
+
     /// The interface plug-and-play answers on, given `serve --pnp`'s value (`None`: the
     /// flag was not given; `""`: given without a value): the flag's interface, else
     /// `[pnp] interface`; `off` is none. `Some("")` means the first interface with an IPv4
@@ -909,6 +920,19 @@ tftp_transfers_per_address = 2
         let shipped = parse_settings(Path::new("provdesk.toml"), sample).unwrap();
         assert_eq!(shipped.dhcp, None);
         assert_eq!(shipped.pnp_interface(None), None);
+    }
+
+    #[test]
+    fn dhcp_answers_on_the_flags_interface_else_the_settings_and_off_beats_both() {
+        let parse = |text: &str| parse_settings(Path::new("provdesk.toml"), text).unwrap();
+        let none = parse("");
+        assert_eq!(none.dhcp_interface(None), None);
+        assert_eq!(none.dhcp_interface(Some(" eth2 ")).as_deref(), Some("eth2"));
+        let set = parse("[dhcp]\ninterface = \"eth1\"\n");
+        assert_eq!(set.dhcp_interface(None).as_deref(), Some("eth1"));
+        assert_eq!(set.dhcp_interface(Some("eth2")).as_deref(), Some("eth2"));
+        assert_eq!(set.dhcp_interface(Some("Off")), None);
+        assert_eq!(set.dhcp_interface(Some("")), None);
     }
 
     #[test]

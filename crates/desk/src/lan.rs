@@ -192,16 +192,10 @@ pub struct LanStatus {
 }
 
 impl LanStatus {
-    /// What servers started with `options` run: the options' DHCP interface, else the
-    /// settings' (`[dhcp] interface`), `off` meaning none; plug-and-play by the settings'
-    /// own rule (`DeskSettings::pnp_interface`, which the servers use too).
+    /// What servers started with `options` run, by the settings' own rules
+    /// (`DeskSettings::dhcp_interface`, `pnp_interface`), which the servers use too.
     pub fn of(options: &ServeOptions, settings: &DeskSettings) -> LanStatus {
-        let dhcp = options
-            .dhcp
-            .clone()
-            .or_else(|| settings.dhcp().interface)
-            .map(|i| i.trim().to_string())
-            .filter(|i| !i.is_empty() && !i.eq_ignore_ascii_case(OFF));
+        let dhcp = settings.dhcp_interface(options.dhcp.as_deref());
         LanStatus {
             dhcp,
             pnp: settings.pnp_interface(options.pnp.as_deref()),

@@ -184,7 +184,7 @@ impl Service {
         // The desk's own DHCP leases say who owns an address too (with device files bound to
         // their owner; otherwise nobody asks).
         let leases = Arc::new(crate::owners::LeaseDirectory::default());
-        let policy = match dhcp_interface(&settings, &options) {
+        let policy = match settings.dhcp_interface(options.dhcp.as_deref()) {
             Some(_) => policy.with_owner_directory(Arc::clone(&leases) as _),
             None => policy,
         };
@@ -335,7 +335,7 @@ impl Service {
 
         // DHCP runs beside the servers: its pre-flight takes seconds and any problem it finds
         // is a warning, never a reason to stop serving files.
-        if let Some(interface) = dhcp_interface(&settings, &options) {
+        if let Some(interface) = settings.dhcp_interface(options.dhcp.as_deref()) {
             let find = |protocol| {
                 bound
                     .addresses
@@ -389,16 +389,6 @@ impl Service {
             recorder,
         })
     }
-}
-
-/// The interface DHCP answers on: the command line's, else the settings'; `off` is none.
-fn dhcp_interface(settings: &DeskSettings, options: &ServeOptions) -> Option<String> {
-    let chosen = options
-        .dhcp
-        .clone()
-        .or_else(|| settings.dhcp().interface)
-        .map(|i| i.trim().to_string())?;
-    (!chosen.is_empty() && !chosen.eq_ignore_ascii_case("off")).then_some(chosen)
 }
 
 /// The place where the HTTP and HTTPS servers start, on the listeners bound above. Until the
